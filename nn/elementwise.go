@@ -1,0 +1,342 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/vigil-ad/vigil/tensor"
+)
+
+// like allocates a tensor with t's shape.
+func like(t *tensor.Tensor) *tensor.Tensor { return tensor.New(t.Shape...) }
+
+// bcastKind describes how the second operand of a binary op spreads over
+// the first: the same shape, one scalar, or one value per channel (axis 1,
+// e.g. a [C] or [1,C,1,1] bias on an [N,C,H,W] map).
+type bcastKind int
+
+const (
+	bcSame bcastKind = iota
+	bcScalar
+	bcChannel
+)
+
+func bcastOf(op string, a, b *tensor.Tensor) bcastKind {
+	switch {
+	case len(b.Data) == len(a.Data) && sameShape(a.Shape, b.Shape):
+		return bcSame
+	case len(b.Data) == 1:
+		return bcScalar
+	case len(a.Shape) >= 2 && len(b.Data) == a.Shape[1] && channelShaped(b.Shape, a.Shape[1]):
+		return bcChannel
+	}
+	panic(fmt.Sprintf("nn.%s: cannot combine shapes %v and %v (need equal shapes, a scalar, or a per-channel operand)", op, a.Shape, b.Shape))
+}
+
+func sameShape(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// channelShaped accepts [C], [1,C], [1,C,1,1] and the like.
+func channelShaped(s []int, c int) bool {
+	if len(s) == 1 {
+		return s[0] == c
+	}
+	if len(s) < 2 || s[0] != 1 || s[1] != c {
+		return false
+	}
+	for _, d := range s[2:] {
+		if d != 1 {
+			return false
+		}
+	}
+	return true
+}
+
+// inner returns the number of elements per (n, c) slice of t.
+func innerSize(t *tensor.Tensor) int {
+	n := 1
+	for _, d := range t.Shape[2:] {
+		n *= d
+	}
+	return n
+}
+
+// binary applies f elementwise with b broadcast over a, calling f(a, b).
+func binary(a, b *tensor.Tensor, kind bcastKind, f func(x, y float32) float32) *tensor.Tensor {
+	out := like(a)
+	switch kind {
+	case bcSame:
+		bd := b.Data[:len(a.Data)]
+		for i, x := range a.Data {
+			out.Data[i] = f(x, bd[i])
+		}
+	case bcScalar:
+		y := b.Data[0]
+		for i, x := range a.Data {
+			out.Data[i] = f(x, y)
+		}
+	case bcChannel:
+		c, in := a.Shape[1], innerSize(a)
+		for i := 0; i < len(a.Data); i += in {
+			y := b.Data[(i/in)%c]
+			ad, od := a.Data[i:i+in], out.Data[i:i+in]
+			for j, x := range ad {
+				od[j] = f(x, y)
+			}
+		}
+	}
+	return out
+}
+
+// reduceTo sums g (shaped like a) down to b's broadcast shape.
+func reduceTo(g *tensor.Tensor, b *tensor.Tensor, kind bcastKind) *tensor.Tensor {
+	switch kind {
+	case bcScalar:
+		var s float64
+		for _, x := range g.Data {
+			s += float64(x)
+		}
+		return tensor.From([]float32{float32(s)}, b.Shape...)
+	case bcChannel:
+		out := tensor.New(b.Shape...)
+		c, in := g.Shape[1], innerSize(g)
+		for i := 0; i < len(g.Data); i += in {
+			var s float32
+			for _, x := range g.Data[i : i+in] {
+				s += x
+			}
+			out.Data[(i/in)%c] += s
+		}
+		return out
+	}
+	return g
+}
+
+// Add returns a + b; b may be a scalar or per-channel operand.
+func Add(a, b *Var) *Var {
+	kind := bcastOf("Add", a.Value, b.Value)
+	out := binary(a.Value, b.Value, kind, func(x, y float32) float32 { return x + y })
+	var res *Var
+	res = result(out, []*Var{a, b}, func() {
+		g := res.Grad
+		if needs(b) {
+			if kind == bcSame {
+				b.accumCopy(g)
+			} else {
+				b.accum(reduceTo(g, b.Value, kind))
+			}
+		}
+		a.accum(g) // a owns the gradient now; b got a copy or reduction
+	})
+	return res
+}
+
+// Sub returns a - b; b may be a scalar or per-channel operand.
+func Sub(a, b *Var) *Var {
+	kind := bcastOf("Sub", a.Value, b.Value)
+	out := binary(a.Value, b.Value, kind, func(x, y float32) float32 { return x - y })
+	var res *Var
+	res = result(out, []*Var{a, b}, func() {
+		g := res.Grad
+		if needs(b) {
+			nb := reduceTo(g, b.Value, kind)
+			if nb == g {
+				nb = like(g)
+				copy(nb.Data, g.Data)
+			}
+			for i := range nb.Data {
+				nb.Data[i] = -nb.Data[i]
+			}
+			b.accum(nb)
+		}
+		a.accum(g)
+	})
+	return res
+}
+
+// Mul returns a * b elementwise; b may be a scalar or per-channel operand.
+func Mul(a, b *Var) *Var {
+	kind := bcastOf("Mul", a.Value, b.Value)
+	av, bv := a.Value, b.Value
+	out := binary(av, bv, kind, func(x, y float32) float32 { return x * y })
+	var res *Var
+	res = result(out, []*Var{a, b}, func() {
+		g := res.Grad
+		if needs(b) {
+			ga := binary(g, av, bcSame, func(x, y float32) float32 { return x * y })
+			b.accum(reduceTo(ga, bv, kind))
+		}
+		if needs(a) {
+			a.accum(binary(g, bv, kind, func(x, y float32) float32 { return x * y }))
+		}
+	})
+	return res
+}
+
+// Div returns a / b elementwise; b may be a scalar or per-channel operand.
+func Div(a, b *Var) *Var {
+	kind := bcastOf("Div", a.Value, b.Value)
+	av, bv := a.Value, b.Value
+	out := binary(av, bv, kind, func(x, y float32) float32 { return x / y })
+	var res *Var
+	res = result(out, []*Var{a, b}, func() {
+		g := res.Grad
+		if needs(b) {
+			// d(a/b)/db = -out/b
+			t := binary(g, out, bcSame, func(x, y float32) float32 { return -x * y })
+			t = binary(t, bv, kind, func(x, y float32) float32 { return x / y })
+			b.accum(reduceTo(t, bv, kind))
+		}
+		if needs(a) {
+			a.accum(binary(g, bv, kind, func(x, y float32) float32 { return x / y }))
+		}
+	})
+	return res
+}
+
+// Scale returns s * x for a constant s.
+func Scale(x *Var, s float32) *Var {
+	out := like(x.Value)
+	for i, v := range x.Value.Data {
+		out.Data[i] = s * v
+	}
+	var res *Var
+	res = result(out, []*Var{x}, func() {
+		g := like(res.Grad)
+		for i, v := range res.Grad.Data {
+			g.Data[i] = s * v
+		}
+		x.accum(g)
+	})
+	return res
+}
+
+// AddScalar returns x + s for a constant s.
+func AddScalar(x *Var, s float32) *Var {
+	out := like(x.Value)
+	for i, v := range x.Value.Data {
+		out.Data[i] = v + s
+	}
+	var res *Var
+	res = result(out, []*Var{x}, func() { x.accum(res.Grad) })
+	return res
+}
+
+// unary builds an elementwise op from its forward function and the
+// derivative expressed through input x and output y.
+func unary(x *Var, f func(float32) float32, df func(x, y float32) float32) *Var {
+	out := like(x.Value)
+	for i, v := range x.Value.Data {
+		out.Data[i] = f(v)
+	}
+	var res *Var
+	res = result(out, []*Var{x}, func() {
+		g := like(res.Grad)
+		xd, yd := x.Value.Data, out.Data
+		for i, d := range res.Grad.Data {
+			g.Data[i] = d * df(xd[i], yd[i])
+		}
+		x.accum(g)
+	})
+	return res
+}
+
+// ReLU returns max(x, 0).
+func ReLU(x *Var) *Var {
+	out := like(x.Value)
+	for i, v := range x.Value.Data {
+		if v > 0 {
+			out.Data[i] = v
+		}
+	}
+	var res *Var
+	res = result(out, []*Var{x}, func() {
+		g := like(res.Grad)
+		for i, d := range res.Grad.Data {
+			if out.Data[i] > 0 {
+				g.Data[i] = d
+			}
+		}
+		x.accum(g)
+	})
+	return res
+}
+
+// LeakyReLU returns x for x > 0 and slope*x otherwise.
+func LeakyReLU(x *Var, slope float32) *Var {
+	return unary(x, func(v float32) float32 {
+		if v > 0 {
+			return v
+		}
+		return slope * v
+	}, func(v, _ float32) float32 {
+		if v > 0 {
+			return 1
+		}
+		return slope
+	})
+}
+
+// ReLU6 returns min(max(x, 0), 6).
+func ReLU6(x *Var) *Var {
+	return unary(x, func(v float32) float32 {
+		return min(max(v, 0), 6)
+	}, func(v, _ float32) float32 {
+		if v > 0 && v < 6 {
+			return 1
+		}
+		return 0
+	})
+}
+
+// Sigmoid returns 1/(1+exp(-x)).
+func Sigmoid(x *Var) *Var {
+	return unary(x, sigmoid, func(_, y float32) float32 { return y * (1 - y) })
+}
+
+func sigmoid(v float32) float32 {
+	if v >= 0 {
+		return float32(1 / (1 + math.Exp(-float64(v))))
+	}
+	e := math.Exp(float64(v))
+	return float32(e / (1 + e))
+}
+
+// Tanh returns tanh(x).
+func Tanh(x *Var) *Var {
+	return unary(x, func(v float32) float32 { return float32(math.Tanh(float64(v))) },
+		func(_, y float32) float32 { return 1 - y*y })
+}
+
+// Exp returns e^x.
+func Exp(x *Var) *Var {
+	return unary(x, func(v float32) float32 { return float32(math.Exp(float64(v))) },
+		func(_, y float32) float32 { return y })
+}
+
+// Log returns ln(x).
+func Log(x *Var) *Var {
+	return unary(x, func(v float32) float32 { return float32(math.Log(float64(v))) },
+		func(v, _ float32) float32 { return 1 / v })
+}
+
+// Sqrt returns sqrt(x).
+func Sqrt(x *Var) *Var {
+	return unary(x, func(v float32) float32 { return float32(math.Sqrt(float64(v))) },
+		func(_, y float32) float32 { return 0.5 / y })
+}
+
+// Square returns x².
+func Square(x *Var) *Var {
+	return unary(x, func(v float32) float32 { return v * v },
+		func(v, _ float32) float32 { return 2 * v })
+}
