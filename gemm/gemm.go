@@ -1,14 +1,215 @@
 // Package gemm is single-precision general matrix multiply, the engine's
 // hot loop: C = alpha*op(A)*op(B) + beta*C, row-major.
+//
+// The fast path follows the GotoBLAS/BLIS design: op(A) and op(B) are
+// cut into cache-sized blocks (kc, mc, nc), packed into contiguous
+// micro-panels (packing applies the transposition, alpha and zero padding)
+// and multiplied by a register-blocked assembly micro-kernel: 14×32 with
+// AVX-512, 6×16 with AVX2+FMA, chosen at run time, or a 4×4 Go kernel
+// (other architectures, or the purego build tag). Large products are split
+// over GOMAXPROCS workers of a persistent pool.
 package gemm
+
+import (
+	"fmt"
+	"unsafe"
+)
 
 // Sgemm computes C = alpha*op(A)*op(B) + beta*C for row-major matrices,
 // where op(A) is m×k (A is m×k with leading dimension lda, or k×m when
 // transA) and op(B) is k×n (B is k×n with ldb, or n×k when transB); C is
 // m×n with leading dimension ldc. beta == 0 means C is overwritten
 // (it may hold garbage, even NaN).
+//
+// Sgemm is safe for concurrent use and runs large products on up to
+// GOMAXPROCS goroutines. It panics when a dimension is negative, a leading
+// dimension is too small or a slice is too short, like the reference BLAS.
 func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	sgemmRef(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	sgemm(true, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// SgemmSerial is Sgemm on the calling goroutine only, for callers that
+// already parallelise over a batch of products.
+func SgemmSerial(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	sgemm(false, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+func sgemm(parallel, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	checkArgs(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
+	if m == 0 || n == 0 {
+		return
+	}
+	if k == 0 || alpha == 0 {
+		scaleC(m, n, beta, c, ldc)
+		return
+	}
+	ki := active.Load()
+	w := 1
+	if parallel {
+		w = workersFor(ki, m, n, k)
+	}
+	if w <= 1 {
+		ws := getWorkspace()
+		gemmBlocked(ki, ws, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		putWorkspace(ws)
+		return
+	}
+	runParallel(ki, w, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// checkArgs panics with a message naming the bad argument; the assembly
+// kernels do no bounds checks, so this guards memory safety.
+func checkArgs(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+	if m < 0 || n < 0 || k < 0 {
+		panic(fmt.Sprintf("gemm: negative dimension m=%d n=%d k=%d", m, n, k))
+	}
+	ar, ac := m, k
+	if transA {
+		ar, ac = k, m
+	}
+	br, bc := k, n
+	if transB {
+		br, bc = n, k
+	}
+	checkMat("a", a, ar, ac, lda)
+	checkMat("b", b, br, bc, ldb)
+	checkMat("c", c, m, n, ldc)
+}
+
+func checkMat(name string, s []float32, rows, cols, ld int) {
+	if ld < max(1, cols) {
+		panic(fmt.Sprintf("gemm: ld%s=%d < max(1, %d columns)", name, ld, cols))
+	}
+	if rows == 0 || cols == 0 {
+		return
+	}
+	if need := (rows-1)*ld + cols; len(s) < need {
+		panic(fmt.Sprintf("gemm: len(%s)=%d < %d needed for %d×%d with ld%s=%d", name, len(s), need, rows, cols, name, ld))
+	}
+}
+
+// scaleC sets C = beta*C, writing zeros (not beta*NaN) when beta == 0.
+func scaleC(m, n int, beta float32, c []float32, ldc int) {
+	for i := 0; i < m; i++ {
+		row := c[i*ldc : i*ldc+n]
+		switch beta {
+		case 0:
+			clear(row)
+		case 1:
+		default:
+			for j := range row {
+				row[j] *= beta
+			}
+		}
+	}
+}
+
+// split divides n into parts of at most max each, balanced, rounded up to
+// a multiple of unit, so that the last block is not a sliver.
+func split(n, maxBlock, unit int) int {
+	if n <= maxBlock {
+		return roundUp(n, unit)
+	}
+	parts := (n + maxBlock - 1) / maxBlock
+	return roundUp((n+parts-1)/parts, unit)
+}
+
+func roundUp(n, unit int) int { return (n + unit - 1) / unit * unit }
+
+// gemmBlocked is the serial blocked algorithm (BLIS loop order): for each
+// nc column block and kc depth block, pack B; for each mc row block, pack
+// A and run the macro-kernel over the micro-tiles.
+func gemmBlocked(ki *kernelInfo, ws *workspace, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	mr, nr := ki.mr, ki.nr
+	kc := split(k, ki.kc, 1)
+	mc := split(m, ki.mc, mr)
+	nc := split(n, ki.nc, nr)
+	ap, bp := ws.buffers(mc*kc, nc*kc)
+	for jc := 0; jc < n; jc += nc {
+		nb := min(nc, n-jc)
+		for pc := 0; pc < k; pc += kc {
+			kb := min(kc, k-pc)
+			load, bet := 1, float32(1)
+			if pc == 0 {
+				load, bet = 1, beta
+				if beta == 0 {
+					load = 0
+				}
+			}
+			for ic := 0; ic < m; ic += mc {
+				mb := min(mc, m-ic)
+				packA(ap, transA, a, lda, ic, mb, pc, kb, mr, alpha)
+				// B micro-panels are packed lazily during the first row
+				// block, right before their first use, while hot in L1.
+				macroKernel(ki, ws, mb, nb, kb, ap, bp, ic == 0, transB, b, ldb, pc, jc, c[ic*ldc+jc:], ldc, load, bet)
+			}
+		}
+	}
+}
+
+// macroKernel multiplies the packed mb×kb A block by the kb×nb B block
+// into C, one mr×nr micro-tile at a time. With packB set, each B
+// micro-panel is packed from op(B) just before its first use.
+func macroKernel(ki *kernelInfo, ws *workspace, mb, nb, kb int, ap, bp []float32, packNow, transB bool, b []float32, ldb, pc, jc int, c []float32, ldc, load int, beta float32) {
+	mr, nr := ki.mr, ki.nr
+	for jr := 0; jr < nb; jr += nr {
+		cols := min(nr, nb-jr)
+		bpan := bp[jr*kb : jr*kb+nr*kb]
+		if packNow {
+			packBPanel(bpan, transB, b, ldb, pc, kb, jc+jr, cols, nr)
+		}
+		for ir := 0; ir < mb; ir += mr {
+			rows := min(mr, mb-ir)
+			apan := &ap[ir*kb]
+			if cols == nr {
+				ki.rows[rows](kb, apan, &bpan[0], &c[ir*ldc+jr], ldc, load, beta)
+				continue
+			}
+			// Column edge: compute into the tile buffer, then merge.
+			tile := ws.tile[:rows*nr]
+			ki.rows[rows](kb, apan, &bpan[0], &tile[0], nr, 0, 0)
+			for i := 0; i < rows; i++ {
+				dst := c[(ir+i)*ldc+jr : (ir+i)*ldc+jr+cols]
+				src := tile[i*nr : i*nr+cols]
+				if load == 0 {
+					copy(dst, src)
+				} else {
+					for j := range dst {
+						dst[j] = src[j] + beta*dst[j]
+					}
+				}
+			}
+		}
+	}
+}
+
+// workspace holds one goroutine's packing buffers, 64-byte aligned so the
+// kernels' vector loads of B never split cache lines.
+type workspace struct {
+	abuf, bbuf []float32
+	tile       [maxTile]float32
+}
+
+// maxTile bounds mr×nr over all kernel families.
+const maxTile = 14 * 32
+
+// buffers returns aligned slices of at least na and nb floats.
+func (ws *workspace) buffers(na, nb int) (ap, bp []float32) {
+	ws.abuf = growAligned(ws.abuf, na)
+	ws.bbuf = growAligned(ws.bbuf, nb)
+	return ws.abuf, ws.bbuf
+}
+
+func growAligned(s []float32, n int) []float32 {
+	if cap(s) >= n {
+		return s[:n]
+	}
+	raw := make([]float32, n+16)
+	off := 0
+	if mis := uintptr(unsafe.Pointer(&raw[0])) % 64; mis != 0 {
+		off = int(64-mis) / 4
+	}
+	return raw[off : off+n : off+n]
 }
 
 // sgemmRef is the straightforward triple loop; it is the reference the
