@@ -1,0 +1,175 @@
+package metrics
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/vigil-ad/vigil/imageio"
+)
+
+// MaskThreshold separates ground-truth mask values: a mask pixel >= 0.5 is
+// anomalous, anything below is normal (masks resized with interpolation
+// stay usable).
+const MaskThreshold = 0.5
+
+// PixelROC accumulates pixel-level ROC statistics over many (anomaly map,
+// ground-truth mask) pairs in bounded memory.
+//
+// Method: each pixel's float32 score goes to a two-level histogram of its
+// order-preserving 32-bit key (see keyhist.go): 65,536 coarse bins on the
+// top 16 key bits, each refined on first use into 256 fine bins on the next
+// 8 bits, so scores are resolved to 15 mantissa bits (relative width 2^-15).
+// Per bin it keeps the normal and anomalous pixel counts. The AUROC is the
+// Mann-Whitney statistic over bins, with pixels in the same bin counted as
+// ties (1/2 per pair).
+//
+// Memory: 1.25 MiB + 4 KiB per refined coarse bin, capped by the bin budget
+// (16 bytes per bin, DefaultBins = 2^20 → 16 MiB at most); independent of
+// the number of pixels. 400 maps of 1 MP each need no per-pixel storage.
+//
+// Error: exact whenever no bin holds both a normal and an anomalous pixel of
+// different values (in particular when all distinct scores fall in distinct
+// bins; exactly tied scores are always handled exactly). In general
+// |AUROC − exact| <= Σ_b n0_b·n1_b / (2·n0·n1), the fraction of
+// (normal, anomalous) pairs sharing a bin over 2, which ErrorBound reports.
+type PixelROC struct {
+	h          keyHist
+	nNeg, nPos float64
+	max        float32
+	seen       bool
+}
+
+// NewPixelROC returns an empty accumulator with a budget of bins histogram
+// bins (bins <= 0 means DefaultBins; the 65,536 coarse bins are always
+// present, so budgets below 65,792 give coarse resolution only).
+func NewPixelROC(bins int) *PixelROC {
+	return &PixelROC{h: newKeyHist(bins)}
+}
+
+// checkPair validates one map/mask pair.
+func checkPair(m, mask *imageio.Map) error {
+	if m == nil || mask == nil {
+		return errors.New("metrics: nil anomaly map or mask")
+	}
+	if m.H != mask.H || m.W != mask.W {
+		return fmt.Errorf("metrics: anomaly map is %dx%d but mask is %dx%d", m.W, m.H, mask.W, mask.H)
+	}
+	if len(m.Pix) != m.H*m.W || len(mask.Pix) != mask.H*mask.W {
+		return fmt.Errorf("metrics: map or mask pixel count does not match %dx%d", m.W, m.H)
+	}
+	for i, v := range m.Pix {
+		if v != v || v > math.MaxFloat32 || v < -math.MaxFloat32 {
+			return fmt.Errorf("metrics: anomaly map pixel (y=%d, x=%d) is %v, want a finite number", i/m.W, i%m.W, v)
+		}
+	}
+	return nil
+}
+
+// Add accumulates one anomaly map and its ground-truth mask (same size;
+// mask >= MaskThreshold marks anomalous pixels). On error nothing is added.
+func (p *PixelROC) Add(m, mask *imageio.Map) error {
+	if err := checkPair(m, mask); err != nil {
+		return err
+	}
+	mp := mask.Pix[:len(m.Pix)]
+	for i, v := range m.Pix {
+		if !p.seen || v > p.max {
+			p.max, p.seen = v, true
+		}
+		s := p.h.slot(floatKey(v))
+		if mp[i] >= MaskThreshold {
+			s.pos++
+			p.nPos++
+		} else {
+			s.neg++
+			p.nNeg++
+		}
+	}
+	return nil
+}
+
+// Merge adds everything accumulated by o (for example by another
+// goroutine) into p.
+func (p *PixelROC) Merge(o *PixelROC) {
+	p.h.merge(&o.h)
+	p.nNeg += o.nNeg
+	p.nPos += o.nPos
+	if o.seen && (!p.seen || o.max > p.max) {
+		p.max, p.seen = o.max, true
+	}
+}
+
+// Normal returns the number of normal pixels seen.
+func (p *PixelROC) Normal() int { return int(p.nNeg) }
+
+// Anomalous returns the number of anomalous pixels seen.
+func (p *PixelROC) Anomalous() int { return int(p.nPos) }
+
+// AUROC returns the pixel-level AUROC (ties within a bin count 1/2); it
+// fails when either class has no pixels.
+func (p *PixelROC) AUROC() (float64, error) {
+	if p.nNeg == 0 || p.nPos == 0 {
+		return 0, errors.New("metrics: pixel AUROC needs both normal and anomalous pixels")
+	}
+	area2, tp := 0.0, 0.0
+	p.h.descend(func(b hbin, _ float32) {
+		area2 += b.neg * (2*tp + b.pos)
+		tp += b.pos
+	})
+	return area2 / 2 / (p.nNeg * p.nPos), nil
+}
+
+// ErrorBound returns Σ_b n0_b·n1_b / (2·n0·n1): the largest possible
+// difference between AUROC and the exact pixel AUROC (0 means exact).
+func (p *PixelROC) ErrorBound() float64 {
+	if p.nNeg == 0 || p.nPos == 0 {
+		return 0
+	}
+	s := 0.0
+	p.h.descend(func(b hbin, _ float32) { s += b.neg * b.pos })
+	return s / 2 / (p.nNeg * p.nPos)
+}
+
+// ROC returns the pixel ROC curve for plotting, thinned so that consecutive
+// kept points differ by at least 1/maxPoints in FPR or TPR (maxPoints <= 0
+// keeps every bin); the first point (0,0) and the last (1,1) are always
+// kept. Thresholds are bin lower edges: "score >= threshold" reproduces the
+// point exactly.
+func (p *PixelROC) ROC(maxPoints int) Curve {
+	var c Curve
+	if !p.seen {
+		return c
+	}
+	c.add(0, 0, above(float64(p.max)))
+	gap := 0.0
+	if maxPoints > 0 {
+		gap = 1 / float64(maxPoints)
+	}
+	tp, fp := 0.0, 0.0
+	var lastT float32
+	pending := false
+	p.h.descend(func(b hbin, lo float32) {
+		tp += b.pos
+		fp += b.neg
+		x, y := safeDiv(fp, p.nNeg), safeDiv(tp, p.nPos)
+		lastT, pending = lo, true
+		n := len(c.X) - 1
+		if x-c.X[n] >= gap || y-c.Y[n] >= gap {
+			c.add(x, y, float64(lo))
+			pending = false
+		}
+	})
+	if pending {
+		c.add(safeDiv(fp, p.nNeg), safeDiv(tp, p.nPos), float64(lastT))
+	}
+	return c
+}
+
+// safeDiv is a/b with 0/0 defined as 0.
+func safeDiv(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
+}

@@ -1,0 +1,207 @@
+package metrics
+
+import (
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/vigil-ad/vigil/imageio"
+)
+
+func TestFloatKeyOrder(t *testing.T) {
+	vals := []float32{float32(math.Inf(-1)), -math.MaxFloat32, -3, -1e-30, -math.SmallestNonzeroFloat32,
+		0, math.SmallestNonzeroFloat32, 1e-30, 0.5, 1, 3, math.MaxFloat32, float32(math.Inf(1))}
+	for i := 1; i < len(vals); i++ {
+		if floatKey(vals[i-1]) >= floatKey(vals[i]) {
+			t.Fatalf("key(%v) >= key(%v)", vals[i-1], vals[i])
+		}
+	}
+	negZero := float32(math.Copysign(0, -1))
+	if floatKey(negZero) != floatKey(0) {
+		t.Fatal("-0 and +0 must share a key")
+	}
+	rng := rand.New(rand.NewPCG(7, 8))
+	for i := 0; i < 10000; i++ {
+		v := math.Float32frombits(rng.Uint32())
+		if v != v {
+			continue
+		}
+		if keyFloat(floatKey(v)) != v {
+			t.Fatalf("keyFloat(floatKey(%v)) = %v", v, keyFloat(floatKey(v)))
+		}
+	}
+}
+
+// pixelPairs builds n random maps with their masks: gen returns a score for
+// a pixel given whether it is anomalous.
+func pixelPairs(rng *rand.Rand, n, h, w int, gen func(anom bool) float32) (maps, masks []*imageio.Map) {
+	for k := 0; k < n; k++ {
+		m, g := imageio.NewMap(h, w), imageio.NewMap(h, w)
+		// A random rectangle of defect per map (some maps defect-free).
+		if k%3 != 0 {
+			y0, x0 := rng.IntN(h), rng.IntN(w)
+			y1, x1 := min(h, y0+1+rng.IntN(h/2)), min(w, x0+1+rng.IntN(w/2))
+			for y := y0; y < y1; y++ {
+				for x := x0; x < x1; x++ {
+					g.Set(y, x, 1)
+				}
+			}
+		}
+		for i := range m.Pix {
+			m.Pix[i] = gen(g.Pix[i] >= 0.5)
+		}
+		maps, masks = append(maps, m), append(masks, g)
+	}
+	return maps, masks
+}
+
+func flatten(maps, masks []*imageio.Map) ([]float64, []int) {
+	var s []float64
+	var l []int
+	for k, m := range maps {
+		for i, v := range m.Pix {
+			s = append(s, float64(v))
+			if masks[k].Pix[i] >= 0.5 {
+				l = append(l, 1)
+			} else {
+				l = append(l, 0)
+			}
+		}
+	}
+	return s, l
+}
+
+func TestPixelROCExactOnDistinctBinValues(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	// 200 levels k/64: consecutive levels differ by far more than a fine
+	// bin (2^-15 relative), so every bin holds one value and ties are real.
+	maps, masks := pixelPairs(rng, 6, 24, 31, func(anom bool) float32 {
+		k := rng.IntN(150)
+		if anom {
+			k += 50
+		}
+		return float32(k-20) / 64
+	})
+	p := NewPixelROC(0)
+	for k := range maps {
+		if err := p.Add(maps[k], masks[k]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := p.AUROC()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, l := flatten(maps, masks)
+	want, _ := AUROC(s, l)
+	if !near(got, want, 1e-12) || p.ErrorBound() == 0 {
+		// ErrorBound is conservative: exact ties across classes count.
+		t.Fatalf("pixel AUROC %v, exact %v (bound %v)", got, want, p.ErrorBound())
+	}
+	// The plotted curve at full resolution is the exact ROC curve.
+	c, exact := p.ROC(0), ROC(s, l)
+	if c.Len() != exact.Len() {
+		t.Fatalf("curve has %d points, exact %d", c.Len(), exact.Len())
+	}
+	for i := range c.X {
+		// Thresholds are bin edges, not sample values, but must reproduce
+		// the point under "score >= threshold".
+		cc := Confusion(s, l, c.Thresholds[i])
+		if !near(c.X[i], exact.X[i], 1e-12) || !near(c.Y[i], exact.Y[i], 1e-12) ||
+			!near(cc.FPR(), c.X[i], 1e-12) || !near(cc.TPR(), c.Y[i], 1e-12) {
+			t.Fatalf("point %d: (%v,%v,%v) vs (%v,%v,%v)", i, c.X[i], c.Y[i], c.Thresholds[i], exact.X[i], exact.Y[i], exact.Thresholds[i])
+		}
+	}
+	if p.Normal()+p.Anomalous() != len(s) {
+		t.Fatal("pixel counts")
+	}
+}
+
+func TestPixelROCRealisticWithinBound(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	maps, masks := pixelPairs(rng, 12, 48, 48, func(anom bool) float32 {
+		if anom {
+			return float32(math.Abs(0.55 + 0.2*rng.NormFloat64()))
+		}
+		return float32(math.Abs(0.3 + 0.1*rng.NormFloat64()))
+	})
+	s, l := flatten(maps, masks)
+	want, _ := AUROC(s, l)
+	for _, bins := range []int{0, 1} { // default budget, and coarse-only
+		p := NewPixelROC(bins)
+		for k := range maps {
+			if err := p.Add(maps[k], masks[k]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, _ := p.AUROC()
+		d, b := math.Abs(got-want), p.ErrorBound()
+		if d > b+1e-12 {
+			t.Fatalf("bins=%d: |diff| %v exceeds bound %v", bins, d, b)
+		}
+		if bins == 0 && (d > 1e-4 || b > 1e-3) {
+			t.Fatalf("default budget: |diff| %v bound %v", d, b)
+		}
+		if bins == 1 && p.h.blocks() != 0 {
+			t.Fatal("budget 1 must not refine")
+		}
+		// Thinned curve: bounded size, monotone, ends at (1,1).
+		c := p.ROC(50)
+		if c.Len() > 2*50+2 || c.X[c.Len()-1] != 1 || c.Y[c.Len()-1] != 1 {
+			t.Fatalf("thinned curve: %d points, end (%v,%v)", c.Len(), c.X[c.Len()-1], c.Y[c.Len()-1])
+		}
+	}
+}
+
+func TestPixelROCMergeAndErrors(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	maps, masks := pixelPairs(rng, 6, 20, 20, func(anom bool) float32 {
+		if anom {
+			return float32(rng.Float64() + 0.3)
+		}
+		return float32(rng.Float64())
+	})
+	all, a, b := NewPixelROC(0), NewPixelROC(0), NewPixelROC(0)
+	for k := range maps {
+		_ = all.Add(maps[k], masks[k])
+		if k%2 == 0 {
+			_ = a.Add(maps[k], masks[k])
+		} else {
+			_ = b.Add(maps[k], masks[k])
+		}
+	}
+	a.Merge(b)
+	x, _ := all.AUROC()
+	y, _ := a.AUROC()
+	if x != y || a.Normal() != all.Normal() || !slices.Equal(a.ROC(0).X, all.ROC(0).X) {
+		t.Fatalf("merge: %v vs %v", y, x)
+	}
+	p := NewPixelROC(0)
+	if _, err := p.AUROC(); err == nil {
+		t.Fatal("empty: want error")
+	}
+	if err := p.Add(imageio.NewMap(2, 3), imageio.NewMap(3, 2)); err == nil {
+		t.Fatal("size mismatch: want error")
+	}
+	bad := imageio.NewMap(2, 2)
+	bad.Pix[3] = float32(math.NaN())
+	if err := p.Add(bad, imageio.NewMap(2, 2)); err == nil || p.Normal() != 0 {
+		t.Fatal("NaN: want error and nothing added")
+	}
+	if err := p.Add(nil, nil); err == nil {
+		t.Fatal("nil: want error")
+	}
+}
+
+// BenchmarkPixelROCAdd measures accumulation of 1-MP maps.
+func BenchmarkPixelROCAdd(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	maps, masks := pixelPairs(rng, 1, 1024, 1024, func(anom bool) float32 { return float32(rng.Float64()) })
+	p := NewPixelROC(0)
+	b.SetBytes(int64(len(maps[0].Pix)) * 4)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		_ = p.Add(maps[0], masks[0])
+	}
+}
