@@ -1,0 +1,299 @@
+package ops
+
+import (
+	"sync"
+
+	"github.com/vigil-ad/vigil/tensor"
+)
+
+// Conv2D holds the hyper-parameters of a 2-D convolution (cross-correlation,
+// as in PyTorch and ONNX). Zero strides, dilations and groups mean 1.
+type Conv2D struct {
+	StrideH, StrideW       int
+	PadT, PadL, PadB, PadR int
+	DilH, DilW             int // 0 means 1
+	Groups                 int // 0 means 1; Groups == Cin == Cout is depthwise
+	Act                    Act // applied after bias in forward only
+}
+
+func (p Conv2D) norm() Conv2D {
+	if p.StrideH == 0 {
+		p.StrideH = 1
+	}
+	if p.StrideW == 0 {
+		p.StrideW = 1
+	}
+	if p.DilH == 0 {
+		p.DilH = 1
+	}
+	if p.DilW == 0 {
+		p.DilW = 1
+	}
+	if p.Groups == 0 {
+		p.Groups = 1
+	}
+	if p.StrideH < 0 || p.StrideW < 0 || p.DilH < 0 || p.DilW < 0 || p.Groups < 0 ||
+		p.PadT < 0 || p.PadL < 0 || p.PadB < 0 || p.PadR < 0 {
+		panicf("ops.Conv2D: negative parameter in %+v", p)
+	}
+	return p
+}
+
+// OutSize returns the output height and width for an h×w input and a
+// kh×kw kernel.
+func (p Conv2D) OutSize(h, w, kh, kw int) (oh, ow int) {
+	q := p.norm()
+	oh = (h+q.PadT+q.PadB-q.DilH*(kh-1)-1)/q.StrideH + 1
+	ow = (w+q.PadL+q.PadR-q.DilW*(kw-1)-1)/q.StrideW + 1
+	return oh, ow
+}
+
+// convShape is a checked convolution problem.
+type convShape struct {
+	n, cin, cout, g, cing, coutg int
+	win                          window
+}
+
+func (s *convShape) k() int { return s.cing * s.win.kh * s.win.kw }
+func (s *convShape) p() int { return s.win.oh * s.win.ow }
+
+func (s *convShape) depthwise() bool { return s.g == s.cin && s.cout == s.cin && s.g > 1 }
+
+// pointwise reports a 1×1 stride-1 unpadded convolution, a plain GEMM.
+func (s *convShape) pointwise() bool {
+	g := &s.win
+	return g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.pt == 0 && g.pl == 0 && g.oh == g.h && g.ow == g.w
+}
+
+func convCheck(op string, x, w, b *tensor.Tensor, p Conv2D) convShape {
+	n, cin, h, wd := x.Dims4(op)
+	cout, cing, kh, kw := w.Dims4(op + " weight")
+	g := p.Groups
+	if cin%g != 0 || cout%g != 0 || cing != cin/g {
+		panicf("%s: input %v, weight %v and groups %d do not agree", op, x.Shape, w.Shape, g)
+	}
+	if b != nil && b.Len() != cout {
+		panicf("%s: bias has %d values, want %d", op, b.Len(), cout)
+	}
+	oh, ow := p.OutSize(h, wd, kh, kw)
+	if oh <= 0 || ow <= 0 {
+		panicf("%s: input %v too small for kernel %dx%d with %+v", op, x.Shape, kh, kw, p)
+	}
+	return convShape{n: n, cin: cin, cout: cout, g: g, cing: cing, coutg: cout / g,
+		win: window{h: h, w: wd, oh: oh, ow: ow, kh: kh, kw: kw, sh: p.StrideH, sw: p.StrideW,
+			pt: p.PadT, pl: p.PadL, dh: p.DilH, dw: p.DilW}}
+}
+
+// Conv2dForward returns conv(x, w) + b with p.Act applied. x is
+// [N,Cin,H,W], w is [Cout,Cin/G,KH,KW], b is [Cout] or nil.
+func Conv2dForward(x, w, b *tensor.Tensor, p Conv2D) *tensor.Tensor {
+	p = p.norm()
+	s := convCheck("ops.Conv2dForward", x, w, b, p)
+	y := tensor.New(s.n, s.cout, s.win.oh, s.win.ow)
+	conv2dForward(y, x, w, b, p, &s)
+	return y
+}
+
+// Conv2dForwardInto is Conv2dForward writing into the preallocated y
+// ([N,Cout,OH,OW]); its scratch space comes from the tensor buffer pool, so
+// repeated calls do not allocate buffers.
+func Conv2dForwardInto(y, x, w, b *tensor.Tensor, p Conv2D) {
+	p = p.norm()
+	s := convCheck("ops.Conv2dForwardInto", x, w, b, p)
+	yn, yc, yh, yw := y.Dims4("ops.Conv2dForwardInto output")
+	if yn != s.n || yc != s.cout || yh != s.win.oh || yw != s.win.ow {
+		panicf("ops.Conv2dForwardInto: output %v, want [%d %d %d %d]", y.Shape, s.n, s.cout, s.win.oh, s.win.ow)
+	}
+	conv2dForward(y, x, w, b, p, &s)
+}
+
+func conv2dForward(y, x, w, b *tensor.Tensor, p Conv2D, s *convShape) {
+	var bias []float32
+	if b != nil {
+		bias = b.Data
+	}
+	if s.depthwise() {
+		depthwiseForward(y.Data, x.Data, w.Data, bias, p.Act, s)
+		return
+	}
+	gemmConvForward(y.Data, x.Data, w.Data, bias, p.Act, s)
+}
+
+// colTile picks how many output positions one im2col tile covers: small
+// enough that the tile stays in cache, large enough for an efficient GEMM,
+// and split finely enough that every worker gets work.
+func colTile(s *convShape) int {
+	P, K := s.p(), s.k()
+	tile := P
+	if !s.pointwise() {
+		// Keep a tile near 256 KiB.
+		if lim := max(64, (64<<10)/max(K, 1)); tile > lim {
+			tile = lim
+		}
+	}
+	workers := tensor.Workers()
+	for s.n*s.g*((P+tile-1)/tile) < workers && tile > 32 {
+		tile = (tile + 1) / 2
+	}
+	if tile < P {
+		tile = (tile + 15) &^ 15 // whole SIMD-friendly blocks
+		tile = min(tile, P)
+	}
+	return tile
+}
+
+// gemmConvForward is the im2col + GEMM path, parallel over (image, group,
+// tile of output positions) with a serial GEMM per task.
+func gemmConvForward(y, x, w, bias []float32, act Act, s *convShape) {
+	P, K := s.p(), s.k()
+	hw := s.win.h * s.win.w
+	tile := colTile(s)
+	tiles := (P + tile - 1) / tile
+	pw := s.pointwise()
+	tensor.Parallel(s.n*s.g*tiles, func(lo, hi int) {
+		var col []float32
+		if !pw {
+			col = tensor.GetDirty(K * tile)
+		}
+		for t := lo; t < hi; t++ {
+			img, r := t/(s.g*tiles), t%(s.g*tiles)
+			g, ti := r/tiles, r%tiles
+			p0 := ti * tile
+			p1 := min(P, p0+tile)
+			np := p1 - p0
+			xs := x[(img*s.cin+g*s.cing)*hw:]
+			bm, ldb := xs[p0:], P
+			if !pw {
+				im2col(xs, s.cing, &s.win, p0, p1, col)
+				bm, ldb = col, np
+			}
+			ys := y[(img*s.cout+g*s.coutg)*P+p0:]
+			sgemmSerial(false, false, s.coutg, np, K, 1, w[g*s.coutg*K:], K, bm, ldb, 0, ys, P)
+			if bias != nil || act != ActNone {
+				for co := 0; co < s.coutg; co++ {
+					var bv float32
+					if bias != nil {
+						bv = bias[g*s.coutg+co]
+					}
+					biasAct(ys[co*P:co*P+np], bv, bias != nil, act)
+				}
+			}
+		}
+		if col != nil {
+			tensor.Put(col)
+		}
+	})
+}
+
+// Conv2dBackward returns the gradients of sum(conv(x,w)+b ⊙ dy) with respect
+// to x (only when needDX; nil otherwise), w and b. p.Act must be ActNone:
+// the caller applies the activation's backward to dy first.
+func Conv2dBackward(x, w, dy *tensor.Tensor, p Conv2D, needDX bool) (dx, dw, db *tensor.Tensor) {
+	p = p.norm()
+	if p.Act != ActNone {
+		panicf("ops.Conv2dBackward: p.Act must be ActNone, got %d", p.Act)
+	}
+	s := convCheck("ops.Conv2dBackward", x, w, nil, p)
+	if n, c, h, wd := dy.Dims4("ops.Conv2dBackward dy"); n != s.n || c != s.cout || h != s.win.oh || wd != s.win.ow {
+		panicf("ops.Conv2dBackward: dy %v, want [%d %d %d %d]", dy.Shape, s.n, s.cout, s.win.oh, s.win.ow)
+	}
+	db = tensor.New(s.cout)
+	channelSums(db.Data, dy.Data, s.n, s.cout, s.p())
+	dw = tensor.New(w.Shape...)
+	if needDX {
+		dx = tensor.New(x.Shape...)
+	}
+	var dxd []float32
+	if dx != nil {
+		dxd = dx.Data
+	}
+	if s.depthwise() {
+		depthwiseBackward(dxd, dw.Data, x.Data, w.Data, dy.Data, &s)
+		return dx, dw, db
+	}
+	gemmConvBackward(dxd, dw.Data, x.Data, w.Data, dy.Data, &s)
+	return dx, dw, db
+}
+
+// channelSums sets out[c] = sum over images and positions of v[n][c][p].
+func channelSums(out, v []float32, n, c, p int) {
+	tensor.Parallel(c, func(lo, hi int) {
+		for ch := lo; ch < hi; ch++ {
+			var acc float64
+			for img := 0; img < n; img++ {
+				var s float32
+				for _, e := range v[(img*c+ch)*p : (img*c+ch)*p+p] {
+					s += e
+				}
+				acc += float64(s)
+			}
+			out[ch] = float32(acc)
+		}
+	})
+}
+
+// gemmConvBackward: per image and group, dW_g += dY_g·colᵀ and
+// dX_g = col2im(W_gᵀ·dY_g). With enough images it runs images in parallel,
+// each worker accumulating its own dW that is summed at the end; otherwise
+// images run in turn with a parallel GEMM.
+func gemmConvBackward(dx, dw, x, w, dy []float32, s *convShape) {
+	P, K := s.p(), s.k()
+	hw := s.win.h * s.win.w
+	pw := s.pointwise()
+	one := func(img int, part, col []float32, gemm func(bool, bool, int, int, int, float32, []float32, int, []float32, int, float32, []float32, int)) {
+		for g := 0; g < s.g; g++ {
+			xs := x[(img*s.cin+g*s.cing)*hw:]
+			dys := dy[(img*s.cout+g*s.coutg)*P:]
+			wg := w[g*s.coutg*K:]
+			cm := xs
+			if !pw {
+				im2col(xs, s.cing, &s.win, 0, P, col)
+				cm = col
+			}
+			gemm(false, true, s.coutg, K, P, 1, dys, P, cm, P, 1, part[g*s.coutg*K:], K)
+			if dx == nil {
+				continue
+			}
+			dxs := dx[(img*s.cin+g*s.cing)*hw:]
+			if pw {
+				gemm(true, false, K, P, s.coutg, 1, wg, K, dys, P, 0, dxs, P)
+				continue
+			}
+			gemm(true, false, K, P, s.coutg, 1, wg, K, dys, P, 0, col, P)
+			col2im(col, s.cing, &s.win, dxs)
+		}
+	}
+	if s.n < tensor.Workers() {
+		var col []float32
+		if !pw {
+			col = tensor.GetDirty(K * P)
+		}
+		for img := 0; img < s.n; img++ {
+			one(img, dw, col, sgemmPar)
+		}
+		if col != nil {
+			tensor.Put(col)
+		}
+		return
+	}
+	var mu sync.Mutex
+	tensor.Parallel(s.n, func(lo, hi int) {
+		part := tensor.Get(len(dw))
+		var col []float32
+		if !pw {
+			col = tensor.GetDirty(K * P)
+		}
+		for img := lo; img < hi; img++ {
+			one(img, part, col, sgemmSerial)
+		}
+		mu.Lock()
+		for i, v := range part {
+			dw[i] += v
+		}
+		mu.Unlock()
+		tensor.Put(part)
+		if col != nil {
+			tensor.Put(col)
+		}
+	})
+}

@@ -1,0 +1,210 @@
+package ops
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/vigil-ad/vigil/tensor"
+)
+
+// naiveConv evaluates the convolution definition in float64.
+func naiveConv(x, w, b *tensor.Tensor, p Conv2D) *tensor.Tensor {
+	p = p.norm()
+	n, cin, h, wd := x.Shape[0], x.Shape[1], x.Shape[2], x.Shape[3]
+	cout, cing, kh, kw := w.Shape[0], w.Shape[1], w.Shape[2], w.Shape[3]
+	oh, ow := p.OutSize(h, wd, kh, kw)
+	coutg := cout / p.Groups
+	y := tensor.New(n, cout, oh, ow)
+	for img := 0; img < n; img++ {
+		for co := 0; co < cout; co++ {
+			g := co / coutg
+			for oy := 0; oy < oh; oy++ {
+				for ox := 0; ox < ow; ox++ {
+					var s float64
+					if b != nil {
+						s = float64(b.Data[co])
+					}
+					for ci := 0; ci < cing; ci++ {
+						for ki := 0; ki < kh; ki++ {
+							for kj := 0; kj < kw; kj++ {
+								iy := oy*p.StrideH - p.PadT + ki*p.DilH
+								ix := ox*p.StrideW - p.PadL + kj*p.DilW
+								if iy < 0 || iy >= h || ix < 0 || ix >= wd {
+									continue
+								}
+								s += float64(x.Data[((img*cin+g*cing+ci)*h+iy)*wd+ix]) *
+									float64(w.Data[((co*cing+ci)*kh+ki)*kw+kj])
+							}
+						}
+					}
+					switch p.Act {
+					case ActReLU:
+						s = math.Max(s, 0)
+					case ActReLU6:
+						s = math.Min(math.Max(s, 0), 6)
+					}
+					y.Data[((img*cout+co)*oh+oy)*ow+ox] = float32(s)
+				}
+			}
+		}
+	}
+	return y
+}
+
+type convCase struct {
+	n, cin, h, w, cout, kh, kw int
+	p                          Conv2D
+}
+
+func (c convCase) String() string {
+	return fmt.Sprintf("n%d_c%dx%dx%d_o%d_k%dx%d_%+v", c.n, c.cin, c.h, c.w, c.cout, c.kh, c.kw, c.p)
+}
+
+var convCases = []convCase{
+	{2, 3, 7, 6, 4, 3, 3, Conv2D{PadT: 1, PadL: 1, PadB: 1, PadR: 1}},
+	{2, 3, 9, 8, 5, 3, 3, Conv2D{StrideH: 2, StrideW: 2, PadT: 0, PadL: 1, PadB: 1, PadR: 0}},
+	{1, 2, 9, 9, 3, 3, 3, Conv2D{DilH: 2, DilW: 2, PadT: 2, PadL: 2, PadB: 2, PadR: 2}},
+	{2, 4, 6, 7, 6, 3, 3, Conv2D{Groups: 2, PadT: 1, PadL: 1, PadB: 1, PadR: 1}},
+	{2, 4, 8, 8, 6, 3, 3, Conv2D{Groups: 2, StrideH: 2, StrideW: 2, PadT: 1, PadL: 0, PadB: 0, PadR: 1}},
+	{2, 5, 7, 8, 5, 3, 3, Conv2D{Groups: 5, PadT: 1, PadL: 1, PadB: 1, PadR: 1}},
+	{2, 5, 9, 10, 5, 3, 3, Conv2D{Groups: 5, StrideH: 2, StrideW: 2, PadT: 0, PadL: 1, PadB: 1, PadR: 0}},
+	{1, 3, 9, 9, 3, 3, 3, Conv2D{Groups: 3, DilH: 2, DilW: 2, PadT: 2, PadL: 2, PadB: 2, PadR: 2}},
+	{1, 3, 11, 12, 3, 5, 5, Conv2D{Groups: 3, PadT: 2, PadL: 2, PadB: 2, PadR: 2, Act: ActReLU6}},
+	{1, 4, 40, 33, 4, 3, 3, Conv2D{Groups: 4, PadT: 1, PadL: 1, PadB: 1, PadR: 1, Act: ActReLU}},
+	{2, 6, 5, 7, 4, 1, 1, Conv2D{}},
+	{2, 6, 5, 7, 4, 1, 1, Conv2D{StrideH: 2, StrideW: 2}},
+	{1, 8, 20, 20, 16, 3, 3, Conv2D{PadT: 1, PadL: 1, PadB: 1, PadR: 1, Act: ActReLU}},
+	{1, 16, 24, 24, 8, 1, 1, Conv2D{Act: ActReLU6}},
+	{2, 3, 8, 9, 4, 2, 3, Conv2D{StrideH: 1, StrideW: 2, PadT: 1, PadB: 0, PadL: 2, PadR: 1}},
+	{3, 2, 5, 5, 3, 5, 5, Conv2D{}},
+	{1, 6, 6, 6, 12, 3, 3, Conv2D{Groups: 6, PadT: 1, PadL: 1, PadB: 1, PadR: 1}}, // channel multiplier 2
+}
+
+func TestConv2dForwardMatchesNaive(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, c := range convCases {
+		g := max(c.p.Groups, 1)
+		x := randT(rng, c.n, c.cin, c.h, c.w)
+		w := randT(rng, c.cout, c.cin/g, c.kh, c.kw)
+		b := randT(rng, c.cout)
+		want := naiveConv(x, w, b, c.p)
+		got := Conv2dForward(x, w, b, c.p)
+		if !tensor.SameShape(got.Shape, want.Shape) {
+			t.Fatalf("%v: shape %v want %v", c, got.Shape, want.Shape)
+		}
+		closeT(t, c.String(), got.Data, want.Data, 1e-4)
+		into := tensor.New(want.Shape...)
+		into.Fill(float32(math.NaN())) // must be fully overwritten
+		Conv2dForwardInto(into, x, w, b, c.p)
+		closeT(t, c.String()+" into", into.Data, want.Data, 1e-4)
+		if c.p.Act == ActNone {
+			closeT(t, c.String()+" nobias", Conv2dForward(x, w, nil, c.p).Data, naiveConv(x, w, nil, c.p).Data, 1e-4)
+		}
+	}
+}
+
+// TestConv2dBackwardAdjoint: the convolution is bilinear, so for random r
+// and directions v, <dX(r), v> = <conv(v, w), r> and <dW(r), v> =
+// <conv(x, v), r> exactly; db is the per-channel sum of r.
+func TestConv2dBackwardAdjoint(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, c := range convCases {
+		p := c.p
+		p.Act = ActNone
+		g := max(p.Groups, 1)
+		x := randT(rng, c.n, c.cin, c.h, c.w)
+		w := randT(rng, c.cout, c.cin/g, c.kh, c.kw)
+		y := naiveConv(x, w, nil, p)
+		r := randT(rng, y.Shape...)
+		dx, dw, db := Conv2dBackward(x, w, r, p, true)
+		vx := randT(rng, x.Shape...)
+		vw := randT(rng, w.Shape...)
+		lhs := dot(dx.Data, vx.Data)
+		rhs := dot(naiveConv(vx, w, nil, p).Data, r.Data)
+		closeS(t, c.String()+" dx", lhs, rhs, norm2(dx.Data)*norm2(vx.Data), 1e-5)
+		lhs = dot(dw.Data, vw.Data)
+		rhs = dot(naiveConv(x, vw, nil, p).Data, r.Data)
+		closeS(t, c.String()+" dw", lhs, rhs, norm2(dw.Data)*norm2(vw.Data), 1e-5)
+		oh, ow := y.Shape[2], y.Shape[3]
+		for co := 0; co < c.cout; co++ {
+			var s float64
+			for img := 0; img < c.n; img++ {
+				for _, v := range r.Data[(img*c.cout+co)*oh*ow : (img*c.cout+co+1)*oh*ow] {
+					s += float64(v)
+				}
+			}
+			closeS(t, c.String()+" db", float64(db.Data[co]), s, math.Sqrt(float64(c.n*oh*ow)), 1e-5)
+		}
+		dx2, dw2, _ := Conv2dBackward(x, w, r, p, false)
+		if dx2 != nil {
+			t.Fatal("dx returned without needDX")
+		}
+		closeT(t, c.String()+" dw without dx", dw2.Data, dw.Data, 1e-5)
+	}
+}
+
+// TestConv2dBackwardNumerical checks a few gradient entries by central
+// differences of sum(y*r) through the kernel itself.
+func TestConv2dBackwardNumerical(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, c := range []convCase{convCases[1], convCases[3], convCases[6], convCases[10]} {
+		g := max(c.p.Groups, 1)
+		x := randT(rng, c.n, c.cin, c.h, c.w)
+		w := randT(rng, c.cout, c.cin/g, c.kh, c.kw)
+		b := randT(rng, c.cout)
+		r := randT(rng, naiveConv(x, w, b, c.p).Shape...)
+		loss := func() float64 { return dot(Conv2dForward(x, w, b, c.p).Data, r.Data) }
+		dx, dw, db := Conv2dBackward(x, w, r, c.p, true)
+		const h = 1e-2
+		for _, tc := range []struct {
+			name string
+			v    []float32
+			g    []float32
+		}{{"x", x.Data, dx.Data}, {"w", w.Data, dw.Data}, {"b", b.Data, db.Data}} {
+			for k := 0; k < 6; k++ {
+				i := rng.IntN(len(tc.v))
+				old := tc.v[i]
+				tc.v[i] = old + h
+				lp := loss()
+				tc.v[i] = old - h
+				lm := loss()
+				tc.v[i] = old
+				num := (lp - lm) / (2 * h)
+				closeS(t, fmt.Sprintf("%v d%s[%d]", c, tc.name, i), float64(tc.g[i]), num, 1+math.Abs(num), 2e-3)
+			}
+		}
+	}
+}
+
+func TestConv2dForwardIntoNoAlloc(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	for _, c := range []convCase{convCases[0], convCases[5], convCases[10], convCases[12]} {
+		g := max(c.p.Groups, 1)
+		x := randT(rng, c.n, c.cin, c.h, c.w)
+		w := randT(rng, c.cout, c.cin/g, c.kh, c.kw)
+		b := randT(rng, c.cout)
+		y := Conv2dForward(x, w, b, c.p)
+		allocs := testing.AllocsPerRun(20, func() { Conv2dForwardInto(y, x, w, b, c.p) })
+		// A closure handed to the worker pool may cost a couple of small
+		// allocations; no buffer may be allocated per call.
+		if allocs > 3 {
+			t.Errorf("%v: %v allocations per Conv2dForwardInto", c, allocs)
+		}
+	}
+}
+
+func TestConvShapePanics(t *testing.T) {
+	x := tensor.New(1, 4, 5, 5)
+	mustPanic(t, "groups", func() { Conv2dForward(x, tensor.New(4, 3, 3, 3), nil, Conv2D{Groups: 2}) })
+	mustPanic(t, "bias", func() { Conv2dForward(x, tensor.New(4, 4, 3, 3), tensor.New(3), Conv2D{}) })
+	mustPanic(t, "too small", func() { Conv2dForward(x, tensor.New(4, 4, 7, 7), nil, Conv2D{}) })
+	mustPanic(t, "into shape", func() { Conv2dForwardInto(tensor.New(1, 4, 5, 5), x, tensor.New(4, 4, 3, 3), nil, Conv2D{}) })
+	mustPanic(t, "act backward", func() {
+		Conv2dBackward(x, tensor.New(4, 4, 1, 1), tensor.New(1, 4, 5, 5), Conv2D{Act: ActReLU}, true)
+	})
+	if oh, ow := (Conv2D{StrideH: 2, StrideW: 2, PadT: 1, PadB: 1, PadL: 1, PadR: 1}).OutSize(56, 56, 3, 3); oh != 28 || ow != 28 {
+		t.Fatalf("OutSize %d %d", oh, ow)
+	}
+}

@@ -1,0 +1,194 @@
+package ops
+
+import "github.com/vigil-ad/vigil/tensor"
+
+// depthwiseForward is the direct depthwise kernel (one filter per channel),
+// parallel over N*C planes. Each output row accumulates the kernel taps
+// along contiguous input rows, so the inner loops are bounds-free strides.
+func depthwiseForward(y, x, w, bias []float32, act Act, s *convShape) {
+	g := &s.win
+	hw, ohw, kk := g.h*g.w, g.oh*g.ow, g.kh*g.kw
+	tensor.Parallel(s.n*s.cin, func(lo, hi int) {
+		for pl := lo; pl < hi; pl++ {
+			c := pl % s.cin
+			xp := x[pl*hw : pl*hw+hw]
+			yp := y[pl*ohw : pl*ohw+ohw]
+			wc := w[c*kk : c*kk+kk]
+			var bv float32
+			if bias != nil {
+				bv = bias[c]
+			}
+			if g.kh == 3 && g.kw == 3 && g.dh == 1 && g.dw == 1 {
+				dw3x3Plane(yp, xp, wc, bv, g)
+			} else {
+				dwGenericPlane(yp, xp, wc, bv, g)
+			}
+			biasAct(yp, 0, false, act)
+		}
+	})
+}
+
+// dwGenericPlane handles any kernel, stride and dilation.
+func dwGenericPlane(yp, xp, wc []float32, bv float32, g *window) {
+	for oy := 0; oy < g.oh; oy++ {
+		yr := yp[oy*g.ow : oy*g.ow+g.ow]
+		for i := range yr {
+			yr[i] = bv
+		}
+		for ki := 0; ki < g.kh; ki++ {
+			iy := oy*g.sh - g.pt + ki*g.dh
+			if iy < 0 || iy >= g.h {
+				continue
+			}
+			xr := xp[iy*g.w : iy*g.w+g.w]
+			for kj := 0; kj < g.kw; kj++ {
+				wv := wc[ki*g.kw+kj]
+				off := kj*g.dw - g.pl
+				a, b := span(off, g.sw, g.w, g.ow)
+				if a >= b {
+					continue
+				}
+				if g.sw == 1 {
+					src := xr[a+off : b+off]
+					dst := yr[a:b]
+					for i, v := range src {
+						dst[i] += wv * v
+					}
+				} else {
+					dst := yr[a:b]
+					for i := range dst {
+						dst[i] += wv * xr[(a+i)*g.sw+off]
+					}
+				}
+			}
+		}
+	}
+}
+
+// dw3x3Plane is the 3×3 undilated case: each output is computed once from
+// three input rows, with the interior free of bounds logic.
+func dw3x3Plane(yp, xp, wc []float32, bv float32, g *window) {
+	w0, w1, w2 := wc[0], wc[1], wc[2]
+	w3, w4, w5 := wc[3], wc[4], wc[5]
+	w6, w7, w8 := wc[6], wc[7], wc[8]
+	sw := g.sw
+	// Interior columns: ox*sw-pl >= 0 and ox*sw-pl+2 < w.
+	a, b := span(-g.pl, sw, g.w-2, g.ow)
+	for oy := 0; oy < g.oh; oy++ {
+		iy := oy*g.sh - g.pt
+		yr := yp[oy*g.ow : oy*g.ow+g.ow]
+		if iy < 0 || iy+2 >= g.h || a >= b {
+			dwGenericRow(yr, xp, wc, bv, g, oy)
+			continue
+		}
+		r0 := xp[iy*g.w : iy*g.w+g.w]
+		r1 := xp[(iy+1)*g.w : (iy+1)*g.w+g.w]
+		r2 := xp[(iy+2)*g.w : (iy+2)*g.w+g.w]
+		edgeCols(yr, xp, wc, bv, g, oy, 0, a)
+		if sw == 1 {
+			off := a - g.pl
+			n := b - a
+			r0, r1, r2 = r0[off:off+n+2], r1[off:off+n+2], r2[off:off+n+2]
+			out := yr[a:b]
+			for i := range out {
+				out[i] = bv + w0*r0[i] + w1*r0[i+1] + w2*r0[i+2] +
+					w3*r1[i] + w4*r1[i+1] + w5*r1[i+2] +
+					w6*r2[i] + w7*r2[i+1] + w8*r2[i+2]
+			}
+		} else {
+			for ox := a; ox < b; ox++ {
+				j := ox*sw - g.pl
+				yr[ox] = bv + w0*r0[j] + w1*r0[j+1] + w2*r0[j+2] +
+					w3*r1[j] + w4*r1[j+1] + w5*r1[j+2] +
+					w6*r2[j] + w7*r2[j+1] + w8*r2[j+2]
+			}
+		}
+		edgeCols(yr, xp, wc, bv, g, oy, b, g.ow)
+	}
+}
+
+// dwGenericRow computes one full output row with bounds checks.
+func dwGenericRow(yr, xp, wc []float32, bv float32, g *window, oy int) {
+	edgeCols(yr, xp, wc, bv, g, oy, 0, g.ow)
+}
+
+// edgeCols computes outputs [ox0,ox1) of row oy with bounds checks.
+func edgeCols(yr, xp, wc []float32, bv float32, g *window, oy, ox0, ox1 int) {
+	for ox := ox0; ox < ox1; ox++ {
+		acc := bv
+		for ki := 0; ki < g.kh; ki++ {
+			iy := oy*g.sh - g.pt + ki*g.dh
+			if iy < 0 || iy >= g.h {
+				continue
+			}
+			for kj := 0; kj < g.kw; kj++ {
+				ix := ox*g.sw - g.pl + kj*g.dw
+				if ix < 0 || ix >= g.w {
+					continue
+				}
+				acc += wc[ki*g.kw+kj] * xp[iy*g.w+ix]
+			}
+		}
+		yr[ox] = acc
+	}
+}
+
+// depthwiseBackward computes dW (and dX when dx != nil) directly, parallel
+// over channels so each channel's filter gradient has a single writer.
+func depthwiseBackward(dx, dw, x, w, dy []float32, s *convShape) {
+	g := &s.win
+	hw, ohw, kk := g.h*g.w, g.oh*g.ow, g.kh*g.kw
+	tensor.Parallel(s.cin, func(lo, hi int) {
+		for c := lo; c < hi; c++ {
+			wc := w[c*kk : c*kk+kk]
+			dwc := dw[c*kk : c*kk+kk]
+			for img := 0; img < s.n; img++ {
+				pl := img*s.cin + c
+				xp := x[pl*hw : pl*hw+hw]
+				dyp := dy[pl*ohw : pl*ohw+ohw]
+				var dxp []float32
+				if dx != nil {
+					dxp = dx[pl*hw : pl*hw+hw]
+				}
+				for ki := 0; ki < g.kh; ki++ {
+					ylo, yhi := span(ki*g.dh-g.pt, g.sh, g.h, g.oh)
+					for kj := 0; kj < g.kw; kj++ {
+						off := kj*g.dw - g.pl
+						a, b := span(off, g.sw, g.w, g.ow)
+						if a >= b {
+							continue
+						}
+						wv := wc[ki*g.kw+kj]
+						var acc float32
+						for oy := ylo; oy < yhi; oy++ {
+							iy := oy*g.sh - g.pt + ki*g.dh
+							dr := dyp[oy*g.ow+a : oy*g.ow+b]
+							xr := xp[iy*g.w : iy*g.w+g.w]
+							if g.sw == 1 {
+								xs := xr[a+off : b+off]
+								for i, d := range dr {
+									acc += d * xs[i]
+								}
+								if dxp != nil {
+									dxs := dxp[iy*g.w+a+off : iy*g.w+b+off]
+									for i, d := range dr {
+										dxs[i] += wv * d
+									}
+								}
+								continue
+							}
+							for i, d := range dr {
+								j := (a+i)*g.sw + off
+								acc += d * xr[j]
+								if dxp != nil {
+									dxp[iy*g.w+j] += wv * d
+								}
+							}
+						}
+						dwc[ki*g.kw+kj] += acc
+					}
+				}
+			}
+		}
+	})
+}
