@@ -67,7 +67,7 @@ func (s *convShape) pointwise() bool {
 
 func convCheck(op string, x, w, b *tensor.Tensor, p Conv2D) convShape {
 	n, cin, h, wd := x.Dims4(op)
-	cout, cing, kh, kw := w.Dims4(op + " weight")
+	cout, cing, kh, kw := w.Dims4(op)
 	g := p.Groups
 	if cin%g != 0 || cout%g != 0 || cing != cin/g {
 		panicf("%s: input %v, weight %v and groups %d do not agree", op, x.Shape, w.Shape, g)
@@ -142,47 +142,72 @@ func colTile(s *convShape) int {
 	return tile
 }
 
+// convFwdTask carries one forward convolution to the worker pool. Tasks
+// are recycled with their bound method value, so a steady-state forward
+// pass hands work to the pool without allocating.
+type convFwdTask struct {
+	y, x, w, bias []float32
+	act           Act
+	s             convShape
+	tile, tiles   int
+	fn, dwfn      func(lo, hi int) // bound t.run and t.depthwise
+}
+
+var convFwdTasks = sync.Pool{New: func() any {
+	t := new(convFwdTask)
+	t.fn, t.dwfn = t.run, t.depthwise
+	return t
+}}
+
 // gemmConvForward is the im2col + GEMM path, parallel over (image, group,
 // tile of output positions) with a serial GEMM per task.
 func gemmConvForward(y, x, w, bias []float32, act Act, s *convShape) {
+	t := convFwdTasks.Get().(*convFwdTask)
+	t.y, t.x, t.w, t.bias, t.act, t.s = y, x, w, bias, act, *s
+	t.tile = colTile(s)
+	t.tiles = (s.p() + t.tile - 1) / t.tile
+	tensor.Parallel(s.n*s.g*t.tiles, t.fn)
+	t.y, t.x, t.w, t.bias = nil, nil, nil, nil
+	convFwdTasks.Put(t)
+}
+
+func (t *convFwdTask) run(lo, hi int) {
+	s := &t.s
 	P, K := s.p(), s.k()
 	hw := s.win.h * s.win.w
-	tile := colTile(s)
-	tiles := (P + tile - 1) / tile
+	tile, tiles := t.tile, t.tiles
 	pw := s.pointwise()
-	tensor.Parallel(s.n*s.g*tiles, func(lo, hi int) {
-		var col []float32
+	var col []float32
+	if !pw {
+		col = tensor.GetDirty(K * tile)
+	}
+	for ti := lo; ti < hi; ti++ {
+		img, r := ti/(s.g*tiles), ti%(s.g*tiles)
+		g, tn := r/tiles, r%tiles
+		p0 := tn * tile
+		p1 := min(P, p0+tile)
+		np := p1 - p0
+		xs := t.x[(img*s.cin+g*s.cing)*hw:]
+		bm, ldb := xs[p0:], P
 		if !pw {
-			col = tensor.GetDirty(K * tile)
+			im2col(xs, s.cing, &s.win, p0, p1, col)
+			bm, ldb = col, np
 		}
-		for t := lo; t < hi; t++ {
-			img, r := t/(s.g*tiles), t%(s.g*tiles)
-			g, ti := r/tiles, r%tiles
-			p0 := ti * tile
-			p1 := min(P, p0+tile)
-			np := p1 - p0
-			xs := x[(img*s.cin+g*s.cing)*hw:]
-			bm, ldb := xs[p0:], P
-			if !pw {
-				im2col(xs, s.cing, &s.win, p0, p1, col)
-				bm, ldb = col, np
-			}
-			ys := y[(img*s.cout+g*s.coutg)*P+p0:]
-			sgemmSerial(false, false, s.coutg, np, K, 1, w[g*s.coutg*K:], K, bm, ldb, 0, ys, P)
-			if bias != nil || act != ActNone {
-				for co := 0; co < s.coutg; co++ {
-					var bv float32
-					if bias != nil {
-						bv = bias[g*s.coutg+co]
-					}
-					biasAct(ys[co*P:co*P+np], bv, bias != nil, act)
+		ys := t.y[(img*s.cout+g*s.coutg)*P+p0:]
+		sgemmSerial(false, false, s.coutg, np, K, 1, t.w[g*s.coutg*K:], K, bm, ldb, 0, ys, P)
+		if t.bias != nil || t.act != ActNone {
+			for co := 0; co < s.coutg; co++ {
+				var bv float32
+				if t.bias != nil {
+					bv = t.bias[g*s.coutg+co]
 				}
+				biasAct(ys[co*P:co*P+np], bv, t.bias != nil, t.act)
 			}
 		}
-		if col != nil {
-			tensor.Put(col)
-		}
-	})
+	}
+	if col != nil {
+		tensor.Put(col)
+	}
 }
 
 // Conv2dBackward returns the gradients of sum(conv(x,w)+b ⊙ dy) with respect

@@ -179,6 +179,9 @@ func TestConv2dBackwardNumerical(t *testing.T) {
 }
 
 func TestConv2dForwardIntoNoAlloc(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are not meaningful under -race")
+	}
 	rng := rand.New(rand.NewPCG(7, 8))
 	for _, c := range []convCase{convCases[0], convCases[5], convCases[10], convCases[12]} {
 		g := max(c.p.Groups, 1)
@@ -187,9 +190,7 @@ func TestConv2dForwardIntoNoAlloc(t *testing.T) {
 		b := randT(rng, c.cout)
 		y := Conv2dForward(x, w, b, c.p)
 		allocs := testing.AllocsPerRun(20, func() { Conv2dForwardInto(y, x, w, b, c.p) })
-		// A closure handed to the worker pool may cost a couple of small
-		// allocations; no buffer may be allocated per call.
-		if allocs > 3 {
+		if allocs > 0 {
 			t.Errorf("%v: %v allocations per Conv2dForwardInto", c, allocs)
 		}
 	}

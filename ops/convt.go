@@ -32,7 +32,7 @@ func (p ConvT2D) OutSize(h, w, kh, kw int) (oh, ow int) {
 func convTCheck(op string, x, w, b *tensor.Tensor, p ConvT2D) convShape {
 	q := p.conv()
 	n, cin, h, wd := x.Dims4(op)
-	wcin, coutg, kh, kw := w.Dims4(op + " weight")
+	wcin, coutg, kh, kw := w.Dims4(op)
 	g := q.Groups
 	if wcin != cin || cin%g != 0 {
 		panicf("%s: input %v, weight %v and groups %d do not agree", op, x.Shape, w.Shape, g)

@@ -3,29 +3,35 @@ package ops
 import "github.com/vigil-ad/vigil/tensor"
 
 // depthwiseForward is the direct depthwise kernel (one filter per channel),
-// parallel over N*C planes. Each output row accumulates the kernel taps
-// along contiguous input rows, so the inner loops are bounds-free strides.
+// parallel over N*C planes; it reuses the recycled forward task.
 func depthwiseForward(y, x, w, bias []float32, act Act, s *convShape) {
-	g := &s.win
+	t := convFwdTasks.Get().(*convFwdTask)
+	t.y, t.x, t.w, t.bias, t.act, t.s = y, x, w, bias, act, *s
+	tensor.Parallel(s.n*s.cin, t.dwfn)
+	t.y, t.x, t.w, t.bias = nil, nil, nil, nil
+	convFwdTasks.Put(t)
+}
+
+func (t *convFwdTask) depthwise(lo, hi int) {
+	g := &t.s.win
+	cin := t.s.cin
 	hw, ohw, kk := g.h*g.w, g.oh*g.ow, g.kh*g.kw
-	tensor.Parallel(s.n*s.cin, func(lo, hi int) {
-		for pl := lo; pl < hi; pl++ {
-			c := pl % s.cin
-			xp := x[pl*hw : pl*hw+hw]
-			yp := y[pl*ohw : pl*ohw+ohw]
-			wc := w[c*kk : c*kk+kk]
-			var bv float32
-			if bias != nil {
-				bv = bias[c]
-			}
-			if g.kh == 3 && g.kw == 3 && g.dh == 1 && g.dw == 1 {
-				dw3x3Plane(yp, xp, wc, bv, g)
-			} else {
-				dwGenericPlane(yp, xp, wc, bv, g)
-			}
-			biasAct(yp, 0, false, act)
+	for pl := lo; pl < hi; pl++ {
+		c := pl % cin
+		xp := t.x[pl*hw : pl*hw+hw]
+		yp := t.y[pl*ohw : pl*ohw+ohw]
+		wc := t.w[c*kk : c*kk+kk]
+		var bv float32
+		if t.bias != nil {
+			bv = t.bias[c]
 		}
-	})
+		if g.kh == 3 && g.kw == 3 && g.dh == 1 && g.dw == 1 {
+			dw3x3Plane(yp, xp, wc, bv, g)
+		} else {
+			dwGenericPlane(yp, xp, wc, bv, g)
+		}
+		biasAct(yp, 0, false, t.act)
+	}
 }
 
 // dwGenericPlane handles any kernel, stride and dilation.
