@@ -1,0 +1,116 @@
+// Package nnsearch finds nearest neighbours by brute force on the engine's
+// SGEMM: squared distances are |q|² + |b|² − 2 q·b, computed a block of
+// queries against a block of the bank at a time, in parallel. It serves
+// the k-NN, PatchCore and k-means code paths.
+package nnsearch
+
+import (
+	"math"
+
+	"github.com/vigil-ad/vigil/gemm"
+	"github.com/vigil-ad/vigil/tensor"
+)
+
+// Bank is a set of N vectors of dimension D, row-major.
+type Bank struct {
+	N, D  int
+	Data  []float32
+	norms []float32 // |b_i|²
+}
+
+// NewBank wraps data (N×D, not copied) and precomputes the row norms.
+func NewBank(data []float32, n, d int) *Bank {
+	if len(data) != n*d {
+		panic("nnsearch.NewBank: data length does not match n*d")
+	}
+	b := &Bank{N: n, D: d, Data: data, norms: rowNorms(data, n, d)}
+	return b
+}
+
+func rowNorms(data []float32, n, d int) []float32 {
+	out := make([]float32, n)
+	tensor.Parallel(n, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			var s float32
+			for _, v := range data[i*d : (i+1)*d] {
+				s += v * v
+			}
+			out[i] = s
+		}
+	})
+	return out
+}
+
+// Block sizes: a query block times a bank block of distances stays in L2.
+const (
+	queryBlock = 128
+	bankBlock  = 1024
+)
+
+// Search returns, for each of the nq query rows of q (nq×D), the k
+// smallest squared Euclidean distances in ascending order and the bank
+// indices they belong to, as nq×k row-major slices. k is clipped to N.
+func (b *Bank) Search(q []float32, nq, k int) (dist []float32, idx []int32) {
+	if k > b.N {
+		k = b.N
+	}
+	if len(q) != nq*b.D {
+		panic("nnsearch.Search: query length does not match nq*D")
+	}
+	dist = make([]float32, nq*k)
+	idx = make([]int32, nq*k)
+	if k == 0 || nq == 0 {
+		return dist, idx
+	}
+	qn := rowNorms(q, nq, b.D)
+	nblocks := (nq + queryBlock - 1) / queryBlock
+	tensor.ParallelChunks(nblocks, 1, func(lo, hi int) {
+		g := tensor.GetDirty(queryBlock * bankBlock)
+		defer tensor.Put(g)
+		for blk := lo; blk < hi; blk++ {
+			q0 := blk * queryBlock
+			q1 := min(q0+queryBlock, nq)
+			m := q1 - q0
+			for i := 0; i < m*k; i++ {
+				dist[q0*k+i] = float32(math.Inf(1))
+				idx[q0*k+i] = -1
+			}
+			for b0 := 0; b0 < b.N; b0 += bankBlock {
+				b1 := min(b0+bankBlock, b.N)
+				nb := b1 - b0
+				// g = Q_blk · B_blkᵀ
+				gemm.SgemmSerial(false, true, m, nb, b.D, 1, q[q0*b.D:], b.D, b.Data[b0*b.D:], b.D, 0, g, nb)
+				for i := 0; i < m; i++ {
+					row := g[i*nb : (i+1)*nb]
+					dk := dist[(q0+i)*k : (q0+i+1)*k]
+					ik := idx[(q0+i)*k : (q0+i+1)*k]
+					worst := dk[k-1]
+					base := qn[q0+i]
+					for j, dot := range row {
+						d := base + b.norms[b0+j] - 2*dot
+						if d < worst {
+							if d < 0 {
+								d = 0 // rounding of the expansion
+							}
+							insert(dk, ik, d, int32(b0+j))
+							worst = dk[k-1]
+						}
+					}
+				}
+			}
+		}
+	})
+	return dist, idx
+}
+
+// insert places (d, j) into the ascending top-k lists, dropping the last.
+func insert(dk []float32, ik []int32, d float32, j int32) {
+	p := len(dk) - 1
+	for p > 0 && dk[p-1] > d {
+		dk[p] = dk[p-1]
+		ik[p] = ik[p-1]
+		p--
+	}
+	dk[p] = d
+	ik[p] = j
+}
