@@ -340,3 +340,5 @@ func Square(x *Var) *Var {
 	return unary(x, func(v float32) float32 { return v * v },
 		func(v, _ float32) float32 { return 2 * v })
 }
+
+func sqrt64(v float64) float64 { return math.Sqrt(v) }

@@ -1,0 +1,174 @@
+package nn
+
+import (
+	"fmt"
+
+	"github.com/vigil-ad/vigil/ops"
+	"github.com/vigil-ad/vigil/tensor"
+)
+
+// Conv2d convolves x [N,Cin,H,W] with w [Cout,Cin/G,KH,KW] plus bias b
+// ([Cout] or nil) using ops' kernels. p.Act must be ActNone when a
+// gradient is needed (the fused activation has no backward); use ReLU.
+func Conv2d(x, w, b *Var, p ops.Conv2D) *Var {
+	var bv *tensor.Tensor
+	if b != nil {
+		bv = b.Value
+	}
+	y := ops.Conv2dForward(x.Value, w.Value, bv, p)
+	if track(x, w, b) && p.Act != ops.ActNone {
+		panic("nn.Conv2d: fused activation cannot be differentiated; apply the activation separately")
+	}
+	var res *Var
+	res = result(y, []*Var{x, w, b}, func() {
+		dx, dw, db := ops.Conv2dBackward(x.Value, w.Value, res.Grad, p, needs(x))
+		if needs(x) {
+			x.accum(dx)
+		}
+		if needs(w) {
+			w.accum(dw)
+		}
+		if needs(b) {
+			b.accum(db)
+		}
+	})
+	return res
+}
+
+// ConvTranspose2d is the transposed convolution of x [N,Cin,H,W] with
+// w [Cin,Cout/G,KH,KW] (PyTorch / ONNX layout) plus bias b ([Cout] or nil).
+func ConvTranspose2d(x, w, b *Var, p ops.ConvT2D) *Var {
+	var bv *tensor.Tensor
+	if b != nil {
+		bv = b.Value
+	}
+	y := ops.ConvTranspose2dForward(x.Value, w.Value, bv, p)
+	var res *Var
+	res = result(y, []*Var{x, w, b}, func() {
+		dx, dw, db := ops.ConvTranspose2dBackward(x.Value, w.Value, res.Grad, p, needs(x))
+		if needs(x) {
+			x.accum(dx)
+		}
+		if needs(w) {
+			w.accum(dw)
+		}
+		if needs(b) {
+			b.accum(db)
+		}
+	})
+	return res
+}
+
+// MaxPool2d takes the maximum over each pooling window.
+func MaxPool2d(x *Var, p ops.Pool2D) *Var {
+	y, arg := ops.MaxPool2dForward(x.Value, p)
+	var res *Var
+	res = result(y, []*Var{x}, func() {
+		x.accum(ops.MaxPool2dBackward(res.Grad, arg, x.Value.Shape))
+	})
+	return res
+}
+
+// AvgPool2d averages over each pooling window.
+func AvgPool2d(x *Var, p ops.Pool2D) *Var {
+	y := ops.AvgPool2dForward(x.Value, p)
+	var res *Var
+	res = result(y, []*Var{x}, func() {
+		x.accum(ops.AvgPool2dBackward(res.Grad, p, x.Value.Shape))
+	})
+	return res
+}
+
+// GlobalAvgPool averages each channel map: [N,C,H,W] -> [N,C,1,1].
+func GlobalAvgPool(x *Var) *Var {
+	y := ops.GlobalAvgPoolForward(x.Value)
+	var res *Var
+	res = result(y, []*Var{x}, func() {
+		x.accum(ops.GlobalAvgPoolBackward(res.Grad, x.Value.Shape))
+	})
+	return res
+}
+
+// UpsampleNearest resizes x [N,C,H,W] to [N,C,oh,ow] by nearest neighbour.
+func UpsampleNearest(x *Var, oh, ow int) *Var {
+	y := ops.UpsampleNearest(x.Value, oh, ow)
+	var res *Var
+	res = result(y, []*Var{x}, func() {
+		x.accum(ops.UpsampleNearestBackward(res.Grad, x.Value.Shape))
+	})
+	return res
+}
+
+// UpsampleBilinear resizes x [N,C,H,W] to [N,C,oh,ow] bilinearly.
+func UpsampleBilinear(x *Var, oh, ow int, alignCorners bool) *Var {
+	y := ops.UpsampleBilinear(x.Value, oh, ow, alignCorners)
+	var res *Var
+	res = result(y, []*Var{x}, func() {
+		x.accum(ops.UpsampleBilinearBackward(res.Grad, x.Value.Shape, alignCorners))
+	})
+	return res
+}
+
+// BatchNorm2d normalises x [N,C,H,W] per channel and applies gamma and
+// beta. In training it uses the batch statistics and updates runMean and
+// runVar in place with momentum (PyTorch convention: new = (1−m)·old +
+// m·batch, variance unbiased); in evaluation it uses the running statistics.
+func BatchNorm2d(x, gamma, beta *Var, runMean, runVar *tensor.Tensor, training bool, momentum, eps float32) *Var {
+	if len(x.Value.Shape) != 4 {
+		panic(fmt.Sprintf("nn.BatchNorm2d: want [N,C,H,W], got %v", x.Value.Shape))
+	}
+	if !training {
+		y := ops.BatchNormInference(x.Value, gamma.Value, beta.Value, runMean, runVar, eps)
+		var res *Var
+		res = result(y, []*Var{x, gamma, beta}, func() {
+			// y = gamma·(x−mean)·invStd + beta with constant statistics.
+			n, c, h, w := x.Value.Dims4("nn.BatchNorm2d")
+			hw := h * w
+			dy := res.Grad.Data
+			dx := like(x.Value)
+			dg := tensor.New(c)
+			db := tensor.New(c)
+			for ci := 0; ci < c; ci++ {
+				inv := float32(1 / sqrt64(float64(runVar.Data[ci])+float64(eps)))
+				k := gamma.Value.Data[ci] * inv
+				m := runMean.Data[ci]
+				var sg, sb float32
+				for b := 0; b < n; b++ {
+					off := (b*c + ci) * hw
+					for i := off; i < off+hw; i++ {
+						dx.Data[i] = k * dy[i]
+						sg += dy[i] * (x.Value.Data[i] - m) * inv
+						sb += dy[i]
+					}
+				}
+				dg.Data[ci], db.Data[ci] = sg, sb
+			}
+			x.accum(dx)
+			gamma.accum(dg)
+			beta.accum(db)
+		})
+		return res
+	}
+	y, mean, invStd := ops.BatchNormTrainForward(x.Value, gamma.Value, beta.Value, eps)
+	if runMean != nil && runVar != nil {
+		n, _, h, w := x.Value.Dims4("nn.BatchNorm2d")
+		cnt := float32(n * h * w)
+		unbias := cnt / max(cnt-1, 1)
+		for c := range runMean.Data {
+			is := invStd.Data[c]
+			v := 1/(is*is) - eps
+			runMean.Data[c] = (1-momentum)*runMean.Data[c] + momentum*mean.Data[c]
+			runVar.Data[c] = (1-momentum)*runVar.Data[c] + momentum*v*unbias
+		}
+	}
+	var res *Var
+	res = result(y, []*Var{x, gamma, beta}, func() {
+		dx, dg, db := ops.BatchNormBackward(x.Value, res.Grad, gamma.Value, mean, invStd)
+		if needs(x) {
+			x.accum(dx)
+		}
+		gamma.accum(dg)
+		beta.accum(db)
+	})
+	return res
+}

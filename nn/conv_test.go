@@ -1,0 +1,167 @@
+package nn
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/vigil-ad/vigil/ops"
+	"github.com/vigil-ad/vigil/tensor"
+)
+
+func TestGradConv(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	cases := []struct {
+		name         string
+		cin, cout, k int
+		p            ops.Conv2D
+	}{
+		{"plain", 3, 4, 3, ops.Conv2D{PadT: 1, PadL: 1, PadB: 1, PadR: 1}},
+		{"stride2", 2, 3, 3, ops.Conv2D{StrideH: 2, StrideW: 2, PadT: 1, PadL: 1, PadB: 1, PadR: 1}},
+		{"dilated", 2, 2, 3, ops.Conv2D{DilH: 2, DilW: 2, PadT: 2, PadL: 2, PadB: 2, PadR: 2}},
+		{"groups", 4, 6, 3, ops.Conv2D{Groups: 2, PadT: 1, PadL: 1, PadB: 1, PadR: 1}},
+		{"depthwise", 3, 3, 3, ops.Conv2D{Groups: 3, StrideH: 2, StrideW: 2, PadT: 1, PadL: 1, PadB: 1, PadR: 1}},
+		{"pointwise", 3, 5, 1, ops.Conv2D{}},
+	}
+	for _, c := range cases {
+		g := max(c.p.Groups, 1)
+		gradCheck(t, "Conv2d/"+c.name, func(in []*Var) *Var { return Conv2d(in[0], in[1], in[2], c.p) },
+			randT(rng, -1, 1, 2, c.cin, 6, 5), randT(rng, -1, 1, c.cout, c.cin/g, c.k, c.k), randT(rng, -1, 1, c.cout))
+	}
+	gradCheck(t, "Conv2d/nobias", func(in []*Var) *Var { return Conv2d(in[0], in[1], nil, ops.Conv2D{}) },
+		randT(rng, -1, 1, 1, 2, 5, 5), randT(rng, -1, 1, 3, 2, 2, 2))
+	gradCheck(t, "ConvTranspose2d", func(in []*Var) *Var {
+		return ConvTranspose2d(in[0], in[1], in[2], ops.ConvT2D{StrideH: 2, StrideW: 2, PadT: 1, PadL: 1, PadB: 1, PadR: 1, OutPadH: 1, OutPadW: 1})
+	}, randT(rng, -1, 1, 2, 3, 4, 3), randT(rng, -1, 1, 3, 2, 3, 3), randT(rng, -1, 1, 2))
+	gradCheck(t, "ConvTranspose2d/groups", func(in []*Var) *Var {
+		return ConvTranspose2d(in[0], in[1], nil, ops.ConvT2D{StrideH: 2, StrideW: 2, Groups: 2})
+	}, randT(rng, -1, 1, 1, 4, 3, 3), randT(rng, -1, 1, 4, 1, 2, 2))
+}
+
+func TestGradPoolResample(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	// Distinct, well separated values keep max-pool's argmax stable under ±h.
+	perm := rng.Perm(2 * 3 * 6 * 6)
+	mx := tensor.New(2, 3, 6, 6)
+	for i, p := range perm {
+		mx.Data[i] = float32(p) * 0.05
+	}
+	gradCheck(t, "MaxPool2d", func(in []*Var) *Var {
+		return MaxPool2d(in[0], ops.Pool2D{KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadT: 1, PadL: 1, PadB: 1, PadR: 1})
+	}, mx)
+	gradCheck(t, "AvgPool2d", func(in []*Var) *Var {
+		return AvgPool2d(in[0], ops.Pool2D{KH: 2, KW: 2, StrideH: 2, StrideW: 2})
+	}, randT(rng, -1, 1, 2, 3, 6, 6))
+	gradCheck(t, "AvgPool2d/pad", func(in []*Var) *Var {
+		return AvgPool2d(in[0], ops.Pool2D{KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadT: 1, PadL: 1, PadB: 1, PadR: 1})
+	}, randT(rng, -1, 1, 1, 2, 5, 5))
+	gradCheck(t, "GlobalAvgPool", func(in []*Var) *Var { return GlobalAvgPool(in[0]) }, randT(rng, -1, 1, 2, 3, 4, 5))
+	gradCheck(t, "UpsampleNearest", func(in []*Var) *Var { return UpsampleNearest(in[0], 6, 9) }, randT(rng, -1, 1, 2, 2, 3, 3))
+	gradCheck(t, "UpsampleBilinear", func(in []*Var) *Var { return UpsampleBilinear(in[0], 7, 8, false) }, randT(rng, -1, 1, 2, 2, 3, 4))
+	gradCheck(t, "UpsampleBilinear/align", func(in []*Var) *Var { return UpsampleBilinear(in[0], 7, 8, true) }, randT(rng, -1, 1, 1, 2, 3, 4))
+}
+
+func TestGradBatchNorm(t *testing.T) {
+	rng := rand.New(rand.NewPCG(15, 16))
+	x := randT(rng, -1, 2, 3, 4, 3, 3)
+	gradCheck(t, "BatchNorm2d/train", func(in []*Var) *Var {
+		return BatchNorm2d(in[0], in[1], in[2], nil, nil, true, 0.1, 1e-5)
+	}, x, randT(rng, 0.5, 1.5, 4), randT(rng, -1, 1, 4))
+	rm, rv := randT(rng, -0.5, 0.5, 4), randT(rng, 0.5, 2, 4)
+	gradCheck(t, "BatchNorm2d/eval", func(in []*Var) *Var {
+		return BatchNorm2d(in[0], in[1], in[2], rm, rv, false, 0.1, 1e-5)
+	}, x.Clone(), randT(rng, 0.5, 1.5, 4), randT(rng, -1, 1, 4))
+}
+
+func TestBatchNormRunningStats(t *testing.T) {
+	// One channel, values 1..8 over N=2, 2x2: mean 4.5, unbiased var 6.
+	x := NewVar(tensor.From([]float32{1, 2, 3, 4, 5, 6, 7, 8}, 2, 1, 2, 2))
+	bn := NewBatchNorm2d(1)
+	y := bn.Forward(x)
+	if d := bn.RunningMean.Data[0] - 0.45; math.Abs(float64(d)) > 1e-6 {
+		t.Fatalf("running mean %v want 0.45", bn.RunningMean.Data[0])
+	}
+	if d := bn.RunningVar.Data[0] - (0.9 + 0.6); math.Abs(float64(d)) > 1e-4 {
+		t.Fatalf("running var %v want 1.5", bn.RunningVar.Data[0])
+	}
+	// Train output: (x - 4.5)/sqrt(5.25 + eps).
+	if d := float64(y.Value.Data[0]) - (1-4.5)/math.Sqrt(5.25+1e-5); math.Abs(d) > 1e-5 {
+		t.Fatalf("train output %v", y.Value.Data[0])
+	}
+	bn.Train(false)
+	saved := bn.RunningMean.Data[0]
+	y = bn.Forward(x)
+	want := (1 - 0.45) / math.Sqrt(1.5+1e-5)
+	if d := float64(y.Value.Data[0]) - want; math.Abs(d) > 1e-5 {
+		t.Fatalf("eval output %v want %v", y.Value.Data[0], want)
+	}
+	if bn.RunningMean.Data[0] != saved {
+		t.Fatal("eval mode changed running stats")
+	}
+}
+
+// ssimRef is a direct float64 SSIM: explicit 11×11 Gaussian window with
+// zero padding, then the SSIM formula, averaged.
+func ssimRef(x, y *tensor.Tensor) float64 {
+	n, c, h, w := x.Dims4("ref")
+	g := gaussian1D()
+	var total float64
+	at := func(t *tensor.Tensor, b, ci, i, j int) float64 {
+		if i < 0 || j < 0 || i >= h || j >= w {
+			return 0
+		}
+		return float64(t.Data[((b*c+ci)*h+i)*w+j])
+	}
+	for b := 0; b < n; b++ {
+		for ci := 0; ci < c; ci++ {
+			for i := 0; i < h; i++ {
+				for j := 0; j < w; j++ {
+					var mx, my, sxx, syy, sxy float64
+					for u := -5; u <= 5; u++ {
+						for v := -5; v <= 5; v++ {
+							wt := float64(g[u+5]) * float64(g[v+5])
+							a, bb := at(x, b, ci, i+u, j+v), at(y, b, ci, i+u, j+v)
+							mx += wt * a
+							my += wt * bb
+							sxx += wt * a * a
+							syy += wt * bb * bb
+							sxy += wt * a * bb
+						}
+					}
+					sxx -= mx * mx
+					syy -= my * my
+					sxy -= mx * my
+					total += (2*mx*my + ssimC1) * (2*sxy + ssimC2) / ((mx*mx + my*my + ssimC1) * (sxx + syy + ssimC2))
+				}
+			}
+		}
+	}
+	return total / float64(n*c*h*w)
+}
+
+func TestSSIM(t *testing.T) {
+	rng := rand.New(rand.NewPCG(17, 18))
+	x := randT(rng, 0, 1, 2, 2, 12, 13)
+	y := x.Clone()
+	for i := range y.Data {
+		y.Data[i] += 0.2 * (rng.Float32() - 0.5)
+	}
+	got := 1 - float64(SSIMLoss(NewVar(x), NewVar(y)).Item())
+	want := ssimRef(x, y)
+	if math.Abs(got-want) > 1e-5 {
+		t.Fatalf("SSIM %v, reference %v", got, want)
+	}
+	if l := SSIMLoss(NewVar(x), NewVar(x)).Item(); math.Abs(float64(l)) > 1e-5 {
+		t.Fatalf("SSIM loss of identical images %v, want 0", l)
+	}
+	m := SSIMMap(x, y)
+	var s float64
+	for _, v := range m.Data {
+		s += float64(v)
+	}
+	if math.Abs(s/float64(len(m.Data))-want) > 1e-5 {
+		t.Fatal("SSIMMap mean disagrees with SSIM")
+	}
+	gradCheck(t, "SSIMLoss", func(in []*Var) *Var { return SSIMLoss(in[0], in[1]) },
+		randT(rng, 0, 1, 1, 2, 12, 12), randT(rng, 0, 1, 1, 2, 12, 12))
+}
