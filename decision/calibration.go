@@ -1,0 +1,69 @@
+package decision
+
+import (
+	"slices"
+
+	"github.com/vigil-ad/vigil/imageio"
+)
+
+// Bootstrap settings used by Calibrate.
+const (
+	CalibrationBootstrapB          = 1000
+	CalibrationBootstrapConfidence = 0.9
+)
+
+// Calibration is everything a detector needs to turn scores into decisions,
+// shaped for JSON. The decision rule is anomalous iff score >= Threshold
+// (the conformal threshold at Alpha).
+type Calibration struct {
+	Method    string  `json:"method"`
+	Alpha     float64 `json:"alpha"`
+	Threshold float64 `json:"threshold"`
+	// Rank is k: Threshold is just above the k-th smallest validation score.
+	Rank int `json:"rank"`
+	NVal int `json:"n_val"`
+	// ValScores are the validation scores sorted ascending, kept for
+	// p-values.
+	ValScores  []float64 `json:"val_scores"`
+	ThreeSigma float64   `json:"three_sigma"`
+	// BootstrapLo and BootstrapHi bound the (1−alpha) quantile with
+	// BootstrapConfidence (see Bootstrap).
+	BootstrapLo         float64 `json:"bootstrap_lo"`
+	BootstrapHi         float64 `json:"bootstrap_hi"`
+	BootstrapConfidence float64 `json:"bootstrap_confidence"`
+	// PixelThreshold is present when validation maps were given.
+	PixelThreshold *float64 `json:"pixel_threshold,omitempty"`
+	Warning        string   `json:"warning,omitempty"`
+}
+
+// Calibrate computes the conformal threshold at alpha, the 3-sigma
+// threshold, a bootstrap interval (CalibrationBootstrapB resamples seeded
+// with seed) and, when valMaps is non-empty, the pixel threshold. It fails
+// on empty or non-finite scores, on alpha outside (0, 1) and on bad maps.
+func Calibrate(valScores []float64, valMaps []*imageio.Map, alpha float64, seed uint64) (Calibration, error) {
+	t, err := ConformalThreshold(valScores, alpha)
+	if err != nil {
+		return Calibration{}, err
+	}
+	c := Calibration{
+		Method: t.Method, Alpha: alpha, Threshold: t.Value, Rank: t.Rank, NVal: t.N,
+		ValScores: slices.Sorted(slices.Values(valScores)), Warning: t.Warning,
+		ThreeSigma: ThreeSigma(valScores).Value, BootstrapConfidence: CalibrationBootstrapConfidence,
+	}
+	_, c.BootstrapLo, c.BootstrapHi = Bootstrap(valScores, alpha, CalibrationBootstrapB, CalibrationBootstrapConfidence, seed)
+	if len(valMaps) > 0 {
+		p, err := PixelThreshold(valMaps, alpha)
+		if err != nil {
+			return Calibration{}, err
+		}
+		c.PixelThreshold = &p
+	}
+	return c, nil
+}
+
+// Decide reports whether score is anomalous: score >= Threshold.
+func (c Calibration) Decide(score float64) bool { return score >= c.Threshold }
+
+// PValue returns the conformal p-value of score against the stored
+// validation scores (see PValue).
+func (c Calibration) PValue(score float64) float64 { return PValue(c.ValScores, score) }
