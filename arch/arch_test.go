@@ -1,0 +1,237 @@
+package arch
+
+import (
+	"math"
+	"math/rand/v2"
+	"path/filepath"
+	"testing"
+
+	"github.com/vigil-ad/vigil/nn"
+	"github.com/vigil-ad/vigil/onnx"
+	"github.com/vigil-ad/vigil/optim"
+	"github.com/vigil-ad/vigil/tensor"
+)
+
+func randInput(seed uint64, shape ...int) *tensor.Tensor {
+	rng := rand.New(rand.NewPCG(seed, 1))
+	t := tensor.New(shape...)
+	for i := range t.Data {
+		t.Data[i] = rng.Float32()
+	}
+	return t
+}
+
+// randomiseBN gives every batch norm non-trivial statistics and affine
+// parameters so that folding is actually exercised.
+func randomiseBN(m *ResNet18, seed uint64) {
+	rng := rand.New(rand.NewPCG(seed, 2))
+	for _, p := range m.Params() {
+		if n := p.Name; len(n) > 7 && (n[len(n)-7:] == ".weight" || n[len(n)-5:] == ".bias") && len(p.Value.Shape) == 1 && n[:2] != "fc" {
+			for i := range p.Value.Data {
+				if n[len(n)-5:] == ".bias" {
+					p.Value.Data[i] = 0.2 * (rng.Float32() - 0.5)
+				} else {
+					p.Value.Data[i] = 0.5 + rng.Float32()
+				}
+			}
+		}
+	}
+	for _, b := range m.Buffers() {
+		for i := range b.T.Data {
+			if b.Name[len(b.Name)-3:] == "var" {
+				b.T.Data[i] = 0.5 + rng.Float32()
+			} else {
+				b.T.Data[i] = 0.2 * (rng.Float32() - 0.5)
+			}
+		}
+	}
+}
+
+func TestResNet18Structure(t *testing.T) {
+	m := NewResNet18(1000, 1)
+	ps := m.Params()
+	// torchvision.models.resnet18() has 11,689,512 parameters.
+	if n := nn.NumParams(ps); n != 11689512 {
+		t.Fatalf("%d parameters, want 11689512", n)
+	}
+	want := map[string][]int{
+		"conv1.weight":                 {64, 3, 7, 7},
+		"bn1.weight":                   {64},
+		"layer1.0.conv1.weight":        {64, 64, 3, 3},
+		"layer2.0.downsample.0.weight": {128, 64, 1, 1},
+		"layer2.0.downsample.1.bias":   {128},
+		"layer4.1.bn2.weight":          {512},
+		"fc.weight":                    {1000, 512},
+		"fc.bias":                      {1000},
+	}
+	seen := map[string]bool{}
+	for _, p := range ps {
+		if seen[p.Name] {
+			t.Fatalf("duplicate name %s", p.Name)
+		}
+		seen[p.Name] = true
+		if s, ok := want[p.Name]; ok && !tensor.SameShape(s, p.Value.Shape) {
+			t.Fatalf("%s shape %v want %v", p.Name, p.Value.Shape, s)
+		}
+	}
+	for n := range want {
+		if !seen[n] {
+			t.Fatalf("missing %s", n)
+		}
+	}
+	if len(ps) != 62 || len(m.Buffers()) != 40 {
+		t.Fatalf("%d params, %d buffers; want 62 and 40", len(ps), len(m.Buffers()))
+	}
+	// Same seed, same weights.
+	m2 := NewResNet18(1000, 1)
+	if m2.Params()[10].Value.Data[5] != ps[10].Value.Data[5] {
+		t.Fatal("same seed gave different weights")
+	}
+}
+
+func TestResNet18FeaturesAndExport(t *testing.T) {
+	m := NewResNet18(10, 3)
+	randomiseBN(m, 4)
+	m.Train(false)
+	x := randInput(5, 2, 3, 64, 96)
+
+	// Reference: the unfused graph path (grad enabled, params require grad).
+	ref := m.Features(nn.NewVar(x), 4)
+	refLogits := m.Forward(nn.NewVar(x))
+	for i, f := range ref {
+		want := []int{2, FeatureChannels[i], 64 / FeatureStrides[i], 96 / FeatureStrides[i]}
+		if !tensor.SameShape(f.Value.Shape, want) {
+			t.Fatalf("%s shape %v want %v", FeatureNames[i], f.Value.Shape, want)
+		}
+	}
+	// Fused inference path (folded BN, fused ReLU, in-place residual).
+	var fused []*nn.Var
+	var fusedLogits *nn.Var
+	nn.NoGrad(func() {
+		fused = m.Features(nn.NewVar(x), 4)
+		fusedLogits = m.Forward(nn.NewVar(x))
+	})
+	for i := range ref {
+		assertClose(t, "fused "+FeatureNames[i], fused[i].Value, ref[i].Value, 1e-4)
+	}
+	assertClose(t, "fused logits", fusedLogits.Value, refLogits.Value, 1e-4)
+
+	// ONNX export, encoded and decoded, run by the onnx executor.
+	data, err := m.ExportONNX().Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	om, err := onnx.Decode(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := append([]string{"logits"}, FeatureNames...)
+	ex, err := onnx.NewExecutor(om, names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := ex.Run(map[string]*tensor.Tensor{"input": x})
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertClose(t, "onnx logits", out["logits"], refLogits.Value, 1e-4)
+	for i, n := range FeatureNames {
+		assertClose(t, "onnx "+n, out[n], ref[i].Value, 1e-4)
+	}
+}
+
+func assertClose(t *testing.T, what string, got, want *tensor.Tensor, tol float64) {
+	t.Helper()
+	if !tensor.SameShape(got.Shape, want.Shape) {
+		t.Fatalf("%s: shape %v want %v", what, got.Shape, want.Shape)
+	}
+	var scale float64
+	for _, v := range want.Data {
+		scale = max(scale, math.Abs(float64(v)))
+	}
+	for i, v := range got.Data {
+		if math.Abs(float64(v-want.Data[i])) > tol*max(scale, 1) {
+			t.Fatalf("%s: element %d = %v, want %v", what, i, v, want.Data[i])
+		}
+	}
+}
+
+func TestResNet18TrainStepAndSave(t *testing.T) {
+	m := NewResNet18(3, 7)
+	x := randInput(8, 2, 3, 32, 32)
+	opt := optim.NewSGD(m.Params(), 0.01, 0.9, 0, false)
+	y := []int{0, 2}
+	loss0 := nn.CrossEntropy(m.Forward(nn.NewVar(x)), y)
+	nn.Backward(loss0)
+	for _, p := range m.Params() {
+		if p.Grad == nil {
+			t.Fatalf("%s got no gradient", p.Name)
+		}
+	}
+	opt.Step()
+	for i := 0; i < 3; i++ {
+		opt.ZeroGrad()
+		l := nn.CrossEntropy(m.Forward(nn.NewVar(x)), y)
+		nn.Backward(l)
+		opt.Step()
+	}
+	loss1 := nn.CrossEntropy(m.Forward(nn.NewVar(x)), y)
+	if loss1.Item() >= loss0.Item() {
+		t.Fatalf("loss did not drop: %v -> %v", loss0.Item(), loss1.Item())
+	}
+	path := filepath.Join(t.TempDir(), "r18.safetensors")
+	if err := nn.SaveParams(path, m); err != nil {
+		t.Fatal(err)
+	}
+	m2 := NewResNet18(3, 99)
+	if err := nn.LoadParams(path, m2); err != nil {
+		t.Fatal(err)
+	}
+	m.Train(false)
+	m2.Train(false)
+	var a, b *nn.Var
+	nn.NoGrad(func() { a, b = m.Forward(nn.NewVar(x)), m2.Forward(nn.NewVar(x)) })
+	assertClose(t, "reloaded", b.Value, a.Value, 0)
+}
+
+func TestConvAE(t *testing.T) {
+	m := NewConvAE(1)
+	x := randInput(2, 2, 3, 64, 64)
+	if z := m.Encode(nn.NewVar(x)); !tensor.SameShape(z.Value.Shape, []int{2, 32, 16, 16}) {
+		t.Fatalf("latent shape %v", z.Value.Shape)
+	}
+	names := []string{"enc.0.weight", "enc.0.bias", "enc.2.weight", "enc.2.bias", "enc.4.weight", "enc.4.bias",
+		"enc.6.weight", "enc.6.bias", "dec.0.weight", "dec.0.bias", "dec.2.weight", "dec.2.bias"}
+	ps := m.Params()
+	for i, p := range ps {
+		if p.Name != names[i] {
+			t.Fatalf("param %d is %s, want %s", i, p.Name, names[i])
+		}
+	}
+	if s := ps[2].Value.Shape; !tensor.SameShape(s, []int{64, 32, 3, 3}) {
+		t.Fatalf("L2 weight %v", s)
+	}
+	// Learns a smooth image quickly with both losses.
+	img := tensor.New(2, 3, 64, 64)
+	for i := range img.Data {
+		p := i % 4096
+		img.Data[i] = 0.5 + 0.4*float32(math.Sin(float64(p%64)/9)*math.Cos(float64(p/64)/7))
+	}
+	for _, lossFn := range []func(a, b *nn.Var) *nn.Var{nn.MSELoss, nn.SSIMLoss} {
+		m := NewConvAE(1)
+		opt := optim.NewAdam(m.Params(), 2e-3, 0)
+		target := nn.NewVar(img)
+		first := lossFn(m.Forward(target), target).Item()
+		var last float32
+		for i := 0; i < 25; i++ {
+			opt.ZeroGrad()
+			l := lossFn(m.Forward(target), target)
+			nn.Backward(l)
+			opt.Step()
+			last = l.Item()
+		}
+		if !(last < 0.5*first) {
+			t.Fatalf("loss %v -> %v: did not halve", first, last)
+		}
+	}
+}

@@ -1,0 +1,77 @@
+package arch
+
+import (
+	"fmt"
+
+	"github.com/vigil-ad/vigil/nn"
+	"github.com/vigil-ad/vigil/onnx"
+)
+
+// ExportONNX builds the inference graph of m (evaluation mode: running
+// batch-norm statistics folded into the convolutions) with torchvision-style
+// names. Input "input" is [N,3,H,W] with dynamic N, H, W; outputs are
+// "logits" [N,numClasses] and the taps "layer1".."layer4" (which an
+// onnx.Executor can also request as intermediate tensors).
+func (m *ResNet18) ExportONNX() *onnx.Model {
+	b := onnx.NewBuilder("resnet18")
+	b.Input("input", -1, 3, -1, -1)
+	x := exportConvBN(b, "input", "conv1", m.Conv1, m.BN1, true)
+	b.Node("MaxPool", "/maxpool/MaxPool", []string{x}, []string{"maxpool"},
+		onnx.IntsAttr("kernel_shape", 3, 3), onnx.IntsAttr("strides", 2, 2), onnx.IntsAttr("pads", 1, 1, 1, 1))
+	x = "maxpool"
+	for li := range m.Layers {
+		for bi, blk := range m.Layers[li] {
+			pre := fmt.Sprintf("layer%d.%d", li+1, bi)
+			y := exportConvBN(b, x, pre+".conv1", blk.Conv1, blk.BN1, true)
+			y = exportConvBN(b, y, pre+".conv2", blk.Conv2, blk.BN2, false)
+			id := x
+			if blk.DownConv != nil {
+				id = exportConvBN(b, x, pre+".downsample.0", blk.DownConv, blk.DownBN, false)
+			}
+			sum := "/" + pre + "/Add"
+			b.Node("Add", sum, []string{y, id}, []string{sum + "_output_0"})
+			out := "/" + pre + "/Relu_1_output_0"
+			if bi == len(m.Layers[li])-1 {
+				out = fmt.Sprintf("layer%d", li+1) // tap name
+			}
+			b.Node("Relu", "/"+pre+"/Relu_1", []string{sum + "_output_0"}, []string{out})
+			x = out
+		}
+	}
+	b.Node("GlobalAveragePool", "/avgpool/GlobalAveragePool", []string{x}, []string{"avgpool"})
+	b.Node("Flatten", "/Flatten", []string{"avgpool"}, []string{"flatten"}, onnx.IntAttr("axis", 1))
+	fw, fb := m.FC.Weight.Value, m.FC.Bias.Value
+	b.Initializer("fc.weight", fw.Shape, fw.Data)
+	b.Initializer("fc.bias", fb.Shape, fb.Data)
+	b.Node("Gemm", "/fc/Gemm", []string{"flatten", "fc.weight", "fc.bias"}, []string{"logits"},
+		onnx.FloatAttr("alpha", 1), onnx.FloatAttr("beta", 1), onnx.IntAttr("transB", 1))
+	b.Output("logits", -1, fw.Shape[0])
+	for i, name := range FeatureNames {
+		b.Output(name, -1, FeatureChannels[i], -1, -1)
+	}
+	return b.Model()
+}
+
+// exportConvBN emits one Conv node with the batch norm folded in (and a
+// Relu node when relu) and returns the output tensor name.
+func exportConvBN(b *onnx.Builder, in, name string, c *nn.Conv2dLayer, bn *nn.BatchNorm2dLayer, relu bool) string {
+	w, bias := foldBN(c, bn)
+	b.Initializer(name+".weight", w.Shape, w.Data)
+	b.Initializer(name+".bias", bias.Shape, bias.Data)
+	k := int64(w.Shape[2])
+	p := c.Opt
+	node := "/" + name + "/Conv"
+	out := node + "_output_0"
+	b.Node("Conv", node, []string{in, name + ".weight", name + ".bias"}, []string{out},
+		onnx.IntsAttr("kernel_shape", k, int64(w.Shape[3])),
+		onnx.IntsAttr("strides", int64(p.StrideH), int64(p.StrideW)),
+		onnx.IntsAttr("pads", int64(p.PadT), int64(p.PadL), int64(p.PadB), int64(p.PadR)),
+		onnx.IntsAttr("dilations", int64(max(p.DilH, 1)), int64(max(p.DilW, 1))),
+		onnx.IntAttr("group", int64(max(p.Groups, 1))))
+	if !relu {
+		return out
+	}
+	r := "/" + name + "/Relu_output_0"
+	b.Node("Relu", "/"+name+"/Relu", []string{out}, []string{r})
+	return r
+}
