@@ -1,0 +1,121 @@
+package dataset
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"sort"
+	"sync"
+	"sync/atomic"
+)
+
+// Options controls dataset loading.
+type Options struct {
+	// Seed fixes every random choice (validation and test splits).
+	Seed uint64
+	// ValFraction is the share of the training normals moved to Val.
+	// 0 means 0.1; a negative value means none (only MinVal counts).
+	ValFraction float64
+	// MinVal is the smallest validation split. 0 means 5; a negative value
+	// means no minimum. With ValFraction < 0 and MinVal < 0, Val is empty.
+	MinVal int
+	// MaxPixels refuses larger images (see imageio.Options); 0 means the
+	// imageio default.
+	MaxPixels int
+}
+
+func (o Options) valCount(n int) int {
+	frac := o.ValFraction
+	if frac == 0 {
+		frac = 0.1
+	}
+	minVal := o.MinVal
+	if minVal == 0 {
+		minVal = 5
+	}
+	k := 0
+	if frac > 0 {
+		k = int(math.Round(frac * float64(n)))
+	}
+	return max(k, minVal, 0)
+}
+
+// Stream constants keep the different seeded choices independent.
+const (
+	streamVal      = 0x76616c5f73706c74 // "val_splt"
+	streamTestNorm = 0x74657374_6e726d6c
+	streamDemo     = 0x64656d6f_67656e30
+)
+
+// pickSubset returns a sorted random subset of k indices of [0,n),
+// determined by seed and stream.
+func pickSubset(n, k int, seed, stream uint64) []int {
+	rng := rand.New(rand.NewPCG(seed, stream))
+	perm := rng.Perm(n)[:k]
+	sort.Ints(perm)
+	return perm
+}
+
+// splitVal moves a seeded random subset of samples to the validation split
+// and keeps the order of both parts. folder names the source in errors.
+func splitVal(samples []Sample, opt Options, folder string) (train, val []Sample, err error) {
+	n := len(samples)
+	k := opt.valCount(n)
+	if n-k < 1 {
+		return nil, nil, fmt.Errorf("dataset: %s has %d normal training images; need more than the %d taken for validation", folder, n, k)
+	}
+	train, val = partition(samples, pickSubset(n, k, opt.Seed, streamVal))
+	return train, val, nil
+}
+
+// partition splits samples into those not in idx and those in idx (idx
+// sorted ascending), both in original order.
+func partition(samples []Sample, idx []int) (rest, picked []Sample) {
+	j := 0
+	for i, s := range samples {
+		if j < len(idx) && idx[j] == i {
+			picked = append(picked, s)
+			j++
+		} else {
+			rest = append(rest, s)
+		}
+	}
+	return rest, picked
+}
+
+// parallelDo runs fn(i) for i in [0,n) on GOMAXPROCS workers. It returns
+// the error with the lowest index, so failures are reported
+// deterministically; after a failure unclaimed work is skipped.
+func parallelDo(n int, fn func(i int) error) error {
+	workers := min(runtime.GOMAXPROCS(0), n)
+	errs := make([]error, n)
+	var next atomic.Int64
+	var failed atomic.Bool
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !failed.Load() {
+				// every claimed index runs, and claims are in order, so the
+				// lowest failing index is always found
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				if err := fn(i); err != nil {
+					errs[i] = err
+					failed.Store(true)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
