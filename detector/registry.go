@@ -1,6 +1,7 @@
 package detector
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -48,4 +49,19 @@ func New(name string, config json.RawMessage) (Detector, error) {
 		return nil, fmt.Errorf("method %s: %w", name, err)
 	}
 	return d, nil
+}
+
+// DecodeConfig unmarshals a method's JSON configuration into c, refusing
+// unknown fields so a misspelt or inapplicable option is reported by name
+// instead of silently ignored. Empty input leaves c unchanged.
+func DecodeConfig(method string, raw json.RawMessage, c any) error {
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(c); err != nil {
+		return fmt.Errorf("%s config: %v", method, err)
+	}
+	return nil
 }

@@ -1,0 +1,474 @@
+// Package knn implements the transfer-learning detector: features of a
+// pretrained CNN (globally pooled per image, or per patch), reduced by PCA
+// fitted on normal features, scored by the mean distance to the k nearest
+// normal features. An optional k-means clustering of the normal set
+// replaces it by centroids to speed up the search.
+package knn
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"sort"
+
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/vigil-ad/vigil/backbone"
+	"github.com/vigil-ad/vigil/detector"
+	"github.com/vigil-ad/vigil/embedding"
+	"github.com/vigil-ad/vigil/imageio"
+	"github.com/vigil-ad/vigil/nnsearch"
+	"github.com/vigil-ad/vigil/postprocess"
+	"github.com/vigil-ad/vigil/safetensors"
+	"github.com/vigil-ad/vigil/tensor"
+)
+
+// Config holds the detector's hyper-parameters.
+type Config struct {
+	embedding.Source
+	embedding.Geometry
+	Taps     []int   `json:"taps,omitempty"` // backbone tap indices (default: all in image mode, the last two in patch mode)
+	Mode     string  `json:"mode"`           // "image" (global average pooled) or "patch"
+	Dim      int     `json:"dim"`            // PCA dimensions (default 64)
+	K        int     `json:"k"`              // neighbours averaged (default 5)
+	Clusters int     `json:"clusters"`       // 0: keep every normal feature; else k-means centroids (patch mode default 2048)
+	Iters    int     `json:"iters"`          // k-means iterations (default 15)
+	Sigma    float64 `json:"sigma"`          // patch-mode map smoothing in input pixels (default 4)
+	Seed     uint64  `json:"seed"`
+	Batch    int     `json:"batch,omitempty"`
+}
+
+func (c *Config) defaults() {
+	if c.Backbone == "" {
+		c.Backbone = "mobilenet_v2"
+	}
+	if c.Size == 0 {
+		c.Size = 224
+	}
+	if c.Mode == "" {
+		c.Mode = "image"
+	}
+	if c.Dim == 0 {
+		c.Dim = 64
+	}
+	if c.K == 0 {
+		c.K = 5
+	}
+	if c.Clusters == 0 && c.Mode == "patch" {
+		c.Clusters = 2048
+	}
+	if c.Iters == 0 {
+		c.Iters = 15
+	}
+	if c.Sigma == 0 {
+		c.Sigma = 4
+	}
+	if c.Batch == 0 {
+		c.Batch = 8
+	}
+}
+
+// Detector is a fitted (or unfitted) k-NN model.
+type Detector struct {
+	cfg  Config
+	ex   backbone.Extractor
+	in   int       // raw feature dimension
+	dim  int       // PCA dimension
+	mean []float32 // [in]
+	comp []float32 // [dim, in] principal directions
+	h, w int       // patch grid (patch mode)
+	bank *nnsearch.Bank
+}
+
+func init() {
+	detector.Register("knn", func(raw json.RawMessage) (detector.Detector, error) { return New(raw) })
+}
+
+// New makes an unfitted detector from a JSON configuration.
+func New(raw json.RawMessage) (*Detector, error) {
+	var c Config
+	if err := detector.DecodeConfig("knn", raw, &c); err != nil {
+		return nil, err
+	}
+	c.defaults()
+	if err := c.Geometry.Validate(); err != nil {
+		return nil, fmt.Errorf("knn config: %v", err)
+	}
+	if c.Mode != "image" && c.Mode != "patch" {
+		return nil, fmt.Errorf("knn config: mode must be \"image\" or \"patch\", got %q", c.Mode)
+	}
+	if c.Dim < 1 || c.K < 1 || c.Clusters < 0 || c.Iters < 1 || c.Sigma < 0 {
+		return nil, fmt.Errorf("knn config: dim, k, iters must be >= 1; clusters, sigma >= 0")
+	}
+	return &Detector{cfg: c}, nil
+}
+
+// SetExtractor uses ex instead of opening the configured backbone.
+func (d *Detector) SetExtractor(ex backbone.Extractor) { d.ex = ex }
+
+// Method is "knn".
+func (d *Detector) Method() string { return "knn" }
+
+// Config returns the configuration.
+func (d *Detector) Config() any { return d.cfg }
+
+// Preprocessing describes the input geometry.
+func (d *Detector) Preprocessing() any { return d.cfg.Geometry }
+
+func (d *Detector) extractor() (backbone.Extractor, error) {
+	if d.ex == nil {
+		ex, err := d.cfg.Source.Open()
+		if err != nil {
+			return nil, err
+		}
+		d.ex = ex
+	}
+	return d.ex, nil
+}
+
+// rows returns raw feature rows for a batch: one per image (image mode)
+// or one per grid cell (patch mode), plus the grid size.
+func (d *Detector) rows(ex backbone.Extractor, f []*tensor.Tensor) (rows []float32, dim, h, w int, err error) {
+	taps := d.cfg.Taps
+	if len(taps) == 0 {
+		for i := range f {
+			taps = append(taps, i)
+		}
+		if d.cfg.Mode == "patch" && len(f) > 2 {
+			taps = taps[len(f)-2:]
+		}
+	}
+	var sel []*tensor.Tensor
+	for _, t := range taps {
+		if t < 0 || t >= len(f) {
+			return nil, 0, 0, 0, fmt.Errorf("knn: tap %d out of range: backbone %s has %d taps", t, ex.Name(), len(f))
+		}
+		sel = append(sel, f[t])
+	}
+	if d.cfg.Mode == "image" {
+		n := sel[0].Shape[0]
+		tot := 0
+		for _, s := range sel {
+			tot += s.Shape[1]
+		}
+		rows = make([]float32, n*tot)
+		off := 0
+		for _, s := range sel {
+			c, hw := s.Shape[1], s.Shape[2]*s.Shape[3]
+			for i := 0; i < n; i++ {
+				for ch := 0; ch < c; ch++ {
+					var sum float32
+					for _, v := range s.Data[(i*c+ch)*hw : (i*c+ch+1)*hw] {
+						sum += v
+					}
+					rows[i*tot+off+ch] = sum / float32(hw)
+				}
+			}
+			off += c
+		}
+		return rows, tot, 1, 1, nil
+	}
+	h, w = sel[0].Shape[2], sel[0].Shape[3]
+	for _, s := range sel {
+		if s.Shape[2] > h {
+			h, w = s.Shape[2], s.Shape[3]
+		}
+	}
+	x := embedding.Concat(sel, h, w)
+	return embedding.Rows(x), x.Shape[1], h, w, nil
+}
+
+// project maps raw rows (n×in) to PCA coordinates (n×dim).
+func (d *Detector) project(rows []float32, n int) []float32 {
+	out := make([]float32, n*d.dim)
+	tensor.ParallelChunks(n, 64, func(lo, hi int) {
+		cen := make([]float32, d.in)
+		for i := lo; i < hi; i++ {
+			for a := 0; a < d.in; a++ {
+				cen[a] = rows[i*d.in+a] - d.mean[a]
+			}
+			for j := 0; j < d.dim; j++ {
+				var s float32
+				for a, v := range d.comp[j*d.in : (j+1)*d.in] {
+					s += v * cen[a]
+				}
+				out[i*d.dim+j] = s
+			}
+		}
+	})
+	return out
+}
+
+// Fit collects normal features, fits PCA and builds the search set.
+func (d *Detector) Fit(ctx context.Context, train []*imageio.Image) error {
+	if len(train) < 2 {
+		return fmt.Errorf("knn: need at least 2 training images, got %d", len(train))
+	}
+	ex, err := d.extractor()
+	if err != nil {
+		return err
+	}
+	var all []float32
+	err = embedding.Extract(ex, d.cfg.Geometry, train, d.cfg.Batch, func(start int, f []*tensor.Tensor) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rows, dim, h, w, err := d.rows(ex, f)
+		if err != nil {
+			return err
+		}
+		d.in, d.h, d.w = dim, h, w
+		all = append(all, rows...)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	n := len(all) / d.in
+	if err := d.fitPCA(all, n); err != nil {
+		return err
+	}
+	z := d.project(all, n)
+	if d.cfg.Clusters > 0 && d.cfg.Clusters < n {
+		z = KMeans(z, n, d.dim, d.cfg.Clusters, d.cfg.Iters, d.cfg.Seed)
+		n = d.cfg.Clusters
+	}
+	d.bank = nnsearch.NewBank(z, n, d.dim)
+	return nil
+}
+
+// fitPCA computes the mean and the top principal directions of n rows.
+func (d *Detector) fitPCA(all []float32, n int) error {
+	in := d.in
+	d.dim = min(d.cfg.Dim, in, n-1)
+	mean := make([]float64, in)
+	for i := 0; i < n; i++ {
+		for a := 0; a < in; a++ {
+			mean[a] += float64(all[i*in+a])
+		}
+	}
+	for a := range mean {
+		mean[a] /= float64(n)
+	}
+	cov := make([]float64, in*in)
+	cen := make([]float64, in)
+	for i := 0; i < n; i++ {
+		for a := 0; a < in; a++ {
+			cen[a] = float64(all[i*in+a]) - mean[a]
+		}
+		for a := 0; a < in; a++ {
+			if cen[a] == 0 {
+				continue
+			}
+			row := cov[a*in : (a+1)*in]
+			for b := a; b < in; b++ {
+				row[b] += cen[a] * cen[b]
+			}
+		}
+	}
+	for a := 0; a < in; a++ {
+		for b := a; b < in; b++ {
+			cov[a*in+b] /= float64(n - 1)
+			cov[b*in+a] = cov[a*in+b]
+		}
+	}
+	var eig mat.EigenSym
+	if !eig.Factorize(mat.NewSymDense(in, cov), true) {
+		return fmt.Errorf("knn: PCA eigen-decomposition failed")
+	}
+	vals := eig.Values(nil)
+	var vecs mat.Dense
+	eig.VectorsTo(&vecs)
+	order := make([]int, in)
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return vals[order[a]] > vals[order[b]] })
+	d.mean = make([]float32, in)
+	for a := range mean {
+		d.mean[a] = float32(mean[a])
+	}
+	d.comp = make([]float32, d.dim*in)
+	for j := 0; j < d.dim; j++ {
+		for a := 0; a < in; a++ {
+			d.comp[j*in+a] = float32(vecs.At(a, order[j]))
+		}
+	}
+	return nil
+}
+
+// KMeans clusters n rows of x (n×dim) into k centroids with k-means++
+// seeding and Lloyd iterations; it returns the k×dim centroids.
+func KMeans(x []float32, n, dim, k, iters int, seed uint64) []float32 {
+	r := rand.New(rand.NewPCG(seed, 0x4b3a))
+	cent := make([]float32, k*dim)
+	first := r.IntN(n)
+	copy(cent[:dim], x[first*dim:(first+1)*dim])
+	// k-means++: each next centroid drawn with probability ∝ D².
+	d2 := make([]float64, n)
+	for i := range d2 {
+		d2[i] = math.Inf(1)
+	}
+	for c := 1; c < k; c++ {
+		prev := cent[(c-1)*dim : c*dim]
+		total := 0.0
+		for i := 0; i < n; i++ {
+			var s float64
+			for a, v := range x[i*dim : (i+1)*dim] {
+				t := float64(v - prev[a])
+				s += t * t
+			}
+			d2[i] = math.Min(d2[i], s)
+			total += d2[i]
+		}
+		pick := 0
+		if total > 0 {
+			u := r.Float64() * total
+			for pick = 0; pick < n-1; pick++ {
+				u -= d2[pick]
+				if u <= 0 {
+					break
+				}
+			}
+		} else {
+			pick = r.IntN(n)
+		}
+		copy(cent[c*dim:(c+1)*dim], x[pick*dim:(pick+1)*dim])
+	}
+	sums := make([]float64, k*dim)
+	counts := make([]int, k)
+	for it := 0; it < iters; it++ {
+		_, idx := nnsearch.NewBank(cent, k, dim).Search(x, n, 1)
+		clear(sums)
+		clear(counts)
+		for i, c := range idx {
+			counts[c]++
+			for a, v := range x[i*dim : (i+1)*dim] {
+				sums[int(c)*dim+a] += float64(v)
+			}
+		}
+		for c := 0; c < k; c++ {
+			if counts[c] == 0 {
+				continue // an empty cluster keeps its centroid
+			}
+			for a := 0; a < dim; a++ {
+				cent[c*dim+a] = float32(sums[c*dim+a] / float64(counts[c]))
+			}
+		}
+	}
+	return cent
+}
+
+// Score returns the mean distance to the k nearest normal features, per
+// image (image mode) or per patch with a map (patch mode).
+func (d *Detector) Score(ctx context.Context, images []*imageio.Image) ([]detector.Result, error) {
+	if d.bank == nil {
+		return nil, fmt.Errorf("knn: not fitted")
+	}
+	ex, err := d.extractor()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]detector.Result, len(images))
+	L := d.h * d.w
+	err = embedding.Extract(ex, d.cfg.Geometry, images, d.cfg.Batch, func(start int, f []*tensor.Tensor) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rows, dim, h, w, err := d.rows(ex, f)
+		if err != nil {
+			return err
+		}
+		if dim != d.in || h != d.h || w != d.w {
+			return fmt.Errorf("knn: features are %d-d on %dx%d, model has %d-d on %dx%d", dim, h, w, d.in, d.h, d.w)
+		}
+		nq := len(rows) / dim
+		k := min(d.cfg.K, d.bank.N)
+		dist, _ := d.bank.Search(d.project(rows, nq), nq, k)
+		cell := make([]float32, nq)
+		for q := 0; q < nq; q++ {
+			var s float64
+			for _, v := range dist[q*k : (q+1)*k] {
+				s += math.Sqrt(float64(v))
+			}
+			cell[q] = float32(s / float64(k))
+		}
+		n := nq / L
+		for i := 0; i < n; i++ {
+			if d.cfg.Mode == "image" {
+				out[start+i] = detector.Result{Score: float64(cell[i])}
+				continue
+			}
+			img := images[start+i]
+			m := d.cfg.Geometry.ToSide(cell[i*L:(i+1)*L], d.h, d.w)
+			if d.cfg.Sigma > 0 {
+				m = postprocess.GaussianSmooth(m, d.cfg.Sigma)
+			}
+			s := m.Pix[0]
+			for _, v := range m.Pix {
+				s = max(s, v)
+			}
+			out[start+i] = detector.Result{Score: float64(s), Map: d.cfg.Geometry.ToOriginal(m, img.H, img.W)}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Tensors returns the fitted state.
+func (d *Detector) Tensors() []safetensors.Tensor {
+	return []safetensors.Tensor{
+		safetensors.F32("grid", []int{2}, []float32{float32(d.h), float32(d.w)}),
+		safetensors.F32("pca_mean", []int{d.in}, d.mean),
+		safetensors.F32("pca_components", []int{d.dim, d.in}, d.comp),
+		safetensors.F32("bank", []int{d.bank.N, d.dim}, d.bank.Data),
+	}
+}
+
+// Restore loads the fitted state, checking shapes.
+func (d *Detector) Restore(raw json.RawMessage, ts map[string]safetensors.Tensor) error {
+	nd, err := New(raw)
+	if err != nil {
+		return err
+	}
+	*d = *nd
+	grid, err := detector.Float32s(ts, "grid", 2)
+	if err != nil {
+		return err
+	}
+	d.h, d.w = int(grid[0]), int(grid[1])
+	mt, err := detector.CheckShape(ts, "pca_mean", -1)
+	if err != nil {
+		return err
+	}
+	d.in = mt.Shape[0]
+	ct, err := detector.CheckShape(ts, "pca_components", -1, d.in)
+	if err != nil {
+		return err
+	}
+	d.dim = ct.Shape[0]
+	bt, err := detector.CheckShape(ts, "bank", -1, d.dim)
+	if err != nil {
+		return err
+	}
+	if d.in < 1 || d.dim < 1 || bt.Shape[0] < 1 || d.h < 1 || d.w < 1 {
+		return fmt.Errorf("knn: empty tensors in model")
+	}
+	if d.mean, err = mt.Float32s(); err != nil {
+		return err
+	}
+	if d.comp, err = ct.Float32s(); err != nil {
+		return err
+	}
+	b, err := bt.Float32s()
+	if err != nil {
+		return err
+	}
+	d.bank = nnsearch.NewBank(b, bt.Shape[0], d.dim)
+	return nil
+}

@@ -1,0 +1,418 @@
+// Package padim implements PaDiM (Defard et al., 2020): features of a
+// pretrained CNN at several depths are upsampled to the finest tap and
+// concatenated, a seeded random subset of d channels is kept, and a
+// Gaussian is fitted at every feature-grid location. The anomaly map is the
+// Mahalanobis distance to that Gaussian, upsampled and smoothed; the image
+// score is the map's maximum.
+package padim
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"sort"
+
+	"github.com/vigil-ad/vigil/backbone"
+	"github.com/vigil-ad/vigil/detector"
+	"github.com/vigil-ad/vigil/embedding"
+	"github.com/vigil-ad/vigil/gemm"
+	"github.com/vigil-ad/vigil/imageio"
+	"github.com/vigil-ad/vigil/postprocess"
+	"github.com/vigil-ad/vigil/safetensors"
+	"github.com/vigil-ad/vigil/tensor"
+)
+
+// Config holds PaDiM's hyper-parameters.
+type Config struct {
+	embedding.Source
+	embedding.Geometry
+	Taps  []int   `json:"taps,omitempty"` // backbone tap indices to use (default: all)
+	Dim   int     `json:"dim"`            // random channel subset size (default 100)
+	Eps   float64 `json:"eps"`            // shrinkage: covariance + eps·I (the paper's 0.01)
+	Sigma float64 `json:"sigma"`          // map smoothing, in input pixels (default 4)
+	Seed  uint64  `json:"seed"`
+	Half  bool    `json:"half,omitempty"` // store the inverse covariances as float16
+	Batch int     `json:"batch,omitempty"`
+}
+
+// Defaults fills unset fields.
+func (c *Config) defaults() {
+	if c.Backbone == "" {
+		c.Backbone = "mobilenet_v2"
+	}
+	if c.Size == 0 {
+		c.Size = 256
+	}
+	if c.Dim == 0 {
+		c.Dim = 100
+	}
+	if c.Eps == 0 {
+		c.Eps = 0.01
+	}
+	if c.Sigma == 0 {
+		c.Sigma = 4
+	}
+	if c.Batch == 0 {
+		c.Batch = 8
+	}
+}
+
+// Detector is a fitted (or unfitted) PaDiM model.
+type Detector struct {
+	cfg Config
+	ex  backbone.Extractor
+
+	channels []int     // selected channel indices into the concatenated features
+	h, w     int       // feature grid
+	mean     []float32 // [h*w, d]
+	inv      []float32 // [h*w, d, d] inverse covariances
+}
+
+func init() {
+	detector.Register("padim", func(raw json.RawMessage) (detector.Detector, error) { return New(raw) })
+}
+
+// New makes an unfitted detector from a JSON configuration.
+func New(raw json.RawMessage) (*Detector, error) {
+	var c Config
+	if err := detector.DecodeConfig("padim", raw, &c); err != nil {
+		return nil, err
+	}
+	c.defaults()
+	if err := c.Geometry.Validate(); err != nil {
+		return nil, fmt.Errorf("padim config: %v", err)
+	}
+	if c.Dim < 1 || c.Eps < 0 || c.Sigma < 0 {
+		return nil, fmt.Errorf("padim config: dim must be >= 1, eps and sigma >= 0")
+	}
+	return &Detector{cfg: c}, nil
+}
+
+// SetExtractor uses ex instead of opening the configured backbone.
+func (d *Detector) SetExtractor(ex backbone.Extractor) { d.ex = ex }
+
+// Method is "padim".
+func (d *Detector) Method() string { return "padim" }
+
+// Config returns the configuration.
+func (d *Detector) Config() any { return d.cfg }
+
+// Preprocessing describes the input geometry.
+func (d *Detector) Preprocessing() any { return d.cfg.Geometry }
+
+func (d *Detector) extractor() (backbone.Extractor, error) {
+	if d.ex == nil {
+		ex, err := d.cfg.Source.Open()
+		if err != nil {
+			return nil, err
+		}
+		d.ex = ex
+	}
+	return d.ex, nil
+}
+
+// features extracts the concatenated, channel-selected features of a
+// batch: N×d×h×w.
+func (d *Detector) features(ex backbone.Extractor, f []*tensor.Tensor) (*tensor.Tensor, error) {
+	taps := d.cfg.Taps
+	if len(taps) == 0 {
+		for i := range f {
+			taps = append(taps, i)
+		}
+	}
+	var sel []*tensor.Tensor
+	for _, t := range taps {
+		if t < 0 || t >= len(f) {
+			return nil, fmt.Errorf("padim: tap %d out of range: backbone %s has %d taps", t, ex.Name(), len(f))
+		}
+		sel = append(sel, f[t])
+	}
+	h, w := sel[0].Shape[2], sel[0].Shape[3]
+	for _, s := range sel {
+		if s.Shape[2] > h {
+			h, w = s.Shape[2], s.Shape[3]
+		}
+	}
+	all := embedding.Concat(sel, h, w)
+	if d.channels == nil {
+		c := all.Shape[1]
+		k := min(d.cfg.Dim, c)
+		r := rand.New(rand.NewPCG(d.cfg.Seed, 0xda41))
+		d.channels = r.Perm(c)[:k]
+		sort.Ints(d.channels)
+	}
+	n, c := all.Shape[0], all.Shape[1]
+	k := len(d.channels)
+	out := tensor.New(n, k, h, w)
+	hw := h * w
+	for i := 0; i < n; i++ {
+		for j, ch := range d.channels {
+			if ch >= c {
+				return nil, fmt.Errorf("padim: model uses channel %d but backbone %s gives %d", ch, ex.Name(), c)
+			}
+			copy(out.Data[(i*k+j)*hw:(i*k+j+1)*hw], all.Data[(i*c+ch)*hw:(i*c+ch+1)*hw])
+		}
+	}
+	return out, nil
+}
+
+// Fit estimates a Gaussian per feature-grid location, streaming the
+// first and second moments so memory does not grow with the image count.
+func (d *Detector) Fit(ctx context.Context, train []*imageio.Image) error {
+	if len(train) < 2 {
+		return fmt.Errorf("padim: need at least 2 training images, got %d", len(train))
+	}
+	ex, err := d.extractor()
+	if err != nil {
+		return err
+	}
+	d.channels = nil
+	var sum, sq []float64
+	var k, L int
+	err = embedding.Extract(ex, d.cfg.Geometry, train, d.cfg.Batch, func(start int, f []*tensor.Tensor) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		x, err := d.features(ex, f)
+		if err != nil {
+			return err
+		}
+		n := x.Shape[0]
+		if sum == nil {
+			k, d.h, d.w = x.Shape[1], x.Shape[2], x.Shape[3]
+			L = d.h * d.w
+			sum = make([]float64, L*k)
+			sq = make([]float64, L*k*k)
+		}
+		if x.Shape[2] != d.h || x.Shape[3] != d.w {
+			return fmt.Errorf("padim: feature grid changed from %dx%d to %dx%d", d.h, d.w, x.Shape[2], x.Shape[3])
+		}
+		tensor.ParallelChunks(L, 16, func(lo, hi int) {
+			xl := make([]float32, n*k)
+			g := make([]float32, k*k)
+			for l := lo; l < hi; l++ {
+				for i := 0; i < n; i++ {
+					for j := 0; j < k; j++ {
+						v := x.Data[(i*k+j)*L+l]
+						xl[i*k+j] = v
+						sum[l*k+j] += float64(v)
+					}
+				}
+				gemm.SgemmSerial(true, false, k, k, n, 1, xl, k, xl, k, 0, g, k)
+				acc := sq[l*k*k : (l+1)*k*k]
+				for i, v := range g {
+					acc[i] += float64(v)
+				}
+			}
+		})
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	N := float64(len(train))
+	d.mean = make([]float32, L*k)
+	d.inv = make([]float32, L*k*k)
+	errs := make([]error, L)
+	tensor.ParallelChunks(L, 8, func(lo, hi int) {
+		cov := make([]float64, k*k)
+		mu := make([]float64, k)
+		for l := lo; l < hi; l++ {
+			for j := 0; j < k; j++ {
+				mu[j] = sum[l*k+j] / N
+				d.mean[l*k+j] = float32(mu[j])
+			}
+			acc := sq[l*k*k : (l+1)*k*k]
+			for a := 0; a < k; a++ {
+				for b := 0; b < k; b++ {
+					cov[a*k+b] = (acc[a*k+b] - N*mu[a]*mu[b]) / (N - 1)
+				}
+				cov[a*k+a] += d.cfg.Eps
+			}
+			if err := invertSPD(cov, k); err != nil {
+				errs[l] = fmt.Errorf("padim: covariance at location %d: %v (increase eps)", l, err)
+				continue
+			}
+			for i, v := range cov {
+				d.inv[l*k*k+i] = float32(v)
+			}
+		}
+	})
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	if d.cfg.Half {
+		// Round now so scores after a float16 save and load equal these.
+		for i, v := range d.inv {
+			d.inv[i] = safetensors.HalfToFloat32(safetensors.Float32ToHalf(v))
+		}
+	}
+	return nil
+}
+
+// Score computes Mahalanobis maps and image scores.
+func (d *Detector) Score(ctx context.Context, images []*imageio.Image) ([]detector.Result, error) {
+	if d.mean == nil {
+		return nil, fmt.Errorf("padim: not fitted")
+	}
+	ex, err := d.extractor()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]detector.Result, len(images))
+	k, L := len(d.channels), d.h*d.w
+	err = embedding.Extract(ex, d.cfg.Geometry, images, d.cfg.Batch, func(start int, f []*tensor.Tensor) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		x, err := d.features(ex, f)
+		if err != nil {
+			return err
+		}
+		if x.Shape[2] != d.h || x.Shape[3] != d.w {
+			return fmt.Errorf("padim: features are %dx%d, model was fitted on %dx%d", x.Shape[2], x.Shape[3], d.h, d.w)
+		}
+		n := x.Shape[0]
+		grids := make([]float32, n*L)
+		tensor.ParallelChunks(L, 16, func(lo, hi int) {
+			diff := make([]float32, k)
+			for l := lo; l < hi; l++ {
+				inv := d.inv[l*k*k : (l+1)*k*k]
+				mu := d.mean[l*k : (l+1)*k]
+				for i := 0; i < n; i++ {
+					for j := 0; j < k; j++ {
+						diff[j] = x.Data[(i*k+j)*L+l] - mu[j]
+					}
+					var s float32
+					for a := 0; a < k; a++ {
+						row := inv[a*k : (a+1)*k]
+						var t float32
+						for b, v := range row {
+							t += v * diff[b]
+						}
+						s += t * diff[a]
+					}
+					grids[i*L+l] = float32(math.Sqrt(float64(max(s, 0))))
+				}
+			}
+		})
+		for i := 0; i < n; i++ {
+			img := images[start+i]
+			m := d.cfg.Geometry.ToSide(grids[i*L:(i+1)*L], d.h, d.w)
+			if d.cfg.Sigma > 0 {
+				m = postprocess.GaussianSmooth(m, d.cfg.Sigma)
+			}
+			s := m.Pix[0]
+			for _, v := range m.Pix {
+				s = max(s, v)
+			}
+			out[start+i] = detector.Result{Score: float64(s), Map: d.cfg.Geometry.ToOriginal(m, img.H, img.W)}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Tensors returns the fitted state.
+func (d *Detector) Tensors() []safetensors.Tensor {
+	k, L := len(d.channels), d.h*d.w
+	ch := make([]float32, k)
+	for i, c := range d.channels {
+		ch[i] = float32(c)
+	}
+	inv := safetensors.F32("inv_cov", []int{L, k, k}, d.inv)
+	if d.cfg.Half {
+		inv = safetensors.F16("inv_cov", []int{L, k, k}, d.inv)
+	}
+	return []safetensors.Tensor{
+		safetensors.F32("channels", []int{k}, ch),
+		safetensors.F32("grid", []int{2}, []float32{float32(d.h), float32(d.w)}),
+		safetensors.F32("mean", []int{L, k}, d.mean),
+		inv,
+	}
+}
+
+// Restore loads the fitted state, checking every shape.
+func (d *Detector) Restore(raw json.RawMessage, ts map[string]safetensors.Tensor) error {
+	nd, err := New(raw)
+	if err != nil {
+		return err
+	}
+	*d = *nd
+	grid, err := detector.Float32s(ts, "grid", 2)
+	if err != nil {
+		return err
+	}
+	d.h, d.w = int(grid[0]), int(grid[1])
+	ch, err := detector.Float32s(ts, "channels", -1)
+	if err != nil {
+		return err
+	}
+	k, L := len(ch), d.h*d.w
+	if k == 0 || k > d.cfg.Dim || L <= 0 {
+		return fmt.Errorf("tensor \"channels\" has %d entries for dim %d and grid %dx%d", k, d.cfg.Dim, d.h, d.w)
+	}
+	d.channels = make([]int, k)
+	for i, v := range ch {
+		d.channels[i] = int(v)
+	}
+	if d.mean, err = detector.Float32s(ts, "mean", L, k); err != nil {
+		return err
+	}
+	if d.inv, err = detector.Float32s(ts, "inv_cov", L, k, k); err != nil {
+		return err
+	}
+	return nil
+}
+
+// invertSPD replaces the symmetric positive-definite k×k matrix a by its
+// inverse via Cholesky factorisation.
+func invertSPD(a []float64, k int) error {
+	l := make([]float64, k*k)
+	for i := 0; i < k; i++ {
+		for j := 0; j <= i; j++ {
+			s := a[i*k+j]
+			for p := 0; p < j; p++ {
+				s -= l[i*k+p] * l[j*k+p]
+			}
+			if i == j {
+				if s <= 0 {
+					return fmt.Errorf("not positive definite")
+				}
+				l[i*k+i] = math.Sqrt(s)
+			} else {
+				l[i*k+j] = s / l[j*k+j]
+			}
+		}
+	}
+	// inv(L) by forward substitution, then inv(A) = inv(L)ᵀ inv(L).
+	li := make([]float64, k*k)
+	for j := 0; j < k; j++ {
+		li[j*k+j] = 1 / l[j*k+j]
+		for i := j + 1; i < k; i++ {
+			var s float64
+			for p := j; p < i; p++ {
+				s -= l[i*k+p] * li[p*k+j]
+			}
+			li[i*k+j] = s / l[i*k+i]
+		}
+	}
+	for i := 0; i < k; i++ {
+		for j := 0; j <= i; j++ {
+			var s float64
+			for p := i; p < k; p++ {
+				s += li[p*k+i] * li[p*k+j]
+			}
+			a[i*k+j] = s
+			a[j*k+i] = s
+		}
+	}
+	return nil
+}

@@ -1,0 +1,415 @@
+// Package patchcore implements PatchCore (Roth et al., CVPR 2022): locally
+// aware patch features (k×k neighbourhood averages of mid-level CNN
+// features, upsampled to a common grid and concatenated) of all normal
+// images form a memory bank, reduced by greedy k-center coreset selection
+// on a random projection. A test patch scores its distance to the nearest
+// bank patch; the image score is the largest patch score, reweighted as in
+// the paper by how isolated its nearest bank patch is.
+package patchcore
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"github.com/vigil-ad/vigil/backbone"
+	"github.com/vigil-ad/vigil/detector"
+	"github.com/vigil-ad/vigil/embedding"
+	"github.com/vigil-ad/vigil/imageio"
+	"github.com/vigil-ad/vigil/nnsearch"
+	"github.com/vigil-ad/vigil/postprocess"
+	"github.com/vigil-ad/vigil/safetensors"
+	"github.com/vigil-ad/vigil/tensor"
+)
+
+// Config holds PatchCore's hyper-parameters.
+type Config struct {
+	embedding.Source
+	embedding.Geometry
+	Taps      []int   `json:"taps,omitempty"` // backbone tap indices (default: the last two, the mid-level layers)
+	Neighbour int     `json:"neighbourhood"`  // local aggregation window (default 3)
+	Ratio     float64 `json:"ratio"`          // coreset size as a fraction of all patches (default 0.1)
+	MaxBank   int     `json:"max_bank"`       // cap on the coreset size (default 16384)
+	ProjDim   int     `json:"proj_dim"`       // random projection dimension for the coreset search (default 32)
+	Neighbors int     `json:"num_neighbors"`  // bank neighbours in the image-score reweighting (default 9)
+	Sigma     float64 `json:"sigma"`          // map smoothing in input pixels (default 4)
+	Seed      uint64  `json:"seed"`
+	Half      bool    `json:"half,omitempty"` // store the memory bank as float16
+	Batch     int     `json:"batch,omitempty"`
+}
+
+func (c *Config) defaults() {
+	if c.Backbone == "" {
+		c.Backbone = "mobilenet_v2"
+	}
+	if c.Size == 0 {
+		c.Size = 256
+	}
+	if c.Neighbour == 0 {
+		c.Neighbour = 3
+	}
+	if c.Ratio == 0 {
+		c.Ratio = 0.1
+	}
+	if c.MaxBank == 0 {
+		c.MaxBank = 16384
+	}
+	if c.ProjDim == 0 {
+		c.ProjDim = 32
+	}
+	if c.Neighbors == 0 {
+		c.Neighbors = 9
+	}
+	if c.Sigma == 0 {
+		c.Sigma = 4
+	}
+	if c.Batch == 0 {
+		c.Batch = 8
+	}
+}
+
+// Detector is a PatchCore model.
+type Detector struct {
+	cfg  Config
+	ex   backbone.Extractor
+	dim  int
+	h, w int
+	bank *nnsearch.Bank
+}
+
+func init() {
+	detector.Register("patchcore", func(raw json.RawMessage) (detector.Detector, error) { return New(raw) })
+}
+
+// New makes an unfitted detector from a JSON configuration.
+func New(raw json.RawMessage) (*Detector, error) {
+	var c Config
+	if err := detector.DecodeConfig("patchcore", raw, &c); err != nil {
+		return nil, err
+	}
+	c.defaults()
+	if err := c.Geometry.Validate(); err != nil {
+		return nil, fmt.Errorf("patchcore config: %v", err)
+	}
+	if c.Ratio <= 0 || c.Ratio > 1 || c.MaxBank < 1 || c.ProjDim < 1 || c.Neighbors < 1 || c.Neighbour < 1 || c.Sigma < 0 {
+		return nil, fmt.Errorf("patchcore config: ratio must be in (0,1]; max_bank, proj_dim, num_neighbors, neighbourhood >= 1; sigma >= 0")
+	}
+	return &Detector{cfg: c}, nil
+}
+
+// SetExtractor uses ex instead of opening the configured backbone.
+func (d *Detector) SetExtractor(ex backbone.Extractor) { d.ex = ex }
+
+// Method is "patchcore".
+func (d *Detector) Method() string { return "patchcore" }
+
+// Config returns the configuration.
+func (d *Detector) Config() any { return d.cfg }
+
+// Preprocessing describes the input geometry.
+func (d *Detector) Preprocessing() any { return d.cfg.Geometry }
+
+// BankSize is the number of patches in the memory bank.
+func (d *Detector) BankSize() int {
+	if d.bank == nil {
+		return 0
+	}
+	return d.bank.N
+}
+
+func (d *Detector) extractor() (backbone.Extractor, error) {
+	if d.ex == nil {
+		ex, err := d.cfg.Source.Open()
+		if err != nil {
+			return nil, err
+		}
+		d.ex = ex
+	}
+	return d.ex, nil
+}
+
+// patches turns a batch of backbone outputs into N×h×w rows of features.
+func (d *Detector) patches(ex backbone.Extractor, f []*tensor.Tensor) (rows []float32, n, dim, h, w int, err error) {
+	taps := d.cfg.Taps
+	if len(taps) == 0 {
+		taps = []int{max(0, len(f)-2), len(f) - 1}
+		if len(f) == 1 {
+			taps = []int{0}
+		}
+	}
+	var sel []*tensor.Tensor
+	for _, t := range taps {
+		if t < 0 || t >= len(f) {
+			return nil, 0, 0, 0, 0, fmt.Errorf("patchcore: tap %d out of range: backbone %s has %d taps", t, ex.Name(), len(f))
+		}
+		sel = append(sel, embedding.Aggregate(f[t], d.cfg.Neighbour))
+	}
+	h, w = sel[0].Shape[2], sel[0].Shape[3]
+	for _, s := range sel {
+		if s.Shape[2] > h {
+			h, w = s.Shape[2], s.Shape[3]
+		}
+	}
+	x := embedding.Concat(sel, h, w)
+	return embedding.Rows(x), x.Shape[0], x.Shape[1], h, w, nil
+}
+
+// Fit builds the memory bank and reduces it to a coreset.
+func (d *Detector) Fit(ctx context.Context, train []*imageio.Image) error {
+	if len(train) == 0 {
+		return fmt.Errorf("patchcore: no training images")
+	}
+	ex, err := d.extractor()
+	if err != nil {
+		return err
+	}
+	var all []float32
+	err = embedding.Extract(ex, d.cfg.Geometry, train, d.cfg.Batch, func(start int, f []*tensor.Tensor) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rows, _, dim, h, w, err := d.patches(ex, f)
+		if err != nil {
+			return err
+		}
+		if all == nil {
+			d.dim, d.h, d.w = dim, h, w
+			all = make([]float32, 0, len(train)*h*w*dim)
+		}
+		all = append(all, rows...)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	n := len(all) / d.dim
+	target := min(max(1, int(math.Round(d.cfg.Ratio*float64(n)))), d.cfg.MaxBank, n)
+	sel := Coreset(all, n, d.dim, target, d.cfg.ProjDim, d.cfg.Seed)
+	bank := make([]float32, len(sel)*d.dim)
+	for i, j := range sel {
+		copy(bank[i*d.dim:(i+1)*d.dim], all[j*d.dim:(j+1)*d.dim])
+	}
+	if d.cfg.Half {
+		bank = roundHalf(bank)
+	}
+	d.bank = nnsearch.NewBank(bank, len(sel), d.dim)
+	return nil
+}
+
+// Coreset selects target rows of x (n×dim) by greedy k-center search
+// (farthest-point sampling) on a seeded Gaussian random projection to
+// proj dimensions. To bound the cost, the search runs over a seeded random
+// candidate subset of at most 10·target rows; the returned indices refer
+// to x.
+func Coreset(x []float32, n, dim, target, proj int, seed uint64) []int {
+	if target >= n {
+		idx := make([]int, n)
+		for i := range idx {
+			idx[i] = i
+		}
+		return idx
+	}
+	r := rand.New(rand.NewPCG(seed, 0xc0de))
+	cand := r.Perm(n)
+	if len(cand) > 10*target {
+		cand = cand[:10*target]
+	}
+	m := len(cand)
+	p := min(proj, dim)
+	// Projected candidates: y = x P, P dim×p with N(0, 1/p) entries.
+	P := make([]float32, dim*p)
+	for i := range P {
+		P[i] = float32(r.NormFloat64() / math.Sqrt(float64(p)))
+	}
+	y := make([]float32, m*p)
+	tensor.ParallelChunks(m, 256, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			row := x[cand[i]*dim : (cand[i]+1)*dim]
+			out := y[i*p : (i+1)*p]
+			for a, v := range row {
+				if v == 0 {
+					continue
+				}
+				pr := P[a*p : (a+1)*p]
+				for b := range out {
+					out[b] += v * pr[b]
+				}
+			}
+		}
+	})
+	minD := make([]float32, m)
+	for i := range minD {
+		minD[i] = float32(math.Inf(1))
+	}
+	sel := make([]int, 0, target)
+	cur := r.IntN(m)
+	workers := tensor.Workers()
+	bestV := make([]float32, workers)
+	bestI := make([]int, workers)
+	for len(sel) < target {
+		sel = append(sel, cand[cur])
+		c := y[cur*p : (cur+1)*p]
+		chunk := (m + workers - 1) / workers
+		tensor.ParallelChunks(workers, 1, func(lo, hi int) {
+			for wk := lo; wk < hi; wk++ {
+				bv, bi := float32(-1), 0
+				for i := wk * chunk; i < min((wk+1)*chunk, m); i++ {
+					row := y[i*p : (i+1)*p]
+					var s float32
+					for b, v := range row {
+						t := v - c[b]
+						s += t * t
+					}
+					if s < minD[i] {
+						minD[i] = s
+					}
+					if minD[i] > bv {
+						bv, bi = minD[i], i
+					}
+				}
+				bestV[wk], bestI[wk] = bv, bi
+			}
+		})
+		bv := float32(-1)
+		for wk := 0; wk < workers; wk++ {
+			if bestV[wk] > bv {
+				bv, cur = bestV[wk], bestI[wk]
+			}
+		}
+		if bv <= 0 {
+			break // every candidate coincides with a selected one
+		}
+	}
+	return sel
+}
+
+// Score computes patch distance maps and reweighted image scores.
+func (d *Detector) Score(ctx context.Context, images []*imageio.Image) ([]detector.Result, error) {
+	if d.bank == nil {
+		return nil, fmt.Errorf("patchcore: not fitted")
+	}
+	ex, err := d.extractor()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]detector.Result, len(images))
+	L := d.h * d.w
+	err = embedding.Extract(ex, d.cfg.Geometry, images, d.cfg.Batch, func(start int, f []*tensor.Tensor) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rows, n, dim, h, w, err := d.patches(ex, f)
+		if err != nil {
+			return err
+		}
+		if dim != d.dim || h != d.h || w != d.w {
+			return fmt.Errorf("patchcore: features are %d-d on %dx%d, model has %d-d on %dx%d", dim, h, w, d.dim, d.h, d.w)
+		}
+		dist, idx := d.bank.Search(rows, n*L, 1)
+		for i := 0; i < n; i++ {
+			grid := make([]float32, L)
+			best := 0
+			for l := 0; l < L; l++ {
+				grid[l] = float32(math.Sqrt(float64(dist[i*L+l])))
+				if grid[l] > grid[best] {
+					best = l
+				}
+			}
+			score := d.reweight(rows[(i*L+best)*dim:(i*L+best+1)*dim], int(idx[i*L+best]), float64(grid[best]))
+			img := images[start+i]
+			m := d.cfg.Geometry.ToSide(grid, d.h, d.w)
+			if d.cfg.Sigma > 0 {
+				m = postprocess.GaussianSmooth(m, d.cfg.Sigma)
+			}
+			out[start+i] = detector.Result{Score: score, Map: d.cfg.Geometry.ToOriginal(m, img.H, img.W)}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// reweight applies the paper's image-score weight: s = (1 − softmax of the
+// test patch's distance to its nearest bank patch m* among its distances to
+// m*'s b nearest bank neighbours) · s*. A test patch whose nearest bank
+// patch sits in a sparse region of the bank scores higher.
+func (d *Detector) reweight(q []float32, nearest int, sStar float64) float64 {
+	b := min(d.cfg.Neighbors, d.bank.N)
+	mstar := d.bank.Data[nearest*d.dim : (nearest+1)*d.dim]
+	_, nb := d.bank.Search(mstar, 1, b)
+	// Distances from the test patch to m*'s neighbourhood (m* itself is its
+	// own nearest neighbour, distance sStar).
+	ds := make([]float64, 0, b)
+	for _, j := range nb {
+		row := d.bank.Data[int(j)*d.dim : (int(j)+1)*d.dim]
+		var s float64
+		for a, v := range row {
+			t := float64(q[a] - v)
+			s += t * t
+		}
+		ds = append(ds, math.Sqrt(s))
+	}
+	hi := sStar
+	for _, v := range ds {
+		hi = max(hi, v)
+	}
+	den := 0.0
+	for _, v := range ds {
+		den += math.Exp(v - hi)
+	}
+	if den == 0 {
+		return sStar
+	}
+	w := 1 - math.Exp(sStar-hi)/den
+	return w * sStar
+}
+
+// Tensors returns the memory bank.
+func (d *Detector) Tensors() []safetensors.Tensor {
+	meta := safetensors.F32("grid", []int{2}, []float32{float32(d.h), float32(d.w)})
+	if d.cfg.Half {
+		return []safetensors.Tensor{meta, safetensors.F16("bank", []int{d.bank.N, d.dim}, d.bank.Data)}
+	}
+	return []safetensors.Tensor{meta, safetensors.F32("bank", []int{d.bank.N, d.dim}, d.bank.Data)}
+}
+
+// Restore loads the memory bank.
+func (d *Detector) Restore(raw json.RawMessage, ts map[string]safetensors.Tensor) error {
+	nd, err := New(raw)
+	if err != nil {
+		return err
+	}
+	*d = *nd
+	grid, err := detector.Float32s(ts, "grid", 2)
+	if err != nil {
+		return err
+	}
+	d.h, d.w = int(grid[0]), int(grid[1])
+	t, err := detector.CheckShape(ts, "bank", -1, -1)
+	if err != nil {
+		return err
+	}
+	if t.Shape[0] < 1 || t.Shape[1] < 1 || d.h < 1 || d.w < 1 {
+		return fmt.Errorf("tensor \"bank\" has shape %v for grid %dx%d", t.Shape, d.h, d.w)
+	}
+	v, err := t.Float32s()
+	if err != nil {
+		return err
+	}
+	d.dim = t.Shape[1]
+	d.bank = nnsearch.NewBank(v, t.Shape[0], d.dim)
+	return nil
+}
+
+// roundHalf rounds values to float16 precision so that scores after a
+// float16 save and load equal those of the fitted model.
+func roundHalf(v []float32) []float32 {
+	for i, x := range v {
+		v[i] = safetensors.HalfToFloat32(safetensors.Float32ToHalf(x))
+	}
+	return v
+}

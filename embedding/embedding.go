@@ -1,0 +1,189 @@
+// Package embedding turns images into the per-location feature vectors
+// ("patch embeddings") that the feature-based detectors model: backbone
+// input preparation, multi-layer concatenation, local neighbourhood
+// aggregation, and mapping a feature-grid score map back to the image.
+package embedding
+
+import (
+	"fmt"
+
+	"github.com/vigil-ad/vigil/backbone"
+	"github.com/vigil-ad/vigil/imageio"
+	"github.com/vigil-ad/vigil/ops"
+	"github.com/vigil-ad/vigil/tensor"
+)
+
+// Geometry is the input preparation shared by fit and score: resize to
+// Size×Size, then center-crop to Crop×Crop (0: no crop).
+type Geometry struct {
+	Size int `json:"size"`
+	Crop int `json:"crop"`
+}
+
+// Validate checks the sizes.
+func (g Geometry) Validate() error {
+	if g.Size <= 0 || g.Size%32 != 0 {
+		return fmt.Errorf("size must be a positive multiple of 32, got %d", g.Size)
+	}
+	if g.Crop < 0 || g.Crop > g.Size || (g.Crop > 0 && g.Crop%32 != 0) {
+		return fmt.Errorf("crop must be 0 or a multiple of 32 no larger than size %d, got %d", g.Size, g.Crop)
+	}
+	return nil
+}
+
+// Side is the side of the network input.
+func (g Geometry) Side() int {
+	if g.Crop > 0 {
+		return g.Crop
+	}
+	return g.Size
+}
+
+// Input converts one image to an RGB Side×Side network input.
+func (g Geometry) Input(img *imageio.Image) (*imageio.Image, error) {
+	rgb, err := imageio.ToRGB(img)
+	if err != nil {
+		return nil, err
+	}
+	r := rgb
+	if rgb.H != g.Size || rgb.W != g.Size {
+		r = imageio.Resize(rgb, g.Size, g.Size)
+	}
+	if g.Crop > 0 && g.Crop != g.Size {
+		return imageio.CenterCrop(r, g.Crop, g.Crop)
+	}
+	return r, nil
+}
+
+// Batch prepares images and stacks them into an N×3×S×S tensor.
+func (g Geometry) Batch(imgs []*imageio.Image) (*tensor.Tensor, error) {
+	s := g.Side()
+	x := tensor.New(len(imgs), 3, s, s)
+	errs := make([]error, len(imgs))
+	tensor.ParallelChunks(len(imgs), 1, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			in, err := g.Input(imgs[i])
+			if err != nil {
+				errs[i] = fmt.Errorf("image %d: %w", i, err)
+				continue
+			}
+			copy(x.Data[i*3*s*s:(i+1)*3*s*s], in.Pix)
+		}
+	})
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return x, nil
+}
+
+// ToSide upsamples an h×w score grid covering the network input to the
+// input side (Side×Side), where smoothing is applied.
+func (g Geometry) ToSide(grid []float32, h, w int) *imageio.Map {
+	s := g.Side()
+	return imageio.ResizeMap(&imageio.Map{H: h, W: w, Pix: grid}, s, s)
+}
+
+// ToOriginal maps a Side×Side map back to an image of size H×W: placed in
+// the resized frame (outside a crop it takes the map's minimum, "not
+// anomalous"), then resized to the original image size.
+func (g Geometry) ToOriginal(m *imageio.Map, H, W int) *imageio.Map {
+	s := g.Side()
+	if g.Crop > 0 && g.Crop != g.Size {
+		lo := m.Pix[0]
+		for _, v := range m.Pix {
+			lo = min(lo, v)
+		}
+		full := imageio.NewMap(g.Size, g.Size)
+		for i := range full.Pix {
+			full.Pix[i] = lo
+		}
+		o := (g.Size - s) / 2
+		for y := 0; y < s; y++ {
+			copy(full.Pix[(o+y)*g.Size+o:], m.Pix[y*s:(y+1)*s])
+		}
+		m = full
+	}
+	if m.H != H || m.W != W {
+		m = imageio.ResizeMap(m, H, W)
+	}
+	return m
+}
+
+// Concat upsamples every map to h×w (bilinear, as the PaDiM and PatchCore
+// references do) and concatenates them along channels.
+func Concat(maps []*tensor.Tensor, h, w int) *tensor.Tensor {
+	n := maps[0].Shape[0]
+	ctot := 0
+	for _, m := range maps {
+		ctot += m.Shape[1]
+	}
+	out := tensor.New(n, ctot, h, w)
+	off := 0
+	for _, m := range maps {
+		c := m.Shape[1]
+		u := m
+		if m.Shape[2] != h || m.Shape[3] != w {
+			u = ops.UpsampleBilinear(m, h, w, false)
+		}
+		for i := 0; i < n; i++ {
+			copy(out.Data[(i*ctot+off)*h*w:(i*ctot+off+c)*h*w], u.Data[i*c*h*w:(i+1)*c*h*w])
+		}
+		off += c
+	}
+	return out
+}
+
+// Aggregate averages each feature over its k×k neighbourhood (stride 1,
+// zero padding excluded from the mean): PatchCore's locally aware features.
+func Aggregate(x *tensor.Tensor, k int) *tensor.Tensor {
+	if k <= 1 {
+		return x
+	}
+	p := k / 2
+	return ops.AvgPool2dForward(x, ops.Pool2D{KH: k, KW: k, StrideH: 1, StrideW: 1, PadT: p, PadL: p, PadB: k - 1 - p, PadR: k - 1 - p})
+}
+
+// Extract runs the backbone on images in batches and returns the chosen
+// taps (by index) for each batch via fn, so callers can stream statistics
+// without holding every feature map.
+func Extract(ex backbone.Extractor, g Geometry, imgs []*imageio.Image, batch int, fn func(start int, feats []*tensor.Tensor) error) error {
+	if batch <= 0 {
+		batch = 8
+	}
+	for lo := 0; lo < len(imgs); lo += batch {
+		hi := min(lo+batch, len(imgs))
+		x, err := g.Batch(imgs[lo:hi])
+		if err != nil {
+			return err
+		}
+		f, err := ex.Features(x)
+		if err != nil {
+			return fmt.Errorf("backbone %s: %w", ex.Name(), err)
+		}
+		if err := fn(lo, f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Rows transposes an N×C×H×W map into N·H·W rows of C features
+// (row index (n*H + y)*W + x), the layout nearest-neighbour search needs.
+func Rows(x *tensor.Tensor) []float32 {
+	n, c, h, w := x.Shape[0], x.Shape[1], x.Shape[2], x.Shape[3]
+	out := make([]float32, len(x.Data))
+	hw := h * w
+	tensor.ParallelChunks(n*c, 1, func(lo, hi int) {
+		for nc := lo; nc < hi; nc++ {
+			i, ch := nc/c, nc%c
+			src := x.Data[nc*hw : (nc+1)*hw]
+			base := i * hw * c
+			for p, v := range src {
+				out[base+p*c+ch] = v
+			}
+		}
+	})
+	return out
+}

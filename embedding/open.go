@@ -1,0 +1,35 @@
+package embedding
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/vigil-ad/vigil/backbone"
+)
+
+// Source names a backbone as configured in a detector: a built-in name
+// (mobilenet_v2, mobilenet_v1), "random" or "random:SEED" (no weights
+// needed), or a .tflite / .onnx file; Layers names the tensors to tap in an
+// ONNX file.
+type Source struct {
+	Backbone    string   `json:"backbone"`
+	BackboneDir string   `json:"backbone_dir,omitempty"`
+	Layers      []string `json:"layers,omitempty"`
+}
+
+// Open resolves the source to an extractor.
+func (s Source) Open() (backbone.Extractor, error) {
+	name := s.Backbone
+	switch {
+	case name == "random":
+		return backbone.NewRandom(0), nil
+	case strings.HasPrefix(name, "random:"):
+		seed, err := strconv.ParseUint(strings.TrimPrefix(name, "random:"), 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("backbone %q: seed is not a number", name)
+		}
+		return backbone.NewRandom(seed), nil
+	}
+	return backbone.Open(name, backbone.OpenOptions{BackboneDir: s.BackboneDir, Layers: s.Layers})
+}
