@@ -1,0 +1,450 @@
+package onnx
+
+import (
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/vigil-ad/vigil/tensor"
+)
+
+func randTensor(r *rand.Rand, shape ...int) *tensor.Tensor {
+	return tensor.From(randFloats(r, tensor.Numel(shape)), shape...)
+}
+
+// scaled multiplies t by s in place (keeps activations near unit scale so
+// the 1e-4 absolute tolerance is meaningful).
+func scaled(t *tensor.Tensor, s float32) *tensor.Tensor {
+	for i := range t.Data {
+		t.Data[i] *= s
+	}
+	return t
+}
+
+func positive(r *rand.Rand, n int) []float32 {
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = 0.5 + r.Float32()
+	}
+	return v
+}
+
+// roundTrip encodes and decodes m so every executor test also covers the codec.
+func roundTrip(t *testing.T, m *Model) *Model {
+	t.Helper()
+	b, err := m.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m2, err := Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m2
+}
+
+func run1(t *testing.T, m *Model, outputs []string, in map[string]*tensor.Tensor) map[string]*tensor.Tensor {
+	t.Helper()
+	e, err := NewExecutor(m, outputs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := e.Run(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A second run must give the same answer (buffer reuse).
+	out2, err := e.Run(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range out {
+		if d := maxAbsDiff(v, out2[k]); d != 0 {
+			t.Fatalf("second run of %q differs by %g", k, d)
+		}
+	}
+	return out
+}
+
+func checkClose(t *testing.T, name string, got, want *tensor.Tensor) {
+	t.Helper()
+	if got == nil {
+		t.Fatalf("%s: missing output", name)
+	}
+	if !tensor.SameShape(got.Shape, want.Shape) {
+		t.Fatalf("%s: shape %v, want %v", name, got.Shape, want.Shape)
+	}
+	if d := maxAbsDiff(got, want); d > 1e-4 {
+		t.Fatalf("%s: max abs diff %g", name, d)
+	}
+}
+
+// blockNet is a miniature ResNet: Conv+BN+Relu, MaxPool, a residual block
+// (Conv+BN+Relu, Conv+BN, Add, Relu), GAP, Flatten, Gemm.
+type blockNet struct {
+	m                             *Model
+	w1, w2, w3, fcW               *tensor.Tensor
+	bn                            [3][4][]float32
+	fcB                           []float32
+	x                             *tensor.Tensor
+	refConv1, refBN1, refRelu1    *tensor.Tensor
+	refPool, refB1, refOut, refFC *tensor.Tensor
+}
+
+func newBlockNet(r *rand.Rand) *blockNet {
+	n := &blockNet{}
+	n.x = randTensor(r, 2, 3, 11, 11)
+	n.w1 = scaled(randTensor(r, 4, 3, 3, 3), 0.2)
+	n.w2 = scaled(randTensor(r, 4, 4, 3, 3), 0.15)
+	n.w3 = scaled(randTensor(r, 4, 4, 3, 3), 0.15)
+	n.fcW = randTensor(r, 5, 4)
+	n.fcB = randFloats(r, 5)
+	b := NewBuilder("block")
+	b.Input("input", 2, 3, 11, 11)
+	ws := []*tensor.Tensor{n.w1, n.w2, n.w3}
+	for i, w := range ws {
+		name := []string{"conv1", "l1.conv1", "l1.conv2"}[i]
+		b.Initializer(name+".weight", w.Shape, w.Data)
+		n.bn[i] = [4][]float32{positive(r, 4), randFloats(r, 4), randFloats(r, 4), positive(r, 4)}
+		for j, p := range []string{"weight", "bias", "running_mean", "running_var"} {
+			b.Initializer(name+".bn."+p, []int{4}, n.bn[i][j])
+		}
+	}
+	b.Initializer("fc.weight", n.fcW.Shape, n.fcW.Data)
+	b.Initializer("fc.bias", []int{5}, n.fcB)
+	pads := IntsAttr("pads", 1, 1, 1, 1)
+	bnIn := func(p string) []string {
+		return []string{p + ".bn.weight", p + ".bn.bias", p + ".bn.running_mean", p + ".bn.running_var"}
+	}
+	b.Node("Conv", "/conv1/Conv", []string{"input", "conv1.weight"}, []string{"c1"}, pads, IntsAttr("kernel_shape", 3, 3), IntsAttr("strides", 1, 1))
+	b.Node("BatchNormalization", "/bn1/BN", append([]string{"c1"}, bnIn("conv1")...), []string{"b1"}, FloatAttr("epsilon", 1e-5))
+	b.Node("Relu", "/relu/Relu", []string{"b1"}, []string{"r1"})
+	b.Node("MaxPool", "/maxpool/MaxPool", []string{"r1"}, []string{"p1"}, IntsAttr("kernel_shape", 3, 3), IntsAttr("strides", 2, 2), pads)
+	b.Node("Conv", "/l1/conv1/Conv", []string{"p1", "l1.conv1.weight"}, []string{"c2"}, pads)
+	b.Node("BatchNormalization", "/l1/bn1/BN", append([]string{"c2"}, bnIn("l1.conv1")...), []string{"b2"})
+	b.Node("Relu", "/l1/relu/Relu", []string{"b2"}, []string{"r2"})
+	b.Node("Conv", "/l1/conv2/Conv", []string{"r2", "l1.conv2.weight"}, []string{"c3"}, pads)
+	b.Node("BatchNormalization", "/l1/bn2/BN", append([]string{"c3"}, bnIn("l1.conv2")...), []string{"b3"})
+	b.Node("Add", "/l1/Add", []string{"b3", "p1"}, []string{"a1"})
+	b.Node("Relu", "/l1/relu_1/Relu", []string{"a1"}, []string{"/l1/relu_1/Relu_output_0"})
+	b.Node("GlobalAveragePool", "/avgpool/GAP", []string{"/l1/relu_1/Relu_output_0"}, []string{"g"})
+	b.Node("Flatten", "/Flatten", []string{"g"}, []string{"f"}, IntAttr("axis", 1))
+	b.Node("Gemm", "/fc/Gemm", []string{"f", "fc.weight", "fc.bias"}, []string{"logits"}, FloatAttr("alpha", 1), FloatAttr("beta", 1), IntAttr("transB", 1))
+	b.Output("logits", 2, 5)
+	n.m = b.Model()
+
+	p1 := [4]int{1, 1, 1, 1}
+	one := [2]int{1, 1}
+	bnr := func(x *tensor.Tensor, i int) *tensor.Tensor {
+		return refBN(x, n.bn[i][0], n.bn[i][1], n.bn[i][2], n.bn[i][3], 1e-5)
+	}
+	inf := float32(3.4e38)
+	n.refConv1 = refConv(n.x, n.w1, nil, one, one, p1, 1)
+	n.refBN1 = bnr(n.refConv1, 0)
+	n.refRelu1 = refClip(n.refBN1, 0, inf)
+	n.refPool = refPool(n.refRelu1, true, [2]int{3, 3}, [2]int{2, 2}, p1, false, false)
+	c2 := refClip(bnr(refConv(n.refPool, n.w2, nil, one, one, p1, 1), 1), 0, inf)
+	c3 := bnr(refConv(c2, n.w3, nil, one, one, p1, 1), 2)
+	n.refB1 = refClip(refAdd(c3, n.refPool), 0, inf)
+	g := refGAP(n.refB1)
+	n.refFC = refGemm(g.Reshape(2, 4), n.fcW, n.fcB, false, true, 1, 1)
+	return n
+}
+
+func TestExecutorBlockNet(t *testing.T) {
+	n := newBlockNet(rand.New(rand.NewPCG(3, 4)))
+	m := roundTrip(t, n.m)
+	in := map[string]*tensor.Tensor{"input": n.x}
+	out := run1(t, m, nil, in)
+	checkClose(t, "logits", out["logits"], n.refFC)
+
+	// Feature taps, including ones that block fusion: the raw Conv output
+	// (before BN folding), the BN output (before Relu fusion), the block
+	// output and the pool output that is also read by the Add.
+	taps := []string{"c1", "b1", "r1", "p1", "/l1/relu_1/Relu_output_0", "logits"}
+	out = run1(t, m, taps, in)
+	checkClose(t, "c1", out["c1"], n.refConv1)
+	checkClose(t, "b1", out["b1"], n.refBN1)
+	checkClose(t, "r1", out["r1"], n.refRelu1)
+	checkClose(t, "p1", out["p1"], n.refPool)
+	checkClose(t, "block", out["/l1/relu_1/Relu_output_0"], n.refB1)
+	checkClose(t, "logits", out["logits"], n.refFC)
+
+	// A tap alone prunes everything after it (no fc weights needed).
+	e, err := NewExecutor(m, []string{"p1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(e.steps) != 2 { // fused Conv+BN+Relu, MaxPool
+		t.Fatalf("tap p1 plans %d steps, want 2", len(e.steps))
+	}
+	got, err := e.Run(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkClose(t, "p1 alone", got["p1"], n.refPool)
+}
+
+func TestExecutorFusion(t *testing.T) {
+	n := newBlockNet(rand.New(rand.NewPCG(5, 6)))
+	e, err := NewExecutor(n.m, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kinds []string
+	for _, st := range e.steps {
+		kinds = append(kinds, st.node.OpType)
+	}
+	// BN folded into every Conv, Relu into Conv and into Add.
+	want := "Conv MaxPool Conv Conv Add GlobalAveragePool Flatten Gemm"
+	if got := strings.Join(kinds, " "); got != want {
+		t.Fatalf("steps %q, want %q", got, want)
+	}
+	// The model's own weights must be untouched by folding.
+	if maxAbsDiff(tensor.From(n.m.Graph.Initializers[0].Float, n.w1.Shape...), n.w1) != 0 {
+		t.Fatal("BN folding modified the model's initializer")
+	}
+}
+
+func TestExecutorSteadyStateAllocs(t *testing.T) {
+	n := newBlockNet(rand.New(rand.NewPCG(7, 8)))
+	e, err := NewExecutor(n.m, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := map[string]*tensor.Tensor{"input": n.x}
+	if _, err := e.Run(in); err != nil {
+		t.Fatal(err)
+	}
+	allocs := testing.AllocsPerRun(10, func() {
+		if _, err := e.Run(in); err != nil {
+			t.Fatal(err)
+		}
+	})
+	// Output map and tensor, pooling results from package ops and small
+	// per-call closures; intermediates come from the pool.
+	if allocs > 40 {
+		t.Fatalf("%.0f allocations per Run", allocs)
+	}
+}
+
+// TestExecutorMisc covers grouped/dilated/strided Conv with SAME_UPPER,
+// Clip from Constant inputs (fused as ReLU6), AveragePool with
+// count_include_pad and ceil_mode, Identity, Concat, Reshape (0 and -1),
+// MatMul and a broadcast Add of a Constant.
+func TestExecutorMisc(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	x := randTensor(r, 1, 4, 9, 8)
+	for i := range x.Data {
+		x.Data[i] *= 4
+	}
+	w := randTensor(r, 6, 2, 3, 3)
+	bias := randFloats(r, 6)
+	mm := randTensor(r, 12*3*5, 3)
+	cb := randFloats(r, 3)
+
+	b := NewBuilder("misc")
+	b.Input("x", 1, 4, 9, 8)
+	b.Initializer("w", w.Shape, w.Data)
+	b.Initializer("b", []int{6}, bias)
+	b.Initializer("mm", mm.Shape, mm.Data)
+	b.InitializerInt64("shape", []int{2}, []int64{0, -1})
+	b.Node("Constant", "lo", nil, []string{"lo"}, TensorAttr("value", &Tensor{Float: []float32{0}, DataType: DataTypeFloat}))
+	b.Node("Constant", "hi", nil, []string{"hi"}, TensorAttr("value", &Tensor{Float: []float32{6}, DataType: DataTypeFloat}))
+	b.Node("Constant", "cb", nil, []string{"cb"}, TensorAttr("value", &Tensor{Dims: []int64{1, 3}, Float: cb, DataType: DataTypeFloat}))
+	b.Node("Conv", "gconv", []string{"x", "w", "b"}, []string{"c"}, IntAttr("group", 2), IntsAttr("dilations", 2, 1),
+		IntsAttr("strides", 2, 1), StringAttr("auto_pad", "SAME_UPPER"))
+	b.Node("Clip", "clip6", []string{"c", "lo", "hi"}, []string{"r6"})
+	b.Node("AveragePool", "avg_incl", []string{"r6"}, []string{"a1"}, IntsAttr("kernel_shape", 3, 3), IntsAttr("strides", 2, 2),
+		IntsAttr("pads", 1, 1, 1, 1), IntAttr("count_include_pad", 1), IntAttr("ceil_mode", 1))
+	b.Node("AveragePool", "avg_excl", []string{"r6"}, []string{"a2"}, IntsAttr("kernel_shape", 3, 3), IntsAttr("strides", 2, 2),
+		IntsAttr("pads", 1, 1, 1, 1), IntAttr("ceil_mode", 1))
+	b.Node("Identity", "id", []string{"a2"}, []string{"a2i"})
+	b.Node("Concat", "cat", []string{"a1", "a2i"}, []string{"cat"}, IntAttr("axis", 1))
+	b.Node("Reshape", "flat", []string{"cat", "shape"}, []string{"flat"})
+	b.Node("MatMul", "mm", []string{"flat", "mm"}, []string{"prod"})
+	b.Node("Add", "addc", []string{"prod", "cb"}, []string{"y"})
+	b.Output("y", 1, 3)
+	m := roundTrip(t, b.Model())
+
+	// SAME_UPPER: out = ceil(9/2)=5 rows: total pad = (5-1)*2 + (3-1)*2+1 - 9 = 4 -> 2/2;
+	// cols: 8 out, total = 7 + 3 - 8 = 2 -> 1/1.
+	c := refConv(x, w, bias, [2]int{2, 1}, [2]int{2, 1}, [4]int{2, 1, 2, 1}, 2)
+	if c.Shape[2] != 5 || c.Shape[3] != 8 {
+		t.Fatalf("reference conv shape %v", c.Shape)
+	}
+	r6 := refClip(c, 0, 6)
+	a1 := refPool(r6, false, [2]int{3, 3}, [2]int{2, 2}, [4]int{1, 1, 1, 1}, true, true)
+	a2 := refPool(r6, false, [2]int{3, 3}, [2]int{2, 2}, [4]int{1, 1, 1, 1}, true, false)
+	cat := tensor.New(1, 12, a1.Shape[2], a1.Shape[3])
+	copy(cat.Data, a1.Data)
+	copy(cat.Data[len(a1.Data):], a2.Data)
+	if cat.Len() != mm.Shape[0] {
+		t.Fatalf("test setup: concat has %d values, matmul expects %d", cat.Len(), mm.Shape[0])
+	}
+	y := refGemm(cat.Reshape(1, -1), mm, cb, false, false, 1, 1)
+
+	out := run1(t, m, []string{"y", "r6", "a1", "a2i", "cat"}, map[string]*tensor.Tensor{"x": x})
+	checkClose(t, "r6", out["r6"], r6)
+	checkClose(t, "a1", out["a1"], a1)
+	checkClose(t, "a2i", out["a2i"], a2)
+	checkClose(t, "cat", out["cat"], cat)
+	checkClose(t, "y", out["y"], y)
+
+	// Without taps Clip(0,6) is fused into the Conv as ReLU6.
+	e, err := NewExecutor(m, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range e.steps {
+		if st.node.OpType == "Clip" {
+			t.Fatal("Clip(0,6) after Conv was not fused")
+		}
+	}
+	got, err := e.Run(map[string]*tensor.Tensor{"x": x})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkClose(t, "y fused", got["y"], y)
+}
+
+// TestExecutorGemmAndElementwise covers Gemm's transA/alpha/beta, Clip
+// with attributes (opset < 11 style), Softmax, Sub/Mul/Div broadcasting
+// and a standalone BatchNormalization.
+func TestExecutorGemmAndElementwise(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	a := randTensor(r, 4, 3) // used with transA: A' is [3,4]
+	bm := randTensor(r, 4, 5)
+	cv := randFloats(r, 5)
+	x := randTensor(r, 2, 3, 2, 2)
+	bnP := [4][]float32{positive(r, 3), randFloats(r, 3), randFloats(r, 3), positive(r, 3)}
+	chan3 := randFloats(r, 3)
+
+	b := NewBuilder("gemm")
+	b.Input("a", 4, 3)
+	b.Input("x", 2, 3, 2, 2)
+	b.Initializer("B", bm.Shape, bm.Data)
+	b.Initializer("C", []int{5}, cv)
+	b.Initializer("s", []int{3, 1, 1}, chan3)
+	for i, p := range []string{"g", "be", "mu", "var"} {
+		b.Initializer(p, []int{3}, bnP[i])
+	}
+	b.Node("Gemm", "gemm", []string{"a", "B", "C"}, []string{"g0"}, IntAttr("transA", 1), FloatAttr("alpha", 0.5), FloatAttr("beta", 2))
+	b.Node("Clip", "clip", []string{"g0"}, []string{"g1"}, FloatAttr("min", -0.25), FloatAttr("max", 0.5))
+	b.Node("Softmax", "sm", []string{"g1"}, []string{"sm"}, IntAttr("axis", 1))
+	b.Node("BatchNormalization", "bn", []string{"x", "g", "be", "mu", "var"}, []string{"xb"})
+	b.Node("Mul", "mul", []string{"xb", "s"}, []string{"xm"})
+	b.Node("Sub", "sub", []string{"s", "xm"}, []string{"xs"})
+	b.Node("Div", "div", []string{"xs", "s"}, []string{"xd"})
+	b.Output("sm", 3, 5)
+	b.Output("xd", 2, 3, 2, 2)
+	m := roundTrip(t, b.Model())
+
+	g := refClip(refGemm(a, bm, cv, true, false, 0.5, 2), -0.25, 0.5)
+	sm := g.Clone()
+	for i := 0; i < 3; i++ {
+		row := sm.Data[i*5 : i*5+5]
+		var mx, s float64 = -1e30, 0
+		for _, v := range row {
+			mx = max(mx, float64(v))
+		}
+		e := make([]float64, 5)
+		for j, v := range row {
+			e[j] = mathExp(float64(v) - mx)
+			s += e[j]
+		}
+		for j := range row {
+			row[j] = float32(e[j] / s)
+		}
+	}
+	xb := refBN(x, bnP[0], bnP[1], bnP[2], bnP[3], 1e-5)
+	xd := xb.Clone()
+	for i := range xd.Data {
+		c := (i / 4) % 3
+		xd.Data[i] = (chan3[c] - xb.Data[i]*chan3[c]) / chan3[c]
+	}
+	out := run1(t, m, nil, map[string]*tensor.Tensor{"a": a, "x": x})
+	checkClose(t, "sm", out["sm"], sm)
+	checkClose(t, "xd", out["xd"], xd)
+}
+
+func TestExecutorErrors(t *testing.T) {
+	base := func() *Builder {
+		b := NewBuilder("err")
+		b.Input("x", 1, 2, 4, 4)
+		b.Initializer("w", []int{3, 2, 1, 1}, make([]float32, 6))
+		return b
+	}
+	cases := []struct {
+		name  string
+		build func(b *Builder)
+		outs  []string
+		want  []string
+	}{
+		{"unsupported", func(b *Builder) {
+			b.Node("Conv", "c", []string{"x", "w"}, []string{"c"})
+			b.Node("FancyOp", "my_fancy", []string{"c"}, []string{"y"})
+			b.Output("y")
+		}, nil, []string{"FancyOp", "my_fancy"}},
+		{"missing input", func(b *Builder) {
+			b.Node("Conv", "c", []string{"x", "w"}, []string{"c"})
+			b.Node("Add", "add", []string{"c", "nowhere"}, []string{"y"})
+			b.Output("y")
+		}, nil, []string{"nowhere", "add"}},
+		{"cycle", func(b *Builder) {
+			b.Node("Add", "a1", []string{"x", "t2"}, []string{"t1"})
+			b.Node("Relu", "a2", []string{"t1"}, []string{"t2"})
+			b.Output("t2")
+		}, nil, []string{"cycle"}},
+		{"unknown tap", func(b *Builder) {
+			b.Node("Conv", "c", []string{"x", "w"}, []string{"c"})
+		}, []string{"layer9"}, []string{"layer9"}},
+		{"reshape of computed shape", func(b *Builder) {
+			b.Node("Reshape", "rs", []string{"x", "x"}, []string{"y"})
+			b.Output("y")
+		}, nil, []string{"rs", "shape"}},
+		{"duplicate producer", func(b *Builder) {
+			b.Node("Relu", "r1", []string{"x"}, []string{"y"})
+			b.Node("Relu", "r2", []string{"x"}, []string{"y"})
+			b.Output("y")
+		}, nil, []string{"r1", "r2"}},
+	}
+	for _, c := range cases {
+		b := base()
+		c.build(b)
+		_, err := NewExecutor(b.Model(), c.outs)
+		if err == nil {
+			t.Fatalf("%s: no error", c.name)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Fatalf("%s: error %q does not mention %q", c.name, err, w)
+			}
+		}
+	}
+
+	// Shape errors at Run name the node; missing and misshapen inputs name the input.
+	b := NewBuilder("shape")
+	b.Input("x", 1, -1, 4, 4)
+	b.Initializer("w", []int{3, 2, 1, 1}, make([]float32, 6))
+	b.Node("Conv", "/conv1/Conv", []string{"x", "w"}, []string{"y"})
+	b.Output("y")
+	e, err := NewExecutor(b.Model(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Run(map[string]*tensor.Tensor{"x": tensor.New(1, 5, 4, 4)}); err == nil || !strings.Contains(err.Error(), "/conv1/Conv") {
+		t.Fatalf("channel mismatch: %v", err)
+	}
+	if _, err := e.Run(map[string]*tensor.Tensor{}); err == nil || !strings.Contains(err.Error(), `"x"`) {
+		t.Fatalf("missing input: %v", err)
+	}
+	if _, err := e.Run(map[string]*tensor.Tensor{"x": tensor.New(1, 2, 5, 4)}); err == nil || !strings.Contains(err.Error(), "declared") {
+		t.Fatalf("declared shape: %v", err)
+	}
+	// After errors the executor still works.
+	out, err := e.Run(map[string]*tensor.Tensor{"x": tensor.New(1, 2, 4, 4)})
+	if err != nil || out["y"].Shape[1] != 3 {
+		t.Fatalf("after errors: %v", err)
+	}
+}

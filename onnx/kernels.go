@@ -1,0 +1,944 @@
+package onnx
+
+import (
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/vigil-ad/vigil/gemm"
+	"github.com/vigil-ad/vigil/ops"
+	"github.com/vigil-ad/vigil/tensor"
+)
+
+// supportedOps lists the operators the Executor runs (default domain).
+var supportedOps = map[string]bool{
+	"Conv": true, "BatchNormalization": true, "Relu": true, "Clip": true,
+	"MaxPool": true, "AveragePool": true, "GlobalAveragePool": true,
+	"Add": true, "Sub": true, "Mul": true, "Div": true,
+	"Flatten": true, "Gemm": true, "MatMul": true, "Identity": true, "Dropout": true,
+	"Reshape": true, "Squeeze": true, "Unsqueeze": true, "Concat": true, "Softmax": true,
+	"Constant": true,
+}
+
+// SupportedOps returns the operator types the Executor can run, sorted.
+func SupportedOps() []string {
+	var s []string
+	for k := range supportedOps {
+		s = append(s, k)
+	}
+	slices.Sort(s)
+	return s
+}
+
+// elemGrain is the smallest chunk of elementwise work handed to a worker.
+const elemGrain = 1 << 14
+
+// buildKernel turns a node into a kernel and lists the inputs it reads at
+// run time (compile-time constants such as Conv weights are captured).
+func buildKernel(nd *irNode, consts map[string]*Tensor, opset int64) (kernel, []string, error) {
+	n := nd.n
+	fail := func(format string, args ...any) (kernel, []string, error) {
+		return nil, nil, fmt.Errorf("onnx: %s: %s", n.label(), fmt.Sprintf(format, args...))
+	}
+	in := func(i int) string {
+		if i < len(nd.in) {
+			return nd.in[i]
+		}
+		return ""
+	}
+	if len(nd.out) == 0 || nd.out[0] == "" {
+		return fail("node has no output")
+	}
+	if nd.op != "Constant" && in(0) == "" {
+		return fail("missing first input")
+	}
+	floatConst := func(name, what string) (*tensor.Tensor, error) {
+		t := consts[name]
+		if t == nil {
+			return nil, fmt.Errorf("onnx: %s: %s %q must be an initializer or Constant", n.label(), what, name)
+		}
+		if t.Float == nil {
+			return nil, fmt.Errorf("onnx: %s: %s %q is not a float tensor", n.label(), what, name)
+		}
+		return &tensor.Tensor{Shape: toInts(t.Dims), Data: t.Float}, nil
+	}
+	intsInput := func(name, what string) ([]int64, error) {
+		t := consts[name]
+		if t == nil {
+			return nil, fmt.Errorf("onnx: %s: %s %q must be an initializer or Constant (computed shapes are not supported)", n.label(), what, name)
+		}
+		if t.Int64 == nil {
+			return nil, fmt.Errorf("onnx: %s: %s %q is not an integer tensor", n.label(), what, name)
+		}
+		return t.Int64, nil
+	}
+
+	switch nd.op {
+	case "Conv":
+		k := &convK{act: nd.act}
+		var err error
+		if nd.w != nil {
+			k.w = &tensor.Tensor{Shape: toInts(nd.w.Dims), Data: nd.w.Float}
+			k.b = &tensor.Tensor{Shape: toInts(nd.b.Dims), Data: nd.b.Float}
+		} else {
+			if in(1) == "" {
+				return fail("missing weight input")
+			}
+			if k.w, err = floatConst(in(1), "weight"); err != nil {
+				return nil, nil, err
+			}
+			if in(2) != "" {
+				if k.b, err = floatConst(in(2), "bias"); err != nil {
+					return nil, nil, err
+				}
+			}
+		}
+		if len(k.w.Shape) != 4 {
+			return fail("only 2-D convolution is supported (weight shape %v)", k.w.Shape)
+		}
+		if k.b != nil && k.b.Len() != k.w.Shape[0] {
+			return fail("bias has %d values for %d output channels", k.b.Len(), k.w.Shape[0])
+		}
+		if err := k.win.parse(n, k.w.Shape[2:], true); err != nil {
+			return nil, nil, err
+		}
+		k.group = int(n.AttrInt("group", 1))
+		if k.group <= 0 || k.w.Shape[0]%k.group != 0 {
+			return fail("group %d does not divide %d output channels", k.group, k.w.Shape[0])
+		}
+		return k, []string{in(0)}, nil
+
+	case "MaxPool", "AveragePool":
+		ks := n.AttrInts("kernel_shape")
+		if len(ks) != 2 {
+			return fail("kernel_shape %v: only 2-D pooling is supported", ks)
+		}
+		k := &poolK{max: nd.op == "MaxPool", ceil: n.AttrInt("ceil_mode", 0) != 0, countPad: n.AttrInt("count_include_pad", 0) != 0}
+		if err := k.win.parse(n, []int{int(ks[0]), int(ks[1])}, k.max); err != nil {
+			return nil, nil, err
+		}
+		if k.win.dil != [2]int{1, 1} {
+			return fail("dilated pooling is not supported")
+		}
+		return k, []string{in(0)}, nil
+
+	case "GlobalAveragePool":
+		return gapK{}, []string{in(0)}, nil
+
+	case "BatchNormalization":
+		if len(nd.in) != 5 {
+			return fail("want 5 inputs, got %d", len(nd.in))
+		}
+		if n.AttrInt("training_mode", 0) != 0 {
+			return fail("training_mode=1 is not supported")
+		}
+		var p [4]*tensor.Tensor
+		for i := range p {
+			var err error
+			if p[i], err = floatConst(in(i+1), "parameter"); err != nil {
+				return nil, nil, err
+			}
+		}
+		c := p[0].Len()
+		k := &bnK{scale: make([]float32, c), shift: make([]float32, c)}
+		eps := float64(n.AttrFloat("epsilon", 1e-5))
+		for i := 1; i < 4; i++ {
+			if p[i].Len() != c {
+				return fail("parameters have %d and %d values", c, p[i].Len())
+			}
+		}
+		for i := range c {
+			s := float64(p[0].Data[i]) / math.Sqrt(float64(p[3].Data[i])+eps)
+			k.scale[i] = float32(s)
+			k.shift[i] = float32(float64(p[1].Data[i]) - float64(p[2].Data[i])*s)
+		}
+		return k, []string{in(0)}, nil
+
+	case "Relu":
+		return &unaryK{lo: 0, hi: float32(math.Inf(1))}, []string{in(0)}, nil
+
+	case "Clip":
+		lo, hi, ok := clipBounds(nd, consts)
+		if !ok {
+			return fail("min/max must be scalar constants")
+		}
+		return &unaryK{lo: lo, hi: hi}, []string{in(0)}, nil
+
+	case "Add", "Sub", "Mul", "Div":
+		if in(1) == "" {
+			return fail("missing second input")
+		}
+		return &binaryK{op: nd.op, act: nd.act}, []string{in(0), in(1)}, nil
+
+	case "Flatten":
+		return &reshapeK{mode: "flatten", axis: int(n.AttrInt("axis", 1))}, []string{in(0)}, nil
+
+	case "Identity", "Dropout":
+		return &reshapeK{mode: "identity"}, []string{in(0)}, nil
+
+	case "Reshape":
+		shape, err := intsInput(in(1), "shape")
+		if err != nil {
+			return nil, nil, err
+		}
+		return &reshapeK{mode: "reshape", shape: shape, allowZero: n.AttrInt("allowzero", 0) != 0}, []string{in(0)}, nil
+
+	case "Squeeze", "Unsqueeze":
+		axes := n.AttrInts("axes")
+		if in(1) != "" {
+			var err error
+			if axes, err = intsInput(in(1), "axes"); err != nil {
+				return nil, nil, err
+			}
+		}
+		if nd.op == "Unsqueeze" && len(axes) == 0 {
+			return fail("no axes")
+		}
+		return &reshapeK{mode: nd.op, shape: axes}, []string{in(0)}, nil
+
+	case "Gemm":
+		if in(1) == "" {
+			return fail("missing input B")
+		}
+		return &gemmK{alpha: n.AttrFloat("alpha", 1), beta: n.AttrFloat("beta", 1),
+			transA: n.AttrInt("transA", 0) != 0, transB: n.AttrInt("transB", 0) != 0}, []string{in(0), in(1), in(2)}, nil
+
+	case "MatMul":
+		if in(1) == "" {
+			return fail("missing input B")
+		}
+		return &gemmK{alpha: 1, matmul: true}, []string{in(0), in(1)}, nil
+
+	case "Concat":
+		a, ok := n.Attr("axis")
+		if !ok {
+			return fail("missing axis attribute")
+		}
+		for _, s := range nd.in {
+			if s == "" {
+				return fail("empty input name")
+			}
+		}
+		return &concatK{axis: int(a.I)}, slices.Clone(nd.in), nil
+
+	case "Softmax":
+		axis := int64(-1)
+		if opset < 13 {
+			axis = 1
+		}
+		return &softmaxK{axis: int(n.AttrInt("axis", axis)), coerce2D: opset < 13}, []string{in(0)}, nil
+	}
+	return fail("unsupported operator")
+}
+
+// window holds Conv/Pool spatial parameters before auto_pad resolution.
+type window struct {
+	k, stride, dil [2]int
+	pads           [4]int // top, left, bottom, right
+	autoPad        string
+}
+
+func (w *window) parse(n *Node, kernel []int, allowDil bool) error {
+	w.k = [2]int{kernel[0], kernel[1]}
+	if ks := n.AttrInts("kernel_shape"); ks != nil && (len(ks) != 2 || int(ks[0]) != kernel[0] || int(ks[1]) != kernel[1]) {
+		return fmt.Errorf("onnx: %s: kernel_shape %v does not match the weight", n.label(), ks)
+	}
+	w.stride, w.dil = [2]int{1, 1}, [2]int{1, 1}
+	if s := n.AttrInts("strides"); s != nil {
+		if len(s) != 2 || s[0] <= 0 || s[1] <= 0 {
+			return fmt.Errorf("onnx: %s: bad strides %v", n.label(), s)
+		}
+		w.stride = [2]int{int(s[0]), int(s[1])}
+	}
+	if d := n.AttrInts("dilations"); d != nil {
+		if len(d) != 2 || d[0] <= 0 || d[1] <= 0 {
+			return fmt.Errorf("onnx: %s: bad dilations %v", n.label(), d)
+		}
+		w.dil = [2]int{int(d[0]), int(d[1])}
+	}
+	if p := n.AttrInts("pads"); p != nil {
+		if len(p) != 4 {
+			return fmt.Errorf("onnx: %s: pads %v: want 4 values", n.label(), p)
+		}
+		for i, v := range p {
+			if v < 0 {
+				return fmt.Errorf("onnx: %s: negative pads %v", n.label(), p)
+			}
+			// ONNX order is [x1_begin, x2_begin, x1_end, x2_end].
+			w.pads[i] = int(v)
+		}
+	}
+	w.autoPad = n.AttrString("auto_pad", "NOTSET")
+	switch w.autoPad {
+	case "NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER", "":
+	default:
+		return fmt.Errorf("onnx: %s: unknown auto_pad %q", n.label(), w.autoPad)
+	}
+	return nil
+}
+
+// resolve returns the pads for an h×w input.
+func (w *window) resolve(h, wd int) [4]int {
+	switch w.autoPad {
+	case "VALID":
+		return [4]int{}
+	case "SAME_UPPER", "SAME_LOWER":
+		var p [4]int
+		for i, in := range []int{h, wd} {
+			out := (in + w.stride[i] - 1) / w.stride[i]
+			total := max(0, (out-1)*w.stride[i]+(w.k[i]-1)*w.dil[i]+1-in)
+			lo := total / 2
+			if w.autoPad == "SAME_LOWER" {
+				lo = total - total/2
+			}
+			p[i], p[i+2] = lo, total-lo
+		}
+		return p
+	}
+	return w.pads
+}
+
+func want4D(s []int) error {
+	if len(s) != 4 {
+		return fmt.Errorf("want a 4-D NCHW input, got shape %v", s)
+	}
+	return nil
+}
+
+type convK struct {
+	w, b  *tensor.Tensor
+	win   window
+	group int
+	act   ops.Act
+	p     ops.Conv2D
+}
+
+func (k *convK) infer(in [][]int) ([]int, error) {
+	x := in[0]
+	if err := want4D(x); err != nil {
+		return nil, err
+	}
+	if x[1] != k.w.Shape[1]*k.group {
+		return nil, fmt.Errorf("input has %d channels, weight %v with group %d expects %d", x[1], k.w.Shape, k.group, k.w.Shape[1]*k.group)
+	}
+	pd := k.win.resolve(x[2], x[3])
+	k.p = ops.Conv2D{StrideH: k.win.stride[0], StrideW: k.win.stride[1], PadT: pd[0], PadL: pd[1], PadB: pd[2], PadR: pd[3],
+		DilH: k.win.dil[0], DilW: k.win.dil[1], Groups: k.group, Act: k.act}
+	oh, ow := k.p.OutSize(x[2], x[3], k.w.Shape[2], k.w.Shape[3])
+	if oh <= 0 || ow <= 0 {
+		return nil, fmt.Errorf("input %dx%d is too small for kernel %dx%d", x[2], x[3], k.w.Shape[2], k.w.Shape[3])
+	}
+	return []int{x[0], k.w.Shape[0], oh, ow}, nil
+}
+
+func (k *convK) run(out *tensor.Tensor, in []*tensor.Tensor) {
+	ops.Conv2dForwardInto(out, in[0], k.w, k.b, k.p)
+}
+
+type poolK struct {
+	max, ceil, countPad bool
+	win                 window
+	p                   ops.Pool2D
+}
+
+func (k *poolK) infer(in [][]int) ([]int, error) {
+	x := in[0]
+	if err := want4D(x); err != nil {
+		return nil, err
+	}
+	pd := k.win.resolve(x[2], x[3])
+	k.p = ops.Pool2D{KH: k.win.k[0], KW: k.win.k[1], StrideH: k.win.stride[0], StrideW: k.win.stride[1],
+		PadT: pd[0], PadL: pd[1], PadB: pd[2], PadR: pd[3], CeilMode: k.ceil, CountIncludePad: k.countPad}
+	if k.win.k[0] <= 0 || k.win.k[1] <= 0 {
+		return nil, fmt.Errorf("bad kernel_shape %v", k.win.k)
+	}
+	if pd[0] >= k.win.k[0] || pd[2] >= k.win.k[0] || pd[1] >= k.win.k[1] || pd[3] >= k.win.k[1] {
+		return nil, fmt.Errorf("pads %v must be smaller than the kernel %v", pd, k.win.k)
+	}
+	oh, ow := k.p.OutSize(x[2], x[3])
+	if oh <= 0 || ow <= 0 {
+		return nil, fmt.Errorf("input %dx%d is too small for kernel %v", x[2], x[3], k.win.k)
+	}
+	return []int{x[0], x[1], oh, ow}, nil
+}
+
+func (k *poolK) run(out *tensor.Tensor, in []*tensor.Tensor) {
+	var y *tensor.Tensor
+	if k.max {
+		y, _ = ops.MaxPool2dForward(in[0], k.p)
+	} else {
+		y = ops.AvgPool2dForward(in[0], k.p)
+	}
+	copy(out.Data, y.Data)
+	tensor.Put(y.Data)
+}
+
+type gapK struct{}
+
+func (gapK) infer(in [][]int) ([]int, error) {
+	if err := want4D(in[0]); err != nil {
+		return nil, err
+	}
+	if in[0][2]*in[0][3] == 0 {
+		return nil, fmt.Errorf("empty spatial size")
+	}
+	return []int{in[0][0], in[0][1], 1, 1}, nil
+}
+
+func (gapK) run(out *tensor.Tensor, in []*tensor.Tensor) {
+	y := ops.GlobalAvgPoolForward(in[0])
+	copy(out.Data, y.Data)
+	tensor.Put(y.Data)
+}
+
+// bnK is a standalone inference BatchNormalization: y = x*scale[c] + shift[c].
+type bnK struct{ scale, shift []float32 }
+
+func (k *bnK) canInplace() bool { return true }
+
+func (k *bnK) infer(in [][]int) ([]int, error) {
+	x := in[0]
+	if len(x) < 2 || x[1] != len(k.scale) {
+		return nil, fmt.Errorf("input shape %v does not have %d channels", x, len(k.scale))
+	}
+	return x, nil
+}
+
+func (k *bnK) run(out *tensor.Tensor, in []*tensor.Tensor) {
+	c := len(k.scale)
+	s := tensor.Numel(out.Shape[2:])
+	planes := out.Shape[0] * c
+	x := in[0].Data
+	tensor.ParallelChunks(planes, max(1, elemGrain/max(s, 1)), func(lo, hi int) {
+		for pl := lo; pl < hi; pl++ {
+			sc, sh := k.scale[pl%c], k.shift[pl%c]
+			dst, src := out.Data[pl*s:pl*s+s], x[pl*s:pl*s+s]
+			for i, v := range src {
+				dst[i] = v*sc + sh
+			}
+		}
+	})
+}
+
+// unaryK clamps to [lo, hi]: Relu is [0, +Inf].
+type unaryK struct{ lo, hi float32 }
+
+func (k *unaryK) canInplace() bool { return true }
+
+func (k *unaryK) infer(in [][]int) ([]int, error) { return in[0], nil }
+
+func (k *unaryK) run(out *tensor.Tensor, in []*tensor.Tensor) {
+	lo, hi := k.lo, k.hi
+	x := in[0].Data
+	tensor.ParallelChunks(len(out.Data), elemGrain, func(a, b int) {
+		dst := out.Data[a:b]
+		for i, v := range x[a:b] {
+			if v < lo {
+				v = lo
+			} else if v > hi {
+				v = hi
+			}
+			dst[i] = v
+		}
+	})
+}
+
+// binaryK is an elementwise arithmetic op with numpy broadcasting and an
+// optional fused activation.
+type binaryK struct {
+	op  string
+	act ops.Act
+	// broadcast plan from infer
+	same    bool
+	rank    int
+	shape   []int
+	sa, sb  []int // strides of a and b in output index space (0 = broadcast)
+	aIsSame bool
+}
+
+// canInplace is asked at plan time (before shapes are known) and again at
+// run time: writing over a is only right when a already has the output shape.
+func (k *binaryK) canInplace() bool { return k.shape == nil || k.aIsSame }
+
+func broadcastShape(a, b []int) ([]int, error) {
+	r := max(len(a), len(b))
+	out := make([]int, r)
+	for i := 0; i < r; i++ {
+		da, db := 1, 1
+		if j := i - (r - len(a)); j >= 0 {
+			da = a[j]
+		}
+		if j := i - (r - len(b)); j >= 0 {
+			db = b[j]
+		}
+		switch {
+		case da == db || db == 1:
+			out[i] = da
+		case da == 1:
+			out[i] = db
+		default:
+			return nil, fmt.Errorf("shapes %v and %v do not broadcast", a, b)
+		}
+	}
+	return out, nil
+}
+
+// bstrides returns the strides of shape s aligned to the output rank, with
+// 0 for broadcast dimensions.
+func bstrides(s []int, out []int) []int {
+	r := len(out)
+	st := make([]int, r)
+	acc := 1
+	for i := r - 1; i >= 0; i-- {
+		j := i - (r - len(s))
+		if j < 0 {
+			continue
+		}
+		if s[j] != 1 || out[i] == 1 {
+			st[i] = acc
+		}
+		acc *= s[j]
+	}
+	return st
+}
+
+func (k *binaryK) infer(in [][]int) ([]int, error) {
+	out, err := broadcastShape(in[0], in[1])
+	if err != nil {
+		return nil, err
+	}
+	k.same = slices.Equal(in[0], in[1])
+	k.aIsSame = slices.Equal(in[0], out)
+	k.shape, k.rank = out, len(out)
+	k.sa, k.sb = bstrides(in[0], out), bstrides(in[1], out)
+	return out, nil
+}
+
+func (k *binaryK) apply(dst, a, b []float32) {
+	switch k.op {
+	case "Add":
+		for i := range dst {
+			dst[i] = a[i] + b[i]
+		}
+	case "Sub":
+		for i := range dst {
+			dst[i] = a[i] - b[i]
+		}
+	case "Mul":
+		for i := range dst {
+			dst[i] = a[i] * b[i]
+		}
+	case "Div":
+		for i := range dst {
+			dst[i] = a[i] / b[i]
+		}
+	}
+	switch k.act {
+	case ops.ActReLU:
+		for i, v := range dst {
+			dst[i] = max(v, 0)
+		}
+	case ops.ActReLU6:
+		for i, v := range dst {
+			dst[i] = min(max(v, 0), 6)
+		}
+	}
+}
+
+// scalarOp applies the op with a broadcast scalar second operand.
+func (k *binaryK) scalarOp(dst, a []float32, b float32, aScalar bool, av float32) {
+	for i := range dst {
+		x, y := av, b
+		if !aScalar {
+			x = a[i]
+		}
+		switch k.op {
+		case "Add":
+			dst[i] = x + y
+		case "Sub":
+			dst[i] = x - y
+		case "Mul":
+			dst[i] = x * y
+		case "Div":
+			dst[i] = x / y
+		}
+	}
+	switch k.act {
+	case ops.ActReLU:
+		for i, v := range dst {
+			dst[i] = max(v, 0)
+		}
+	case ops.ActReLU6:
+		for i, v := range dst {
+			dst[i] = min(max(v, 0), 6)
+		}
+	}
+}
+
+func (k *binaryK) run(out *tensor.Tensor, in []*tensor.Tensor) {
+	a, b := in[0].Data, in[1].Data
+	n := len(out.Data)
+	if k.same {
+		tensor.ParallelChunks(n, elemGrain, func(lo, hi int) {
+			k.apply(out.Data[lo:hi], a[lo:hi], b[lo:hi])
+		})
+		return
+	}
+	if k.rank == 0 {
+		k.apply(out.Data, a, b)
+		return
+	}
+	// Broadcast: iterate over rows of the innermost dimension.
+	inner := k.shape[k.rank-1]
+	rows := n / max(inner, 1)
+	ia, ib := k.sa[k.rank-1], k.sb[k.rank-1]
+	tensor.ParallelChunks(rows, max(1, elemGrain/max(inner, 1)), func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			// Offsets of row r in a and b.
+			oa, ob, rem := 0, 0, r
+			for d := k.rank - 2; d >= 0; d-- {
+				i := rem % k.shape[d]
+				rem /= k.shape[d]
+				oa += i * k.sa[d]
+				ob += i * k.sb[d]
+			}
+			dst := out.Data[r*inner : r*inner+inner]
+			switch {
+			case ia == 1 && ib == 1:
+				k.apply(dst, a[oa:oa+inner], b[ob:ob+inner])
+			case ia == 1:
+				k.scalarOp(dst, a[oa:oa+inner], b[ob], false, 0)
+			case ib == 1:
+				// a is broadcast along the row: evaluate op(a0, b[i]).
+				av := a[oa]
+				bs := b[ob : ob+inner]
+				for i := range dst {
+					dst[i] = bs[i]
+				}
+				k.scalarSwap(dst, av)
+			default:
+				k.scalarOp(dst, nil, b[ob], true, a[oa])
+			}
+		}
+	})
+}
+
+// scalarSwap sets dst[i] = op(av, dst[i]) (dst holds b's row) and applies act.
+func (k *binaryK) scalarSwap(dst []float32, av float32) {
+	for i, y := range dst {
+		switch k.op {
+		case "Add":
+			dst[i] = av + y
+		case "Sub":
+			dst[i] = av - y
+		case "Mul":
+			dst[i] = av * y
+		case "Div":
+			dst[i] = av / y
+		}
+	}
+	switch k.act {
+	case ops.ActReLU:
+		for i, v := range dst {
+			dst[i] = max(v, 0)
+		}
+	case ops.ActReLU6:
+		for i, v := range dst {
+			dst[i] = min(max(v, 0), 6)
+		}
+	}
+}
+
+// reshapeK covers the shape-only ops; the output shares the input buffer.
+type reshapeK struct {
+	mode      string // flatten, identity, reshape, Squeeze, Unsqueeze
+	axis      int
+	shape     []int64 // Reshape target or Squeeze/Unsqueeze axes
+	allowZero bool
+}
+
+func (k *reshapeK) isView() {}
+
+func (k *reshapeK) run(out *tensor.Tensor, in []*tensor.Tensor) {}
+
+func (k *reshapeK) infer(in [][]int) ([]int, error) {
+	x := in[0]
+	switch k.mode {
+	case "identity":
+		return x, nil
+	case "flatten":
+		a := k.axis
+		if a < 0 {
+			a += len(x)
+		}
+		if a < 0 || a > len(x) {
+			return nil, fmt.Errorf("axis %d out of range for rank %d", k.axis, len(x))
+		}
+		return []int{tensor.Numel(x[:a]), tensor.Numel(x[a:])}, nil
+	case "reshape":
+		out := make([]int, len(k.shape))
+		neg := -1
+		known := 1
+		for i, d := range k.shape {
+			switch {
+			case d == 0 && !k.allowZero:
+				if i >= len(x) {
+					return nil, fmt.Errorf("shape %v copies dimension %d of a rank-%d input", k.shape, i, len(x))
+				}
+				out[i] = x[i]
+			case d == -1:
+				if neg >= 0 {
+					return nil, fmt.Errorf("shape %v has more than one -1", k.shape)
+				}
+				neg = i
+				continue
+			case d < 0:
+				return nil, fmt.Errorf("bad dimension %d in shape %v", d, k.shape)
+			default:
+				out[i] = int(d)
+			}
+			known *= out[i]
+		}
+		total := tensor.Numel(x)
+		if neg >= 0 {
+			if known == 0 || total%known != 0 {
+				return nil, fmt.Errorf("cannot reshape %v (%d values) to %v", x, total, k.shape)
+			}
+			out[neg] = total / known
+		}
+		if tensor.Numel(out) != total {
+			return nil, fmt.Errorf("cannot reshape %v (%d values) to %v", x, total, k.shape)
+		}
+		return out, nil
+	case "Squeeze":
+		drop := make([]bool, len(x))
+		for _, a := range k.shape {
+			i := int(a)
+			if i < 0 {
+				i += len(x)
+			}
+			if i < 0 || i >= len(x) || x[i] != 1 {
+				return nil, fmt.Errorf("cannot squeeze axis %d of %v", a, x)
+			}
+			drop[i] = true
+		}
+		var out []int
+		for i, d := range x {
+			if (len(k.shape) == 0 && d == 1) || drop[i] {
+				continue
+			}
+			out = append(out, d)
+		}
+		if out == nil {
+			out = []int{}
+		}
+		return out, nil
+	case "Unsqueeze":
+		r := len(x) + len(k.shape)
+		ins := make([]bool, r)
+		for _, a := range k.shape {
+			i := int(a)
+			if i < 0 {
+				i += r
+			}
+			if i < 0 || i >= r || ins[i] {
+				return nil, fmt.Errorf("bad axes %v for rank %d", k.shape, len(x))
+			}
+			ins[i] = true
+		}
+		out := make([]int, 0, r)
+		j := 0
+		for i := 0; i < r; i++ {
+			if ins[i] {
+				out = append(out, 1)
+			} else {
+				out = append(out, x[j])
+				j++
+			}
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("unknown shape op %s", k.mode)
+}
+
+// gemmK implements Gemm (2-D, transA/transB/alpha/beta, broadcast C) and
+// MatMul with a 2-D right operand (leading dims of A are flattened).
+type gemmK struct {
+	alpha, beta    float32
+	transA, transB bool
+	matmul         bool
+	m, n, kk       int
+	cm, cn         int // C's broadcast extents (1 or m / n); cm == 0: no C
+}
+
+func (k *gemmK) infer(in [][]int) ([]int, error) {
+	a, b := in[0], in[1]
+	if len(b) != 2 {
+		return nil, fmt.Errorf("input B must be 2-D, got %v", b)
+	}
+	if k.matmul {
+		if len(a) < 2 {
+			return nil, fmt.Errorf("input A must have rank >= 2, got %v", a)
+		}
+		k.kk = a[len(a)-1]
+		k.m = tensor.Numel(a) / max(k.kk, 1)
+		if k.kk == 0 {
+			k.m = tensor.Numel(a[:len(a)-1])
+		}
+		if b[0] != k.kk {
+			return nil, fmt.Errorf("inner dimensions differ: %v x %v", a, b)
+		}
+		k.n = b[1]
+		k.cm = 0
+		return append(slices.Clone(a[:len(a)-1]), k.n), nil
+	}
+	if len(a) != 2 {
+		return nil, fmt.Errorf("input A must be 2-D, got %v", a)
+	}
+	k.m, k.kk = a[0], a[1]
+	if k.transA {
+		k.m, k.kk = a[1], a[0]
+	}
+	kb, nb := b[0], b[1]
+	if k.transB {
+		kb, nb = b[1], b[0]
+	}
+	if kb != k.kk {
+		return nil, fmt.Errorf("inner dimensions differ: A %v (transA=%v), B %v (transB=%v)", a, k.transA, b, k.transB)
+	}
+	k.n = nb
+	k.cm, k.cn = 0, 0
+	if len(in) > 2 && in[2] != nil {
+		c := in[2]
+		if len(c) > 2 {
+			return nil, fmt.Errorf("C must have rank <= 2, got %v", c)
+		}
+		cc := append(make([]int, 2-len(c)), c...)
+		if len(c) < 2 {
+			cc[0] = 1
+		}
+		if len(c) < 1 {
+			cc[1] = 1
+		}
+		if (cc[0] != 1 && cc[0] != k.m) || (cc[1] != 1 && cc[1] != k.n) {
+			return nil, fmt.Errorf("C %v does not broadcast to [%d %d]", c, k.m, k.n)
+		}
+		k.cm, k.cn = cc[0], cc[1]
+	}
+	return []int{k.m, k.n}, nil
+}
+
+func (k *gemmK) run(out *tensor.Tensor, in []*tensor.Tensor) {
+	beta := float32(0)
+	if k.cm > 0 && k.beta != 0 {
+		c := in[2].Data
+		for i := 0; i < k.m; i++ {
+			row := out.Data[i*k.n : i*k.n+k.n]
+			ci := 0
+			if k.cm > 1 {
+				ci = i * k.cn
+			}
+			if k.cn == 1 {
+				for j := range row {
+					row[j] = c[ci]
+				}
+			} else {
+				copy(row, c[ci:ci+k.n])
+			}
+		}
+		beta = k.beta
+	}
+	if k.m*k.n == 0 {
+		return
+	}
+	if k.kk == 0 {
+		for i := range out.Data {
+			out.Data[i] *= beta
+		}
+		return
+	}
+	lda, ldb := k.kk, k.n
+	if k.transA {
+		lda = k.m
+	}
+	if k.transB {
+		ldb = k.kk
+	}
+	gemm.Sgemm(k.transA, k.transB, k.m, k.n, k.kk, k.alpha, in[0].Data, lda, in[1].Data, ldb, beta, out.Data, k.n)
+}
+
+type concatK struct {
+	axis int
+	ax   int
+}
+
+func (k *concatK) infer(in [][]int) ([]int, error) {
+	r := len(in[0])
+	ax := k.axis
+	if ax < 0 {
+		ax += r
+	}
+	if ax < 0 || ax >= r {
+		return nil, fmt.Errorf("axis %d out of range for rank %d", k.axis, r)
+	}
+	out := slices.Clone(in[0])
+	out[ax] = 0
+	for _, s := range in {
+		if len(s) != r {
+			return nil, fmt.Errorf("inputs of different rank")
+		}
+		for i := range s {
+			if i != ax && s[i] != out[i] {
+				return nil, fmt.Errorf("input shapes differ outside axis %d", ax)
+			}
+		}
+		out[ax] += s[ax]
+	}
+	k.ax = ax
+	return out, nil
+}
+
+func (k *concatK) run(out *tensor.Tensor, in []*tensor.Tensor) {
+	outer := tensor.Numel(out.Shape[:k.ax])
+	inner := tensor.Numel(out.Shape[k.ax+1:])
+	row := out.Shape[k.ax] * inner
+	off := 0
+	for _, t := range in {
+		chunk := t.Shape[k.ax] * inner
+		for o := 0; o < outer; o++ {
+			copy(out.Data[o*row+off:o*row+off+chunk], t.Data[o*chunk:o*chunk+chunk])
+		}
+		off += chunk
+	}
+}
+
+type softmaxK struct {
+	axis     int
+	coerce2D bool
+	ax       int
+}
+
+func (k *softmaxK) infer(in [][]int) ([]int, error) {
+	r := len(in[0])
+	ax := k.axis
+	if ax < 0 {
+		ax += r
+	}
+	if ax < 0 || ax >= r {
+		return nil, fmt.Errorf("axis %d out of range for rank %d", k.axis, r)
+	}
+	k.ax = ax
+	return in[0], nil
+}
+
+func (k *softmaxK) run(out *tensor.Tensor, in []*tensor.Tensor) {
+	x := in[0]
+	ax := k.ax
+	if k.coerce2D {
+		x = &tensor.Tensor{Shape: []int{tensor.Numel(x.Shape[:ax]), tensor.Numel(x.Shape[ax:])}, Data: x.Data}
+		ax = 1
+	}
+	y := ops.Softmax(x, ax)
+	copy(out.Data, y.Data)
+	tensor.Put(y.Data)
+}
