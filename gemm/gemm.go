@@ -136,28 +136,23 @@ func gemmBlocked(ki *kernelInfo, ws *workspace, transA, transB bool, m, n, k int
 					load = 0
 				}
 			}
+			ki.packB(bp, transB, b, ldb, pc, kb, jc, nb, nr)
 			for ic := 0; ic < m; ic += mc {
 				mb := min(mc, m-ic)
-				packA(ap, transA, a, lda, ic, mb, pc, kb, mr, alpha)
-				// B micro-panels are packed lazily during the first row
-				// block, right before their first use, while hot in L1.
-				macroKernel(ki, ws, mb, nb, kb, ap, bp, ic == 0, transB, b, ldb, pc, jc, c[ic*ldc+jc:], ldc, load, bet)
+				ki.packA(ap, transA, a, lda, ic, mb, pc, kb, mr, alpha)
+				macroKernel(ki, ws, mb, nb, kb, ap, bp, c[ic*ldc+jc:], ldc, load, bet)
 			}
 		}
 	}
 }
 
 // macroKernel multiplies the packed mb×kb A block by the kb×nb B block
-// into C, one mr×nr micro-tile at a time. With packB set, each B
-// micro-panel is packed from op(B) just before its first use.
-func macroKernel(ki *kernelInfo, ws *workspace, mb, nb, kb int, ap, bp []float32, packNow, transB bool, b []float32, ldb, pc, jc int, c []float32, ldc, load int, beta float32) {
+// into C, one mr×nr micro-tile at a time.
+func macroKernel(ki *kernelInfo, ws *workspace, mb, nb, kb int, ap, bp []float32, c []float32, ldc, load int, beta float32) {
 	mr, nr := ki.mr, ki.nr
 	for jr := 0; jr < nb; jr += nr {
 		cols := min(nr, nb-jr)
 		bpan := bp[jr*kb : jr*kb+nr*kb]
-		if packNow {
-			packBPanel(bpan, transB, b, ldb, pc, kb, jc+jr, cols, nr)
-		}
 		for ir := 0; ir < mb; ir += mr {
 			rows := min(mr, mb-ir)
 			apan := &ap[ir*kb]

@@ -68,6 +68,69 @@ func k256r5(k int, a, b, c *float32, ldc int, load int, beta float32)
 //go:noescape
 func k256r6(k int, a, b, c *float32, ldc int, load int, beta float32)
 
+// Assembly packing for the AVX-512 layout (pack_amd64.s).
+
+//go:noescape
+func packA14N(kb int, a *float32, lda int, dst *float32, r int, alpha float32)
+
+//go:noescape
+func packA14NT(chunks int, a *float32, lda int, dst *float32, alpha float32)
+
+//go:noescape
+func packA14T(kb int, a *float32, lda int, dst *float32, r int, alpha float32)
+
+//go:noescape
+func packB32N(kb int, b *float32, ldb int, dst *float32, panels int)
+
+//go:noescape
+func packB32T(kb int, b *float32, ldb int, dst *float32, c int)
+
+// maxGatherLD keeps gather indices (lane·ld, int32) from overflowing.
+const maxGatherLD = (1 << 31) / 32
+
+func packA512(dst []float32, transA bool, a []float32, lda, i0, rows, p0, kb, mr int, alpha float32) {
+	if kb == 0 || lda >= maxGatherLD {
+		packAGo(dst, transA, a, lda, i0, rows, p0, kb, mr, alpha)
+		return
+	}
+	for ir := 0; ir < rows; ir += mr {
+		r := min(mr, rows-ir)
+		if transA {
+			packA14T(kb, &a[p0*lda+i0+ir], lda, &dst[ir*kb], r, alpha)
+		} else if r == mr && kb >= 16 {
+			// Full panel: transpose 16×16 blocks; the k tail in Go.
+			chunks := kb / 16
+			d := dst[ir*kb : ir*kb+mr*kb]
+			packA14NT(chunks, &a[(i0+ir)*lda+p0], lda, &d[0], alpha)
+			if done := chunks * 16; done < kb {
+				packAPanelGo(d[done*mr:], false, a, lda, i0+ir, r, p0+done, kb-done, mr, alpha)
+			}
+		} else {
+			packA14N(kb, &a[(i0+ir)*lda+p0], lda, &dst[ir*kb], r, alpha)
+		}
+	}
+}
+
+func packB512(dst []float32, transB bool, b []float32, ldb, p0, kb, j0, cols, nr int) {
+	if kb == 0 || ldb >= maxGatherLD {
+		packBGo(dst, transB, b, ldb, p0, kb, j0, cols, nr)
+		return
+	}
+	if transB {
+		for jr := 0; jr < cols; jr += nr {
+			packB32T(kb, &b[(j0+jr)*ldb+p0], ldb, &dst[jr*kb], min(nr, cols-jr))
+		}
+		return
+	}
+	full := cols / nr
+	if full > 0 {
+		packB32N(kb, &b[p0*ldb+j0], ldb, &dst[0], full)
+	}
+	if full*nr < cols {
+		packBPanelGo(dst[full*nr*kb:full*nr*kb+nr*kb], false, b, ldb, p0, kb, j0+full*nr, cols-full*nr, nr)
+	}
+}
+
 // AVX-512: 14×32 tile, 28 zmm accumulators. kc×32 floats of B (32 KiB at
 // kc=256) stay in the 48 KiB L1; the mc×kc A block (~330 KiB) in L2.
 var avx512Kernel = &kernelInfo{
@@ -75,7 +138,8 @@ var avx512Kernel = &kernelInfo{
 	mr:   14, nr: 32,
 	rows: []microKernel{nil, k512r1, k512r2, k512r3, k512r4, k512r5, k512r6, k512r7,
 		k512r8, k512r9, k512r10, k512r11, k512r12, k512r13, k512r14},
-	kc: 256, mc: 14 * 24, nc: 4096,
+	kc: 256, mc: 14 * 24, nc: 1024,
+	packA: packA512, packB: packB512,
 }
 
 // AVX2+FMA: 6×16 tile, 12 ymm accumulators.
@@ -83,7 +147,8 @@ var avx2Kernel = &kernelInfo{
 	name: "avx2",
 	mr:   6, nr: 16,
 	rows: []microKernel{nil, k256r1, k256r2, k256r3, k256r4, k256r5, k256r6},
-	kc:   256, mc: 6 * 40, nc: 4096,
+	kc:   256, mc: 6 * 40, nc: 1024,
+	packA: packAGo, packB: packBGo,
 }
 
 func platformKernels() []*kernelInfo {

@@ -1,64 +1,84 @@
 package gemm
 
-// packA copies the rows×kb block of alpha·op(A) starting at row i0,
+// Packing routines shared by all kernel families. A kernel family may
+// install faster (assembly) versions through kernelInfo.packA/packB; these
+// Go versions are the fallback and handle every case.
+
+// packAFunc packs the rows×kb block of alpha·op(A) starting at row i0,
 // column p0 into dst as consecutive mr-row micro-panels: panel q holds
 // rows q·mr..q·mr+mr-1, stored k step by k step (mr floats per step).
 // Rows past the end are zero so that kernels may compute full panels.
-func packA(dst []float32, transA bool, a []float32, lda, i0, rows, p0, kb, mr int, alpha float32) {
+type packAFunc func(dst []float32, transA bool, a []float32, lda, i0, rows, p0, kb, mr int, alpha float32)
+
+// packBFunc packs the kb×cols block of op(B) starting at row p0, column
+// j0 into dst as consecutive nr-column micro-panels (nr floats per k
+// step), zero-padding columns past the end.
+type packBFunc func(dst []float32, transB bool, b []float32, ldb, p0, kb, j0, cols, nr int)
+
+func packAGo(dst []float32, transA bool, a []float32, lda, i0, rows, p0, kb, mr int, alpha float32) {
 	for ir := 0; ir < rows; ir += mr {
-		r := min(mr, rows-ir)
-		d := dst[ir*kb : ir*kb+mr*kb]
-		if transA {
-			// op(A)[i][p] = a[p*lda+i]: each k step is a contiguous run.
-			for p := 0; p < kb; p++ {
-				src := a[(p0+p)*lda+i0+ir:]
-				src = src[:r]
-				dp := d[p*mr : p*mr+mr]
-				for i, v := range src {
-					dp[i] = alpha * v
-				}
-				clear(dp[r:])
+		packAPanelGo(dst[ir*kb:ir*kb+mr*kb], transA, a, lda, i0+ir, min(mr, rows-ir), p0, kb, mr, alpha)
+	}
+}
+
+// packAPanelGo packs one mr-row micro-panel holding r valid rows.
+func packAPanelGo(d []float32, transA bool, a []float32, lda, i0, r, p0, kb, mr int, alpha float32) {
+	if transA {
+		// op(A)[i][p] = a[p*lda+i]: each k step is a contiguous run.
+		for p := 0; p < kb; p++ {
+			src := a[(p0+p)*lda+i0:]
+			src = src[:r]
+			dp := d[p*mr : p*mr+mr]
+			for i, v := range src {
+				dp[i] = alpha * v
 			}
-			continue
+			clear(dp[r:])
 		}
-		// op(A)[i][p] = a[i*lda+p]: each row is contiguous; interleave.
-		for i := 0; i < r; i++ {
-			src := a[(i0+ir+i)*lda+p0:]
-			src = src[:kb]
-			if alpha == 1 {
-				for p, v := range src {
-					d[p*mr+i] = v
-				}
-			} else {
-				for p, v := range src {
-					d[p*mr+i] = alpha * v
-				}
-			}
+		return
+	}
+	// op(A)[i][p] = a[i*lda+p]: each row is contiguous; interleave them.
+	for i := 0; i < r; i++ {
+		src := a[(i0+i)*lda+p0:]
+		src = src[:kb]
+		for p, v := range src {
+			d[p*mr+i] = alpha * v
 		}
-		if r < mr {
-			for p := 0; p < kb; p++ {
-				clear(d[p*mr+r : p*mr+mr])
-			}
+	}
+	if r < mr {
+		for p := 0; p < kb; p++ {
+			clear(d[p*mr+r : p*mr+mr])
 		}
 	}
 }
 
-// packB copies the kb×cols block of op(B) starting at row p0, column j0
-// into dst as consecutive nr-column micro-panels (nr floats per k step),
-// zero-padding columns past the end.
-func packB(dst []float32, transB bool, b []float32, ldb, p0, kb, j0, cols, nr int) {
-	for jr := 0; jr < cols; jr += nr {
-		packBPanel(dst[jr*kb:jr*kb+nr*kb], transB, b, ldb, p0, kb, j0+jr, min(nr, cols-jr), nr)
+func packBGo(dst []float32, transB bool, b []float32, ldb, p0, kb, j0, cols, nr int) {
+	if transB {
+		for jr := 0; jr < cols; jr += nr {
+			packBPanelGo(dst[jr*kb:jr*kb+nr*kb], true, b, ldb, p0, kb, j0+jr, min(nr, cols-jr), nr)
+		}
+		return
+	}
+	// Row by row: each B row is read sequentially and cut into the panels.
+	full := cols / nr * nr
+	for p := 0; p < kb; p++ {
+		row := b[(p0+p)*ldb+j0:]
+		row = row[:full]
+		for jr := 0; jr < full; jr += nr {
+			copy(dst[jr*kb+p*nr:jr*kb+p*nr+nr], row[jr:jr+nr])
+		}
+	}
+	if full < cols {
+		packBPanelGo(dst[full*kb:full*kb+nr*kb], false, b, ldb, p0, kb, j0+full, cols-full, nr)
 	}
 }
 
-// packBPanel packs one kb×nr micro-panel of op(B) with c valid columns
+// packBPanelGo packs one kb×nr micro-panel of op(B) with c valid columns
 // starting at column j0.
-func packBPanel(d []float32, transB bool, b []float32, ldb, p0, kb, j0, c, nr int) {
+func packBPanelGo(d []float32, transB bool, b []float32, ldb, p0, kb, j0, c, nr int) {
 	if transB {
 		// op(B)[p][j] = b[j*ldb+p]: each column is a contiguous run.
 		for j := 0; j < c; j++ {
-			src := b[j0*ldb+j*ldb+p0:]
+			src := b[(j0+j)*ldb+p0:]
 			src = src[:kb]
 			for p, v := range src {
 				d[p*nr+j] = v
