@@ -496,6 +496,8 @@ type pageData struct {
 
 var pageTmpl = template.Must(template.New("page").Funcs(template.FuncMap{
 	"num": func(n Number) string { return formatFloat(float64(n)) },
+	// wrong marks rows whose decision disagrees with a known label.
+	"wrong": func(r RowSummary) bool { return (r.Label == 0 || r.Label == 1) && r.Decision != (r.Label == 1) },
 	"label": func(l int) string {
 		switch l {
 		case 0:
@@ -532,10 +534,10 @@ tr.wrong { background: #fff0f0; }
 <img src="roc.png" alt="ROC curve"><img src="pr.png" alt="precision-recall curve"><img src="hist.png" alt="score histogram">
 </div>
 <h2>Images</h2>
-<p>Heatmaps: Turbo colormap over the map range [{{num (index .MapRange 0)}}, {{num (index .MapRange 1)}}] shared by all images; magenta outlines the predicted anomalous region.</p>
+<p>Heatmaps: Turbo colormap over the map range [{{num (index .MapRange 0)}}, {{num (index .MapRange 1)}}] shared by all images; magenta outlines the predicted anomalous region; rows whose decision disagrees with the label are shaded.</p>
 <table id="images">
 <tr><th>image</th><th>picture</th><th>ground truth</th><th>heatmap</th><th>score</th><th>label</th><th>decision</th><th>p-value</th></tr>
-{{range .Rows}}<tr>
+{{range .Rows}}<tr{{if wrong .}} class="wrong"{{end}}>
 <td>{{.Name}}</td>
 <td>{{if .Image}}<img src="{{.Image}}" alt="image">{{end}}</td>
 <td>{{if .Mask}}<img src="{{.Mask}}" alt="ground truth">{{else}}—{{end}}</td>

@@ -191,6 +191,9 @@ func TestWriteReport(t *testing.T) {
 			t.Errorf("index.html lacks %q", want)
 		}
 	}
+	if n := strings.Count(html, `class="wrong"`); n != 1 {
+		t.Errorf("%d rows marked wrong, want 1 (the missed anomaly)", n)
+	}
 	if strings.Contains(html, "<b>x</b>") {
 		t.Error("metric text not escaped")
 	}
