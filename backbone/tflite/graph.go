@@ -369,6 +369,10 @@ func (n *Net) TensorName(i int) string { return n.tensors[i].Name }
 // 4-D tensors, at the model's nominal input size).
 func (n *Net) TensorShape(i int) []int { return intShape(n.tensors[i].Shape) }
 
+// ProducerOrder returns the position, in execution order, of the operator
+// that computes tensor i, or -1 for inputs and constants.
+func (n *Net) ProducerOrder(i int) int { return n.producer[i] }
+
 // NumTensors is the number of tensors in the subgraph.
 func (n *Net) NumTensors() int { return len(n.tensors) }
 
@@ -556,7 +560,13 @@ func (n *Net) exec(nd *node, vals []*tensor.Tensor) (*tensor.Tensor, error) {
 		if len(src.Shape) == 4 {
 			src = nchwToNHWC(src)
 		}
-		shape, err := resolveShape(nd.reshape, src.Len())
+		target := nd.reshape
+		if len(target) > 1 && target[0] >= 1 && target[0] != src.Shape[0] {
+			// Converters bake batch 1 into the target; the batch
+			// dimension follows the input instead.
+			target = append([]int{src.Shape[0]}, target[1:]...)
+		}
+		shape, err := resolveShape(target, src.Len())
 		if err != nil {
 			return nil, err
 		}

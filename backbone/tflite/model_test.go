@@ -278,6 +278,30 @@ func TestTinyNetMatchesReference(t *testing.T) {
 	if s := outs[5].Shape; len(s) != 2 || s[0] != 1 || s[1] != 6 {
 		t.Fatalf("softmax shape %v", s)
 	}
+	// A batch of two runs each image independently (the classifier's
+	// RESHAPE to [1,6] follows the batch).
+	xb := tensor.New(2, 2, 6, 6)
+	copy(xb.Data[72:], x.Data)
+	for i := range 72 {
+		xb.Data[i] = float32(r.Float64()*2 - 1)
+	}
+	ob, err := net.Run(xb, idx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := tm.reference(nchwToNHWC(tensor.From(xb.Data[:72], 1, 2, 6, 6)).Data)
+	for k, nm := range names {
+		got := toNHWC(ob[k])
+		half := len(got) / 2
+		for i := range half {
+			if d := math.Abs(float64(got[i] - first[nm][i])); d > 1e-4*(1+math.Abs(float64(first[nm][i]))) {
+				t.Fatalf("batch image 0 %s[%d] = %g, want %g", nm, i, got[i], first[nm][i])
+			}
+			if d := math.Abs(float64(got[half+i] - ref[nm][i])); d > 1e-4*(1+math.Abs(float64(ref[nm][i]))) {
+				t.Fatalf("batch image 1 %s[%d] = %g, want %g", nm, i, got[half+i], ref[nm][i])
+			}
+		}
+	}
 	// Only the requested prefix of the graph runs: asking for a0 alone
 	// must not need the later operators (checked by a batch of 2 at a
 	// size where the classifier reshape would fail).

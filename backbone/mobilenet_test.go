@@ -1,0 +1,278 @@
+package backbone
+
+import (
+	"bufio"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/vigil-ad/vigil/imageio"
+	"github.com/vigil-ad/vigil/tensor"
+)
+
+// sharedModels finds the read-only shared/models folder: $VIGIL_SHARED
+// (the folder holding models/), else the first shared/models found walking
+// up from the package directory. Tests that need it skip when absent.
+func sharedModels(t testing.TB) string {
+	t.Helper()
+	if d := os.Getenv("VIGIL_SHARED"); d != "" {
+		if st, err := os.Stat(filepath.Join(d, "models")); err == nil && st.IsDir() {
+			return filepath.Join(d, "models")
+		}
+	}
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Skip("no working directory")
+	}
+	for {
+		p := filepath.Join(dir, "shared", "models")
+		if st, err := os.Stat(p); err == nil && st.IsDir() {
+			return p
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Skip("shared/models not found (set VIGIL_SHARED); skipping pretrained-model test")
+		}
+		dir = parent
+	}
+}
+
+// photoBatch loads the test photos resized to size×size as one batch.
+func photoBatch(t testing.TB, models string, names []string, size int, resize func(*imageio.Image) *imageio.Image) *tensor.Tensor {
+	t.Helper()
+	x := tensor.New(len(names), 3, size, size)
+	for i, n := range names {
+		img, err := imageio.Load(filepath.Join(models, "testimages", n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if img, err = imageio.ToRGB(img); err != nil {
+			t.Fatal(err)
+		}
+		if resize != nil {
+			img = resize(img)
+		}
+		img = imageio.Resize(img, size, size)
+		copy(x.Data[i*3*size*size:], img.Pix)
+	}
+	return x
+}
+
+func readLabels(t testing.TB, path string) []string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []string
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		out = append(out, s.Text())
+	}
+	return out
+}
+
+func topK(p []float32, k int) []int {
+	idx := make([]int, len(p))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return p[idx[a]] > p[idx[b]] })
+	return idx[:k]
+}
+
+// TestMobileNetV2ClassifiesPhotos is the end-to-end correctness check of
+// the TFLite import: the dequantised float MobileNetV2 classifier must put
+// each photo's subject in its top 5 of 1001 ImageNet classes.
+func TestMobileNetV2ClassifiesPhotos(t *testing.T) {
+	models := sharedModels(t)
+	e, err := Open("mobilenet_v2", OpenOptions{BackboneDir: models})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tf := e.(*TFLite)
+	labels := readLabels(t, filepath.Join(models, "mobilenet_v2_1.0_224_quant", "imagenet_labels_coral.txt"))
+	if len(labels) != 1001 {
+		t.Fatalf("%d labels", len(labels))
+	}
+	photos := []struct {
+		file string
+		want []string // accepted first names of the label line
+	}{
+		{"cat.bmp", []string{"tabby", "tiger cat", "Egyptian cat"}},
+		{"bird.bmp", []string{"chickadee"}},
+		{"parrot.jpg", []string{"macaw"}},
+		{"dragonfly.bmp", []string{"dragonfly", "damselfly"}},
+		{"grace_hopper.bmp", []string{"military uniform"}},
+		{"hot_dog.jpg", []string{"hotdog"}},
+	}
+	var files []string
+	for _, p := range photos {
+		files = append(files, p.file)
+	}
+	x := photoBatch(t, models, files, 224, nil)
+	out, err := tf.Outputs(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	probs := out[0]
+	if s := probs.Shape; len(s) != 2 || s[0] != len(photos) || s[1] != 1001 {
+		t.Fatalf("classifier output shape %v", s)
+	}
+	for i, p := range photos {
+		row := probs.Data[i*1001 : (i+1)*1001]
+		var sum float64
+		for _, v := range row {
+			sum += float64(v)
+		}
+		if math.Abs(sum-1) > 1e-3 {
+			t.Errorf("%s: probabilities sum to %g", p.file, sum)
+		}
+		top := topK(row, 5)
+		var desc []string
+		found := false
+		for _, k := range top {
+			first, _, _ := strings.Cut(labels[k], ",")
+			desc = append(desc, first)
+			if slices.Contains(p.want, first) {
+				found = true
+			}
+		}
+		t.Logf("%s: top-5 %q (p=%.3f)", p.file, desc, row[top[0]])
+		if !found {
+			t.Errorf("%s: top-5 %q does not contain any of %q", p.file, desc, p.want)
+		}
+	}
+}
+
+func checkTapShapes(t *testing.T, e Extractor, feats []*tensor.Tensor, n, h, w int) {
+	t.Helper()
+	taps := e.Taps()
+	if len(feats) != len(taps) {
+		t.Fatalf("%d maps for %d taps", len(feats), len(taps))
+	}
+	for i, f := range feats {
+		s, tp := f.Shape, taps[i]
+		want := []int{n, tp.Channels, (h + tp.Stride - 1) / tp.Stride, (w + tp.Stride - 1) / tp.Stride}
+		if !slices.Equal(s, want) {
+			t.Errorf("%s tap %s (stride %d): shape %v, want %v", e.Name(), tp.Name, tp.Stride, s, want)
+		}
+	}
+}
+
+func TestMobileNetTapsAtAnySize(t *testing.T) {
+	models := sharedModels(t)
+	for _, name := range []string{"mobilenet_v2", "mobilenet_v1"} {
+		e, err := Open(name, OpenOptions{BackboneDir: models})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := lookup(name)
+		if !slices.Equal(e.Taps(), b.Taps) {
+			t.Fatalf("%s taps %v, want %v", name, e.Taps(), b.Taps)
+		}
+		for _, hw := range [][2]int{{224, 224}, {256, 256}, {100, 150}} {
+			x := tensor.New(1, 3, hw[0], hw[1])
+			x.Fill(0.5)
+			f, err := e.Features(x)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkTapShapes(t, e, f, 1, hw[0], hw[1])
+		}
+	}
+}
+
+func cosineDist(a, b []float32) float64 {
+	var ab, aa, bb float64
+	for i := range a {
+		ab += float64(a[i]) * float64(b[i])
+		aa += float64(a[i]) * float64(a[i])
+		bb += float64(b[i]) * float64(b[i])
+	}
+	return 1 - ab/math.Sqrt(aa*bb+1e-30)
+}
+
+// TestMobileNetV1EmbeddingSanity: the embedding extractor has no
+// classifier, so check the 1024-d output and that a photo seen through a
+// different resampling (down to 112 then up) stays closer to itself than
+// to any other photo.
+func TestMobileNetV1EmbeddingSanity(t *testing.T) {
+	models := sharedModels(t)
+	e, err := Open("mobilenet_v1", OpenOptions{BackboneDir: models})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tf := e.(*TFLite)
+	files := []string{"cat.bmp", "bird.bmp", "parrot.jpg", "dragonfly.bmp", "grace_hopper.bmp", "hot_dog.jpg"}
+	a := photoBatch(t, models, files, 224, nil)
+	b := photoBatch(t, models, files, 224, func(img *imageio.Image) *imageio.Image { return imageio.Resize(img, 112, 112) })
+	ea, err := tf.Outputs(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eb, err := tf.Outputs(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := ea[0].Shape; !slices.Equal(s, []int{len(files), 1024, 1, 1}) {
+		t.Fatalf("embedding shape %v", s)
+	}
+	emb := func(t *tensor.Tensor, i int) []float32 { return t.Data[i*1024 : (i+1)*1024] }
+	for i := range files {
+		self := cosineDist(emb(ea[0], i), emb(eb[0], i))
+		for j := range files {
+			if j == i {
+				continue
+			}
+			if other := cosineDist(emb(ea[0], i), emb(ea[0], j)); other <= self {
+				t.Errorf("%s: distance to its resampled self %.4f >= distance to %s %.4f", files[i], self, files[j], other)
+			}
+		}
+	}
+}
+
+func benchForward(b *testing.B, size int) {
+	models := sharedModels(b)
+	e, err := Open("mobilenet_v2", OpenOptions{BackboneDir: models})
+	if err != nil {
+		b.Fatal(err)
+	}
+	x := tensor.New(1, 3, size, size)
+	x.Fill(0.5)
+	tf := e.(*TFLite)
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := tf.Outputs(x); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkMobileNetV2Forward224 times the whole classifier at 224×224.
+func BenchmarkMobileNetV2Forward224(b *testing.B) { benchForward(b, 224) }
+
+// BenchmarkMobileNetV2Forward256 times the whole classifier at 256×256.
+func BenchmarkMobileNetV2Forward256(b *testing.B) { benchForward(b, 256) }
+
+// BenchmarkMobileNetV2Features224 times the feature taps only (the network
+// up to block 12) at 224×224, what the detectors pay per image.
+func BenchmarkMobileNetV2Features224(b *testing.B) {
+	models := sharedModels(b)
+	e, err := Open("mobilenet_v2", OpenOptions{BackboneDir: models})
+	if err != nil {
+		b.Fatal(err)
+	}
+	x := tensor.New(1, 3, 224, 224)
+	x.Fill(0.5)
+	for b.Loop() {
+		if _, err := e.Features(x); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
