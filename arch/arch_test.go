@@ -200,8 +200,8 @@ func TestConvAE(t *testing.T) {
 	if z := m.Encode(nn.NewVar(x)); !tensor.SameShape(z.Value.Shape, []int{2, 32, 16, 16}) {
 		t.Fatalf("latent shape %v", z.Value.Shape)
 	}
-	names := []string{"enc.0.weight", "enc.0.bias", "enc.2.weight", "enc.2.bias", "enc.4.weight", "enc.4.bias",
-		"enc.6.weight", "enc.6.bias", "dec.0.weight", "dec.0.bias", "dec.2.weight", "dec.2.bias"}
+	names := []string{"enc.0.weight", "enc.0.bias", "enc.1.weight", "enc.1.bias", "enc.2.weight", "enc.2.bias",
+		"enc.3.weight", "enc.3.bias", "dec.0.weight", "dec.0.bias", "dec.2.weight", "dec.2.bias"}
 	ps := m.Params()
 	for i, p := range ps {
 		if p.Name != names[i] {

@@ -2,6 +2,7 @@ package arch
 
 import (
 	"github.com/vigil-ad/vigil/nn"
+	"github.com/vigil-ad/vigil/ops"
 )
 
 // ConvAE is the small convolutional autoencoder of the training benchmark
@@ -25,15 +26,14 @@ type ConvAE struct {
 func NewConvAE(seed uint64) *ConvAE {
 	rng := nn.NewRNG(seed)
 	conv := func(in, out, s int) nn.Module {
-		return nn.NewConv2d(nn.ConvSpec{In: in, Out: out, Kernel: 3, Stride: s, Pad: 1}, rng)
+		return nn.NewConv2d(nn.ConvSpec{In: in, Out: out, Kernel: 3, Stride: s, Pad: 1, Act: ops.ActReLU}, rng)
 	}
 	up := func(in, out int) nn.Module {
 		return nn.NewConvTranspose2d(nn.ConvSpec{In: in, Out: out, Kernel: 4, Stride: 2, Pad: 1}, rng)
 	}
-	relu := nn.Func(nn.ReLU)
 	return &ConvAE{
-		Encoder: nn.NewSequential(conv(3, 32, 2), relu, conv(32, 64, 2), relu, conv(64, 64, 1), relu, conv(64, 32, 1), relu),
-		Decoder: nn.NewSequential(up(32, 32), relu, up(32, 3), nn.Func(nn.Sigmoid)),
+		Encoder: nn.NewSequential(conv(3, 32, 2), conv(32, 64, 2), conv(64, 64, 1), conv(64, 32, 1)),
+		Decoder: nn.NewSequential(up(32, 32), nn.Func(nn.ReLU), up(32, 3), nn.Func(nn.Sigmoid)),
 	}
 }
 

@@ -2,26 +2,31 @@ package nn
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/vigil-ad/vigil/ops"
 	"github.com/vigil-ad/vigil/tensor"
 )
 
 // Conv2d convolves x [N,Cin,H,W] with w [Cout,Cin/G,KH,KW] plus bias b
-// ([Cout] or nil) using ops' kernels. p.Act must be ActNone when a
-// gradient is needed (the fused activation has no backward); use ReLU.
+// ([Cout] or nil) using ops' kernels. A fused activation in p.Act (ReLU or
+// ReLU6) is applied in the kernel's epilogue and differentiated here from
+// the output, saving a separate pass and buffer.
 func Conv2d(x, w, b *Var, p ops.Conv2D) *Var {
 	var bv *tensor.Tensor
 	if b != nil {
 		bv = b.Value
 	}
 	y := ops.Conv2dForward(x.Value, w.Value, bv, p)
-	if track(x, w, b) && p.Act != ops.ActNone {
-		panic("nn.Conv2d: fused activation cannot be differentiated; apply the activation separately")
-	}
 	var res *Var
 	res = result(y, []*Var{x, w, b}, func() {
-		dx, dw, db := ops.Conv2dBackward(x.Value, w.Value, res.Grad, p, needs(x))
+		dy := res.Grad
+		if p.Act != ops.ActNone {
+			dy = actGrad(dy, y, p.Act)
+		}
+		q := p
+		q.Act = ops.ActNone
+		dx, dw, db := ops.Conv2dBackward(x.Value, w.Value, dy, q, needs(x))
 		if needs(x) {
 			x.accum(dx)
 		}
@@ -33,6 +38,28 @@ func Conv2d(x, w, b *Var, p ops.Conv2D) *Var {
 		}
 	})
 	return res
+}
+
+// actGrad masks dy in place by the derivative of act, read from the
+// activation's output y (1 where y is strictly inside the linear range).
+func actGrad(dy, y *tensor.Tensor, act ops.Act) *tensor.Tensor {
+	hi := float32(math.Inf(1))
+	switch act {
+	case ops.ActReLU:
+	case ops.ActReLU6:
+		hi = 6
+	default:
+		panic(fmt.Sprintf("nn: no gradient for activation %d", act))
+	}
+	tensor.ParallelChunks(len(dy.Data), elemGrain, func(lo, h int) {
+		d, o := dy.Data[lo:h], y.Data[lo:h]
+		for i, v := range o {
+			if !(v > 0 && v < hi) {
+				d[i] = 0
+			}
+		}
+	})
+	return dy
 }
 
 // ConvTranspose2d is the transposed convolution of x [N,Cin,H,W] with

@@ -28,6 +28,15 @@ func TestGradConv(t *testing.T) {
 		gradCheck(t, "Conv2d/"+c.name, func(in []*Var) *Var { return Conv2d(in[0], in[1], in[2], c.p) },
 			randT(rng, -1, 1, 2, c.cin, 6, 5), randT(rng, -1, 1, c.cout, c.cin/g, c.k, c.k), randT(rng, -1, 1, c.cout))
 	}
+	for _, act := range []ops.Act{ops.ActReLU, ops.ActReLU6} {
+		p := ops.Conv2D{PadT: 1, PadL: 1, PadB: 1, PadR: 1, Act: act}
+		x := randT(rng, -1, 1, 2, 2, 5, 5)
+		for i := range x.Data {
+			x.Data[i] *= 4 // some outputs above 6
+		}
+		gradCheck(t, "Conv2d/act", func(in []*Var) *Var { return Conv2d(in[0], in[1], in[2], p) },
+			x, randT(rng, -1, 1, 3, 2, 3, 3), randT(rng, -1, 1, 3))
+	}
 	gradCheck(t, "Conv2d/nobias", func(in []*Var) *Var { return Conv2d(in[0], in[1], nil, ops.Conv2D{}) },
 		randT(rng, -1, 1, 1, 2, 5, 5), randT(rng, -1, 1, 3, 2, 2, 2))
 	gradCheck(t, "ConvTranspose2d", func(in []*Var) *Var {

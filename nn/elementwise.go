@@ -235,37 +235,51 @@ func AddScalar(x *Var, s float32) *Var {
 // derivative expressed through input x and output y.
 func unary(x *Var, f func(float32) float32, df func(x, y float32) float32) *Var {
 	out := like(x.Value)
-	for i, v := range x.Value.Data {
-		out.Data[i] = f(v)
-	}
+	tensor.ParallelChunks(len(out.Data), elemGrain, func(lo, hi int) {
+		o := out.Data[lo:hi]
+		for i, v := range x.Value.Data[lo:hi] {
+			o[i] = f(v)
+		}
+	})
 	var res *Var
 	res = result(out, []*Var{x}, func() {
-		g := like(res.Grad)
+		g := res.Grad // dead after this pass: scale it in place
 		xd, yd := x.Value.Data, out.Data
-		for i, d := range res.Grad.Data {
-			g.Data[i] = d * df(xd[i], yd[i])
-		}
+		tensor.ParallelChunks(len(g.Data), elemGrain, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				g.Data[i] *= df(xd[i], yd[i])
+			}
+		})
 		x.accum(g)
 	})
 	return res
 }
 
+// elemGrain is the least number of elements per parallel task in
+// elementwise loops (below it a handoff costs more than it saves).
+const elemGrain = 1 << 15
+
 // ReLU returns max(x, 0).
 func ReLU(x *Var) *Var {
 	out := like(x.Value)
-	for i, v := range x.Value.Data {
-		if v > 0 {
-			out.Data[i] = v
+	tensor.ParallelChunks(len(out.Data), elemGrain, func(lo, hi int) {
+		o := out.Data[lo:hi]
+		for i, v := range x.Value.Data[lo:hi] {
+			o[i] = max(v, 0)
 		}
-	}
+	})
 	var res *Var
 	res = result(out, []*Var{x}, func() {
-		g := like(res.Grad)
-		for i, d := range res.Grad.Data {
-			if out.Data[i] > 0 {
-				g.Data[i] = d
+		// The output gradient is dead after this, so mask it in place.
+		g := res.Grad
+		tensor.ParallelChunks(len(g.Data), elemGrain, func(lo, hi int) {
+			d := g.Data[lo:hi]
+			for i, v := range out.Data[lo:hi] {
+				if v <= 0 {
+					d[i] = 0
+				}
 			}
-		}
+		})
 		x.accum(g)
 	})
 	return res

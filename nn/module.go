@@ -121,6 +121,7 @@ type ConvSpec struct {
 	Dilation, Groups int
 	OutPad           int // transposed convolution only
 	NoBias           bool
+	Act              ops.Act // activation fused into Conv2d (not ConvTranspose2d)
 }
 
 func (s ConvSpec) norm() ConvSpec {
@@ -154,7 +155,7 @@ func NewConv2d(s ConvSpec, rng *rand.Rand) *Conv2dLayer {
 	InitKaimingUniform(w, fanIn, rng)
 	c := &Conv2dLayer{Weight: &Param{Name: "weight", Var: NewParamVar(w)}, Spec: s,
 		Opt: ops.Conv2D{StrideH: s.Stride, StrideW: s.Stride, PadT: s.Pad, PadL: s.Pad, PadB: s.Pad, PadR: s.Pad,
-			DilH: s.Dilation, DilW: s.Dilation, Groups: s.Groups}}
+			DilH: s.Dilation, DilW: s.Dilation, Groups: s.Groups, Act: s.Act}}
 	if !s.NoBias {
 		b := tensor.New(s.Out)
 		InitKaimingUniform(b, fanIn, rng)
@@ -163,7 +164,7 @@ func NewConv2d(s ConvSpec, rng *rand.Rand) *Conv2dLayer {
 	return c
 }
 
-// Forward applies the convolution.
+// Forward applies the convolution (and its fused activation, if any).
 func (c *Conv2dLayer) Forward(x *Var) *Var { return Conv2d(x, c.Weight.Var, biasVar(c.Bias), c.Opt) }
 
 // Params returns weight (and bias).
@@ -197,6 +198,9 @@ type ConvTranspose2dLayer struct {
 // fan-in is computed from the weight's second axis (Out/G·K·K).
 func NewConvTranspose2d(s ConvSpec, rng *rand.Rand) *ConvTranspose2dLayer {
 	s = s.norm()
+	if s.Act != ops.ActNone {
+		panic("nn.NewConvTranspose2d: fused activation is not supported; add a ReLU layer")
+	}
 	w := tensor.New(s.In, s.Out/s.Groups, s.Kernel, s.Kernel)
 	fanIn := s.Out / s.Groups * s.Kernel * s.Kernel
 	InitKaimingUniform(w, fanIn, rng)
