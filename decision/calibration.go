@@ -8,7 +8,9 @@ import (
 
 // Bootstrap settings used by Calibrate.
 const (
-	CalibrationBootstrapB          = 1000
+	// CalibrationBootstrapB is the number of bootstrap resamples.
+	CalibrationBootstrapB = 1000
+	// CalibrationBootstrapConfidence is the bootstrap interval's coverage.
 	CalibrationBootstrapConfidence = 0.9
 )
 

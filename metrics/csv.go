@@ -38,6 +38,9 @@ func ReadScoresCSV(r io.Reader, name string) (scores []float64, labels []int, na
 			continue // blank line
 		}
 		f0 := strings.TrimSpace(rec[0])
+		if first {
+			f0 = strings.TrimPrefix(f0, "\ufeff") // spreadsheet byte-order mark
+		}
 		s, perr := strconv.ParseFloat(f0, 64)
 		if first {
 			first = false

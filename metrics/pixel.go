@@ -47,45 +47,55 @@ func NewPixelROC(bins int) *PixelROC {
 	return &PixelROC{h: newKeyHist(bins)}
 }
 
-// checkPair validates one map/mask pair.
-func checkPair(m, mask *imageio.Map) error {
+// checkPair validates one map/mask pair and returns the map's maximum.
+func checkPair(m, mask *imageio.Map) (float32, error) {
 	if m == nil || mask == nil {
-		return errors.New("metrics: nil anomaly map or mask")
+		return 0, errors.New("metrics: nil anomaly map or mask")
 	}
 	if m.H != mask.H || m.W != mask.W {
-		return fmt.Errorf("metrics: anomaly map is %dx%d but mask is %dx%d", m.W, m.H, mask.W, mask.H)
+		return 0, fmt.Errorf("metrics: anomaly map is %dx%d but mask is %dx%d", m.W, m.H, mask.W, mask.H)
 	}
 	if len(m.Pix) != m.H*m.W || len(mask.Pix) != mask.H*mask.W {
-		return fmt.Errorf("metrics: map or mask pixel count does not match %dx%d", m.W, m.H)
+		return 0, fmt.Errorf("metrics: map or mask pixel count does not match %dx%d", m.W, m.H)
 	}
+	mx := float32(-math.MaxFloat32)
 	for i, v := range m.Pix {
-		if v != v || v > math.MaxFloat32 || v < -math.MaxFloat32 {
-			return fmt.Errorf("metrics: anomaly map pixel (y=%d, x=%d) is %v, want a finite number", i/m.W, i%m.W, v)
+		if !(v >= -math.MaxFloat32 && v <= math.MaxFloat32) { // NaN or ±Inf
+			return 0, fmt.Errorf("metrics: anomaly map pixel (y=%d, x=%d) is %v, want a finite number", i/m.W, i%m.W, v)
 		}
+		mx = max(mx, v)
 	}
-	return nil
+	return mx, nil
+}
+
+// noteMax records the maximum score of a non-empty map.
+func noteMax(cur *float32, seen *bool, mx float32, n int) {
+	if n > 0 && (!*seen || mx > *cur) {
+		*cur, *seen = mx, true
+	}
 }
 
 // Add accumulates one anomaly map and its ground-truth mask (same size;
 // mask >= MaskThreshold marks anomalous pixels). On error nothing is added.
 func (p *PixelROC) Add(m, mask *imageio.Map) error {
-	if err := checkPair(m, mask); err != nil {
+	mx, err := checkPair(m, mask)
+	if err != nil {
 		return err
 	}
+	noteMax(&p.max, &p.seen, mx, len(m.Pix))
 	mp := mask.Pix[:len(m.Pix)]
+	pos := 0
 	for i, v := range m.Pix {
-		if !p.seen || v > p.max {
-			p.max, p.seen = v, true
-		}
 		s := p.h.slot(floatKey(v))
 		if mp[i] >= MaskThreshold {
 			s.pos++
-			p.nPos++
+			pos++
 		} else {
 			s.neg++
-			p.nNeg++
 		}
 	}
+	p.nPos += float64(pos)
+	p.nNeg += float64(len(m.Pix) - pos)
 	return nil
 }
 

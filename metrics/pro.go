@@ -54,10 +54,12 @@ func NewPRO(bins int) *PRO { return &PRO{h: newKeyHist(bins)} }
 // Add accumulates one anomaly map and its ground-truth mask. On error
 // nothing is added.
 func (p *PRO) Add(m, mask *imageio.Map) error {
-	if err := checkPair(m, mask); err != nil {
+	mx, err := checkPair(m, mask)
+	if err != nil {
 		return err
 	}
 	n := len(m.Pix)
+	noteMax(&p.max, &p.seen, mx, n)
 	if cap(p.labels) < n {
 		p.labels = make([]int32, n)
 		p.queue = make([]int32, n)
@@ -70,9 +72,6 @@ func (p *PRO) Add(m, mask *imageio.Map) error {
 		p.inv = append(p.inv, 1/float64(a))
 	}
 	for i, v := range m.Pix {
-		if !p.seen || v > p.max {
-			p.max, p.seen = v, true
-		}
 		s := p.h.slot(floatKey(v))
 		if l := labels[i]; l > 0 {
 			s.pos += p.inv[l-1]

@@ -16,8 +16,8 @@ func TestReadScoresCSV(t *testing.T) {
 	if !slices.Equal(s, []float64{0.5, 0.9, 0.1}) || !slices.Equal(l, []int{0, 1, 0}) || !slices.Equal(n, []string{"a.png", "b.png", ""}) {
 		t.Fatalf("got %v %v %q", s, l, n)
 	}
-	// No header: the first row is data.
-	s, _, _, err = ReadScoresCSV(strings.NewReader("1e-3,1\n2,0\n"), "x.csv")
+	// No header: the first row is data, even behind a byte-order mark.
+	s, _, _, err = ReadScoresCSV(strings.NewReader("\ufeff1e-3,1\n2,0\n"), "x.csv")
 	if err != nil || !slices.Equal(s, []float64{1e-3, 2}) {
 		t.Fatalf("no header: %v %v", s, err)
 	}
