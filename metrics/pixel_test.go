@@ -205,3 +205,52 @@ func BenchmarkPixelROCAdd(b *testing.B) {
 		_ = p.Add(maps[0], masks[0])
 	}
 }
+
+func TestPixelROCBudgetAndMixedMerge(t *testing.T) {
+	rng := rand.New(rand.NewPCG(19, 20))
+	// Scores spread over many octaves touch hundreds of coarse bins; a
+	// budget of 10 fine blocks must cap the memory, and the coarse bins
+	// that stay unrefined must still give an AUROC within the bound.
+	gen := func(anom bool) float32 {
+		e := rng.Float64()*20 - 10
+		if anom {
+			e += 3
+		}
+		return float32(math.Exp(e))
+	}
+	maps, masks := pixelPairs(rng, 8, 20, 20, gen)
+	s, l := flatten(maps, masks)
+	want, _ := AUROC(s, l)
+	small, full := NewPixelROC(coarseCount+10*fineCount), NewPixelROC(0)
+	coarse := NewPixelROC(1)
+	for k := range maps {
+		_ = small.Add(maps[k], masks[k])
+		if k < 4 {
+			_ = full.Add(maps[k], masks[k])
+		} else {
+			_ = coarse.Add(maps[k], masks[k])
+		}
+	}
+	if small.h.blocks() != 10 {
+		t.Fatalf("budget of 10 blocks, using %d", small.h.blocks())
+	}
+	// Merging coarse-only mass into refined bins: those coarse bins become
+	// single tied bins again.
+	full.Merge(coarse)
+	for _, p := range []*PixelROC{small, full} {
+		got, _ := p.AUROC()
+		if d := math.Abs(got - want); d > p.ErrorBound()+1e-12 {
+			t.Fatalf("|diff| %v > bound %v", d, p.ErrorBound())
+		}
+		c := p.ROC(0)
+		for i := 1; i < c.Len(); i++ {
+			if c.X[i] < c.X[i-1] || c.Y[i] < c.Y[i-1] || c.Thresholds[i] >= c.Thresholds[i-1] {
+				t.Fatalf("curve not monotone at %d", i)
+			}
+			cc := Confusion(s, l, c.Thresholds[i])
+			if !near(cc.FPR(), c.X[i], 1e-12) || !near(cc.TPR(), c.Y[i], 1e-12) {
+				t.Fatalf("point %d not reproduced by its threshold", i)
+			}
+		}
+	}
+}
