@@ -141,7 +141,8 @@ func (s *idxSplit) sample(i int, slab []float32, label int, defect string) Sampl
 // the Val split carved by opt), Test holds the whole test split with
 // Label 0 and Defect "good" for normalClass and Label 1 and Defect
 // "class<N>" for every other class N. Images are 1-channel; there are no
-// masks.
+// masks. A sample's Path is "<images file>#<index>" and its Name
+// "<defect>/<index>" with the index zero-padded to 5 digits.
 func LoadIDX(dir string, normalClass int, opt Options) (*Dataset, error) {
 	if normalClass < 0 || normalClass > 255 {
 		return nil, fmt.Errorf("dataset: normal class %d out of range 0..255", normalClass)

@@ -1,5 +1,27 @@
 // Package dataset reads anomaly-detection datasets (MVTec AD layout, plain
 // folders, IDX files) and generates the embedded demo data.
+//
+// Every loader returns the same Dataset: Train and Val hold normal images
+// only, Val being a seeded random part of the training normals
+// (max(MinVal, round(ValFraction·n)), by default max(5, 10%)) kept for
+// calibration; Test holds normal (Label 0, Defect "good") and anomalous
+// (Label 1) images. Random choices depend only on Options.Seed.
+//
+//   - LoadMVTec reads train/good, test/<defect> and the optional
+//     ground_truth/<defect>/<name>_mask.png of the MVTec AD layout.
+//   - LoadFolders reads a folder of normal images, of which a seeded 20%
+//     (at least one) become normal test images before Val is carved from
+//     the rest, an optional folder of anomalous images (all test, Defect
+//     "anomaly") and an optional folder of masks matched by file stem
+//     (<stem>_mask.* preferred, else <stem>.*).
+//   - LoadIDX reads MNIST-style IDX files under the one-class protocol.
+//   - Demo generates procedural textures with synthetic defects and exact
+//     masks; WriteMVTec writes any Dataset in the MVTec layout.
+//
+// Images keep their native size and channel count (1 for gray, 3 for
+// colour; see imageio.Load); masks are 0/1 at image resolution. When every
+// anomalous test image has a mask, HasMasks is set and normal test images
+// carry an all-zero mask; otherwise masks are nil where unknown.
 package dataset
 
 import "github.com/vigil-ad/vigil/imageio"

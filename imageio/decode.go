@@ -243,11 +243,24 @@ func fromYCbCr(s *image.YCbCr, w, h int) *Image {
 		cb, cr := s.Cb[crow[y]:], s.Cr[crow[y]:]
 		o := y * w
 		for x, yy := range yrow {
-			r, g, b := color.YCbCrToRGB(yy, cb[cx[x]], cr[cx[x]])
-			pr[o+x], pg[o+x], pb[o+x] = lut8[r], lut8[g], lut8[b]
+			// color.YCbCrToRGB, written out so it inlines (it is not)
+			yy1 := int32(yy) * 0x10101
+			cb1 := int32(cb[cx[x]]) - 128
+			cr1 := int32(cr[cx[x]]) - 128
+			pr[o+x] = lut8[clip16(yy1+91881*cr1)]
+			pg[o+x] = lut8[clip16(yy1-22554*cb1-46802*cr1)]
+			pb[o+x] = lut8[clip16(yy1+116130*cb1)]
 		}
 	}
 	return out
+}
+
+// clip16 returns v>>16 clamped to [0,255], as color.YCbCrToRGB does.
+func clip16(v int32) uint8 {
+	if uint32(v)&0xff000000 == 0 {
+		return uint8(v >> 16)
+	}
+	return uint8(^(v >> 31))
 }
 
 // fromYCbCrLimited converts limited-range ("video", Y in 16..235) BT.601
