@@ -148,6 +148,13 @@ func (p *plot) legend(items []string, colors []color.RGBA) {
 		w = max(w, textWidth(s))
 	}
 	x := p.x1 - w - 24
+	// A translucent white box keeps the text readable over the data.
+	for y := p.y0 + 3; y <= p.y0+16*len(items)+6; y++ {
+		for xx := x - 4; xx <= p.x1-3; xx++ {
+			o := p.img.RGBAAt(xx, y)
+			p.img.SetRGBA(xx, y, color.RGBA{uint8((int(o.R) + 3*255) / 4), uint8((int(o.G) + 3*255) / 4), uint8((int(o.B) + 3*255) / 4), 255})
+		}
+	}
 	for i, s := range items {
 		y := p.y0 + 8 + 16*i
 		for yy := y; yy < y+8; yy++ {
