@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/vigil-ad/vigil/imageio"
@@ -252,5 +253,55 @@ func TestPixelROCBudgetAndMixedMerge(t *testing.T) {
 				t.Fatalf("point %d not reproduced by its threshold", i)
 			}
 		}
+	}
+}
+
+func TestAddAllMatchesSequential(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 22))
+	maps, masks := pixelPairs(rng, 9, 16, 16, func(anom bool) float32 {
+		if anom {
+			return float32(rng.NormFloat64() + 1)
+		}
+		return float32(rng.NormFloat64())
+	})
+	seq, par := NewPixelROC(0), NewPixelROC(0)
+	pseq, ppar := NewPRO(0), NewPRO(0)
+	for k := range maps {
+		_ = seq.Add(maps[k], masks[k])
+		_ = pseq.Add(maps[k], masks[k])
+	}
+	if err := par.AddAll(maps, masks); err != nil {
+		t.Fatal(err)
+	}
+	if err := ppar.AddAll(maps, masks); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := seq.AUROC()
+	b, _ := par.AUROC()
+	c, _ := pseq.AUPRO(0.3)
+	d, _ := ppar.AUPRO(0.3)
+	if a != b || !near(c, d, 1e-12) || ppar.Regions() != pseq.Regions() {
+		t.Fatalf("AUROC %v vs %v, AUPRO %v vs %v", a, b, c, d)
+	}
+	bad := slices.Clone(maps)
+	bad[5] = imageio.NewMap(3, 3)
+	q := NewPixelROC(0)
+	if err := q.AddAll(bad, masks); err == nil || !strings.Contains(err.Error(), "image 5") || q.Normal() != 0 {
+		t.Fatalf("bad pair: %v, %d pixels added", err, q.Normal())
+	}
+	if err := q.AddAll(maps, masks[:2]); err == nil {
+		t.Fatal("length mismatch: want error")
+	}
+}
+
+// BenchmarkPixelROCAddAll measures parallel accumulation of 8 1-MP maps.
+func BenchmarkPixelROCAddAll(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	maps, masks := pixelPairs(rng, 8, 1024, 1024, func(anom bool) float32 { return float32(rng.Float64()) })
+	b.SetBytes(8 << 22)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		p := NewPixelROC(0)
+		_ = p.AddAll(maps, masks)
 	}
 }
