@@ -36,7 +36,7 @@ func keyFloat(k uint32) float32 {
 // are not exchangeable, so this is an empirical quantile, not a conformal
 // guarantee.
 //
-// The quantile is exact and memory is bounded (1 MiB whatever N): a radix
+// The quantile is exact and memory is bounded (512 KiB whatever N): a radix
 // select over the order-preserving 32-bit keys of the float32 pixels, one
 // pass histogramming the top 16 bits to find the bucket holding rank k, a
 // second pass histogramming the low 16 bits of the pixels in that bucket.

@@ -26,8 +26,9 @@ const DefaultFPRLimit = 0.3
 // of regions at the end), a normal pixel 1 (divided by the normal count).
 // So the same two-level float32-key histogram as PixelROC holds, per bin,
 // the normal count and the summed region weight: memory is bounded by the
-// bin budget (plus one int32 label per pixel of the largest single mask,
-// reused between images), never by the total pixel count.
+// bin budget (plus 8 bytes per pixel of the largest single mask for the
+// component labels and flood-fill queue, reused between images), never by
+// the total pixel count.
 //
 // Error: pixels sharing a bin are treated as tied, which replaces the exact
 // staircase inside a bin by the straight segment between its end points.
