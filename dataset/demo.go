@@ -272,10 +272,10 @@ func (g demoGen) normal(rng *rand.Rand) *imageio.Image {
 			case 3: // granite: mottled base with dark and light crystals
 				base := 0.12 * n1.fbm(u/(10*s*k), v/(10*s*k), 3)
 				r, gg, b = 0.55+base, 0.50+base, 0.50+base
-				if h := n2.at(u/(2.2*s), v/(2.2*s)); h > 0.6 {
-					r, gg, b = 0.20, 0.19, 0.20
-				} else if h < -0.66 {
-					r, gg, b = 0.86, 0.83, 0.80
+				if h := n2.at(u/(2*s), v/(2*s)); h > 0.62 {
+					r, gg, b = 0.38, 0.36, 0.37
+				} else if h < -0.68 {
+					r, gg, b = 0.72, 0.69, 0.67
 				}
 				w := 0.04 * n3.at(u/(2*s), v/(2*s))
 				r, gg, b = r+w, gg+w, b+w
