@@ -12,31 +12,27 @@ const (
 	ActReLU6
 )
 
-// biasAct adds b (if non-zero flag hasB) and applies act to row in place.
+// biasAct adds b (when hasB) and applies act to row in place. The clamps
+// use min/max so random-signed data does not cost branch mispredictions.
 func biasAct(row []float32, b float32, hasB bool, act Act) {
-	switch {
-	case act == ActNone && !hasB:
-	case act == ActNone:
+	if !hasB {
+		b = 0
+	}
+	switch act {
+	case ActNone:
+		if !hasB {
+			return
+		}
 		for i := range row {
 			row[i] += b
 		}
-	case act == ActReLU:
+	case ActReLU:
 		for i, v := range row {
-			v += b
-			if v < 0 {
-				v = 0
-			}
-			row[i] = v
+			row[i] = max(v+b, 0)
 		}
-	case act == ActReLU6:
+	case ActReLU6:
 		for i, v := range row {
-			v += b
-			if v < 0 {
-				v = 0
-			} else if v > 6 {
-				v = 6
-			}
-			row[i] = v
+			row[i] = min(max(v+b, 0), 6)
 		}
 	default:
 		panicf("ops: unknown Act %d", act)

@@ -116,6 +116,10 @@ func conv2dForward(y, x, w, b *tensor.Tensor, p Conv2D, s *convShape) {
 		depthwiseForward(y.Data, x.Data, w.Data, bias, p.Act, s)
 		return
 	}
+	if useWinograd(s) && !disableWinograd {
+		winogradForward(y.Data, x.Data, w.Data, bias, p.Act, s)
+		return
+	}
 	gemmConvForward(y.Data, x.Data, w.Data, bias, p.Act, s)
 }
 
@@ -126,8 +130,8 @@ func colTile(s *convShape) int {
 	P, K := s.p(), s.k()
 	tile := P
 	if !s.pointwise() {
-		// Keep a tile near 256 KiB.
-		if lim := max(64, (64<<10)/max(K, 1)); tile > lim {
+		// Keep a tile's columns within colTileFloats so they stay in L2.
+		if lim := max(64, colTileFloats/max(K, 1)); tile > lim {
 			tile = lim
 		}
 	}
@@ -150,14 +154,23 @@ type convFwdTask struct {
 	act           Act
 	s             convShape
 	tile, tiles   int
-	fn, dwfn      func(lo, hi int) // bound t.run and t.depthwise
+	tw            int       // Winograd tiles per row
+	u             []float32 // Winograd-transformed weights
+	// Bound method values, made once per recycled task.
+	fn, dwfn, ufn, wfn func(lo, hi int)
 }
 
 var convFwdTasks = sync.Pool{New: func() any {
 	t := new(convFwdTask)
-	t.fn, t.dwfn = t.run, t.depthwise
+	t.fn, t.dwfn, t.ufn, t.wfn = t.run, t.depthwise, t.winogradWeights, t.winograd
 	return t
 }}
+
+// disableWinograd forces the im2col path (tests and benchmarks compare).
+var disableWinograd = false
+
+// colTileFloats bounds one im2col tile (floats).
+var colTileFloats = 64 << 10
 
 // gemmConvForward is the im2col + GEMM path, parallel over (image, group,
 // tile of output positions) with a serial GEMM per task.

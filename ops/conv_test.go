@@ -80,6 +80,10 @@ var convCases = []convCase{
 	{2, 3, 8, 9, 4, 2, 3, Conv2D{StrideH: 1, StrideW: 2, PadT: 1, PadB: 0, PadL: 2, PadR: 1}},
 	{3, 2, 5, 5, 3, 5, 5, Conv2D{}},
 	{1, 6, 6, 6, 12, 3, 3, Conv2D{Groups: 6, PadT: 1, PadL: 1, PadB: 1, PadR: 1}}, // channel multiplier 2
+	// Winograd-eligible (3×3 stride 1, >= 16 channels, >= 128 tiles).
+	{1, 16, 24, 22, 16, 3, 3, Conv2D{PadT: 0, PadL: 1, PadB: 2, PadR: 1, Act: ActReLU}},
+	{3, 17, 13, 15, 20, 3, 3, Conv2D{PadT: 1, PadL: 1, PadB: 1, PadR: 1}},
+	{2, 32, 20, 17, 16, 3, 3, Conv2D{Act: ActReLU6}},
 }
 
 func TestConv2dForwardMatchesNaive(t *testing.T) {
@@ -178,12 +182,36 @@ func TestConv2dBackwardNumerical(t *testing.T) {
 	}
 }
 
+func TestWinogradUsedAndMatchesIm2col(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	n := 0
+	for _, c := range convCases {
+		g := max(c.p.Groups, 1)
+		x := randT(rng, c.n, c.cin, c.h, c.w)
+		w := randT(rng, c.cout, c.cin/g, c.kh, c.kw)
+		s := convCheck("test", x, w, nil, c.p.norm())
+		if !useWinograd(&s) {
+			continue
+		}
+		n++
+		b := randT(rng, c.cout)
+		got := Conv2dForward(x, w, b, c.p)
+		disableWinograd = true
+		want := Conv2dForward(x, w, b, c.p)
+		disableWinograd = false
+		closeT(t, c.String(), got.Data, want.Data, 1e-4)
+	}
+	if n < 3 {
+		t.Fatalf("only %d Winograd cases", n)
+	}
+}
+
 func TestConv2dForwardIntoNoAlloc(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts are not meaningful under -race")
 	}
 	rng := rand.New(rand.NewPCG(7, 8))
-	for _, c := range []convCase{convCases[0], convCases[5], convCases[10], convCases[12]} {
+	for _, c := range []convCase{convCases[0], convCases[5], convCases[10], convCases[12], convCases[17]} {
 		g := max(c.p.Groups, 1)
 		x := randT(rng, c.n, c.cin, c.h, c.w)
 		w := randT(rng, c.cout, c.cin/g, c.kh, c.kw)

@@ -92,15 +92,7 @@ func dw3x3Plane(yp, xp, wc []float32, bv float32, g *window) {
 		r2 := xp[(iy+2)*g.w : (iy+2)*g.w+g.w]
 		edgeCols(yr, xp, wc, bv, g, oy, 0, a)
 		if sw == 1 {
-			off := a - g.pl
-			n := b - a
-			r0, r1, r2 = r0[off:off+n+2], r1[off:off+n+2], r2[off:off+n+2]
-			out := yr[a:b]
-			for i := range out {
-				out[i] = bv + w0*r0[i] + w1*r0[i+1] + w2*r0[i+2] +
-					w3*r1[i] + w4*r1[i+1] + w5*r1[i+2] +
-					w6*r2[i] + w7*r2[i+1] + w8*r2[i+2]
-			}
+			dw3Row1(yr[a:b], r0[a-g.pl:], r1[a-g.pl:], r2[a-g.pl:], wc, bv)
 		} else {
 			for ox := a; ox < b; ox++ {
 				j := ox*sw - g.pl
@@ -197,4 +189,21 @@ func depthwiseBackward(dx, dw, x, w, dy []float32, s *convShape) {
 			}
 		}
 	})
+}
+
+// dw3Row1 computes out[i] = bv + sum of the 3×3 taps over rows r0..r2
+// starting at column i (stride 1). Every operand is resliced to len(out)
+// so the compiler drops the bounds checks from the loop.
+func dw3Row1(out, r0, r1, r2, wc []float32, bv float32) {
+	n := len(out)
+	a0, a1, a2 := r0[:n], r0[1:n+1], r0[2:n+2]
+	b0, b1, b2 := r1[:n], r1[1:n+1], r1[2:n+2]
+	c0, c1, c2 := r2[:n], r2[1:n+1], r2[2:n+2]
+	w := wc[:9]
+	w0, w1, w2, w3, w4, w5, w6, w7, w8 := w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], w[8]
+	for i := range out {
+		out[i] = bv + w0*a0[i] + w1*a1[i] + w2*a2[i] +
+			w3*b0[i] + w4*b1[i] + w5*b2[i] +
+			w6*c0[i] + w7*c1[i] + w8*c2[i]
+	}
 }

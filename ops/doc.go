@@ -16,7 +16,7 @@ import (
 
 // sgemmSerial is the single-threaded GEMM used when ops already
 // parallelise over images or tiles.
-var sgemmSerial = gemm.Sgemm
+var sgemmSerial = gemm.SgemmSerial
 
 // sgemmPar is the GEMM that may use every worker itself.
 var sgemmPar = gemm.Sgemm
