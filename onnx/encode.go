@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 
 	"github.com/vigil-ad/vigil/safetensors"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -45,6 +46,12 @@ func WriteFile(path string, m *Model) error {
 		return fmt.Errorf("%w (writing %s)", err, path)
 	}
 	return safetensors.AtomicWrite(path, func(w io.Writer) error {
+		if f, ok := w.(*os.File); ok {
+			// The temporary file is created 0600; a model is not secret.
+			if err := f.Chmod(0o644); err != nil {
+				return err
+			}
+		}
 		_, err := w.Write(b)
 		return err
 	})

@@ -357,6 +357,9 @@ func foldBN(c, bn *irNode, consts map[string]*Tensor) (w, b *Tensor, ok bool) {
 		return nil, nil, false
 	}
 	cout := int(w0.Dims[0])
+	if cout <= 0 || len(w0.Float)%cout != 0 {
+		return nil, nil, false
+	}
 	var b0 *Tensor
 	if len(c.in) > 2 && c.in[2] != "" {
 		if b0 = get(c.in[2]); b0 == nil || len(b0.Float) != cout {
@@ -582,6 +585,10 @@ func (e *Executor) Inputs() []string {
 	return names
 }
 
+// maxElems bounds any one tensor (16 GiB of float32), so a corrupt or
+// hostile model fails with an error instead of exhausting memory.
+const maxElems = 1 << 32
+
 // prepare infers every shape for the given input shapes.
 func (e *Executor) prepare() error {
 	for s, sl := range e.slots {
@@ -600,10 +607,15 @@ func (e *Executor) prepare() error {
 		if err != nil {
 			return fmt.Errorf("onnx: %s: %w (input shapes %v)", st.node.label(), err, in)
 		}
+		n := 1
 		for _, d := range shape {
 			if d < 0 {
 				return fmt.Errorf("onnx: %s: inferred negative dimension in %v", st.node.label(), shape)
 			}
+			if d > 0 && n > maxElems/d {
+				return fmt.Errorf("onnx: %s: output shape %v is too large", st.node.label(), shape)
+			}
+			n *= d
 		}
 		e.shapes[st.out] = shape
 	}
@@ -640,18 +652,6 @@ func (e *Executor) Run(inputs map[string]*tensor.Tensor) (out map[string]*tensor
 		}
 		e.vals[in.slot] = t
 	}
-	if changed {
-		e.prepared = false
-		if err := e.prepare(); err != nil {
-			return nil, err
-		}
-		e.prepared = true
-	}
-	for s, sl := range e.slots {
-		if sl.konst != nil {
-			e.vals[s] = sl.konst
-		}
-	}
 	cur := -1
 	defer func() {
 		if r := recover(); r != nil {
@@ -665,6 +665,18 @@ func (e *Executor) Run(inputs map[string]*tensor.Tensor) (out map[string]*tensor
 		}
 		e.clearVals()
 	}()
+	if changed {
+		e.prepared = false
+		if err := e.prepare(); err != nil {
+			return nil, err
+		}
+		e.prepared = true
+	}
+	for s, sl := range e.slots {
+		if sl.konst != nil {
+			e.vals[s] = sl.konst
+		}
+	}
 	ins := make([]*tensor.Tensor, 0, 8)
 	for i, st := range e.steps {
 		cur = i

@@ -448,3 +448,39 @@ func TestExecutorErrors(t *testing.T) {
 		t.Fatalf("after errors: %v", err)
 	}
 }
+
+// FuzzExecutor feeds mutated models through Decode, NewExecutor and Run:
+// whatever the bytes, the result is a model that runs or an error.
+func FuzzExecutor(f *testing.F) {
+	for _, m := range []*Model{newBlockNet(rand.New(rand.NewPCG(1, 1))).m, smallModel()} {
+		b, err := m.Encode()
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := Decode(b)
+		if err != nil {
+			return
+		}
+		e, err := NewExecutor(m, nil)
+		if err != nil {
+			return
+		}
+		in := map[string]*tensor.Tensor{}
+		for _, vi := range m.Graph.Inputs {
+			shape := make([]int, len(vi.Shape))
+			n := 1
+			for i, d := range vi.Shape {
+				shape[i] = max(int(d), 1)
+				n *= shape[i]
+				if n > 4096 {
+					return
+				}
+			}
+			in[vi.Name] = tensor.New(shape...)
+		}
+		e.Run(in) //nolint: errors are expected; panics are not
+	})
+}
