@@ -125,52 +125,117 @@ func gemmBlocked(ki *kernelInfo, ws *workspace, transA, transB bool, m, n, k int
 	mc := split(m, ki.mc, mr)
 	nc := split(n, ki.nc, nr)
 	ap, bp := ws.buffers(mc*kc, nc*kc)
+	mk := macro{ki: ki, ws: ws, ap: ap, bp: bp, transA: transA, transB: transB,
+		a: a, lda: lda, b: b, ldb: ldb, alpha: alpha, ldc: ldc}
+	// With a single row block each B panel is used right after packing,
+	// so it is packed lazily (with the next panel's source prefetched);
+	// otherwise the whole B block is packed once, streaming B's rows.
+	mk.lazyB = m <= mc
 	for jc := 0; jc < n; jc += nc {
-		nb := min(nc, n-jc)
+		mk.jc, mk.nb = jc, min(nc, n-jc)
 		for pc := 0; pc < k; pc += kc {
-			kb := min(kc, k-pc)
-			load, bet := 1, float32(1)
+			mk.pc, mk.kb = pc, min(kc, k-pc)
+			mk.load, mk.beta = 1, 1
 			if pc == 0 {
-				load, bet = 1, beta
+				mk.beta = beta
 				if beta == 0 {
-					load = 0
+					mk.load = 0
 				}
 			}
-			ki.packB(bp, transB, b, ldb, pc, kb, jc, nb, nr)
+			if !mk.lazyB {
+				ki.packB(bp, transB, b, ldb, pc, mk.kb, jc, mk.nb, nr)
+			}
 			for ic := 0; ic < m; ic += mc {
-				mb := min(mc, m-ic)
-				ki.packA(ap, transA, a, lda, ic, mb, pc, kb, mr, alpha)
-				macroKernel(ki, ws, mb, nb, kb, ap, bp, c[ic*ldc+jc:], ldc, load, bet)
+				mk.ic, mk.mb = ic, min(mc, m-ic)
+				mk.run(c[ic*ldc+jc:])
 			}
 		}
 	}
 }
 
-// macroKernel multiplies the packed mb×kb A block by the kb×nb B block
-// into C, one mr×nr micro-tile at a time.
-func macroKernel(ki *kernelInfo, ws *workspace, mb, nb, kb int, ap, bp []float32, c []float32, ldc, load int, beta float32) {
+// macro is the state of one macro-kernel call: the packed A block
+// (mb×kb at row ic, packed lazily panel by panel during the first column
+// panel) times the kb×nb B block (at column jc) into C.
+type macro struct {
+	ki             *kernelInfo
+	ws             *workspace
+	ap, bp         []float32
+	transA, transB bool
+	a, b           []float32
+	lda, ldb, ldc  int
+	alpha, beta    float32
+	load           int
+	lazyB          bool
+	ic, jc, pc     int
+	mb, nb, kb     int
+}
+
+// srcA returns the start of A's source rows for the micro-panel at row
+// i (relative to ic), with the stride, row count and bytes per row that a
+// prefetch of the r-row panel must cover.
+func (mk *macro) srcA(i, r int) (p *float32, rows, bytes int) {
+	if mk.transA {
+		return &mk.a[mk.pc*mk.lda+mk.ic+i], mk.kb, r * 4
+	}
+	return &mk.a[(mk.ic+i)*mk.lda+mk.pc], r, mk.kb * 4
+}
+
+// srcB is srcA for the B micro-panel at column j (relative to jc).
+func (mk *macro) srcB(j, cols int) (p *float32, rows, bytes int) {
+	if mk.transB {
+		return &mk.b[(mk.jc+j)*mk.ldb+mk.pc], cols, mk.kb * 4
+	}
+	return &mk.b[mk.pc*mk.ldb+mk.jc+j], mk.kb, cols * 4
+}
+
+// run multiplies the blocks into c (C at row ic, column jc), one mr×nr
+// micro-tile at a time, B micro-panel outer, A micro-panel inner.
+func (mk *macro) run(c []float32) {
+	ki, kb, mb, nb := mk.ki, mk.kb, mk.mb, mk.nb
 	mr, nr := ki.mr, ki.nr
 	for jr := 0; jr < nb; jr += nr {
 		cols := min(nr, nb-jr)
-		bpan := bp[jr*kb : jr*kb+nr*kb]
+		bpan := mk.bp[jr*kb : jr*kb+nr*kb]
+		if mk.lazyB {
+			if jr == 0 {
+				p, rows, bytes := mk.srcB(0, cols)
+				prefetchBlock(p, mk.ldb, rows, bytes)
+			}
+			if next := jr + nr; next < nb {
+				p, rows, bytes := mk.srcB(next, min(nr, nb-next))
+				prefetchBlock(p, mk.ldb, rows, bytes)
+			}
+			ki.packBPanel(bpan, mk.transB, mk.b, mk.ldb, mk.pc, kb, mk.jc+jr, cols, nr)
+		}
 		for ir := 0; ir < mb; ir += mr {
 			rows := min(mr, mb-ir)
-			apan := &ap[ir*kb]
+			apan := mk.ap[ir*kb : ir*kb+mr*kb]
+			if jr == 0 {
+				if ir == 0 {
+					p, rr, bytes := mk.srcA(0, rows)
+					prefetchBlock(p, mk.lda, rr, bytes)
+				}
+				if next := ir + mr; next < mb {
+					p, rr, bytes := mk.srcA(next, min(mr, mb-next))
+					prefetchBlock(p, mk.lda, rr, bytes)
+				}
+				ki.packAPanel(apan, mk.transA, mk.a, mk.lda, mk.ic+ir, rows, mk.pc, kb, mr, mk.alpha)
+			}
 			if cols == nr {
-				ki.rows[rows](kb, apan, &bpan[0], &c[ir*ldc+jr], ldc, load, beta)
+				ki.rows[rows](kb, &apan[0], &bpan[0], &c[ir*mk.ldc+jr], mk.ldc, mk.load, mk.beta)
 				continue
 			}
 			// Column edge: compute into the tile buffer, then merge.
-			tile := ws.tile[:rows*nr]
-			ki.rows[rows](kb, apan, &bpan[0], &tile[0], nr, 0, 0)
+			tile := mk.ws.tile[:rows*nr]
+			ki.rows[rows](kb, &apan[0], &bpan[0], &tile[0], nr, 0, 0)
 			for i := 0; i < rows; i++ {
-				dst := c[(ir+i)*ldc+jr : (ir+i)*ldc+jr+cols]
+				dst := c[(ir+i)*mk.ldc+jr : (ir+i)*mk.ldc+jr+cols]
 				src := tile[i*nr : i*nr+cols]
-				if load == 0 {
+				if mk.load == 0 {
 					copy(dst, src)
 				} else {
 					for j := range dst {
-						dst[j] = src[j] + beta*dst[j]
+						dst[j] = src[j] + mk.beta*dst[j]
 					}
 				}
 			}

@@ -21,9 +21,11 @@ type kernelInfo struct {
 	// kc, mc, nc are the blocking sizes: the kc×nr B micro-panel stays in
 	// L1, the mc×kc A block in L2, the kc×nc B block in L3.
 	kc, mc, nc int
-	// packA and packB fill the packed panels in this family's layout.
-	packA packAFunc
-	packB packBFunc
+	// packAPanel and packBPanel fill one packed micro-panel in this
+	// family's layout; packB fills a whole block.
+	packAPanel packAPanelFunc
+	packBPanel packBPanelFunc
+	packB      packBFunc
 }
 
 // kernels lists the kernel families this CPU and build can run, fastest
@@ -75,7 +77,7 @@ var genericKernel = &kernelInfo{
 	mr:   mrGeneric, nr: nrGeneric,
 	rows: []microKernel{nil, genericR1, genericR2, genericR3, genericR4},
 	kc:   256, mc: 128, nc: 1024,
-	packA: packAGo, packB: packBGo,
+	packAPanel: packAPanelGo, packBPanel: packBPanelGo, packB: packBGo,
 }
 
 func genericR1(k int, a, b, c *float32, ldc int, load int, beta float32) {

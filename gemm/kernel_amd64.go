@@ -88,40 +88,45 @@ func packB32T(kb int, b *float32, ldb int, dst *float32, c int)
 // maxGatherLD keeps gather indices (lane·ld, int32) from overflowing.
 const maxGatherLD = (1 << 31) / 32
 
-func packA512(dst []float32, transA bool, a []float32, lda, i0, rows, p0, kb, mr int, alpha float32) {
-	if kb == 0 || lda >= maxGatherLD {
-		packAGo(dst, transA, a, lda, i0, rows, p0, kb, mr, alpha)
-		return
-	}
-	for ir := 0; ir < rows; ir += mr {
-		r := min(mr, rows-ir)
-		if transA {
-			packA14T(kb, &a[p0*lda+i0+ir], lda, &dst[ir*kb], r, alpha)
-		} else if r == mr && kb >= 16 {
-			// Full panel: transpose 16×16 blocks; the k tail in Go.
-			chunks := kb / 16
-			d := dst[ir*kb : ir*kb+mr*kb]
-			packA14NT(chunks, &a[(i0+ir)*lda+p0], lda, &d[0], alpha)
-			if done := chunks * 16; done < kb {
-				packAPanelGo(d[done*mr:], false, a, lda, i0+ir, r, p0+done, kb-done, mr, alpha)
-			}
-		} else {
-			packA14N(kb, &a[(i0+ir)*lda+p0], lda, &dst[ir*kb], r, alpha)
+func packAPanel512(d []float32, transA bool, a []float32, lda, i0, r, p0, kb, mr int, alpha float32) {
+	switch {
+	case kb == 0 || lda >= maxGatherLD:
+		packAPanelGo(d, transA, a, lda, i0, r, p0, kb, mr, alpha)
+	case transA:
+		packA14T(kb, &a[p0*lda+i0], lda, &d[0], r, alpha)
+	case r == mr && kb >= 16:
+		// Full panel: transpose 16×16 blocks; the k tail in Go.
+		chunks := kb / 16
+		packA14NT(chunks, &a[i0*lda+p0], lda, &d[0], alpha)
+		if done := chunks * 16; done < kb {
+			packAPanelGo(d[done*mr:], false, a, lda, i0, r, p0+done, kb-done, mr, alpha)
 		}
+	default:
+		packA14N(kb, &a[i0*lda+p0], lda, &d[0], r, alpha)
+	}
+}
+
+func packBPanel512(d []float32, transB bool, b []float32, ldb, p0, kb, j0, c, nr int) {
+	switch {
+	case kb == 0 || ldb >= maxGatherLD:
+		packBPanelGo(d, transB, b, ldb, p0, kb, j0, c, nr)
+	case transB:
+		packB32T(kb, &b[j0*ldb+p0], ldb, &d[0], c)
+	case c == nr:
+		packB32N(kb, &b[p0*ldb+j0], ldb, &d[0], 1)
+	default:
+		packBPanelGo(d, false, b, ldb, p0, kb, j0, c, nr)
 	}
 }
 
 func packB512(dst []float32, transB bool, b []float32, ldb, p0, kb, j0, cols, nr int) {
-	if kb == 0 || ldb >= maxGatherLD {
-		packBGo(dst, transB, b, ldb, p0, kb, j0, cols, nr)
-		return
-	}
-	if transB {
+	if transB || kb == 0 || ldb >= maxGatherLD {
 		for jr := 0; jr < cols; jr += nr {
-			packB32T(kb, &b[(j0+jr)*ldb+p0], ldb, &dst[jr*kb], min(nr, cols-jr))
+			packBPanel512(dst[jr*kb:jr*kb+nr*kb], transB, b, ldb, p0, kb, j0+jr, min(nr, cols-jr), nr)
 		}
 		return
 	}
+	// Stream B's rows once, cutting each into the full panels.
 	full := cols / nr
 	if full > 0 {
 		packB32N(kb, &b[p0*ldb+j0], ldb, &dst[0], full)
@@ -131,6 +136,12 @@ func packB512(dst []float32, transB bool, b []float32, ldb, p0, kb, j0, cols, nr
 	}
 }
 
+// prefetchBlock asks for rows×bytes of a strided source block (row
+// stride in floats) to be brought into L2 ahead of packing it.
+//
+//go:noescape
+func prefetchBlock(p *float32, stride, rows, bytes int)
+
 // AVX-512: 14×32 tile, 28 zmm accumulators. kc×32 floats of B (32 KiB at
 // kc=256) stay in the 48 KiB L1; the mc×kc A block (~330 KiB) in L2.
 var avx512Kernel = &kernelInfo{
@@ -139,7 +150,7 @@ var avx512Kernel = &kernelInfo{
 	rows: []microKernel{nil, k512r1, k512r2, k512r3, k512r4, k512r5, k512r6, k512r7,
 		k512r8, k512r9, k512r10, k512r11, k512r12, k512r13, k512r14},
 	kc: 256, mc: 14 * 24, nc: 1024,
-	packA: packA512, packB: packB512,
+	packAPanel: packAPanel512, packBPanel: packBPanel512, packB: packB512,
 }
 
 // AVX2+FMA: 6×16 tile, 12 ymm accumulators.
@@ -148,7 +159,7 @@ var avx2Kernel = &kernelInfo{
 	mr:   6, nr: 16,
 	rows: []microKernel{nil, k256r1, k256r2, k256r3, k256r4, k256r5, k256r6},
 	kc:   256, mc: 6 * 40, nc: 1024,
-	packA: packAGo, packB: packBGo,
+	packAPanel: packAPanelGo, packBPanel: packBPanelGo, packB: packBGo,
 }
 
 func platformKernels() []*kernelInfo {

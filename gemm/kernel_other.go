@@ -5,3 +5,6 @@ package gemm
 // platformKernels: no assembly kernels on this architecture or in the
 // purego build; only the generic Go kernel runs.
 func platformKernels() []*kernelInfo { return nil }
+
+// prefetchBlock is a no-op without assembly.
+func prefetchBlock(p *float32, stride, rows, bytes int) {}

@@ -4,24 +4,22 @@ package gemm
 // install faster (assembly) versions through kernelInfo.packA/packB; these
 // Go versions are the fallback and handle every case.
 
-// packAFunc packs the rows×kb block of alpha·op(A) starting at row i0,
-// column p0 into dst as consecutive mr-row micro-panels: panel q holds
-// rows q·mr..q·mr+mr-1, stored k step by k step (mr floats per step).
-// Rows past the end are zero so that kernels may compute full panels.
-type packAFunc func(dst []float32, transA bool, a []float32, lda, i0, rows, p0, kb, mr int, alpha float32)
+// packAPanelFunc packs the r×kb block (r <= mr) of alpha·op(A) starting
+// at row i0, column p0 into the micro-panel d, k step by k step (mr floats
+// per step). Rows r..mr-1 are zero so that kernels may compute full panels.
+type packAPanelFunc func(d []float32, transA bool, a []float32, lda, i0, r, p0, kb, mr int, alpha float32)
+
+// packBPanelFunc packs the kb×c block (c <= nr) of op(B) starting at row
+// p0, column j0 into the micro-panel d (nr floats per k step), with
+// columns c..nr-1 zero.
+type packBPanelFunc func(d []float32, transB bool, b []float32, ldb, p0, kb, j0, c, nr int)
 
 // packBFunc packs the kb×cols block of op(B) starting at row p0, column
 // j0 into dst as consecutive nr-column micro-panels (nr floats per k
 // step), zero-padding columns past the end.
 type packBFunc func(dst []float32, transB bool, b []float32, ldb, p0, kb, j0, cols, nr int)
 
-func packAGo(dst []float32, transA bool, a []float32, lda, i0, rows, p0, kb, mr int, alpha float32) {
-	for ir := 0; ir < rows; ir += mr {
-		packAPanelGo(dst[ir*kb:ir*kb+mr*kb], transA, a, lda, i0+ir, min(mr, rows-ir), p0, kb, mr, alpha)
-	}
-}
-
-// packAPanelGo packs one mr-row micro-panel holding r valid rows.
+// packAPanelGo is the Go packAPanelFunc.
 func packAPanelGo(d []float32, transA bool, a []float32, lda, i0, r, p0, kb, mr int, alpha float32) {
 	if transA {
 		// op(A)[i][p] = a[p*lda+i]: each k step is a contiguous run.
@@ -72,8 +70,7 @@ func packBGo(dst []float32, transB bool, b []float32, ldb, p0, kb, j0, cols, nr 
 	}
 }
 
-// packBPanelGo packs one kb×nr micro-panel of op(B) with c valid columns
-// starting at column j0.
+// packBPanelGo is the Go packBPanelFunc.
 func packBPanelGo(d []float32, transB bool, b []float32, ldb, p0, kb, j0, c, nr int) {
 	if transB {
 		// op(B)[p][j] = b[j*ldb+p]: each column is a contiguous run.

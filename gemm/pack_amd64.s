@@ -291,3 +291,30 @@ pa14nt_loop:
 	JNZ pa14nt_loop
 	VZEROUPPER
 	RET
+
+// func prefetchBlock(p *float32, stride, rows, bytes int)
+// PREFETCHT1 every cache line of rows rows of `bytes` bytes, stride floats
+// apart. Prefetches never fault; rows or bytes <= 0 do nothing.
+TEXT ·prefetchBlock(SB), NOSPLIT, $0-32
+	MOVQ p+0(FP), SI
+	MOVQ stride+8(FP), AX
+	SHLQ $2, AX
+	MOVQ rows+16(FP), CX
+	MOVQ bytes+24(FP), DX
+	DECQ DX
+	JL pf_done
+	TESTQ CX, CX
+	JLE pf_done
+pf_row:
+	XORQ BX, BX
+pf_line:
+	PREFETCHT1 (SI)(BX*1)
+	ADDQ $64, BX
+	CMPQ BX, DX
+	JLE pf_line
+	PREFETCHT1 (SI)(DX*1)
+	ADDQ AX, SI
+	DECQ CX
+	JNZ pf_row
+pf_done:
+	RET
