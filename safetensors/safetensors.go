@@ -177,6 +177,11 @@ func AtomicWrite(path string, fill func(io.Writer) error) error {
 	if err := fill(f); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
+	// CreateTemp makes the file 0600; give it the usual 0644 (less umask
+	// is not known here, so the common default is used).
+	if err := f.Chmod(0o644); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
 	if err := f.Sync(); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}

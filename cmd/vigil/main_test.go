@@ -1,0 +1,181 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// vigil runs one command line in-process and returns exit code and outputs.
+func vigil(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestUsageErrorsExit2(t *testing.T) {
+	for _, args := range [][]string{
+		{},
+		{"nosuchcommand"},
+		{"fit", "--bogus-flag"},
+		{"fit", "--data", "x"},            // no --out
+		{"fit", "--out", "m.safetensors"}, // no data
+		{"fit", "--method", "nope", "--data", "x", "--out", "m"}, // unknown method
+		{"test", "--data", "x"},                                  // no --model
+		{"eval"},                                                 // no --scores
+		{"predict", "--model", "m", "--out", "d"},                // no images
+		{"demo", "--family", "plaid"},
+		{"fit", "--data", "x", "--out", "m", "--alpha", "2"},
+	} {
+		code, _, stderr := vigil(t, args...)
+		if code != 2 {
+			t.Errorf("%v: exit %d, want 2 (stderr %q)", args, code, stderr)
+		}
+	}
+}
+
+func TestHelpExits0(t *testing.T) {
+	for _, c := range []string{"fit", "test", "predict", "eval", "demo", "version", "backbone", "bench"} {
+		code, out, _ := vigil(t, c, "--help")
+		if code != 0 || !strings.Contains(out, "Usage: vigil "+c) {
+			t.Errorf("%s --help: exit %d, output %q", c, code, out)
+		}
+	}
+}
+
+func TestFailureExits1WithFileName(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "nowhere")
+	code, _, stderr := vigil(t, "fit", "--data", missing, "--out", filepath.Join(dir, "m.safetensors"), "--quiet")
+	if code != 1 || !strings.Contains(stderr, "nowhere") {
+		t.Fatalf("exit %d, stderr %q: want 1 and the missing folder named", code, stderr)
+	}
+	bad := filepath.Join(dir, "bad.safetensors")
+	os.WriteFile(bad, []byte("not a model"), 0o644)
+	code, _, stderr = vigil(t, "test", "--model", bad, "--data", dir, "--quiet")
+	if code != 1 || !strings.Contains(stderr, "bad.safetensors") {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "m.safetensors")); err == nil {
+		t.Fatal("a failed fit left a model file")
+	}
+}
+
+func TestEvalCSV(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "s.csv")
+	// normals 0.1 0.4, anomalous 0.35 0.8: AUROC = 3/4.
+	os.WriteFile(p, []byte("score,label,name\n0.1,0,a\n0.4,0,b\n0.35,1,c\n0.8,1,d\n"), 0o644)
+	code, out, stderr := vigil(t, "eval", "--scores", p)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var r struct {
+		AUROC float64 `json:"auroc"`
+		N0    int     `json:"n_normal"`
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.AUROC != 0.75 || r.N0 != 2 {
+		t.Fatalf("got %+v from %s", r, out)
+	}
+	os.WriteFile(p, []byte("0.1,0\n0.2,7\n"), 0o644)
+	if code, _, stderr := vigil(t, "eval", "--scores", p); code != 1 || !strings.Contains(stderr, "s.csv") {
+		t.Fatalf("bad label: exit %d, %q", code, stderr)
+	}
+}
+
+// The whole path a user takes: write the demo data, fit, test with a
+// report, predict.
+func TestFitTestPredictEndToEnd(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	if code, _, stderr := vigil(t, "demo", "--write", data, "--family", "grain"); code != 0 {
+		t.Fatalf("demo --write: %s", stderr)
+	}
+	cat := filepath.Join(data, "grain")
+	model := filepath.Join(dir, "m.safetensors")
+	code, out, stderr := vigil(t, "fit", "--method", "pcarecon", "--data", cat, "--out", model, "--quiet", "--json")
+	if code != 0 {
+		t.Fatalf("fit: %s", stderr)
+	}
+	var fs fitSummary
+	if err := json.Unmarshal([]byte(out), &fs); err != nil || fs.NTrain == 0 || fs.Threshold <= 0 {
+		t.Fatalf("fit summary %q: %v", out, err)
+	}
+	rep := filepath.Join(dir, "report")
+	code, out, stderr = vigil(t, "test", "--model", model, "--data", cat, "--json", "--report", rep, "--quiet")
+	if code != 0 {
+		t.Fatalf("test: %s", stderr)
+	}
+	var m map[string]any
+	if err := json.Unmarshal([]byte(out), &m); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"image_auroc", "image_ap", "image_f1_max", "pixel_auroc", "aupro", "threshold", "target_fpr", "test_fpr", "test_tpr", "n_normal", "n_anomalous", "seconds"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("test --json lacks %q", k)
+		}
+	}
+	if auc, _ := m["image_auroc"].(float64); auc < 0.9 {
+		t.Errorf("image AUROC %v on the demo grain texture, want > 0.9", m["image_auroc"])
+	}
+	if _, ok := m["pixel_auroc"].(float64); !ok {
+		t.Errorf("pixel_auroc is %v, want a number (the demo has masks)", m["pixel_auroc"])
+	}
+	for _, f := range []string{"index.html", "metrics.json", "roc.png", "pr.png", "hist.png"} {
+		if _, err := os.Stat(filepath.Join(rep, f)); err != nil {
+			t.Errorf("report lacks %s", f)
+		}
+	}
+	imgs, _ := filepath.Glob(filepath.Join(cat, "test", "hole", "*.png"))
+	good, _ := filepath.Glob(filepath.Join(cat, "test", "good", "*.png"))
+	pred := filepath.Join(dir, "pred")
+	code, out, stderr = vigil(t, "predict", "--model", model, "--out", pred, "--json", "--quiet", imgs[0], good[0])
+	if code != 0 {
+		t.Fatalf("predict: %s", stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("predict printed %q", out)
+	}
+	var p0, p1 predictLine
+	json.Unmarshal([]byte(lines[0]), &p0)
+	json.Unmarshal([]byte(lines[1]), &p1)
+	if p0.Decision != "anomalous" || p0.Score <= p1.Score || p0.PValue > p1.PValue {
+		t.Errorf("hole image %+v vs good image %+v", p0, p1)
+	}
+	if _, err := os.Stat(filepath.Join(pred, "results.json")); err != nil {
+		t.Error("predict wrote no results.json")
+	}
+
+	// Without masks the pixel metrics are null.
+	os.RemoveAll(filepath.Join(cat, "ground_truth"))
+	code, out, stderr = vigil(t, "test", "--model", model, "--data", cat, "--json", "--quiet")
+	if code != 0 {
+		t.Fatalf("test without masks: %s", stderr)
+	}
+	m = nil
+	json.Unmarshal([]byte(out), &m)
+	if m["pixel_auroc"] != nil || m["aupro"] != nil {
+		t.Errorf("without masks pixel metrics should be null: %v %v", m["pixel_auroc"], m["aupro"])
+	}
+}
+
+func TestDemoSingleFamily(t *testing.T) {
+	dir := t.TempDir()
+	code, out, stderr := vigil(t, "demo", "--family", "brushed", "--report", dir, "--quiet")
+	if code != 0 {
+		t.Fatalf("demo: %s", stderr)
+	}
+	if !strings.Contains(out, "HTML report: ") || !strings.Contains(out, filepath.Join(dir, "index.html")) {
+		t.Fatalf("demo output lacks the report path: %q", out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "brushed", "index.html")); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,96 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/term"
+)
+
+// progress reports a long step on stderr: a redrawn bar on a terminal,
+// plain periodic lines otherwise. Nothing is shown for steps that finish
+// within the first two seconds, and nothing at all when quiet.
+type progress struct {
+	mu       sync.Mutex
+	w        io.Writer
+	tty      bool
+	quiet    bool
+	label    string
+	total    int
+	done     int
+	start    time.Time
+	lastDraw time.Time
+	drawn    bool
+}
+
+const progressDelay = 2 * time.Second
+
+func newProgress(quiet bool, label string, total int) *progress {
+	return &progress{
+		w:     os.Stderr,
+		tty:   term.IsTerminal(int(os.Stderr.Fd())),
+		quiet: quiet,
+		label: label,
+		total: total,
+		start: time.Now(),
+	}
+}
+
+// Add records n more units done.
+func (p *progress) Add(n int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.done += n
+	if p.quiet {
+		return
+	}
+	now := time.Now()
+	if now.Sub(p.start) < progressDelay {
+		return
+	}
+	every := 5 * time.Second
+	if p.tty {
+		every = 100 * time.Millisecond
+	}
+	if p.drawn && now.Sub(p.lastDraw) < every && p.done < p.total {
+		return
+	}
+	p.lastDraw, p.drawn = now, true
+	p.draw(now)
+}
+
+func (p *progress) draw(now time.Time) {
+	el := now.Sub(p.start).Seconds()
+	frac := 0.0
+	if p.total > 0 {
+		frac = float64(p.done) / float64(p.total)
+	}
+	eta := ""
+	if frac > 0 && frac < 1 {
+		eta = fmt.Sprintf(" eta %.0fs", el/frac-el)
+	}
+	if p.tty {
+		const width = 30
+		fill := int(frac * width)
+		fmt.Fprintf(p.w, "\r%-14s [%s%s] %d/%d %.1fs%s\x1b[K", p.label, strings.Repeat("=", fill), strings.Repeat(" ", width-fill), p.done, p.total, el, eta)
+	} else {
+		fmt.Fprintf(p.w, "%s: %d/%d (%.0f%%) %.1fs%s\n", p.label, p.done, p.total, 100*frac, el, eta)
+	}
+}
+
+// Done finishes the line (terminal) once the step is over.
+func (p *progress) Done() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.quiet || !p.drawn {
+		return
+	}
+	p.draw(time.Now())
+	if p.tty {
+		fmt.Fprintln(p.w)
+	}
+}
