@@ -38,8 +38,8 @@ func (o Options) maxPixels() int64 {
 // Load decodes the image file at path with default options.
 //
 // Supported formats are PNG, JPEG, GIF, BMP, TIFF and WebP, 8 or 16 bits per
-// sample. Gray images give 1 channel, everything else 3 channels (RGB):
-// an alpha channel is dropped (colours are taken un-premultiplied, as if the
+// sample. Gray images (with or without alpha) give 1 channel, everything
+// else 3 channels (RGB): an alpha channel is dropped (colours are taken un-premultiplied, as if the
 // image were opaque), and a paletted image gives 1 channel when every palette
 // entry is gray, else 3. Values are scaled to [0,1].
 func Load(path string) (*Image, error) { return LoadWith(path, Options{}) }
@@ -65,7 +65,14 @@ func Decode(r io.Reader, name string, opt Options) (*Image, error) {
 
 // decodeGo checks the header (format, size, pixel limit) and then decodes
 // the pixel data into a Go image.
-func decodeGo(b []byte, name string, opt Options) (image.Image, string, error) {
+func decodeGo(b []byte, name string, opt Options) (g image.Image, format string, err error) {
+	// third-party decoders have panicked on hostile input before; a bad
+	// file must give an error, never bring the process down
+	defer func() {
+		if r := recover(); r != nil {
+			g, format, err = nil, "", fmt.Errorf("imageio: %s: corrupt image data (decoder panic: %v)", name, r)
+		}
+	}()
 	if len(b) == 0 {
 		return nil, "", fmt.Errorf("imageio: %s: empty file", name)
 	}
@@ -83,7 +90,7 @@ func decodeGo(b []byte, name string, opt Options) (image.Image, string, error) {
 		return nil, "", fmt.Errorf("imageio: %s: %dx%d image has %d pixels, more than the limit of %d",
 			name, cfg.Width, cfg.Height, n, opt.maxPixels())
 	}
-	g, _, err := image.Decode(bytes.NewReader(b))
+	g, _, err = image.Decode(bytes.NewReader(b))
 	if err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 			return nil, "", fmt.Errorf("imageio: %s: truncated %s data: %w", name, format, err)
@@ -115,7 +122,18 @@ func decodeBytes(b []byte, name string, opt Options) (*Image, error) {
 			return fromYCbCrLimited(&y.YCbCr), nil
 		}
 	}
-	return FromGoImage(g), nil
+	img := FromGoImage(g)
+	if format == "png" && img.C == 3 && pngGrayAlpha(b) {
+		// image/png returns gray+alpha as NRGBA with R=G=B; keep it gray
+		img = &Image{C: 1, H: img.H, W: img.W, Pix: append([]float32(nil), img.Pix[:img.H*img.W]...)}
+	}
+	return img, nil
+}
+
+// pngGrayAlpha reports whether a PNG's IHDR declares colour type 4 (gray
+// with alpha). The IHDR is always the first chunk, at a fixed offset.
+func pngGrayAlpha(b []byte) bool {
+	return len(b) > 25 && string(b[12:16]) == "IHDR" && b[25] == 4
 }
 
 // lut8 maps an 8-bit sample to [0,1] without a division per pixel.
