@@ -489,3 +489,19 @@ func BenchmarkScore128(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkScoreBatch80 scores 80 RGB 128×128 images in one call (parallel
+// over images); divide ns/op by 80 for the per-image cost.
+func BenchmarkScoreBatch80(b *testing.B) {
+	d, _ := New(nil)
+	if err := d.Fit(context.Background(), trainSet(1, 80, 3, 128, 128)); err != nil {
+		b.Fatal(err)
+	}
+	imgs := trainSet(2, 80, 3, 128, 128)
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := d.Score(context.Background(), imgs); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
