@@ -1,6 +1,7 @@
 package nn
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -42,6 +43,19 @@ func gradCheck(t *testing.T, name string, f func(in []*Var) *Var, inputs ...*ten
 
 func gradCheckOpt(t *testing.T, name string, h, rtol float64, f func(in []*Var) *Var, inputs ...*tensor.Tensor) {
 	t.Helper()
+	bad := gradMismatches(name, h, rtol, f, inputs...)
+	for i, msg := range bad {
+		if i == 5 {
+			t.Errorf("%s: %d more mismatches", name, len(bad)-5)
+			break
+		}
+		t.Error(msg)
+	}
+}
+
+// gradMismatches does the work of gradCheck and returns one message per
+// probed element whose analytic and numeric gradients disagree.
+func gradMismatches(name string, h, rtol float64, f func(in []*Var) *Var, inputs ...*tensor.Tensor) []string {
 	rng := rand.New(rand.NewPCG(7, uint64(len(name))))
 	vars := make([]*Var, len(inputs))
 	for i, x := range inputs {
@@ -60,9 +74,10 @@ func gradCheckOpt(t *testing.T, name string, h, rtol float64, f func(in []*Var) 
 		})
 		return s
 	}
+	var bad []string
 	for k, v := range vars {
 		if v.Grad == nil {
-			t.Fatalf("%s: input %d got no gradient", name, k)
+			return append(bad, fmt.Sprintf("%s: input %d got no gradient", name, k))
 		}
 		var gmax float64
 		for _, g := range v.Grad.Data {
@@ -72,7 +87,6 @@ func gradCheckOpt(t *testing.T, name string, h, rtol float64, f func(in []*Var) 
 		if len(idx) > 60 {
 			idx = idx[:60]
 		}
-		bad := 0
 		for _, i := range idx {
 			x0 := v.Value.Data[i]
 			step := float32(h * max(1, math.Abs(float64(x0))))
@@ -87,12 +101,34 @@ func gradCheckOpt(t *testing.T, name string, h, rtol float64, f func(in []*Var) 
 			ana := float64(v.Grad.Data[i])
 			tol := 1e-3*gmax + 1e-4 + rtol*max(math.Abs(num), math.Abs(ana))
 			if math.Abs(num-ana) > tol {
-				bad++
-				if bad <= 5 {
-					t.Errorf("%s: input %d elem %d: analytic %.6g numeric %.6g", name, k, i, ana, num)
-				}
+				bad = append(bad, fmt.Sprintf("%s: input %d elem %d: analytic %.6g numeric %.6g", name, k, i, ana, num))
 			}
 		}
+	}
+	return bad
+}
+
+// TestGradCheckCatchesErrors makes sure the checker itself fails on a
+// subtly wrong backward pass (gradient off by 10%).
+func TestGradCheckCatchesErrors(t *testing.T) {
+	wrongSquare := func(x *Var) *Var {
+		out := like(x.Value)
+		for i, v := range x.Value.Data {
+			out.Data[i] = v * v
+		}
+		var res *Var
+		res = result(out, []*Var{x}, func() {
+			g := like(x.Value)
+			for i, d := range res.Grad.Data {
+				g.Data[i] = 1.8 * x.Value.Data[i] * d
+			}
+			x.accum(g)
+		})
+		return res
+	}
+	rng := rand.New(rand.NewPCG(1, 1))
+	if bad := gradMismatches("wrong", 1e-3, 2e-2, func(in []*Var) *Var { return wrongSquare(in[0]) }, randAway(rng, 0.2, 3, 4)); len(bad) == 0 {
+		t.Fatal("gradient checker accepted a wrong gradient")
 	}
 }
 
