@@ -474,7 +474,7 @@ func (e *Executor) plan(ir []*irNode, consts map[string]*Tensor, inputDecl map[s
 		}
 		for _, o := range nd.out[1:] {
 			if o != "" && requested[o] {
-				return fmt.Errorf("onnx: %s: output %q (not the first output) is not supported", nd.n.label(), o)
+				return fmt.Errorf("onnx: %s: output %q cannot be requested: only the first output of a node is computed", nd.n.label(), o)
 			}
 		}
 		st.out = newSlot(nd.out[0])
@@ -483,10 +483,21 @@ func (e *Executor) plan(ir []*irNode, consts map[string]*Tensor, inputDecl map[s
 	}
 	for _, o := range e.outNames {
 		s, ok := slotOf[o]
+		if t := consts[o]; !ok && t != nil && t.Float == nil && t.Int64 != nil {
+			// An integer constant (e.g. a Reshape target) asked for as a
+			// tap is returned converted to float32.
+			f := make([]float32, len(t.Int64))
+			for i, v := range t.Int64 {
+				f[i] = float32(v)
+			}
+			s, ok = newSlot(o), true
+			e.slots[s].konst = &tensor.Tensor{Shape: toInts(t.Dims), Data: f}
+			e.slots[s].pinned = true
+		}
 		if !ok {
 			var err error
 			if s, err = lookup(o, &Node{OpType: "output"}); err != nil {
-				return fmt.Errorf("onnx: requested tensor %q is not computable", o)
+				return fmt.Errorf("onnx: requested tensor %q is not computable: %w", o, err)
 			}
 		}
 		e.outSlots = append(e.outSlots, s)

@@ -1,6 +1,7 @@
 package onnx
 
 import (
+	"math"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -291,6 +292,17 @@ func TestExecutorMisc(t *testing.T) {
 	checkClose(t, "cat", out["cat"], cat)
 	checkClose(t, "y", out["y"], y)
 
+	// Requesting every node output (as a backbone probe does) disables all
+	// fusion and still matches, Constant outputs included.
+	var all []string
+	for _, nd := range m.Graph.Nodes {
+		all = append(all, nd.Outputs...)
+	}
+	outAll := run1(t, m, all, map[string]*tensor.Tensor{"x": x})
+	checkClose(t, "all c", outAll["c"], c)
+	checkClose(t, "all y", outAll["y"], y)
+	checkClose(t, "all hi", outAll["hi"], tensor.From([]float32{6}))
+
 	// Without taps Clip(0,6) is fused into the Conv as ReLU6.
 	e, err := NewExecutor(m, nil)
 	if err != nil {
@@ -483,4 +495,38 @@ func FuzzExecutor(f *testing.F) {
 		}
 		e.Run(in) //nolint: errors are expected; panics are not
 	})
+}
+
+func TestExecutorActivations(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	x := randTensor(r, 2, 3, 4, 5)
+	for i := range x.Data {
+		x.Data[i] *= 5
+	}
+	ref := map[string]func(float64) float64{
+		"Sigmoid":     func(v float64) float64 { return 1 / (1 + math.Exp(-v)) },
+		"Tanh":        math.Tanh,
+		"LeakyRelu":   func(v float64) float64 { return math.Max(v, 0.1*v) },
+		"HardSigmoid": func(v float64) float64 { return math.Min(math.Max(0.25*v+0.4, 0), 1) },
+		"HardSwish":   func(v float64) float64 { return v * math.Min(math.Max(v/6+0.5, 0), 1) },
+	}
+	for op, f := range ref {
+		b := NewBuilder(op)
+		b.Input("x", 2, 3, 4, 5)
+		var attrs []Attr
+		switch op {
+		case "LeakyRelu":
+			attrs = append(attrs, FloatAttr("alpha", 0.1))
+		case "HardSigmoid":
+			attrs = append(attrs, FloatAttr("alpha", 0.25), FloatAttr("beta", 0.4))
+		}
+		b.Node(op, "act", []string{"x"}, []string{"y"}, attrs...)
+		b.Output("y", 2, 3, 4, 5)
+		want := x.Clone()
+		for i, v := range want.Data {
+			want.Data[i] = float32(f(float64(v)))
+		}
+		out := run1(t, roundTrip(t, b.Model()), nil, map[string]*tensor.Tensor{"x": x})
+		checkClose(t, op, out["y"], want)
+	}
 }

@@ -17,7 +17,8 @@ var supportedOps = map[string]bool{
 	"Add": true, "Sub": true, "Mul": true, "Div": true,
 	"Flatten": true, "Gemm": true, "MatMul": true, "Identity": true, "Dropout": true,
 	"Reshape": true, "Squeeze": true, "Unsqueeze": true, "Concat": true, "Softmax": true,
-	"Constant": true,
+	"Constant": true, "Sigmoid": true, "Tanh": true, "LeakyRelu": true,
+	"HardSigmoid": true, "HardSwish": true,
 }
 
 // SupportedOps returns the operator types the Executor can run, sorted.
@@ -156,6 +157,14 @@ func buildKernel(nd *irNode, consts map[string]*Tensor, opset int64) (kernel, []
 
 	case "Relu":
 		return &unaryK{lo: 0, hi: float32(math.Inf(1))}, []string{in(0)}, nil
+
+	case "Sigmoid", "Tanh", "LeakyRelu", "HardSigmoid", "HardSwish":
+		k := &mapK{op: nd.op, alpha: n.AttrFloat("alpha", 0.01), beta: 0.5}
+		if nd.op == "HardSigmoid" {
+			k.alpha = n.AttrFloat("alpha", 0.2)
+			k.beta = n.AttrFloat("beta", 0.5)
+		}
+		return k, []string{in(0)}, nil
 
 	case "Clip":
 		lo, hi, ok := clipBounds(nd, consts)
@@ -439,6 +448,48 @@ func (k *unaryK) run(out *tensor.Tensor, in []*tensor.Tensor) {
 				v = hi
 			}
 			dst[i] = v
+		}
+	})
+}
+
+// mapK applies a smooth or piecewise-linear activation elementwise.
+type mapK struct {
+	op          string
+	alpha, beta float32
+}
+
+func (k *mapK) canInplace() bool { return true }
+
+func (k *mapK) infer(in [][]int) ([]int, error) { return in[0], nil }
+
+func (k *mapK) run(out *tensor.Tensor, in []*tensor.Tensor) {
+	x := in[0].Data
+	tensor.ParallelChunks(len(out.Data), elemGrain/4, func(lo, hi int) {
+		dst, src := out.Data[lo:hi], x[lo:hi]
+		switch k.op {
+		case "Sigmoid":
+			for i, v := range src {
+				dst[i] = float32(1 / (1 + math.Exp(-float64(v))))
+			}
+		case "Tanh":
+			for i, v := range src {
+				dst[i] = float32(math.Tanh(float64(v)))
+			}
+		case "LeakyRelu":
+			for i, v := range src {
+				if v < 0 {
+					v *= k.alpha
+				}
+				dst[i] = v
+			}
+		case "HardSigmoid":
+			for i, v := range src {
+				dst[i] = min(max(k.alpha*v+k.beta, 0), 1)
+			}
+		case "HardSwish":
+			for i, v := range src {
+				dst[i] = v * min(max(v/6+0.5, 0), 1)
+			}
 		}
 	})
 }
