@@ -25,6 +25,7 @@ type progress struct {
 	start    time.Time
 	lastDraw time.Time
 	drawn    bool
+	drewDone int // p.done at the last draw
 }
 
 const progressDelay = 2 * time.Second
@@ -61,6 +62,7 @@ func (p *progress) Add(n int) {
 	}
 	p.lastDraw, p.drawn = now, true
 	p.draw(now)
+	p.drewDone = p.done
 }
 
 func (p *progress) draw(now time.Time) {
@@ -89,7 +91,9 @@ func (p *progress) Done() {
 	if p.quiet || !p.drawn {
 		return
 	}
-	p.draw(time.Now())
+	if p.drewDone != p.done {
+		p.draw(time.Now())
+	}
 	if p.tty {
 		fmt.Fprintln(p.w)
 	}
