@@ -41,7 +41,9 @@ func (o Options) maxPixels() int64 {
 // sample. Gray images (with or without alpha) give 1 channel, everything
 // else 3 channels (RGB): an alpha channel is dropped (colours are taken un-premultiplied, as if the
 // image were opaque), and a paletted image gives 1 channel when every palette
-// entry is gray, else 3. Values are scaled to [0,1].
+// entry is gray, else 3. Values are scaled to [0,1]. Lossy WebP is
+// converted with its own limited-range BT.601 matrix, JPEG with JFIF's.
+// EXIF orientation tags are not applied.
 func Load(path string) (*Image, error) { return LoadWith(path, Options{}) }
 
 // LoadWith is Load with explicit options.
