@@ -128,8 +128,8 @@ func gemmBlocked(ki *kernelInfo, ws *workspace, transA, transB bool, m, n, k int
 	mk := macro{ki: ki, ws: ws, ap: ap, bp: bp, transA: transA, transB: transB,
 		a: a, lda: lda, b: b, ldb: ldb, alpha: alpha, ldc: ldc}
 	// With a single row block each B panel is used right after packing,
-	// so it is packed lazily (with the next panel's source prefetched);
-	// otherwise the whole B block is packed once, streaming B's rows.
+	// so it is packed lazily, while the A block is still hot; otherwise
+	// the whole B block is packed once, streaming B's rows.
 	mk.lazyB = m <= mc
 	for jc := 0; jc < n; jc += nc {
 		mk.jc, mk.nb = jc, min(nc, n-jc)
@@ -170,24 +170,6 @@ type macro struct {
 	mb, nb, kb     int
 }
 
-// srcA returns the start of A's source rows for the micro-panel at row
-// i (relative to ic), with the stride, row count and bytes per row that a
-// prefetch of the r-row panel must cover.
-func (mk *macro) srcA(i, r int) (p *float32, rows, bytes int) {
-	if mk.transA {
-		return &mk.a[mk.pc*mk.lda+mk.ic+i], mk.kb, r * 4
-	}
-	return &mk.a[(mk.ic+i)*mk.lda+mk.pc], r, mk.kb * 4
-}
-
-// srcB is srcA for the B micro-panel at column j (relative to jc).
-func (mk *macro) srcB(j, cols int) (p *float32, rows, bytes int) {
-	if mk.transB {
-		return &mk.b[(mk.jc+j)*mk.ldb+mk.pc], cols, mk.kb * 4
-	}
-	return &mk.b[mk.pc*mk.ldb+mk.jc+j], mk.kb, cols * 4
-}
-
 // run multiplies the blocks into c (C at row ic, column jc), one mr×nr
 // micro-tile at a time, B micro-panel outer, A micro-panel inner.
 func (mk *macro) run(c []float32) {
@@ -197,28 +179,12 @@ func (mk *macro) run(c []float32) {
 		cols := min(nr, nb-jr)
 		bpan := mk.bp[jr*kb : jr*kb+nr*kb]
 		if mk.lazyB {
-			if jr == 0 {
-				p, rows, bytes := mk.srcB(0, cols)
-				prefetchBlock(p, mk.ldb, rows, bytes)
-			}
-			if next := jr + nr; next < nb {
-				p, rows, bytes := mk.srcB(next, min(nr, nb-next))
-				prefetchBlock(p, mk.ldb, rows, bytes)
-			}
 			ki.packBPanel(bpan, mk.transB, mk.b, mk.ldb, mk.pc, kb, mk.jc+jr, cols, nr)
 		}
 		for ir := 0; ir < mb; ir += mr {
 			rows := min(mr, mb-ir)
 			apan := mk.ap[ir*kb : ir*kb+mr*kb]
 			if jr == 0 {
-				if ir == 0 {
-					p, rr, bytes := mk.srcA(0, rows)
-					prefetchBlock(p, mk.lda, rr, bytes)
-				}
-				if next := ir + mr; next < mb {
-					p, rr, bytes := mk.srcA(next, min(mr, mb-next))
-					prefetchBlock(p, mk.lda, rr, bytes)
-				}
 				ki.packAPanel(apan, mk.transA, mk.a, mk.lda, mk.ic+ir, rows, mk.pc, kb, mr, mk.alpha)
 			}
 			if cols == nr {
@@ -260,17 +226,23 @@ func (ws *workspace) buffers(na, nb int) (ap, bp []float32) {
 	return ws.abuf, ws.bbuf
 }
 
+// growAligned returns a 64-byte aligned slice of length n with at least
+// packSlack floats of spare capacity: some assembly packers store whole
+// vectors that run a few floats past the last panel.
 func growAligned(s []float32, n int) []float32 {
-	if cap(s) >= n {
+	if cap(s) >= n+packSlack {
 		return s[:n]
 	}
-	raw := make([]float32, n+16)
+	raw := make([]float32, n+packSlack+16)
 	off := 0
 	if mis := uintptr(unsafe.Pointer(&raw[0])) % 64; mis != 0 {
 		off = int(64-mis) / 4
 	}
-	return raw[off : off+n : off+n]
+	return raw[off : off+n : off+n+packSlack]
 }
+
+// packSlack is the overrun allowance of the packers (2 floats used).
+const packSlack = 8
 
 // sgemmRef is the straightforward triple loop; it is the reference the
 // tests compare the fast paths with.
@@ -300,3 +272,4 @@ func sgemmRef(transA, transB bool, m, n, k int, alpha float32, a []float32, lda 
 		}
 	}
 }
+

@@ -136,11 +136,70 @@ func packB512(dst []float32, transB bool, b []float32, ldb, p0, kb, j0, cols, nr
 	}
 }
 
-// prefetchBlock asks for rows×bytes of a strided source block (row
-// stride in floats) to be brought into L2 ahead of packing it.
-//
+// Assembly packing for the AVX2 layout (pack_amd64.s). These may store up
+// to 2 floats past the panel (see growAligned).
+
 //go:noescape
-func prefetchBlock(p *float32, stride, rows, bytes int)
+func packA6NT(chunks int, a *float32, lda int, dst *float32, alpha float32)
+
+//go:noescape
+func packA6T(kb int, a *float32, lda int, dst *float32, r int, alpha float32)
+
+//go:noescape
+func packB16N(kb int, b *float32, ldb int, dst *float32, panels int)
+
+//go:noescape
+func packB16TT(chunks int, b *float32, ldb int, dst *float32)
+
+func packAPanel256(d []float32, transA bool, a []float32, lda, i0, r, p0, kb, mr int, alpha float32) {
+	switch {
+	case kb == 0:
+	case transA:
+		packA6T(kb, &a[p0*lda+i0], lda, &d[0], r, alpha)
+	case r == mr && kb >= 8:
+		chunks := kb / 8
+		packA6NT(chunks, &a[i0*lda+p0], lda, &d[0], alpha)
+		if done := chunks * 8; done < kb {
+			packAPanelGo(d[done*mr:], false, a, lda, i0, r, p0+done, kb-done, mr, alpha)
+		}
+	default:
+		packAPanelGo(d, transA, a, lda, i0, r, p0, kb, mr, alpha)
+	}
+}
+
+func packBPanel256(d []float32, transB bool, b []float32, ldb, p0, kb, j0, c, nr int) {
+	switch {
+	case kb == 0:
+	case c < nr:
+		packBPanelGo(d, transB, b, ldb, p0, kb, j0, c, nr)
+	case transB:
+		chunks := kb / 8
+		if chunks > 0 {
+			packB16TT(chunks, &b[j0*ldb+p0], ldb, &d[0])
+		}
+		if done := chunks * 8; done < kb {
+			packBPanelGo(d[done*nr:], true, b, ldb, p0+done, kb-done, j0, c, nr)
+		}
+	default:
+		packB16N(kb, &b[p0*ldb+j0], ldb, &d[0], 1)
+	}
+}
+
+func packB256(dst []float32, transB bool, b []float32, ldb, p0, kb, j0, cols, nr int) {
+	if transB || kb == 0 {
+		for jr := 0; jr < cols; jr += nr {
+			packBPanel256(dst[jr*kb:jr*kb+nr*kb], transB, b, ldb, p0, kb, j0+jr, min(nr, cols-jr), nr)
+		}
+		return
+	}
+	full := cols / nr
+	if full > 0 {
+		packB16N(kb, &b[p0*ldb+j0], ldb, &dst[0], full)
+	}
+	if full*nr < cols {
+		packBPanelGo(dst[full*nr*kb:full*nr*kb+nr*kb], false, b, ldb, p0, kb, j0+full*nr, cols-full*nr, nr)
+	}
+}
 
 // AVX-512: 14×32 tile, 28 zmm accumulators. kc×32 floats of B (32 KiB at
 // kc=256) stay in the 48 KiB L1; the mc×kc A block (~330 KiB) in L2.
@@ -159,7 +218,7 @@ var avx2Kernel = &kernelInfo{
 	mr:   6, nr: 16,
 	rows: []microKernel{nil, k256r1, k256r2, k256r3, k256r4, k256r5, k256r6},
 	kc:   256, mc: 6 * 40, nc: 1024,
-	packAPanel: packAPanelGo, packBPanel: packBPanelGo, packB: packBGo,
+	packAPanel: packAPanel256, packBPanel: packBPanel256, packB: packB256,
 }
 
 func platformKernels() []*kernelInfo {

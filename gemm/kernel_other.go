@@ -6,5 +6,3 @@ package gemm
 // purego build; only the generic Go kernel runs.
 func platformKernels() []*kernelInfo { return nil }
 
-// prefetchBlock is a no-op without assembly.
-func prefetchBlock(p *float32, stride, rows, bytes int) {}

@@ -292,29 +292,233 @@ pa14nt_loop:
 	VZEROUPPER
 	RET
 
-// func prefetchBlock(p *float32, stride, rows, bytes int)
-// PREFETCHT1 every cache line of rows rows of `bytes` bytes, stride floats
-// apart. Prefetches never fault; rows or bytes <= 0 do nothing.
-TEXT ·prefetchBlock(SB), NOSPLIT, $0-32
-	MOVQ p+0(FP), SI
-	MOVQ stride+8(FP), AX
+
+// AVX2 packing for the 6×16 layout. Stores are full 8-float ymm stores in
+// increasing address order, so a store may run up to 2 floats past the
+// panel; the workspace buffers keep slack capacity for that.
+
+// func packA6NT(chunks int, a *float32, lda int, dst *float32, alpha float32)
+// Packs a full 6-row micro-panel of row-major A, 8 k steps per chunk: 6
+// row loads, an 8×8 transpose (rows 6 and 7 zero), alpha scaling and 8
+// overlapping stores of 6 floats each.
+TEXT ·packA6NT(SB), NOSPLIT, $0-36
+	MOVQ chunks+0(FP), CX
+	MOVQ a+8(FP), R10
+	MOVQ lda+16(FP), AX
 	SHLQ $2, AX
-	MOVQ rows+16(FP), CX
-	MOVQ bytes+24(FP), DX
-	DECQ DX
-	JL pf_done
-	TESTQ CX, CX
-	JLE pf_done
-pf_row:
-	XORQ BX, BX
-pf_line:
-	PREFETCHT1 (SI)(BX*1)
-	ADDQ $64, BX
-	CMPQ BX, DX
-	JLE pf_line
-	PREFETCHT1 (SI)(DX*1)
-	ADDQ AX, SI
+	LEAQ (AX)(AX*2), BX
+	LEAQ (R10)(BX*1), R11
+	MOVQ dst+24(FP), DI
+	VBROADCASTSS alpha+32(FP), Y15
+pa6nt_loop:
+	VMOVUPS (R10), Y0
+	VMOVUPS (R10)(AX*1), Y1
+	VMOVUPS (R10)(AX*2), Y2
+	VMOVUPS (R11), Y3
+	VMOVUPS (R11)(AX*1), Y4
+	VMOVUPS (R11)(AX*2), Y5
+	VXORPS Y6, Y6, Y6
+	VUNPCKLPS Y1, Y0, Y8
+	VUNPCKHPS Y1, Y0, Y9
+	VUNPCKLPS Y3, Y2, Y10
+	VUNPCKHPS Y3, Y2, Y11
+	VUNPCKLPS Y5, Y4, Y12
+	VUNPCKHPS Y5, Y4, Y13
+	VUNPCKLPD Y10, Y8, Y0
+	VUNPCKHPD Y10, Y8, Y1
+	VUNPCKLPD Y11, Y9, Y2
+	VUNPCKHPD Y11, Y9, Y3
+	VUNPCKLPD Y6, Y12, Y4
+	VUNPCKHPD Y6, Y12, Y5
+	VUNPCKLPD Y6, Y13, Y7
+	VUNPCKHPD Y6, Y13, Y14
+	VPERM2F128 $0x20, Y4, Y0, Y8
+	VPERM2F128 $0x31, Y4, Y0, Y9
+	VPERM2F128 $0x20, Y5, Y1, Y10
+	VPERM2F128 $0x31, Y5, Y1, Y11
+	VPERM2F128 $0x20, Y7, Y2, Y12
+	VPERM2F128 $0x31, Y7, Y2, Y13
+	VPERM2F128 $0x20, Y14, Y3, Y6
+	VPERM2F128 $0x31, Y14, Y3, Y0
+	VMULPS Y15, Y8, Y8
+	VMOVUPS Y8, 0(DI)
+	VMULPS Y15, Y10, Y10
+	VMOVUPS Y10, 24(DI)
+	VMULPS Y15, Y12, Y12
+	VMOVUPS Y12, 48(DI)
+	VMULPS Y15, Y6, Y6
+	VMOVUPS Y6, 72(DI)
+	VMULPS Y15, Y9, Y9
+	VMOVUPS Y9, 96(DI)
+	VMULPS Y15, Y11, Y11
+	VMOVUPS Y11, 120(DI)
+	VMULPS Y15, Y13, Y13
+	VMOVUPS Y13, 144(DI)
+	VMULPS Y15, Y0, Y0
+	VMOVUPS Y0, 168(DI)
+	ADDQ $32, R10
+	ADDQ $32, R11
+	ADDQ $192, DI
 	DECQ CX
-	JNZ pf_row
-pf_done:
+	JNZ pa6nt_loop
+	VZEROUPPER
+	RET
+
+// func packA6T(kb int, a *float32, lda int, dst *float32, r int, alpha float32)
+// Packs a 6-row micro-panel from transposed A (k×m, row stride lda): per k
+// step a masked load of r (1..6) contiguous floats, scaled by alpha.
+TEXT ·packA6T(SB), NOSPLIT, $0-44
+	MOVQ kb+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), AX
+	SHLQ $2, AX
+	MOVQ dst+24(FP), DI
+	VPBROADCASTD r+32(FP), Y14
+	VMOVDQU lanes<>(SB), Y13
+	VPCMPGTD Y13, Y14, Y14
+	VBROADCASTSS alpha+40(FP), Y15
+pa6t_loop:
+	VMASKMOVPS (SI), Y14, Y0
+	VMULPS Y15, Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ AX, SI
+	ADDQ $24, DI
+	DECQ CX
+	JNZ pa6t_loop
+	VZEROUPPER
+	RET
+
+// func packB16N(kb int, b *float32, ldb int, dst *float32, panels int)
+// packB32N for 16-column panels.
+TEXT ·packB16N(SB), NOSPLIT, $0-40
+	MOVQ kb+0(FP), CX
+	MOVQ b+8(FP), SI
+	MOVQ ldb+16(FP), AX
+	SHLQ $2, AX
+	MOVQ dst+24(FP), DI
+	MOVQ panels+32(FP), BX
+	MOVQ CX, DX
+	SHLQ $6, DX
+pb16n_row:
+	MOVQ SI, R10
+	MOVQ DI, R11
+	MOVQ BX, R12
+pb16n_panel:
+	VMOVUPS (R10), Y0
+	VMOVUPS 32(R10), Y1
+	VMOVUPS Y0, (R11)
+	VMOVUPS Y1, 32(R11)
+	ADDQ $64, R10
+	ADDQ DX, R11
+	DECQ R12
+	JNZ pb16n_panel
+	ADDQ AX, SI
+	ADDQ $64, DI
+	DECQ CX
+	JNZ pb16n_row
+	VZEROUPPER
+	RET
+
+// func packB16TT(chunks int, b *float32, ldb int, dst *float32)
+// Packs a full 16-column micro-panel from transposed B (n×k, row stride
+// ldb), 8 k steps per chunk: two 8×8 transposes of 8 B rows each.
+TEXT ·packB16TT(SB), NOSPLIT, $0-32
+	MOVQ chunks+0(FP), CX
+	MOVQ b+8(FP), R10
+	MOVQ ldb+16(FP), AX
+	SHLQ $2, AX
+	LEAQ (AX)(AX*2), BX
+	LEAQ (R10)(AX*4), R11
+	LEAQ (R11)(AX*4), R12
+	LEAQ (R12)(AX*4), R13
+	MOVQ dst+24(FP), DI
+pb16tt_loop:
+	VMOVUPS (R10), Y0
+	VMOVUPS (R10)(AX*1), Y1
+	VMOVUPS (R10)(AX*2), Y2
+	VMOVUPS (R10)(BX*1), Y3
+	VMOVUPS (R11), Y4
+	VMOVUPS (R11)(AX*1), Y5
+	VMOVUPS (R11)(AX*2), Y6
+	VMOVUPS (R11)(BX*1), Y7
+	VUNPCKLPS Y1, Y0, Y8
+	VUNPCKHPS Y1, Y0, Y9
+	VUNPCKLPS Y3, Y2, Y10
+	VUNPCKHPS Y3, Y2, Y11
+	VUNPCKLPS Y5, Y4, Y12
+	VUNPCKHPS Y5, Y4, Y13
+	VUNPCKLPS Y7, Y6, Y14
+	VUNPCKHPS Y7, Y6, Y15
+	VUNPCKLPD Y10, Y8, Y0
+	VUNPCKHPD Y10, Y8, Y1
+	VUNPCKLPD Y11, Y9, Y2
+	VUNPCKHPD Y11, Y9, Y3
+	VUNPCKLPD Y14, Y12, Y4
+	VUNPCKHPD Y14, Y12, Y5
+	VUNPCKLPD Y15, Y13, Y6
+	VUNPCKHPD Y15, Y13, Y7
+	VPERM2F128 $0x20, Y4, Y0, Y8
+	VPERM2F128 $0x31, Y4, Y0, Y12
+	VPERM2F128 $0x20, Y5, Y1, Y9
+	VPERM2F128 $0x31, Y5, Y1, Y13
+	VPERM2F128 $0x20, Y6, Y2, Y10
+	VPERM2F128 $0x31, Y6, Y2, Y14
+	VPERM2F128 $0x20, Y7, Y3, Y11
+	VPERM2F128 $0x31, Y7, Y3, Y15
+	VMOVUPS Y8, 0(DI)
+	VMOVUPS Y9, 64(DI)
+	VMOVUPS Y10, 128(DI)
+	VMOVUPS Y11, 192(DI)
+	VMOVUPS Y12, 256(DI)
+	VMOVUPS Y13, 320(DI)
+	VMOVUPS Y14, 384(DI)
+	VMOVUPS Y15, 448(DI)
+	VMOVUPS (R12), Y0
+	VMOVUPS (R12)(AX*1), Y1
+	VMOVUPS (R12)(AX*2), Y2
+	VMOVUPS (R12)(BX*1), Y3
+	VMOVUPS (R13), Y4
+	VMOVUPS (R13)(AX*1), Y5
+	VMOVUPS (R13)(AX*2), Y6
+	VMOVUPS (R13)(BX*1), Y7
+	VUNPCKLPS Y1, Y0, Y8
+	VUNPCKHPS Y1, Y0, Y9
+	VUNPCKLPS Y3, Y2, Y10
+	VUNPCKHPS Y3, Y2, Y11
+	VUNPCKLPS Y5, Y4, Y12
+	VUNPCKHPS Y5, Y4, Y13
+	VUNPCKLPS Y7, Y6, Y14
+	VUNPCKHPS Y7, Y6, Y15
+	VUNPCKLPD Y10, Y8, Y0
+	VUNPCKHPD Y10, Y8, Y1
+	VUNPCKLPD Y11, Y9, Y2
+	VUNPCKHPD Y11, Y9, Y3
+	VUNPCKLPD Y14, Y12, Y4
+	VUNPCKHPD Y14, Y12, Y5
+	VUNPCKLPD Y15, Y13, Y6
+	VUNPCKHPD Y15, Y13, Y7
+	VPERM2F128 $0x20, Y4, Y0, Y8
+	VPERM2F128 $0x31, Y4, Y0, Y12
+	VPERM2F128 $0x20, Y5, Y1, Y9
+	VPERM2F128 $0x31, Y5, Y1, Y13
+	VPERM2F128 $0x20, Y6, Y2, Y10
+	VPERM2F128 $0x31, Y6, Y2, Y14
+	VPERM2F128 $0x20, Y7, Y3, Y11
+	VPERM2F128 $0x31, Y7, Y3, Y15
+	VMOVUPS Y8, 32(DI)
+	VMOVUPS Y9, 96(DI)
+	VMOVUPS Y10, 160(DI)
+	VMOVUPS Y11, 224(DI)
+	VMOVUPS Y12, 288(DI)
+	VMOVUPS Y13, 352(DI)
+	VMOVUPS Y14, 416(DI)
+	VMOVUPS Y15, 480(DI)
+	ADDQ $32, R10
+	ADDQ $32, R11
+	ADDQ $32, R12
+	ADDQ $32, R13
+	ADDQ $512, DI
+	DECQ CX
+	JNZ pb16tt_loop
+	VZEROUPPER
 	RET
