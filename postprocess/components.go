@@ -84,7 +84,7 @@ func RemoveSmall(m *imageio.Map, minArea int, connectivity int) *imageio.Map {
 
 // CleanOptions configures Clean. Zero values skip a step.
 type CleanOptions struct {
-	// Sigma smooths the map with GaussianSmooth before thresholding.
+	// Sigma smooths the map with imageio.GaussianSmooth before thresholding.
 	Sigma float64
 	// OpenRadius removes specks thinner than a (2r+1)² square.
 	OpenRadius int
@@ -101,7 +101,7 @@ type CleanOptions struct {
 // of components smaller than MinArea — in that order.
 func Clean(m *imageio.Map, threshold float64, opts CleanOptions) *imageio.Map {
 	if opts.Sigma > 0 {
-		m = GaussianSmooth(m, opts.Sigma)
+		m = imageio.GaussianSmooth(m, opts.Sigma)
 	}
 	b := Binarize(m, threshold)
 	if opts.OpenRadius > 0 {

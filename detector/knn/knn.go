@@ -20,7 +20,6 @@ import (
 	"github.com/vigil-ad/vigil/embedding"
 	"github.com/vigil-ad/vigil/imageio"
 	"github.com/vigil-ad/vigil/nnsearch"
-	"github.com/vigil-ad/vigil/postprocess"
 	"github.com/vigil-ad/vigil/safetensors"
 	"github.com/vigil-ad/vigil/tensor"
 )
@@ -404,7 +403,7 @@ func (d *Detector) Score(ctx context.Context, images []*imageio.Image) ([]detect
 			img := images[start+i]
 			m := d.cfg.Geometry.ToSide(cell[i*L:(i+1)*L], d.h, d.w)
 			if d.cfg.Sigma > 0 {
-				m = postprocess.GaussianSmooth(m, d.cfg.Sigma)
+				m = imageio.GaussianSmooth(m, d.cfg.Sigma)
 			}
 			s := m.Pix[0]
 			for _, v := range m.Pix {

@@ -19,7 +19,6 @@ import (
 	"github.com/vigil-ad/vigil/embedding"
 	"github.com/vigil-ad/vigil/gemm"
 	"github.com/vigil-ad/vigil/imageio"
-	"github.com/vigil-ad/vigil/postprocess"
 	"github.com/vigil-ad/vigil/safetensors"
 	"github.com/vigil-ad/vigil/tensor"
 )
@@ -304,7 +303,7 @@ func (d *Detector) Score(ctx context.Context, images []*imageio.Image) ([]detect
 			img := images[start+i]
 			m := d.cfg.Geometry.ToSide(grids[i*L:(i+1)*L], d.h, d.w)
 			if d.cfg.Sigma > 0 {
-				m = postprocess.GaussianSmooth(m, d.cfg.Sigma)
+				m = imageio.GaussianSmooth(m, d.cfg.Sigma)
 			}
 			s := m.Pix[0]
 			for _, v := range m.Pix {

@@ -19,7 +19,6 @@ import (
 	"github.com/vigil-ad/vigil/embedding"
 	"github.com/vigil-ad/vigil/imageio"
 	"github.com/vigil-ad/vigil/nnsearch"
-	"github.com/vigil-ad/vigil/postprocess"
 	"github.com/vigil-ad/vigil/safetensors"
 	"github.com/vigil-ad/vigil/tensor"
 )
@@ -321,7 +320,7 @@ func (d *Detector) Score(ctx context.Context, images []*imageio.Image) ([]detect
 			img := images[start+i]
 			m := d.cfg.Geometry.ToSide(grid, d.h, d.w)
 			if d.cfg.Sigma > 0 {
-				m = postprocess.GaussianSmooth(m, d.cfg.Sigma)
+				m = imageio.GaussianSmooth(m, d.cfg.Sigma)
 			}
 			out[start+i] = detector.Result{Score: score, Map: d.cfg.Geometry.ToOriginal(m, img.H, img.W)}
 		}

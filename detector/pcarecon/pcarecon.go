@@ -21,7 +21,6 @@ import (
 
 	"github.com/vigil-ad/vigil/detector"
 	"github.com/vigil-ad/vigil/imageio"
-	"github.com/vigil-ad/vigil/postprocess"
 	"github.com/vigil-ad/vigil/safetensors"
 	"github.com/vigil-ad/vigil/tensor"
 )
@@ -674,7 +673,7 @@ func (d *Detector) scoreOne(ws *workspace, img *imageio.Image, idx int) (detecto
 		}
 	}
 	if d.cfg.Smooth > 0 {
-		acc = postprocess.GaussianSmooth(acc, d.cfg.Smooth)
+		acc = imageio.GaussianSmooth(acc, d.cfg.Smooth)
 	}
 	score := imageScore(acc.Pix, d.cfg.Score, d.cfg.TopK)
 	if acc.H != img.H || acc.W != img.W {

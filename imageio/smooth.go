@@ -1,19 +1,6 @@
-// Package postprocess turns anomaly maps into smoothed maps and clean
-// binary defect masks: Gaussian smoothing, thresholding, binary
-// morphology with a square structuring element, connected components and
-// small-component removal. Every operation returns a new map and runs in
-// time linear in the pixel count (smoothing: linear in pixels × kernel
-// width).
-//
-// Binary maps use 1 for foreground and 0 for background; inputs to the
-// binary operations treat any value >= 0.5 as foreground.
-package postprocess
+package imageio
 
-import (
-	"math"
-
-	"github.com/vigil-ad/vigil/imageio"
-)
+import "math"
 
 // GaussianKernel returns the normalised 1-D Gaussian weights w[0..2r] for
 // offsets −r..r with r = ceil(4·sigma) (the truncation anomalib's sigma-4
@@ -60,14 +47,14 @@ func reflect(i, n int) int {
 // sigma (in pixels): separable, kernel radius ceil(4·sigma), weights
 // normalised to sum 1, reflect border (see reflect), so a constant map
 // stays constant. sigma <= 0 returns a copy.
-func GaussianSmooth(m *imageio.Map, sigma float64) *imageio.Map {
+func GaussianSmooth(m *Map, sigma float64) *Map {
 	k := GaussianKernel(sigma)
 	if len(k) == 1 {
 		return m.Clone()
 	}
 	r := len(k) / 2
 	h, w := m.H, m.W
-	tmp := imageio.NewMap(h, w)
+	tmp := NewMap(h, w)
 	// Both passes are written as row-wise "dst += k[j] × shifted row"
 	// updates over contiguous memory, folding the symmetric taps
 	// (k[r−j] == k[r+j]) to halve the multiplications.
@@ -97,7 +84,7 @@ func GaussianSmooth(m *imageio.Map, sigma float64) *imageio.Map {
 	}
 	// Vertical pass row by row: out row y accumulates k[r±j] × tmp rows
 	// reflect(y±j).
-	out := imageio.NewMap(h, w)
+	out := NewMap(h, w)
 	for y := 0; y < h; y++ {
 		dst := out.Pix[y*w : (y+1)*w]
 		c, kc := tmp.Pix[y*w:(y+1)*w], k[r]
