@@ -237,42 +237,58 @@ func TestMobileNetV1EmbeddingSanity(t *testing.T) {
 	}
 }
 
-func benchForward(b *testing.B, size int) {
+// benchRun times the network from the input to the named tensors.
+func benchRun(b *testing.B, size int, tensors ...string) {
 	models := sharedModels(b)
 	e, err := Open("mobilenet_v2", OpenOptions{BackboneDir: models})
 	if err != nil {
 		b.Fatal(err)
 	}
+	tf := e.(*TFLite)
+	var idx []int
+	for _, n := range tensors {
+		i, err := tf.Net().TensorIndex(n)
+		if err != nil {
+			b.Fatal(err)
+		}
+		idx = append(idx, i)
+	}
+	if len(idx) == 0 {
+		idx = tf.Net().OutputIndices()
+	}
 	x := tensor.New(1, 3, size, size)
 	x.Fill(0.5)
-	tf := e.(*TFLite)
-	b.ResetTimer()
+	in, err := tf.normalise(x)
+	if err != nil {
+		b.Fatal(err)
+	}
 	for b.Loop() {
-		if _, err := tf.Outputs(x); err != nil {
+		if _, err := tf.Net().Run(in, idx); err != nil {
 			b.Fatal(err)
 		}
 	}
 }
 
-// BenchmarkMobileNetV2Forward224 times the whole classifier at 224×224.
-func BenchmarkMobileNetV2Forward224(b *testing.B) { benchForward(b, 224) }
+// trunk is the last feature map of MobileNetV2 (Conv_1, 1280 channels,
+// stride 32), i.e. the whole network but the 7×7 pool and classifier.
+const trunk = "MobilenetV2/Conv_1/Relu6"
 
-// BenchmarkMobileNetV2Forward256 times the whole classifier at 256×256.
-func BenchmarkMobileNetV2Forward256(b *testing.B) { benchForward(b, 256) }
+// BenchmarkMobileNetV2Forward224 times the full network (to Conv_1) at 224×224.
+func BenchmarkMobileNetV2Forward224(b *testing.B) { benchRun(b, 224, trunk) }
 
-// BenchmarkMobileNetV2Features224 times the feature taps only (the network
-// up to block 12) at 224×224, what the detectors pay per image.
+// BenchmarkMobileNetV2Forward256 times the full network (to Conv_1) at 256×256.
+func BenchmarkMobileNetV2Forward256(b *testing.B) { benchRun(b, 256, trunk) }
+
+// BenchmarkMobileNetV2Classify224 times the classifier to its softmax.
+func BenchmarkMobileNetV2Classify224(b *testing.B) { benchRun(b, 224) }
+
+// BenchmarkMobileNetV2Features224 times the three taps only (the network
+// up to block 12), what the feature-based detectors pay per image.
 func BenchmarkMobileNetV2Features224(b *testing.B) {
-	models := sharedModels(b)
-	e, err := Open("mobilenet_v2", OpenOptions{BackboneDir: models})
-	if err != nil {
-		b.Fatal(err)
-	}
-	x := tensor.New(1, 3, 224, 224)
-	x.Fill(0.5)
-	for b.Loop() {
-		if _, err := e.Features(x); err != nil {
-			b.Fatal(err)
-		}
-	}
+	benchRun(b, 224, tapNames(builtins[0].Taps)...)
+}
+
+// BenchmarkMobileNetV2Features256 is BenchmarkMobileNetV2Features224 at 256×256.
+func BenchmarkMobileNetV2Features256(b *testing.B) {
+	benchRun(b, 256, tapNames(builtins[0].Taps)...)
 }

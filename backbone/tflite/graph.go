@@ -440,6 +440,9 @@ func (n *Net) Run(x *tensor.Tensor, outputs []int) (res []*tensor.Tensor, err er
 			}
 		}
 	}
+	// pooled marks activations whose buffers came from the tensor pool
+	// and may go back to it after their last use.
+	pooled := make([]bool, len(n.tensors))
 	keep := make([]bool, len(n.tensors))
 	for _, o := range outputs {
 		keep[o] = true
@@ -461,13 +464,17 @@ func (n *Net) Run(x *tensor.Tensor, outputs []int) (res []*tensor.Tensor, err er
 		}
 		cur = i
 		nd := &n.nodes[i]
-		y, err := n.exec(nd, vals)
+		y, err := n.exec(nd, vals, pooled)
 		if err != nil {
 			return nil, fmt.Errorf("operator %d (%v): %w", nd.index, nd.op, err)
 		}
 		vals[nd.out] = y
 		for _, in := range nd.in {
 			if in >= 0 && lastUse[in] == i && !keep[in] && int(in) != n.input {
+				if pooled[in] {
+					tensor.Put(vals[in].Data)
+					pooled[in] = false
+				}
 				vals[in] = nil
 			}
 		}
@@ -497,7 +504,10 @@ func (n *Net) value(t int, vals []*tensor.Tensor) (*tensor.Tensor, error) {
 	return nil, fmt.Errorf("tensor %d %q has no value", t, n.tensors[t].Name)
 }
 
-func (n *Net) exec(nd *node, vals []*tensor.Tensor) (*tensor.Tensor, error) {
+// exec runs one node. Convolution and ADD outputs are taken from the
+// tensor buffer pool (marked in pooled) so a forward pass recycles its
+// activation memory instead of allocating per layer.
+func (n *Net) exec(nd *node, vals []*tensor.Tensor, pooled []bool) (*tensor.Tensor, error) {
 	x, err := n.value(int(nd.in[0]), vals)
 	if err != nil {
 		return nil, err
@@ -525,7 +535,11 @@ func (n *Net) exec(nd *node, vals []*tensor.Tensor) (*tensor.Tensor, error) {
 		if err != nil {
 			return nil, err
 		}
-		y = ops.Conv2dForward(x, nd.w, nd.b, p)
+		oh, ow := p.OutSize(x.Shape[2], x.Shape[3], nd.kh, nd.kw)
+		shape := []int{x.Shape[0], nd.w.Shape[0], oh, ow}
+		y = &tensor.Tensor{Shape: shape, Data: tensor.Get(tensor.Numel(shape))}
+		pooled[nd.out] = true
+		ops.Conv2dForwardInto(y, x, nd.w, nd.b, p)
 		if nd.act == ActReLUN1To1 {
 			ops.ClipInPlace(y, -1, 1)
 		}
@@ -553,7 +567,8 @@ func (n *Net) exec(nd *node, vals []*tensor.Tensor) (*tensor.Tensor, error) {
 		if !tensor.SameShape(x.Shape, b.Shape) {
 			return nil, fmt.Errorf("operand shapes %v and %v differ (broadcasting not supported)", x.Shape, b.Shape)
 		}
-		y = tensor.New(x.Shape...)
+		y = &tensor.Tensor{Shape: append([]int(nil), x.Shape...), Data: tensor.Get(x.Len())}
+		pooled[nd.out] = true
 		ops.AddInto(y, x, b)
 	case OpReshape:
 		src := x
@@ -569,6 +584,10 @@ func (n *Net) exec(nd *node, vals []*tensor.Tensor) (*tensor.Tensor, error) {
 		shape, err := resolveShape(target, src.Len())
 		if err != nil {
 			return nil, err
+		}
+		if src == x {
+			// y is a view of x: x's buffer must outlive it.
+			pooled[nd.in[0]] = false
 		}
 		y = tensor.From(src.Data, shape...)
 		if len(shape) == 4 {

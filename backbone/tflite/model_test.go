@@ -3,11 +3,14 @@ package tflite
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/vigil-ad/vigil/tensor"
@@ -399,4 +402,56 @@ func FuzzParse(f *testing.F) {
 		}
 		checkNoPanic(t, b)
 	})
+}
+
+// TestRunConcurrent: a compiled Net is shared by goroutines (activation
+// buffers are per run, recycled through the tensor pool).
+func TestRunConcurrent(t *testing.T) {
+	tm := makeTiny(3)
+	m, err := Parse(tm.file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	net, err := Compile(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(9, 9))
+	const workers = 4
+	inputs := make([]*tensor.Tensor, workers)
+	want := make([][]float32, workers)
+	a3, _ := net.TensorIndex("a3")
+	for i := range inputs {
+		inputs[i] = tensor.New(1, 2, 6, 6)
+		for j := range inputs[i].Data {
+			inputs[i].Data[j] = float32(r.NormFloat64())
+		}
+		out, err := net.Run(inputs[i], []int{a3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[i] = slices.Clone(out[0].Data)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for i := range workers {
+		wg.Go(func() {
+			for range 50 {
+				out, err := net.Run(inputs[i], []int{a3})
+				if err != nil {
+					errs <- err
+					return
+				}
+				if !slices.Equal(out[0].Data, want[i]) {
+					errs <- fmt.Errorf("worker %d: result differs from the sequential run", i)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
 }
