@@ -33,6 +33,7 @@ type Executor struct {
 	// state of the prepared plan for the current input shapes
 	prepared bool
 	shapes   [][]int
+	ints     [][]int64 // values of integer slots
 	vals     []*tensor.Tensor
 	hdrs     []tensor.Tensor
 }
@@ -43,6 +44,9 @@ type slotInfo struct {
 	input  bool           // graph input (caller's memory)
 	root   int            // slot whose buffer this slot's data lives in
 	pinned bool           // buffer must survive the run (output, constant, input)
+	isInt  bool           // integer tensor, computed while inferring shapes
+	ints     []int64 // value of an integer constant
+	intShape []int
 	free   int            // index of the step after which the buffer is released; -1: never
 }
 
@@ -58,7 +62,8 @@ type step struct {
 	k       kernel
 	in      []int // slots of the runtime inputs, -1 for omitted optional ones
 	out     int
-	view    bool // output shares its input's buffer (Reshape, Flatten, ...)
+	ik      intKernel // set for static integer steps (k is nil)
+	view    bool      // output shares its input's buffer (Reshape, Flatten, ...)
 	inplace bool // output overwrites in[0]'s buffer
 	frees   []int
 }
@@ -196,7 +201,7 @@ func NewExecutor(m *Model, outputs []string) (*Executor, error) {
 			consts[c.Name] = &c
 			continue
 		}
-		if n.Domain != "" && n.Domain != "ai.onnx" || !supportedOps[n.OpType] {
+		if n.Domain != "" && n.Domain != "ai.onnx" || !supportedOps[n.OpType] && !intOps[n.OpType] {
 			op := n.OpType
 			if n.Domain != "" {
 				op = n.Domain + "." + op
@@ -434,10 +439,14 @@ func (e *Executor) plan(ir []*irNode, consts map[string]*Tensor, inputDecl map[s
 			return s, nil
 		}
 		if t, ok := consts[name]; ok {
+			if t.Float == nil && t.Int64 != nil {
+				// Integer constants feed shape arithmetic and shape inputs.
+				s := newSlot(name)
+				e.slots[s].isInt, e.slots[s].ints, e.slots[s].pinned = true, t.Int64, true
+				e.slots[s].intShape = toInts(t.Dims)
+				return s, nil
+			}
 			if t.Float == nil {
-				if t.Int64 != nil {
-					return 0, fmt.Errorf("onnx: %s: input %q is an integer tensor where float data is expected", n.label(), name)
-				}
 				return 0, fmt.Errorf("onnx: %s: constant %q has unsupported type %s", n.label(), name, t.DataType)
 			}
 			s := newSlot(name)
@@ -455,8 +464,43 @@ func (e *Executor) plan(ir []*irNode, consts map[string]*Tensor, inputDecl map[s
 		return 0, fmt.Errorf("onnx: %s: input %q is not available", n.label(), name)
 	}
 
+	isInt := func(name string) bool {
+		if s, ok := slotOf[name]; ok {
+			return e.slots[s].isInt
+		}
+		t := consts[name]
+		return t != nil && t.Float == nil && t.Int64 != nil
+	}
 	for _, nd := range ir {
-		k, dataIn, err := buildKernel(nd, consts, e.opset)
+		if isIntOp(nd, isInt) {
+			if nd.act != 0 {
+				return fmt.Errorf("onnx: %s: an activation cannot follow an integer op", nd.n.label())
+			}
+			ik, err := buildIntKernel(nd, e.opset)
+			if err != nil {
+				return err
+			}
+			st := &step{node: nd.n, ik: ik}
+			for _, name := range nd.in {
+				s := -1
+				if name != "" {
+					var err error
+					if s, err = lookup(name, nd.n); err != nil {
+						return err
+					}
+				}
+				st.in = append(st.in, s)
+			}
+			st.out = newSlot(nd.out[0])
+			e.slots[st.out].isInt = true
+			e.slots[st.out].pinned = true
+			e.steps = append(e.steps, st)
+			continue
+		}
+		if intOps[nd.op] && !supportedOps[nd.op] {
+			return fmt.Errorf("onnx: %s: only integer (shape) inputs are supported", nd.n.label())
+		}
+		k, dataIn, err := buildKernel(nd, consts, e.opset, isInt)
 		if err != nil {
 			return err
 		}
@@ -551,7 +595,20 @@ func (e *Executor) plan(ir []*irNode, consts map[string]*Tensor, inputDecl map[s
 			}
 		}
 	}
+	// Float kernels must not read integer tensors as data.
+	for _, st := range e.steps {
+		if st.k == nil {
+			continue
+		}
+		_, user := st.k.(intUser)
+		for i, s := range st.in {
+			if s >= 0 && e.slots[s].isInt && (i == 0 || !user) {
+				return fmt.Errorf("onnx: %s: input %q is an integer tensor where float data is expected", st.node.label(), e.slots[s].name)
+			}
+		}
+	}
 	e.shapes = make([][]int, len(e.slots))
+	e.ints = make([][]int64, len(e.slots))
 	e.vals = make([]*tensor.Tensor, len(e.slots))
 	e.hdrs = make([]tensor.Tensor, len(e.slots))
 	sort.SliceStable(e.inputs, func(i, j int) bool { return e.inputs[i].name < e.inputs[j].name })
@@ -606,12 +663,31 @@ func (e *Executor) prepare() error {
 		if sl.konst != nil {
 			e.shapes[s] = sl.konst.Shape
 		}
+		if sl.ints != nil {
+			e.ints[s] = sl.ints
+			e.shapes[s] = sl.intShape
+		}
 	}
 	for _, st := range e.steps {
 		in := make([][]int, len(st.in))
+		vals := make([][]int64, len(st.in))
 		for i, s := range st.in {
 			if s >= 0 {
 				in[i] = e.shapes[s]
+				vals[i] = e.ints[s]
+			}
+		}
+		if st.ik != nil {
+			shape, v, err := st.ik.eval(in, vals)
+			if err != nil {
+				return fmt.Errorf("onnx: %s: %w (input shapes %v)", st.node.label(), err, in)
+			}
+			e.shapes[st.out], e.ints[st.out] = shape, v
+			continue
+		}
+		if u, ok := st.k.(intUser); ok {
+			if err := u.useInts(vals); err != nil {
+				return fmt.Errorf("onnx: %s: %w", st.node.label(), err)
 			}
 		}
 		shape, err := st.k.infer(in)
@@ -690,6 +766,9 @@ func (e *Executor) Run(inputs map[string]*tensor.Tensor) (out map[string]*tensor
 	}
 	ins := make([]*tensor.Tensor, 0, 8)
 	for i, st := range e.steps {
+		if st.ik != nil {
+			continue // integer steps were evaluated by prepare
+		}
 		cur = i
 		ins = ins[:0]
 		for _, s := range st.in {
@@ -730,6 +809,14 @@ func (e *Executor) Run(inputs map[string]*tensor.Tensor) (out map[string]*tensor
 	out = make(map[string]*tensor.Tensor, len(e.outNames))
 	for i, name := range e.outNames {
 		s := e.outSlots[i]
+		if e.slots[s].isInt {
+			f := make([]float32, len(e.ints[s]))
+			for j, v := range e.ints[s] {
+				f[j] = float32(v)
+			}
+			out[name] = &tensor.Tensor{Shape: slices.Clone(e.shapes[s]), Data: f}
+			continue
+		}
 		v := e.vals[s]
 		t := &tensor.Tensor{Shape: slices.Clone(e.shapes[s]), Data: v.Data}
 		if e.slots[e.slots[s].root].konst != nil || e.slots[e.slots[s].root].input {

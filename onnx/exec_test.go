@@ -1,7 +1,13 @@
 package onnx
 
 import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"maps"
 	"math"
+	"os"
+	"slices"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -64,7 +70,53 @@ func run1(t *testing.T, m *Model, outputs []string, in map[string]*tensor.Tensor
 			t.Fatalf("second run of %q differs by %g", k, d)
 		}
 	}
+	if dir := os.Getenv("VIGIL_ONNX_DUMP"); dir != "" {
+		dumpCase(t, dir, m, in, out)
+	}
 	return out
+}
+
+// dumpCase writes the model (with every requested tensor declared as a
+// graph output), its inputs and the Executor's outputs, for checking the
+// same cases with ONNX Runtime (see VIGIL_ONNX_DUMP in resnet_test.go).
+func dumpCase(t *testing.T, dir string, m *Model, in, out map[string]*tensor.Tensor) {
+	t.Helper()
+	g := *m.Graph
+	g.Outputs = nil
+	for name := range out {
+		g.Outputs = append(g.Outputs, ValueInfo{Name: name})
+	}
+	dumpSeq++
+	base := fmt.Sprintf("%s/%s_%d", dir, strings.ReplaceAll(t.Name(), "/", "_"), dumpSeq)
+	mm := *m
+	mm.Graph = &g
+	if err := WriteFile(base+".onnx", &mm); err != nil {
+		t.Fatal(err)
+	}
+	manifest := map[string]map[string]any{"inputs": {}, "outputs": {}}
+	for kind, ts := range map[string]map[string]*tensor.Tensor{"inputs": in, "outputs": out} {
+		for i, name := range slices.Sorted(maps.Keys(ts)) {
+			f := fmt.Sprintf("%s.%s%d.f32", base, kind, i)
+			if err := writeF32(f, ts[name].Data); err != nil {
+				t.Fatal(err)
+			}
+			manifest[kind][name] = map[string]any{"file": f, "dims": ts[name].Shape}
+		}
+	}
+	j, _ := json.Marshal(manifest)
+	if err := os.WriteFile(base+".json", j, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+var dumpSeq int
+
+func writeF32(path string, v []float32) error {
+	buf := make([]byte, 4*len(v))
+	for i, f := range v {
+		binary.LittleEndian.PutUint32(buf[4*i:], math.Float32bits(f))
+	}
+	return os.WriteFile(path, buf, 0o644)
 }
 
 func checkClose(t *testing.T, name string, got, want *tensor.Tensor) {
@@ -229,7 +281,7 @@ func TestExecutorSteadyStateAllocs(t *testing.T) {
 	}
 }
 
-// TestExecutorMisc covers grouped/dilated/strided Conv with SAME_UPPER,
+// TestExecutorMisc covers grouped/dilated/strided Conv,
 // Clip from Constant inputs (fused as ReLU6), AveragePool with
 // count_include_pad and ceil_mode, Identity, Concat, Reshape (0 and -1),
 // MatMul and a broadcast Add of a Constant.
@@ -254,7 +306,7 @@ func TestExecutorMisc(t *testing.T) {
 	b.Node("Constant", "hi", nil, []string{"hi"}, TensorAttr("value", &Tensor{Float: []float32{6}, DataType: DataTypeFloat}))
 	b.Node("Constant", "cb", nil, []string{"cb"}, TensorAttr("value", &Tensor{Dims: []int64{1, 3}, Float: cb, DataType: DataTypeFloat}))
 	b.Node("Conv", "gconv", []string{"x", "w", "b"}, []string{"c"}, IntAttr("group", 2), IntsAttr("dilations", 2, 1),
-		IntsAttr("strides", 2, 1), StringAttr("auto_pad", "SAME_UPPER"))
+		IntsAttr("strides", 2, 1), IntsAttr("pads", 2, 1, 2, 1))
 	b.Node("Clip", "clip6", []string{"c", "lo", "hi"}, []string{"r6"})
 	b.Node("AveragePool", "avg_incl", []string{"r6"}, []string{"a1"}, IntsAttr("kernel_shape", 3, 3), IntsAttr("strides", 2, 2),
 		IntsAttr("pads", 1, 1, 1, 1), IntAttr("count_include_pad", 1), IntAttr("ceil_mode", 1))
@@ -268,8 +320,6 @@ func TestExecutorMisc(t *testing.T) {
 	b.Output("y", 1, 3)
 	m := roundTrip(t, b.Model())
 
-	// SAME_UPPER: out = ceil(9/2)=5 rows: total pad = (5-1)*2 + (3-1)*2+1 - 9 = 4 -> 2/2;
-	// cols: 8 out, total = 7 + 3 - 8 = 2 -> 1/1.
 	c := refConv(x, w, bias, [2]int{2, 1}, [2]int{2, 1}, [4]int{2, 1, 2, 1}, 2)
 	if c.Shape[2] != 5 || c.Shape[3] != 8 {
 		t.Fatalf("reference conv shape %v", c.Shape)
@@ -350,7 +400,9 @@ func TestExecutorGemmAndElementwise(t *testing.T) {
 	b.Node("Div", "div", []string{"xs", "s"}, []string{"xd"})
 	b.Output("sm", 3, 5)
 	b.Output("xd", 2, 3, 2, 2)
-	m := roundTrip(t, b.Model())
+	m := b.Model()
+	m.OpsetVersion = 10 // Clip limits as attributes, Softmax coerced to 2-D
+	m = roundTrip(t, m)
 
 	g := refClip(refGemm(a, bm, cv, true, false, 0.5, 2), -0.25, 0.5)
 	sm := g.Clone()
@@ -522,11 +574,102 @@ func TestExecutorActivations(t *testing.T) {
 		}
 		b.Node(op, "act", []string{"x"}, []string{"y"}, attrs...)
 		b.Output("y", 2, 3, 4, 5)
+		m := b.Model()
+		m.OpsetVersion = 14 // HardSwish
 		want := x.Clone()
 		for i, v := range want.Data {
 			want.Data[i] = float32(f(float64(v)))
 		}
-		out := run1(t, roundTrip(t, b.Model()), nil, map[string]*tensor.Tensor{"x": x})
+		out := run1(t, roundTrip(t, m), nil, map[string]*tensor.Tensor{"x": x})
 		checkClose(t, op, out["y"], want)
+	}
+}
+
+// TestExecutorShapeArithmetic covers the integer subgraphs torch writes
+// for x.view(x.size(0), -1) and friends (Shape, Gather, Slice, Mul,
+// Unsqueeze, Concat feeding Reshape), with a dynamic batch size.
+func TestExecutorShapeArithmetic(t *testing.T) {
+	b := NewBuilder("shapes")
+	b.Input("x", -1, 3, 4, 5)
+	b.InitializerInt64("zero", nil, []int64{0})
+	b.InitializerInt64("two", nil, []int64{2})
+	b.InitializerInt64("three", nil, []int64{3})
+	b.InitializerInt64("axes0", []int{1}, []int64{0})
+	b.InitializerInt64("minus1", []int{1}, []int64{-1})
+	b.InitializerInt64("s0", []int{1}, []int64{0})
+	b.InitializerInt64("s2", []int{1}, []int64{2})
+	b.Node("Shape", "shape", []string{"x"}, []string{"S"})
+	b.Node("Gather", "g0", []string{"S", "zero"}, []string{"n"}, IntAttr("axis", 0))
+	b.Node("Unsqueeze", "u0", []string{"n", "axes0"}, []string{"n1"})
+	b.Node("Concat", "cat0", []string{"n1", "minus1"}, []string{"shape1"}, IntAttr("axis", 0))
+	b.Node("Reshape", "view", []string{"x", "shape1"}, []string{"r1"})
+	b.Node("Slice", "sl", []string{"S", "s0", "s2"}, []string{"nc"})
+	b.Node("Gather", "g2", []string{"S", "two"}, []string{"h"})
+	b.Node("Gather", "g3", []string{"S", "three"}, []string{"w"})
+	b.Node("Mul", "hw", []string{"h", "w"}, []string{"hw"})
+	b.Node("Unsqueeze", "u1", []string{"hw", "axes0"}, []string{"hw1"})
+	b.Node("Concat", "cat1", []string{"nc", "hw1"}, []string{"shape2"}, IntAttr("axis", 0))
+	b.Node("Reshape", "view2", []string{"x", "shape2"}, []string{"r2"})
+	b.Node("Relu", "relu", []string{"r2"}, []string{"y"})
+	b.Output("r1", -1, 60)
+	b.Output("y", -1, 3, 20)
+	m := roundTrip(t, b.Model())
+	e, err := NewExecutor(m, []string{"r1", "y", "shape2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(15, 16))
+	x2 := randTensor(r, 2, 3, 4, 5)
+	out := run1(t, m, []string{"r1", "y"}, map[string]*tensor.Tensor{"x": x2})
+	checkClose(t, "r1", out["r1"], x2.Clone().Reshape(2, 60))
+	for _, n := range []int{2, 1, 3} {
+		x := randTensor(r, n, 3, 4, 5)
+		out, err := e.Run(map[string]*tensor.Tensor{"x": x})
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkClose(t, "r1", out["r1"], x.Clone().Reshape(n, 60))
+		checkClose(t, "y", out["y"], refClip(x, 0, math.MaxFloat32).Reshape(n, 3, 20))
+		checkClose(t, "shape2", out["shape2"], tensor.From([]float32{float32(n), 3, 20}, 3))
+	}
+	// Integer data where floats are needed is refused with the node named.
+	b2 := NewBuilder("bad")
+	b2.Input("x", 1, 3)
+	b2.Node("Shape", "shape", []string{"x"}, []string{"S"})
+	b2.Node("Relu", "relu_of_shape", []string{"S"}, []string{"y"})
+	b2.Output("y")
+	if _, err := NewExecutor(b2.Model(), nil); err == nil || !strings.Contains(err.Error(), "relu_of_shape") {
+		t.Fatalf("Relu of a shape: %v", err)
+	}
+}
+
+// TestExecutorAutoPad checks auto_pad for Conv and MaxPool: SAME_UPPER puts
+// the odd padding at the end, SAME_LOWER at the start, VALID pads nothing.
+func TestExecutorAutoPad(t *testing.T) {
+	r := rand.New(rand.NewPCG(17, 18))
+	x := randTensor(r, 1, 2, 8, 6)
+	w := randTensor(r, 3, 2, 3, 3)
+	b := NewBuilder("autopad")
+	b.Input("x", 1, 2, 8, 6)
+	b.Initializer("w", w.Shape, w.Data)
+	s2 := IntsAttr("strides", 2, 2)
+	for _, mode := range []string{"SAME_UPPER", "SAME_LOWER", "VALID"} {
+		b.Node("Conv", "conv_"+mode, []string{"x", "w"}, []string{"c_" + mode}, s2, StringAttr("auto_pad", mode))
+		b.Node("MaxPool", "pool_"+mode, []string{"x"}, []string{"p_" + mode}, s2, StringAttr("auto_pad", mode), IntsAttr("kernel_shape", 3, 3))
+	}
+	m := roundTrip(t, b.Model())
+	// Output 4x3 for SAME: total padding (4-1)*2+3-8 = 1 rows, (3-1)*2+3-6 = 1 column.
+	pads := map[string][4]int{"SAME_UPPER": {0, 0, 1, 1}, "SAME_LOWER": {1, 1, 0, 0}, "VALID": {}}
+	var names []string
+	for mode := range pads {
+		names = append(names, "c_"+mode, "p_"+mode)
+	}
+	out := run1(t, m, names, map[string]*tensor.Tensor{"x": x})
+	for mode, p := range pads {
+		checkClose(t, "conv "+mode, out["c_"+mode], refConv(x, w, nil, [2]int{2, 2}, [2]int{1, 1}, p, 1))
+		checkClose(t, "pool "+mode, out["p_"+mode], refPool(x, true, [2]int{3, 3}, [2]int{2, 2}, p, false, false))
+	}
+	if s := out["c_SAME_LOWER"].Shape; s[2] != 4 || s[3] != 3 {
+		t.Fatalf("SAME conv shape %v, want 4x3", s)
 	}
 }

@@ -36,7 +36,7 @@ const elemGrain = 1 << 14
 
 // buildKernel turns a node into a kernel and lists the inputs it reads at
 // run time (compile-time constants such as Conv weights are captured).
-func buildKernel(nd *irNode, consts map[string]*Tensor, opset int64) (kernel, []string, error) {
+func buildKernel(nd *irNode, consts map[string]*Tensor, opset int64, isInt func(string) bool) (kernel, []string, error) {
 	n := nd.n
 	fail := func(format string, args ...any) (kernel, []string, error) {
 		return nil, nil, fmt.Errorf("onnx: %s: %s", n.label(), fmt.Sprintf(format, args...))
@@ -186,14 +186,24 @@ func buildKernel(nd *irNode, consts map[string]*Tensor, opset int64) (kernel, []
 		return &reshapeK{mode: "identity"}, []string{in(0)}, nil
 
 	case "Reshape":
+		k := &reshapeK{mode: "reshape", allowZero: n.AttrInt("allowzero", 0) != 0}
+		if in(1) != "" && consts[in(1)] == nil && isInt(in(1)) {
+			// Shape computed from input shapes: read at shape inference.
+			k.dynamic = true
+			return k, []string{in(0), in(1)}, nil
+		}
 		shape, err := intsInput(in(1), "shape")
 		if err != nil {
 			return nil, nil, err
 		}
-		return &reshapeK{mode: "reshape", shape: shape, allowZero: n.AttrInt("allowzero", 0) != 0}, []string{in(0)}, nil
+		k.shape = shape
+		return k, []string{in(0)}, nil
 
 	case "Squeeze", "Unsqueeze":
 		axes := n.AttrInts("axes")
+		if in(1) != "" && consts[in(1)] == nil && isInt(in(1)) {
+			return &reshapeK{mode: nd.op, dynamic: true}, []string{in(0), in(1)}, nil
+		}
 		if in(1) != "" {
 			var err error
 			if axes, err = intsInput(in(1), "axes"); err != nil {
@@ -706,6 +716,18 @@ type reshapeK struct {
 	axis      int
 	shape     []int64 // Reshape target or Squeeze/Unsqueeze axes
 	allowZero bool
+	dynamic   bool // shape comes from the integer second input
+}
+
+func (k *reshapeK) useInts(vals [][]int64) error {
+	if !k.dynamic {
+		return nil
+	}
+	if len(vals) < 2 || vals[1] == nil {
+		return fmt.Errorf("shape input is not an integer tensor")
+	}
+	k.shape = vals[1]
+	return nil
 }
 
 func (k *reshapeK) isView() {}

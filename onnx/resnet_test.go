@@ -204,7 +204,8 @@ func TestResNetVariants(t *testing.T) {
 
 // BenchmarkResNet18 times Executor.Run on a full-size ResNet-18
 // (1x3x224x224, seeded random weights, BatchNormalization folded at load).
-// With VIGIL_ONNX_DUMP=DIR it also writes DIR/resnet18.onnx, the input
+// With VIGIL_ONNX_DUMP=DIR (which also makes every Executor test dump its
+// model, inputs and outputs as NAME.onnx/.json/.f32) it also writes DIR/resnet18.onnx, the input
 // (input.f32) and the Executor's output (output.f32), raw little-endian,
 // for comparing with ONNX Runtime.
 func BenchmarkResNet18(b *testing.B) {
@@ -228,12 +229,7 @@ func BenchmarkResNet18(b *testing.B) {
 			b.Fatal(err)
 		}
 		for name, t := range map[string]*tensor.Tensor{"input.f32": x, "output.f32": out["output"]} {
-			buf := make([]byte, 4*len(t.Data))
-			for i, v := range t.Data {
-				u := math.Float32bits(v)
-				buf[4*i], buf[4*i+1], buf[4*i+2], buf[4*i+3] = byte(u), byte(u>>8), byte(u>>16), byte(u>>24)
-			}
-			if err := os.WriteFile(dir+"/"+name, buf, 0o644); err != nil {
+			if err := writeF32(dir+"/"+name, t.Data); err != nil {
 				b.Fatal(err)
 			}
 		}
