@@ -39,15 +39,15 @@ type Executor struct {
 }
 
 type slotInfo struct {
-	name   string
-	konst  *tensor.Tensor // float constant (initializer / Constant), never freed
-	input  bool           // graph input (caller's memory)
-	root   int            // slot whose buffer this slot's data lives in
-	pinned bool           // buffer must survive the run (output, constant, input)
-	isInt  bool           // integer tensor, computed while inferring shapes
-	ints     []int64 // value of an integer constant
+	name     string
+	konst    *tensor.Tensor // float constant (initializer / Constant), never freed
+	input    bool           // graph input (caller's memory)
+	root     int            // slot whose buffer this slot's data lives in
+	pinned   bool           // buffer must survive the run (output, constant, input)
+	isInt    bool           // integer tensor, computed while inferring shapes
+	ints     []int64        // value of an integer constant
 	intShape []int
-	free   int            // index of the step after which the buffer is released; -1: never
+	free     int // index of the step after which the buffer is released; -1: never
 }
 
 type graphInput struct {
@@ -64,7 +64,7 @@ type step struct {
 	out     int
 	ik      intKernel // set for static integer steps (k is nil)
 	view    bool      // output shares its input's buffer (Reshape, Flatten, ...)
-	inplace bool // output overwrites in[0]'s buffer
+	inplace bool      // output overwrites in[0]'s buffer
 	frees   []int
 }
 

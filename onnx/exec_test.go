@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"math/rand/v2"
 	"os"
 	"slices"
-	"math/rand/v2"
 	"strings"
 	"testing"
 
