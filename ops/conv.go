@@ -123,27 +123,20 @@ func conv2dForward(y, x, w, b *tensor.Tensor, p Conv2D, s *convShape) {
 	gemmConvForward(y.Data, x.Data, w.Data, bias, p.Act, s)
 }
 
-// colTile picks how many output positions one im2col tile covers: small
-// enough that the tile stays in cache, large enough for an efficient GEMM,
-// and split finely enough that every worker gets work.
-func colTile(s *convShape) int {
-	P, K := s.p(), s.k()
-	tile := P
+// colRows picks how many output rows one im2col tile covers: small enough
+// that the tile stays in cache, large enough for an efficient GEMM, and
+// split finely enough that every worker gets work.
+func colRows(s *convShape) int {
+	oh, ow, K := s.win.oh, s.win.ow, s.k()
+	rows := oh
 	if !s.pointwise() {
-		// Keep a tile's columns within colTileFloats so they stay in L2.
-		if lim := max(64, colTileFloats/max(K, 1)); tile > lim {
-			tile = lim
-		}
+		rows = min(oh, max(1, colTileFloats/max(K*ow, 1)))
 	}
 	workers := tensor.Workers()
-	for s.n*s.g*((P+tile-1)/tile) < workers && tile > 32 {
-		tile = (tile + 1) / 2
+	for s.n*s.g*((oh+rows-1)/rows) < workers && rows > 1 {
+		rows = (rows + 1) / 2
 	}
-	if tile < P {
-		tile = (tile + 15) &^ 15 // whole SIMD-friendly blocks
-		tile = min(tile, P)
-	}
-	return tile
+	return rows
 }
 
 // convFwdTask carries one forward convolution to the worker pool. Tasks
@@ -177,8 +170,8 @@ var colTileFloats = 64 << 10
 func gemmConvForward(y, x, w, bias []float32, act Act, s *convShape) {
 	t := convFwdTasks.Get().(*convFwdTask)
 	t.y, t.x, t.w, t.bias, t.act, t.s = y, x, w, bias, act, *s
-	t.tile = colTile(s)
-	t.tiles = (s.p() + t.tile - 1) / t.tile
+	t.tile = colRows(s)
+	t.tiles = (s.win.oh + t.tile - 1) / t.tile
 	tensor.Parallel(s.n*s.g*t.tiles, t.fn)
 	t.y, t.x, t.w, t.bias = nil, nil, nil, nil
 	convFwdTasks.Put(t)
@@ -188,22 +181,24 @@ func (t *convFwdTask) run(lo, hi int) {
 	s := &t.s
 	P, K := s.p(), s.k()
 	hw := s.win.h * s.win.w
-	tile, tiles := t.tile, t.tiles
+	rows, tiles := t.tile, t.tiles
 	pw := s.pointwise()
-	var col []float32
+	var col, pad []float32
 	if !pw {
-		col = tensor.GetDirty(K * tile)
+		col = tensor.GetDirty(K * rows * s.win.ow)
+		pad = tensor.GetDirty(s.win.bandSize(rows))
 	}
 	for ti := lo; ti < hi; ti++ {
 		img, r := ti/(s.g*tiles), ti%(s.g*tiles)
 		g, tn := r/tiles, r%tiles
-		p0 := tn * tile
-		p1 := min(P, p0+tile)
+		oy0 := tn * rows
+		oy1 := min(s.win.oh, oy0+rows)
+		p0, p1 := oy0*s.win.ow, oy1*s.win.ow
 		np := p1 - p0
 		xs := t.x[(img*s.cin+g*s.cing)*hw:]
 		bm, ldb := xs[p0:], P
 		if !pw {
-			im2col(xs, s.cing, &s.win, p0, p1, col)
+			im2colRows(xs, s.cing, &s.win, oy0, oy1, pad, col)
 			bm, ldb = col, np
 		}
 		ys := t.y[(img*s.cout+g*s.coutg)*P+p0:]
@@ -220,6 +215,7 @@ func (t *convFwdTask) run(lo, hi int) {
 	}
 	if col != nil {
 		tensor.Put(col)
+		tensor.Put(pad)
 	}
 }
 
@@ -249,8 +245,48 @@ func Conv2dBackward(x, w, dy *tensor.Tensor, p Conv2D, needDX bool) (dx, dw, db 
 		depthwiseBackward(dxd, dw.Data, x.Data, w.Data, dy.Data, &s)
 		return dx, dw, db
 	}
+	if dx != nil && !s.pointwise() && backwardDataAsConv(dx, w, dy, &s) {
+		dxd = nil // done as a forward convolution; only dW remains
+	}
 	gemmConvBackward(dxd, dw.Data, x.Data, w.Data, dy.Data, &s)
 	return dx, dw, db
+}
+
+// backwardDataAsConv computes dX for a stride-1 ungrouped convolution as the
+// forward convolution of dY with the flipped, transposed kernel
+// (Wf[ci][co] = rot180(W[co][ci])) and complementary padding, which reuses
+// the fast forward paths (Winograd, tiled im2col) and avoids col2im. It
+// reports false when the case does not apply.
+func backwardDataAsConv(dx, w, dy *tensor.Tensor, s *convShape) bool {
+	g := &s.win
+	if g.sh != 1 || g.sw != 1 || s.g != 1 {
+		return false
+	}
+	ekh, ekw := g.dh*(g.kh-1), g.dw*(g.kw-1)
+	q := Conv2D{StrideH: 1, StrideW: 1, DilH: g.dh, DilW: g.dw, Groups: 1,
+		PadT: ekh - g.pt, PadL: ekw - g.pl, PadB: g.h + g.pt - g.oh, PadR: g.w + g.pl - g.ow}
+	if q.PadT < 0 || q.PadL < 0 || q.PadB < 0 || q.PadR < 0 {
+		return false
+	}
+	kk := g.kh * g.kw
+	buf := tensor.GetDirty(s.cin * s.cout * kk)
+	for co := 0; co < s.cout; co++ {
+		for ci := 0; ci < s.cin; ci++ {
+			src := w.Data[(co*s.cin+ci)*kk : (co*s.cin+ci)*kk+kk]
+			dst := buf[(ci*s.cout+co)*kk : (ci*s.cout+co)*kk+kk]
+			for k, v := range src {
+				dst[kk-1-k] = v
+			}
+		}
+	}
+	wf := &tensor.Tensor{Shape: []int{s.cin, s.cout, g.kh, g.kw}, Data: buf}
+	qs := convCheck("ops.Conv2dBackward data", dy, wf, nil, q)
+	if qs.win.oh != g.h || qs.win.ow != g.w {
+		panicf("ops.Conv2dBackward: internal size mismatch %dx%d vs %dx%d", qs.win.oh, qs.win.ow, g.h, g.w)
+	}
+	conv2dForward(dx, dy, wf, nil, q, &qs)
+	tensor.Put(buf)
+	return true
 }
 
 // channelSums sets out[c] = sum over images and positions of v[n][c][p].
@@ -278,14 +314,19 @@ func gemmConvBackward(dx, dw, x, w, dy []float32, s *convShape) {
 	P, K := s.p(), s.k()
 	hw := s.win.h * s.win.w
 	pw := s.pointwise()
-	one := func(img int, part, col []float32, gemm func(bool, bool, int, int, int, float32, []float32, int, []float32, int, float32, []float32, int)) {
+	colLen := K * P
+	if !pw {
+		colLen += s.win.bandSize(s.win.oh)
+	}
+	one := func(img int, part, buf []float32, gemm gemmFunc) {
+		col, pad := buf[:K*P], buf[K*P:]
 		for g := 0; g < s.g; g++ {
 			xs := x[(img*s.cin+g*s.cing)*hw:]
 			dys := dy[(img*s.cout+g*s.coutg)*P:]
 			wg := w[g*s.coutg*K:]
 			cm := xs
 			if !pw {
-				im2col(xs, s.cing, &s.win, 0, P, col)
+				im2colRows(xs, s.cing, &s.win, 0, s.win.oh, pad, col)
 				cm = col
 			}
 			gemm(false, true, s.coutg, K, P, 1, dys, P, cm, P, 1, part[g*s.coutg*K:], K)
@@ -298,31 +339,23 @@ func gemmConvBackward(dx, dw, x, w, dy []float32, s *convShape) {
 				continue
 			}
 			gemm(true, false, K, P, s.coutg, 1, wg, K, dys, P, 0, col, P)
-			col2im(col, s.cing, &s.win, dxs)
+			col2im(col, s.cing, &s.win, pad, dxs)
 		}
 	}
 	if s.n < tensor.Workers() {
-		var col []float32
-		if !pw {
-			col = tensor.GetDirty(K * P)
-		}
+		buf := tensor.GetDirty(colLen)
 		for img := 0; img < s.n; img++ {
-			one(img, dw, col, sgemmPar)
+			one(img, dw, buf, sgemmPar)
 		}
-		if col != nil {
-			tensor.Put(col)
-		}
+		tensor.Put(buf)
 		return
 	}
 	var mu sync.Mutex
 	tensor.Parallel(s.n, func(lo, hi int) {
 		part := tensor.Get(len(dw))
-		var col []float32
-		if !pw {
-			col = tensor.GetDirty(K * P)
-		}
+		buf := tensor.GetDirty(colLen)
 		for img := lo; img < hi; img++ {
-			one(img, part, col, sgemmSerial)
+			one(img, part, buf, sgemmSerial)
 		}
 		mu.Lock()
 		for i, v := range part {
@@ -330,8 +363,6 @@ func gemmConvBackward(dx, dw, x, w, dy []float32, s *convShape) {
 		}
 		mu.Unlock()
 		tensor.Put(part)
-		if col != nil {
-			tensor.Put(col)
-		}
+		tensor.Put(buf)
 	})
 }

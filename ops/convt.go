@@ -62,15 +62,16 @@ func ConvTranspose2dForward(x, w, b *tensor.Tensor, p ConvT2D) *tensor.Tensor {
 	y := tensor.New(s.n, s.cout, g.h, g.w)
 	hwIn, hwOut := g.oh*g.ow, g.h*g.w // x plane, y plane
 	M := s.coutg * g.kh * g.kw
-	one := func(img int, col []float32, gemm gemmFunc) {
+	one := func(img int, buf []float32, gemm gemmFunc) {
+		col, pad := buf[:M*hwIn], buf[M*hwIn:]
 		for gi := 0; gi < s.g; gi++ {
 			xs := x.Data[(img*s.cin+gi*s.cing)*hwIn:]
 			wg := w.Data[gi*s.cing*M:]
 			gemm(true, false, M, hwIn, s.cing, 1, wg, M, xs, hwIn, 0, col, hwIn)
-			col2im(col, s.coutg, g, y.Data[(img*s.cout+gi*s.coutg)*hwOut:])
+			col2im(col, s.coutg, g, pad, y.Data[(img*s.cout+gi*s.coutg)*hwOut:])
 		}
 	}
-	forImages(s.n, M*hwIn, one)
+	forImages(s.n, M*hwIn+g.bandSize(g.oh), one)
 	if b != nil {
 		tensor.Parallel(s.n*s.cout, func(lo, hi int) {
 			for pl := lo; pl < hi; pl++ {
@@ -99,9 +100,10 @@ func ConvTranspose2dBackward(x, w, dy *tensor.Tensor, p ConvT2D, needDX bool) (d
 	}
 	var mu sync.Mutex
 	// Each task accumulates into a private dW (part) merged under mu.
-	forImagesAcc(s.n, M*hwIn, len(dw.Data), dw.Data, &mu, func(img int, col, part []float32, gemm gemmFunc) {
+	forImagesAcc(s.n, M*hwIn+g.bandSize(g.oh), len(dw.Data), dw.Data, &mu, func(img int, buf, part []float32, gemm gemmFunc) {
+		col, pad := buf[:M*hwIn], buf[M*hwIn:]
 		for gi := 0; gi < s.g; gi++ {
-			im2col(dy.Data[(img*s.cout+gi*s.coutg)*hwOut:], s.coutg, g, 0, hwIn, col)
+			im2colRows(dy.Data[(img*s.cout+gi*s.coutg)*hwOut:], s.coutg, g, 0, g.oh, pad, col)
 			xs := x.Data[(img*s.cin+gi*s.cing)*hwIn:]
 			gemm(false, true, s.cing, M, hwIn, 1, xs, hwIn, col, hwIn, 1, part[gi*s.cing*M:], M)
 			if dx != nil {

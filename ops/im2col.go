@@ -22,42 +22,65 @@ func span(off, stride, in, out int) (lo, hi int) {
 	return lo, hi
 }
 
-// im2col writes the columns for output positions [p0,p1) of c input planes
-// src (each h×w) into dst, laid out as [c*kh*kw][p1-p0]; padding reads as 0.
-func im2col(src []float32, c int, g *window, p0, p1 int, dst []float32) {
-	np := p1 - p0
+// band describes the zero-padded copy of the input rows that output rows
+// [oy0,oy1) read: rows × wp floats, starting at input row iy0.
+func (g *window) band(oy0, oy1 int) (iy0, rows, wp int) {
+	iy0 = oy0*g.sh - g.pt
+	rows = (oy1-oy0-1)*g.sh + g.dh*(g.kh-1) + 1
+	wp = max(g.pl+g.w, (g.ow-1)*g.sw+g.dw*(g.kw-1)+1)
+	return
+}
+
+// bandSize is the scratch im2colRows/col2im need for output rows
+// [oy0,oy0+n).
+func (g *window) bandSize(n int) int {
+	_, rows, wp := g.band(0, n)
+	return rows * wp
+}
+
+// fillBand copies input rows [iy0,iy0+rows) of plane into pad (rows×wp),
+// with the left padding, right padding and out-of-image rows zero.
+func (g *window) fillBand(plane, pad []float32, iy0, rows, wp int) {
+	ncopy := min(g.w, wp-g.pl)
+	for r := 0; r < rows; r++ {
+		row := pad[r*wp : r*wp+wp]
+		iy := iy0 + r
+		if iy < 0 || iy >= g.h {
+			clear(row)
+			continue
+		}
+		clear(row[:g.pl])
+		copy(row[g.pl:g.pl+ncopy], plane[iy*g.w:iy*g.w+ncopy])
+		clear(row[g.pl+ncopy:])
+	}
+}
+
+// im2colRows writes the columns of output rows [oy0,oy1) of c input planes
+// src (each h×w) into dst, laid out as [c*kh*kw][(oy1-oy0)*ow]. Each
+// channel is first copied into a zero-padded band (scratch pad, at least
+// bandSize(oy1-oy0) floats) so the column loops need no bounds logic.
+func im2colRows(src []float32, c int, g *window, oy0, oy1 int, pad, dst []float32) {
 	hw := g.h * g.w
+	iy0, rows, wp := g.band(oy0, oy1)
+	pad = pad[:rows*wp]
+	nr := oy1 - oy0
+	np := nr * g.ow
 	for ci := 0; ci < c; ci++ {
-		plane := src[ci*hw : ci*hw+hw]
+		g.fillBand(src[ci*hw:ci*hw+hw], pad, iy0, rows, wp)
 		for ki := 0; ki < g.kh; ki++ {
-			offy := ki*g.dh - g.pt
 			for kj := 0; kj < g.kw; kj++ {
-				offx := kj*g.dw - g.pl
-				xlo, xhi := span(offx, g.sw, g.w, g.ow)
-				row := dst[((ci*g.kh+ki)*g.kw+kj)*np:][:np]
-				for p := p0; p < p1; {
-					oy := p / g.ow
-					ox0 := p - oy*g.ow
-					ox1 := min(g.ow, ox0+p1-p)
-					seg := row[p-p0 : p-p0+ox1-ox0]
-					p += ox1 - ox0
-					iy := oy*g.sh + offy
-					a, b := max(ox0, xlo), min(ox1, xhi)
-					if iy < 0 || iy >= g.h || a >= b {
-						clear(seg)
+				d := dst[((ci*g.kh+ki)*g.kw+kj)*np:][:np]
+				for r := 0; r < nr; r++ {
+					s := pad[(r*g.sh+ki*g.dh)*wp+kj*g.dw:]
+					out := d[r*g.ow : r*g.ow+g.ow]
+					if g.sw == 1 {
+						copyShort(out, s[:g.ow])
 						continue
 					}
-					xr := plane[iy*g.w : iy*g.w+g.w]
-					clear(seg[:a-ox0])
-					if g.sw == 1 {
-						copy(seg[a-ox0:b-ox0], xr[a+offx:b+offx])
-					} else {
-						s := seg[a-ox0 : b-ox0]
-						for i := range s {
-							s[i] = xr[(a+i)*g.sw+offx]
-						}
+					s = s[:(g.ow-1)*g.sw+1]
+					for ox := range out {
+						out[ox] = s[ox*g.sw]
 					}
-					clear(seg[b-ox0:])
 				}
 			}
 		}
@@ -65,38 +88,61 @@ func im2col(src []float32, c int, g *window, p0, p1 int, dst []float32) {
 }
 
 // col2im adds columns col ([c*kh*kw][oh*ow]) back into c planes dst (each
-// h×w): the adjoint of im2col over all output positions.
-func col2im(col []float32, c int, g *window, dst []float32) {
+// h×w): the adjoint of im2col over all output positions. It accumulates in
+// a zero-padded plane (scratch pad, at least bandSize(oh) floats) and adds
+// the in-image part back.
+func col2im(col []float32, c int, g *window, pad, dst []float32) {
 	np := g.oh * g.ow
 	hw := g.h * g.w
+	iy0, rows, wp := g.band(0, g.oh)
+	pad = pad[:rows*wp]
 	for ci := 0; ci < c; ci++ {
-		plane := dst[ci*hw : ci*hw+hw]
+		clear(pad)
 		for ki := 0; ki < g.kh; ki++ {
-			offy := ki*g.dh - g.pt
-			ylo, yhi := span(offy, g.sh, g.h, g.oh)
 			for kj := 0; kj < g.kw; kj++ {
-				offx := kj*g.dw - g.pl
-				xlo, xhi := span(offx, g.sw, g.w, g.ow)
-				if xlo >= xhi {
-					continue
-				}
 				row := col[((ci*g.kh+ki)*g.kw+kj)*np:][:np]
-				for oy := ylo; oy < yhi; oy++ {
-					iy := oy*g.sh + offy
-					xr := plane[iy*g.w : iy*g.w+g.w]
-					src := row[oy*g.ow+xlo : oy*g.ow+xhi]
+				for oy := 0; oy < g.oh; oy++ {
+					d := pad[(oy*g.sh+ki*g.dh)*wp+kj*g.dw:]
+					src := row[oy*g.ow : oy*g.ow+g.ow]
 					if g.sw == 1 {
-						dst := xr[xlo+offx : xhi+offx]
+						d = d[:len(src)]
 						for i, v := range src {
-							dst[i] += v
+							d[i] += v
 						}
-					} else {
-						for i, v := range src {
-							xr[(xlo+i)*g.sw+offx] += v
-						}
+						continue
+					}
+					d = d[:(g.ow-1)*g.sw+1]
+					for i, v := range src {
+						d[i*g.sw] += v
 					}
 				}
 			}
 		}
+		plane := dst[ci*hw : ci*hw+hw]
+		ncopy := min(g.w, wp-g.pl)
+		for r := 0; r < rows; r++ {
+			iy := iy0 + r
+			if iy < 0 || iy >= g.h {
+				continue
+			}
+			s := pad[r*wp+g.pl : r*wp+g.pl+ncopy]
+			d := plane[iy*g.w : iy*g.w+ncopy]
+			for i, v := range s {
+				d[i] += v
+			}
+		}
+	}
+}
+
+// copyShort copies src into dst (same length) without a memmove call for
+// the short rows of small feature maps.
+func copyShort(dst, src []float32) {
+	if len(dst) > 32 {
+		copy(dst, src)
+		return
+	}
+	src = src[:len(dst)]
+	for i := range dst {
+		dst[i] = src[i]
 	}
 }

@@ -96,7 +96,7 @@ func (t *convFwdTask) winograd(lo, hi int) {
 	hw, ohw := g.h*g.w, g.oh*g.ow
 	v := tensor.GetDirty(16 * cin * blk)
 	m := tensor.GetDirty(16 * cout * blk)
-	scratch := tensor.GetDirty(8 * (2*tw + 2))
+	scratch := tensor.GetDirty(g.w + 4 + 16)
 	for task := lo; task < hi; task++ {
 		img, b := task/bands, task%bands
 		ty0 := b * rows
@@ -115,55 +115,75 @@ func (t *convFwdTask) winograd(lo, hi int) {
 
 // winoInput writes V[e][ci][j] = (Bᵀ d B)[e] for the tiles of tile rows
 // [ty0,ty1) (j counts from the band's first tile), d being the tile's 4×4
-// input patch, zero outside the image. Bᵀ is applied down the columns of
-// four zero-padded input rows at once, then across each tile's columns.
+// input patch, zero outside the image. Interior tiles read the image rows
+// directly; edge tiles go through a zero-padded 4×4 copy.
 func winoInput(v, x []float32, cin int, g *window, tw, ty0, ty1, blk int, scratch []float32) {
 	hw := g.h * g.w
 	stride := cin * blk
-	pw := 2*tw + 2
-	d := scratch[:4*pw]
-	q := scratch[4*pw : 8*pw]
-	q0, q1, q2, q3 := q[:pw], q[pw:2*pw], q[2*pw:3*pw], q[3*pw:4*pw]
-	ncopy := min(g.w, pw-g.pl)
+	zero := scratch[:g.w+4]
+	clear(zero)
+	tmp := scratch[g.w+4 : g.w+4+16]
+	// Interior tiles: 0 <= 2tx-pl and 2tx-pl+3 < w.
+	txa, txb := span(-g.pl, 2, g.w-3, tw)
+	var outs [16][]float32
 	for ci := 0; ci < cin; ci++ {
 		plane := x[ci*hw : ci*hw+hw]
 		for ty := ty0; ty < ty1; ty++ {
-			for r := 0; r < 4; r++ {
-				row := d[r*pw : r*pw+pw]
-				iy := 2*ty - g.pt + r
-				if iy < 0 || iy >= g.h || ncopy <= 0 {
-					clear(row)
-					continue
+			var rows [4][]float32
+			for r := range rows {
+				rows[r] = zero[:g.w]
+				if iy := 2*ty - g.pt + r; iy >= 0 && iy < g.h {
+					rows[r] = plane[iy*g.w : iy*g.w+g.w]
 				}
-				clear(row[:g.pl])
-				copy(row[g.pl:g.pl+ncopy], plane[iy*g.w:iy*g.w+ncopy])
-				clear(row[g.pl+ncopy:])
-			}
-			d0, d1, d2, d3 := d[:pw], d[pw:2*pw], d[2*pw:3*pw], d[3*pw:4*pw]
-			for c := range q0 {
-				a, b, cc, e := d0[c], d1[c], d2[c], d3[c]
-				q0[c] = a - cc
-				q1[c] = b + cc
-				q2[c] = cc - b
-				q3[c] = b - e
 			}
 			base := ci*blk + (ty-ty0)*tw
-			for r, qr := range [4][]float32{q0, q1, q2, q3} {
-				o0 := v[(r*4+0)*stride+base:][:tw]
-				o1 := v[(r*4+1)*stride+base:][:tw]
-				o2 := v[(r*4+2)*stride+base:][:tw]
-				o3 := v[(r*4+3)*stride+base:][:tw]
-				qr = qr[:2*tw+2]
-				for tx := range o0 {
-					c := 2 * tx
-					a, b, cc, e := qr[c], qr[c+1], qr[c+2], qr[c+3]
-					o0[tx] = a - cc
-					o1[tx] = b + cc
-					o2[tx] = cc - b
-					o3[tx] = b - e
+			for e := range outs {
+				outs[e] = v[e*stride+base : e*stride+base+tw]
+			}
+			if txa < txb {
+				winoInTiles(rows[0], rows[1], rows[2], rows[3], 2*txa-g.pl, txb-txa, &outs, txa)
+			}
+			for tx := 0; tx < tw; tx++ {
+				if tx == txa && txa < txb {
+					tx = txb - 1
+					continue
 				}
+				c0 := 2*tx - g.pl
+				for r := 0; r < 4; r++ {
+					for c := 0; c < 4; c++ {
+						var val float32
+						if ix := c0 + c; ix >= 0 && ix < g.w {
+							val = rows[r][ix]
+						}
+						tmp[r*4+c] = val
+					}
+				}
+				winoInTiles(tmp[0:4], tmp[4:8], tmp[8:12], tmp[12:16], 0, 1, &outs, tx)
 			}
 		}
+	}
+}
+
+// winoInTiles transforms n consecutive tiles whose patches start at column
+// c0 (+2 per tile) of rows r0..r3, writing outs[e][j0+i].
+func winoInTiles(r0, r1, r2, r3 []float32, c0, n int, outs *[16][]float32, j0 int) {
+	o0, o1, o2, o3 := outs[0][j0:j0+n], outs[1][j0:j0+n], outs[2][j0:j0+n], outs[3][j0:j0+n]
+	o4, o5, o6, o7 := outs[4][j0:j0+n], outs[5][j0:j0+n], outs[6][j0:j0+n], outs[7][j0:j0+n]
+	o8, o9, o10, o11 := outs[8][j0:j0+n], outs[9][j0:j0+n], outs[10][j0:j0+n], outs[11][j0:j0+n]
+	o12, o13, o14, o15 := outs[12][j0:j0+n], outs[13][j0:j0+n], outs[14][j0:j0+n], outs[15][j0:j0+n]
+	r0, r1, r2, r3 = r0[c0:c0+2*n+2], r1[c0:c0+2*n+2], r2[c0:c0+2*n+2], r3[c0:c0+2*n+2]
+	for i := range o0 {
+		c := 2 * i
+		// Bᵀ down the columns: q_r = combos of rows, per column.
+		a0, a1, a2, a3 := r0[c]-r2[c], r0[c+1]-r2[c+1], r0[c+2]-r2[c+2], r0[c+3]-r2[c+3]
+		b0, b1, b2, b3 := r1[c]+r2[c], r1[c+1]+r2[c+1], r1[c+2]+r2[c+2], r1[c+3]+r2[c+3]
+		e0, e1, e2, e3 := r2[c]-r1[c], r2[c+1]-r1[c+1], r2[c+2]-r1[c+2], r2[c+3]-r1[c+3]
+		f0, f1, f2, f3 := r1[c]-r3[c], r1[c+1]-r3[c+1], r1[c+2]-r3[c+2], r1[c+3]-r3[c+3]
+		// Then across each row.
+		o0[i], o1[i], o2[i], o3[i] = a0-a2, a1+a2, a2-a1, a1-a3
+		o4[i], o5[i], o6[i], o7[i] = b0-b2, b1+b2, b2-b1, b1-b3
+		o8[i], o9[i], o10[i], o11[i] = e0-e2, e1+e2, e2-e1, e1-e3
+		o12[i], o13[i], o14[i], o15[i] = f0-f2, f1+f2, f2-f1, f1-f3
 	}
 }
 
