@@ -47,7 +47,6 @@ type slotInfo struct {
 	isInt    bool           // integer tensor, computed while inferring shapes
 	ints     []int64        // value of an integer constant
 	intShape []int
-	free     int // index of the step after which the buffer is released; -1: never
 }
 
 type graphInput struct {
@@ -136,6 +135,9 @@ func NewExecutor(m *Model, outputs []string) (*Executor, error) {
 			}
 			if _, ok := consts[o]; ok {
 				return nil, fmt.Errorf("onnx: %s overwrites initializer %q", n.label(), o)
+			}
+			if _, ok := inputDecl[o]; ok {
+				return nil, fmt.Errorf("onnx: %s overwrites graph input %q", n.label(), o)
 			}
 			producer[o] = n
 		}
@@ -429,7 +431,7 @@ func clipBounds(n *irNode, consts map[string]*Tensor) (lo, hi float32, ok bool) 
 func (e *Executor) plan(ir []*irNode, consts map[string]*Tensor, inputDecl map[string]ValueInfo, requested map[string]bool) error {
 	slotOf := map[string]int{}
 	newSlot := func(name string) int {
-		e.slots = append(e.slots, slotInfo{name: name, root: len(e.slots), free: -1})
+		e.slots = append(e.slots, slotInfo{name: name, root: len(e.slots)})
 		slotOf[name] = len(e.slots) - 1
 		return len(e.slots) - 1
 	}
@@ -526,18 +528,9 @@ func (e *Executor) plan(ir []*irNode, consts map[string]*Tensor, inputDecl map[s
 		e.steps = append(e.steps, st)
 	}
 	for _, o := range e.outNames {
+		// Integer tensors (shape values, Reshape targets) asked for as taps
+		// are returned converted to float32 by Run.
 		s, ok := slotOf[o]
-		if t := consts[o]; !ok && t != nil && t.Float == nil && t.Int64 != nil {
-			// An integer constant (e.g. a Reshape target) asked for as a
-			// tap is returned converted to float32.
-			f := make([]float32, len(t.Int64))
-			for i, v := range t.Int64 {
-				f[i] = float32(v)
-			}
-			s, ok = newSlot(o), true
-			e.slots[s].konst = &tensor.Tensor{Shape: toInts(t.Dims), Data: f}
-			e.slots[s].pinned = true
-		}
 		if !ok {
 			var err error
 			if s, err = lookup(o, &Node{OpType: "output"}); err != nil {
@@ -554,6 +547,9 @@ func (e *Executor) plan(ir []*irNode, consts map[string]*Tensor, inputDecl map[s
 		lastRead[i] = -1
 	}
 	for i, st := range e.steps {
+		if st.ik != nil {
+			continue // integer steps read shapes only, never buffers
+		}
 		for _, s := range st.in {
 			if s >= 0 {
 				lastRead[s] = i
