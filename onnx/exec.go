@@ -116,6 +116,9 @@ func NewExecutor(m *Model, outputs []string) (*Executor, error) {
 
 	consts := map[string]*Tensor{}
 	for _, t := range g.Initializers {
+		if err := checkConst(t); err != nil {
+			return nil, fmt.Errorf("onnx: initializer %q: %w", t.Name, err)
+		}
 		consts[t.Name] = t
 	}
 	inputDecl := map[string]ValueInfo{}
@@ -198,6 +201,9 @@ func NewExecutor(m *Model, outputs []string) (*Executor, error) {
 			if err != nil {
 				return nil, err
 			}
+			if err := checkConst(t); err != nil {
+				return nil, fmt.Errorf("onnx: %s: %w", n.label(), err)
+			}
 			c := *t
 			c.Name = n.Outputs[0]
 			consts[c.Name] = &c
@@ -227,6 +233,22 @@ func NewExecutor(m *Model, outputs []string) (*Executor, error) {
 		return nil, err
 	}
 	return e, nil
+}
+
+// checkConst verifies that a tensor's data matches its dims (models built
+// in code are not checked by Decode).
+func checkConst(t *Tensor) error {
+	n := 1
+	for _, d := range t.Dims {
+		if d < 0 || d > maxElems || (d > 0 && n > maxElems/int(d)) {
+			return fmt.Errorf("bad dims %v", t.Dims)
+		}
+		n *= int(d)
+	}
+	if t.Float != nil && len(t.Float) != n || t.Int64 != nil && len(t.Int64) != n {
+		return fmt.Errorf("dims %v need %d values, have %d floats / %d integers", t.Dims, n, len(t.Float), len(t.Int64))
+	}
+	return nil
 }
 
 // constantValue returns the tensor a Constant node defines.

@@ -467,6 +467,11 @@ func TestExecutorErrors(t *testing.T) {
 			b.Node("Reshape", "rs", []string{"x", "x"}, []string{"y"})
 			b.Output("y")
 		}, nil, []string{"rs", "shape"}},
+		{"bad constant", func(b *Builder) {
+			b.Node("Constant", "k", nil, []string{"k"}, TensorAttr("value", &Tensor{Dims: []int64{4}, Float: []float32{1, 2}}))
+			b.Node("Add", "add", []string{"x", "k"}, []string{"y"})
+			b.Output("y")
+		}, nil, []string{"need 4 values", `"k"`}},
 		{"duplicate producer", func(b *Builder) {
 			b.Node("Relu", "r1", []string{"x"}, []string{"y"})
 			b.Node("Relu", "r2", []string{"x"}, []string{"y"})
