@@ -38,16 +38,23 @@ func main() {
 }
 
 // Arguments of every kernel (Go declaration in kernel_amd64.go):
-// func kXXXrR(k int, a, b, c *float32, ldc int, load int, beta float32)
+// func kXXXrR(k int, a, b, c *float32, ldc int, load int, beta float32, pf uintptr, pfStride int)
+// pf/pfStride: while it runs, the kernel prefetches (into L2) the lines at
+// pf, pf+pfStride·4, ... one row per unrolled iteration: the caller points
+// them at the source rows of the next B panel so that loading them
+// overlaps this tile's arithmetic.
 const header = `
-// func %s(k int, a, b, c *float32, ldc int, load int, beta float32)
-TEXT ·%s(SB), NOSPLIT, $0-52
+// func %s(k int, a, b, c *float32, ldc int, load int, beta float32, pf uintptr, pfStride int)
+TEXT ·%s(SB), NOSPLIT, $0-72
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
 	MOVQ c+24(FP), DX
 	MOVQ ldc+32(FP), R8
 	SHLQ $2, R8
+	MOVQ pf+56(FP), R13
+	MOVQ pfStride+64(FP), R14
+	SHLQ $2, R14
 `
 
 // gen512 emits the AVX-512 kernel for r rows of a 14×32 tile: 2r zmm
@@ -80,6 +87,7 @@ func gen512(w *bytes.Buffer, r int) {
 	fmt.Fprintf(w, "%s_loop%d:\n", name, unroll)
 	// Prefetch the A panel a few steps ahead; it streams from L2.
 	fmt.Fprintf(w, "\tPREFETCHT0 %d(SI)\n", 8*mr512*4)
+	fmt.Fprintf(w, "\tPREFETCHT1 (R13)\n\tPREFETCHT1 64(R13)\n\tADDQ R14, R13\n")
 	for u := 0; u < unroll; u++ {
 		step(u)
 	}
@@ -140,6 +148,7 @@ func gen256(w *bytes.Buffer, r int) {
 	fmt.Fprintf(w, "\tCMPQ CX, $%d\n\tJLT %s_tail\n", unroll, name)
 	fmt.Fprintf(w, "%s_loop%d:\n", name, unroll)
 	fmt.Fprintf(w, "\tPREFETCHT0 %d(SI)\n", 8*mr256*4)
+	fmt.Fprintf(w, "\tPREFETCHT1 (R13)\n\tADDQ R14, R13\n")
 	for u := 0; u < unroll; u++ {
 		step(u)
 	}

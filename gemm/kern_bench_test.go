@@ -1,6 +1,9 @@
 package gemm
 
-import "testing"
+import (
+	"testing"
+	"unsafe"
+)
 
 // BenchmarkMicroKernel times the full-tile micro-kernel alone on packed
 // panels that stay in cache: the ceiling the blocked algorithm can reach
@@ -14,7 +17,7 @@ func BenchmarkMicroKernel(b *testing.B) {
 			c := make([]float32, ki.mr*ki.nr)
 			kern := ki.rows[ki.mr]
 			for i := 0; i < b.N; i++ {
-				kern(kc, &ap[0], &bp[0], &c[0], ki.nr, 1, 1)
+				kern(kc, &ap[0], &bp[0], &c[0], ki.nr, 1, 1, uintptr(unsafe.Pointer(&bp[0])), 0)
 			}
 			b.ReportMetric(2*float64(ki.mr*ki.nr*kc)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 		})

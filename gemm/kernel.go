@@ -9,8 +9,10 @@ import (
 // microKernel computes an r×nr tile C = A·B (+ beta·C when load != 0)
 // from a packed A panel (mr floats per k step) and a packed B panel
 // (nr floats per k step). When load == 0 the tile is stored without
-// reading C, so C may hold NaN garbage.
-type microKernel func(k int, a, b, c *float32, ldc int, load int, beta float32)
+// reading C, so C may hold NaN garbage. Meanwhile it prefetches the
+// lines at pf + i·pfStride floats, one per few k steps (pf is a plain
+// address: it may point past any object, prefetches never fault).
+type microKernel func(k int, a, b, c *float32, ldc int, load int, beta float32, pf uintptr, pfStride int)
 
 // kernelInfo describes one micro-kernel family and its cache blocking.
 type kernelInfo struct {
@@ -80,16 +82,16 @@ var genericKernel = &kernelInfo{
 	packAPanel: packAPanelGo, packBPanel: packBPanelGo, packB: packBGo,
 }
 
-func genericR1(k int, a, b, c *float32, ldc int, load int, beta float32) {
+func genericR1(k int, a, b, c *float32, ldc int, load int, beta float32, _ uintptr, _ int) {
 	genericTile(1, k, a, b, c, ldc, load, beta)
 }
-func genericR2(k int, a, b, c *float32, ldc int, load int, beta float32) {
+func genericR2(k int, a, b, c *float32, ldc int, load int, beta float32, _ uintptr, _ int) {
 	genericTile(2, k, a, b, c, ldc, load, beta)
 }
-func genericR3(k int, a, b, c *float32, ldc int, load int, beta float32) {
+func genericR3(k int, a, b, c *float32, ldc int, load int, beta float32, _ uintptr, _ int) {
 	genericTile(3, k, a, b, c, ldc, load, beta)
 }
-func genericR4(k int, a, b, c *float32, ldc int, load int, beta float32) {
+func genericR4(k int, a, b, c *float32, ldc int, load int, beta float32, _ uintptr, _ int) {
 	genericTile(4, k, a, b, c, ldc, load, beta)
 }
 

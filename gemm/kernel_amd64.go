@@ -9,64 +9,64 @@ import "golang.org/x/sys/cpu"
 //go:generate go run gen_kernels.go
 
 //go:noescape
-func k512r1(k int, a, b, c *float32, ldc int, load int, beta float32)
+func k512r1(k int, a, b, c *float32, ldc int, load int, beta float32, pf uintptr, pfStride int)
 
 //go:noescape
-func k512r2(k int, a, b, c *float32, ldc int, load int, beta float32)
+func k512r2(k int, a, b, c *float32, ldc int, load int, beta float32, pf uintptr, pfStride int)
 
 //go:noescape
-func k512r3(k int, a, b, c *float32, ldc int, load int, beta float32)
+func k512r3(k int, a, b, c *float32, ldc int, load int, beta float32, pf uintptr, pfStride int)
 
 //go:noescape
-func k512r4(k int, a, b, c *float32, ldc int, load int, beta float32)
+func k512r4(k int, a, b, c *float32, ldc int, load int, beta float32, pf uintptr, pfStride int)
 
 //go:noescape
-func k512r5(k int, a, b, c *float32, ldc int, load int, beta float32)
+func k512r5(k int, a, b, c *float32, ldc int, load int, beta float32, pf uintptr, pfStride int)
 
 //go:noescape
-func k512r6(k int, a, b, c *float32, ldc int, load int, beta float32)
+func k512r6(k int, a, b, c *float32, ldc int, load int, beta float32, pf uintptr, pfStride int)
 
 //go:noescape
-func k512r7(k int, a, b, c *float32, ldc int, load int, beta float32)
+func k512r7(k int, a, b, c *float32, ldc int, load int, beta float32, pf uintptr, pfStride int)
 
 //go:noescape
-func k512r8(k int, a, b, c *float32, ldc int, load int, beta float32)
+func k512r8(k int, a, b, c *float32, ldc int, load int, beta float32, pf uintptr, pfStride int)
 
 //go:noescape
-func k512r9(k int, a, b, c *float32, ldc int, load int, beta float32)
+func k512r9(k int, a, b, c *float32, ldc int, load int, beta float32, pf uintptr, pfStride int)
 
 //go:noescape
-func k512r10(k int, a, b, c *float32, ldc int, load int, beta float32)
+func k512r10(k int, a, b, c *float32, ldc int, load int, beta float32, pf uintptr, pfStride int)
 
 //go:noescape
-func k512r11(k int, a, b, c *float32, ldc int, load int, beta float32)
+func k512r11(k int, a, b, c *float32, ldc int, load int, beta float32, pf uintptr, pfStride int)
 
 //go:noescape
-func k512r12(k int, a, b, c *float32, ldc int, load int, beta float32)
+func k512r12(k int, a, b, c *float32, ldc int, load int, beta float32, pf uintptr, pfStride int)
 
 //go:noescape
-func k512r13(k int, a, b, c *float32, ldc int, load int, beta float32)
+func k512r13(k int, a, b, c *float32, ldc int, load int, beta float32, pf uintptr, pfStride int)
 
 //go:noescape
-func k512r14(k int, a, b, c *float32, ldc int, load int, beta float32)
+func k512r14(k int, a, b, c *float32, ldc int, load int, beta float32, pf uintptr, pfStride int)
 
 //go:noescape
-func k256r1(k int, a, b, c *float32, ldc int, load int, beta float32)
+func k256r1(k int, a, b, c *float32, ldc int, load int, beta float32, pf uintptr, pfStride int)
 
 //go:noescape
-func k256r2(k int, a, b, c *float32, ldc int, load int, beta float32)
+func k256r2(k int, a, b, c *float32, ldc int, load int, beta float32, pf uintptr, pfStride int)
 
 //go:noescape
-func k256r3(k int, a, b, c *float32, ldc int, load int, beta float32)
+func k256r3(k int, a, b, c *float32, ldc int, load int, beta float32, pf uintptr, pfStride int)
 
 //go:noescape
-func k256r4(k int, a, b, c *float32, ldc int, load int, beta float32)
+func k256r4(k int, a, b, c *float32, ldc int, load int, beta float32, pf uintptr, pfStride int)
 
 //go:noescape
-func k256r5(k int, a, b, c *float32, ldc int, load int, beta float32)
+func k256r5(k int, a, b, c *float32, ldc int, load int, beta float32, pf uintptr, pfStride int)
 
 //go:noescape
-func k256r6(k int, a, b, c *float32, ldc int, load int, beta float32)
+func k256r6(k int, a, b, c *float32, ldc int, load int, beta float32, pf uintptr, pfStride int)
 
 // Assembly packing for the AVX-512 layout (pack_amd64.s).
 

@@ -4,14 +4,17 @@
 
 #include "textflag.h"
 
-// func k512r1(k int, a, b, c *float32, ldc int, load int, beta float32)
-TEXT ·k512r1(SB), NOSPLIT, $0-52
+// func k512r1(k int, a, b, c *float32, ldc int, load int, beta float32, pf uintptr, pfStride int)
+TEXT ·k512r1(SB), NOSPLIT, $0-72
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
 	MOVQ c+24(FP), DX
 	MOVQ ldc+32(FP), R8
 	SHLQ $2, R8
+	MOVQ pf+56(FP), R13
+	MOVQ pfStride+64(FP), R14
+	SHLQ $2, R14
 	MOVQ DX, R9
 	PREFETCHT0 (R9)
 	PREFETCHT0 64(R9)
@@ -21,6 +24,9 @@ TEXT ·k512r1(SB), NOSPLIT, $0-52
 	JLT k512r1_tail
 k512r1_loop4:
 	PREFETCHT0 448(SI)
+	PREFETCHT1 (R13)
+	PREFETCHT1 64(R13)
+	ADDQ R14, R13
 	VMOVUPS 0(DI), Z28
 	VMOVUPS 64(DI), Z29
 	VFMADD231PS.BCST 0(SI), Z28, Z0
@@ -70,14 +76,17 @@ k512r1_over:
 	VZEROUPPER
 	RET
 
-// func k512r2(k int, a, b, c *float32, ldc int, load int, beta float32)
-TEXT ·k512r2(SB), NOSPLIT, $0-52
+// func k512r2(k int, a, b, c *float32, ldc int, load int, beta float32, pf uintptr, pfStride int)
+TEXT ·k512r2(SB), NOSPLIT, $0-72
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
 	MOVQ c+24(FP), DX
 	MOVQ ldc+32(FP), R8
 	SHLQ $2, R8
+	MOVQ pf+56(FP), R13
+	MOVQ pfStride+64(FP), R14
+	SHLQ $2, R14
 	MOVQ DX, R9
 	PREFETCHT0 (R9)
 	PREFETCHT0 64(R9)
@@ -92,6 +101,9 @@ TEXT ·k512r2(SB), NOSPLIT, $0-52
 	JLT k512r2_tail
 k512r2_loop4:
 	PREFETCHT0 448(SI)
+	PREFETCHT1 (R13)
+	PREFETCHT1 64(R13)
+	ADDQ R14, R13
 	VMOVUPS 0(DI), Z28
 	VMOVUPS 64(DI), Z29
 	VFMADD231PS.BCST 0(SI), Z28, Z0
@@ -159,14 +171,17 @@ k512r2_over:
 	VZEROUPPER
 	RET
 
-// func k512r3(k int, a, b, c *float32, ldc int, load int, beta float32)
-TEXT ·k512r3(SB), NOSPLIT, $0-52
+// func k512r3(k int, a, b, c *float32, ldc int, load int, beta float32, pf uintptr, pfStride int)
+TEXT ·k512r3(SB), NOSPLIT, $0-72
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
 	MOVQ c+24(FP), DX
 	MOVQ ldc+32(FP), R8
 	SHLQ $2, R8
+	MOVQ pf+56(FP), R13
+	MOVQ pfStride+64(FP), R14
+	SHLQ $2, R14
 	MOVQ DX, R9
 	PREFETCHT0 (R9)
 	PREFETCHT0 64(R9)
@@ -186,6 +201,9 @@ TEXT ·k512r3(SB), NOSPLIT, $0-52
 	JLT k512r3_tail
 k512r3_loop4:
 	PREFETCHT0 448(SI)
+	PREFETCHT1 (R13)
+	PREFETCHT1 64(R13)
+	ADDQ R14, R13
 	VMOVUPS 0(DI), Z28
 	VMOVUPS 64(DI), Z29
 	VFMADD231PS.BCST 0(SI), Z28, Z0
@@ -271,14 +289,17 @@ k512r3_over:
 	VZEROUPPER
 	RET
 
-// func k512r4(k int, a, b, c *float32, ldc int, load int, beta float32)
-TEXT ·k512r4(SB), NOSPLIT, $0-52
+// func k512r4(k int, a, b, c *float32, ldc int, load int, beta float32, pf uintptr, pfStride int)
+TEXT ·k512r4(SB), NOSPLIT, $0-72
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
 	MOVQ c+24(FP), DX
 	MOVQ ldc+32(FP), R8
 	SHLQ $2, R8
+	MOVQ pf+56(FP), R13
+	MOVQ pfStride+64(FP), R14
+	SHLQ $2, R14
 	MOVQ DX, R9
 	PREFETCHT0 (R9)
 	PREFETCHT0 64(R9)
@@ -303,6 +324,9 @@ TEXT ·k512r4(SB), NOSPLIT, $0-52
 	JLT k512r4_tail
 k512r4_loop4:
 	PREFETCHT0 448(SI)
+	PREFETCHT1 (R13)
+	PREFETCHT1 64(R13)
+	ADDQ R14, R13
 	VMOVUPS 0(DI), Z28
 	VMOVUPS 64(DI), Z29
 	VFMADD231PS.BCST 0(SI), Z28, Z0
@@ -406,14 +430,17 @@ k512r4_over:
 	VZEROUPPER
 	RET
 
-// func k512r5(k int, a, b, c *float32, ldc int, load int, beta float32)
-TEXT ·k512r5(SB), NOSPLIT, $0-52
+// func k512r5(k int, a, b, c *float32, ldc int, load int, beta float32, pf uintptr, pfStride int)
+TEXT ·k512r5(SB), NOSPLIT, $0-72
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
 	MOVQ c+24(FP), DX
 	MOVQ ldc+32(FP), R8
 	SHLQ $2, R8
+	MOVQ pf+56(FP), R13
+	MOVQ pfStride+64(FP), R14
+	SHLQ $2, R14
 	MOVQ DX, R9
 	PREFETCHT0 (R9)
 	PREFETCHT0 64(R9)
@@ -443,6 +470,9 @@ TEXT ·k512r5(SB), NOSPLIT, $0-52
 	JLT k512r5_tail
 k512r5_loop4:
 	PREFETCHT0 448(SI)
+	PREFETCHT1 (R13)
+	PREFETCHT1 64(R13)
+	ADDQ R14, R13
 	VMOVUPS 0(DI), Z28
 	VMOVUPS 64(DI), Z29
 	VFMADD231PS.BCST 0(SI), Z28, Z0
@@ -564,14 +594,17 @@ k512r5_over:
 	VZEROUPPER
 	RET
 
-// func k512r6(k int, a, b, c *float32, ldc int, load int, beta float32)
-TEXT ·k512r6(SB), NOSPLIT, $0-52
+// func k512r6(k int, a, b, c *float32, ldc int, load int, beta float32, pf uintptr, pfStride int)
+TEXT ·k512r6(SB), NOSPLIT, $0-72
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
 	MOVQ c+24(FP), DX
 	MOVQ ldc+32(FP), R8
 	SHLQ $2, R8
+	MOVQ pf+56(FP), R13
+	MOVQ pfStride+64(FP), R14
+	SHLQ $2, R14
 	MOVQ DX, R9
 	PREFETCHT0 (R9)
 	PREFETCHT0 64(R9)
@@ -606,6 +639,9 @@ TEXT ·k512r6(SB), NOSPLIT, $0-52
 	JLT k512r6_tail
 k512r6_loop4:
 	PREFETCHT0 448(SI)
+	PREFETCHT1 (R13)
+	PREFETCHT1 64(R13)
+	ADDQ R14, R13
 	VMOVUPS 0(DI), Z28
 	VMOVUPS 64(DI), Z29
 	VFMADD231PS.BCST 0(SI), Z28, Z0
@@ -745,14 +781,17 @@ k512r6_over:
 	VZEROUPPER
 	RET
 
-// func k512r7(k int, a, b, c *float32, ldc int, load int, beta float32)
-TEXT ·k512r7(SB), NOSPLIT, $0-52
+// func k512r7(k int, a, b, c *float32, ldc int, load int, beta float32, pf uintptr, pfStride int)
+TEXT ·k512r7(SB), NOSPLIT, $0-72
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
 	MOVQ c+24(FP), DX
 	MOVQ ldc+32(FP), R8
 	SHLQ $2, R8
+	MOVQ pf+56(FP), R13
+	MOVQ pfStride+64(FP), R14
+	SHLQ $2, R14
 	MOVQ DX, R9
 	PREFETCHT0 (R9)
 	PREFETCHT0 64(R9)
@@ -792,6 +831,9 @@ TEXT ·k512r7(SB), NOSPLIT, $0-52
 	JLT k512r7_tail
 k512r7_loop4:
 	PREFETCHT0 448(SI)
+	PREFETCHT1 (R13)
+	PREFETCHT1 64(R13)
+	ADDQ R14, R13
 	VMOVUPS 0(DI), Z28
 	VMOVUPS 64(DI), Z29
 	VFMADD231PS.BCST 0(SI), Z28, Z0
@@ -949,14 +991,17 @@ k512r7_over:
 	VZEROUPPER
 	RET
 
-// func k512r8(k int, a, b, c *float32, ldc int, load int, beta float32)
-TEXT ·k512r8(SB), NOSPLIT, $0-52
+// func k512r8(k int, a, b, c *float32, ldc int, load int, beta float32, pf uintptr, pfStride int)
+TEXT ·k512r8(SB), NOSPLIT, $0-72
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
 	MOVQ c+24(FP), DX
 	MOVQ ldc+32(FP), R8
 	SHLQ $2, R8
+	MOVQ pf+56(FP), R13
+	MOVQ pfStride+64(FP), R14
+	SHLQ $2, R14
 	MOVQ DX, R9
 	PREFETCHT0 (R9)
 	PREFETCHT0 64(R9)
@@ -1001,6 +1046,9 @@ TEXT ·k512r8(SB), NOSPLIT, $0-52
 	JLT k512r8_tail
 k512r8_loop4:
 	PREFETCHT0 448(SI)
+	PREFETCHT1 (R13)
+	PREFETCHT1 64(R13)
+	ADDQ R14, R13
 	VMOVUPS 0(DI), Z28
 	VMOVUPS 64(DI), Z29
 	VFMADD231PS.BCST 0(SI), Z28, Z0
@@ -1176,14 +1224,17 @@ k512r8_over:
 	VZEROUPPER
 	RET
 
-// func k512r9(k int, a, b, c *float32, ldc int, load int, beta float32)
-TEXT ·k512r9(SB), NOSPLIT, $0-52
+// func k512r9(k int, a, b, c *float32, ldc int, load int, beta float32, pf uintptr, pfStride int)
+TEXT ·k512r9(SB), NOSPLIT, $0-72
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
 	MOVQ c+24(FP), DX
 	MOVQ ldc+32(FP), R8
 	SHLQ $2, R8
+	MOVQ pf+56(FP), R13
+	MOVQ pfStride+64(FP), R14
+	SHLQ $2, R14
 	MOVQ DX, R9
 	PREFETCHT0 (R9)
 	PREFETCHT0 64(R9)
@@ -1233,6 +1284,9 @@ TEXT ·k512r9(SB), NOSPLIT, $0-52
 	JLT k512r9_tail
 k512r9_loop4:
 	PREFETCHT0 448(SI)
+	PREFETCHT1 (R13)
+	PREFETCHT1 64(R13)
+	ADDQ R14, R13
 	VMOVUPS 0(DI), Z28
 	VMOVUPS 64(DI), Z29
 	VFMADD231PS.BCST 0(SI), Z28, Z0
@@ -1426,14 +1480,17 @@ k512r9_over:
 	VZEROUPPER
 	RET
 
-// func k512r10(k int, a, b, c *float32, ldc int, load int, beta float32)
-TEXT ·k512r10(SB), NOSPLIT, $0-52
+// func k512r10(k int, a, b, c *float32, ldc int, load int, beta float32, pf uintptr, pfStride int)
+TEXT ·k512r10(SB), NOSPLIT, $0-72
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
 	MOVQ c+24(FP), DX
 	MOVQ ldc+32(FP), R8
 	SHLQ $2, R8
+	MOVQ pf+56(FP), R13
+	MOVQ pfStride+64(FP), R14
+	SHLQ $2, R14
 	MOVQ DX, R9
 	PREFETCHT0 (R9)
 	PREFETCHT0 64(R9)
@@ -1488,6 +1545,9 @@ TEXT ·k512r10(SB), NOSPLIT, $0-52
 	JLT k512r10_tail
 k512r10_loop4:
 	PREFETCHT0 448(SI)
+	PREFETCHT1 (R13)
+	PREFETCHT1 64(R13)
+	ADDQ R14, R13
 	VMOVUPS 0(DI), Z28
 	VMOVUPS 64(DI), Z29
 	VFMADD231PS.BCST 0(SI), Z28, Z0
@@ -1699,14 +1759,17 @@ k512r10_over:
 	VZEROUPPER
 	RET
 
-// func k512r11(k int, a, b, c *float32, ldc int, load int, beta float32)
-TEXT ·k512r11(SB), NOSPLIT, $0-52
+// func k512r11(k int, a, b, c *float32, ldc int, load int, beta float32, pf uintptr, pfStride int)
+TEXT ·k512r11(SB), NOSPLIT, $0-72
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
 	MOVQ c+24(FP), DX
 	MOVQ ldc+32(FP), R8
 	SHLQ $2, R8
+	MOVQ pf+56(FP), R13
+	MOVQ pfStride+64(FP), R14
+	SHLQ $2, R14
 	MOVQ DX, R9
 	PREFETCHT0 (R9)
 	PREFETCHT0 64(R9)
@@ -1766,6 +1829,9 @@ TEXT ·k512r11(SB), NOSPLIT, $0-52
 	JLT k512r11_tail
 k512r11_loop4:
 	PREFETCHT0 448(SI)
+	PREFETCHT1 (R13)
+	PREFETCHT1 64(R13)
+	ADDQ R14, R13
 	VMOVUPS 0(DI), Z28
 	VMOVUPS 64(DI), Z29
 	VFMADD231PS.BCST 0(SI), Z28, Z0
@@ -1995,14 +2061,17 @@ k512r11_over:
 	VZEROUPPER
 	RET
 
-// func k512r12(k int, a, b, c *float32, ldc int, load int, beta float32)
-TEXT ·k512r12(SB), NOSPLIT, $0-52
+// func k512r12(k int, a, b, c *float32, ldc int, load int, beta float32, pf uintptr, pfStride int)
+TEXT ·k512r12(SB), NOSPLIT, $0-72
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
 	MOVQ c+24(FP), DX
 	MOVQ ldc+32(FP), R8
 	SHLQ $2, R8
+	MOVQ pf+56(FP), R13
+	MOVQ pfStride+64(FP), R14
+	SHLQ $2, R14
 	MOVQ DX, R9
 	PREFETCHT0 (R9)
 	PREFETCHT0 64(R9)
@@ -2067,6 +2136,9 @@ TEXT ·k512r12(SB), NOSPLIT, $0-52
 	JLT k512r12_tail
 k512r12_loop4:
 	PREFETCHT0 448(SI)
+	PREFETCHT1 (R13)
+	PREFETCHT1 64(R13)
+	ADDQ R14, R13
 	VMOVUPS 0(DI), Z28
 	VMOVUPS 64(DI), Z29
 	VFMADD231PS.BCST 0(SI), Z28, Z0
@@ -2314,14 +2386,17 @@ k512r12_over:
 	VZEROUPPER
 	RET
 
-// func k512r13(k int, a, b, c *float32, ldc int, load int, beta float32)
-TEXT ·k512r13(SB), NOSPLIT, $0-52
+// func k512r13(k int, a, b, c *float32, ldc int, load int, beta float32, pf uintptr, pfStride int)
+TEXT ·k512r13(SB), NOSPLIT, $0-72
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
 	MOVQ c+24(FP), DX
 	MOVQ ldc+32(FP), R8
 	SHLQ $2, R8
+	MOVQ pf+56(FP), R13
+	MOVQ pfStride+64(FP), R14
+	SHLQ $2, R14
 	MOVQ DX, R9
 	PREFETCHT0 (R9)
 	PREFETCHT0 64(R9)
@@ -2391,6 +2466,9 @@ TEXT ·k512r13(SB), NOSPLIT, $0-52
 	JLT k512r13_tail
 k512r13_loop4:
 	PREFETCHT0 448(SI)
+	PREFETCHT1 (R13)
+	PREFETCHT1 64(R13)
+	ADDQ R14, R13
 	VMOVUPS 0(DI), Z28
 	VMOVUPS 64(DI), Z29
 	VFMADD231PS.BCST 0(SI), Z28, Z0
@@ -2656,14 +2734,17 @@ k512r13_over:
 	VZEROUPPER
 	RET
 
-// func k512r14(k int, a, b, c *float32, ldc int, load int, beta float32)
-TEXT ·k512r14(SB), NOSPLIT, $0-52
+// func k512r14(k int, a, b, c *float32, ldc int, load int, beta float32, pf uintptr, pfStride int)
+TEXT ·k512r14(SB), NOSPLIT, $0-72
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
 	MOVQ c+24(FP), DX
 	MOVQ ldc+32(FP), R8
 	SHLQ $2, R8
+	MOVQ pf+56(FP), R13
+	MOVQ pfStride+64(FP), R14
+	SHLQ $2, R14
 	MOVQ DX, R9
 	PREFETCHT0 (R9)
 	PREFETCHT0 64(R9)
@@ -2738,6 +2819,9 @@ TEXT ·k512r14(SB), NOSPLIT, $0-52
 	JLT k512r14_tail
 k512r14_loop4:
 	PREFETCHT0 448(SI)
+	PREFETCHT1 (R13)
+	PREFETCHT1 64(R13)
+	ADDQ R14, R13
 	VMOVUPS 0(DI), Z28
 	VMOVUPS 64(DI), Z29
 	VFMADD231PS.BCST 0(SI), Z28, Z0
@@ -3021,14 +3105,17 @@ k512r14_over:
 	VZEROUPPER
 	RET
 
-// func k256r1(k int, a, b, c *float32, ldc int, load int, beta float32)
-TEXT ·k256r1(SB), NOSPLIT, $0-52
+// func k256r1(k int, a, b, c *float32, ldc int, load int, beta float32, pf uintptr, pfStride int)
+TEXT ·k256r1(SB), NOSPLIT, $0-72
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
 	MOVQ c+24(FP), DX
 	MOVQ ldc+32(FP), R8
 	SHLQ $2, R8
+	MOVQ pf+56(FP), R13
+	MOVQ pfStride+64(FP), R14
+	SHLQ $2, R14
 	MOVQ DX, R9
 	PREFETCHT0 (R9)
 	PREFETCHT0 60(R9)
@@ -3038,6 +3125,8 @@ TEXT ·k256r1(SB), NOSPLIT, $0-52
 	JLT k256r1_tail
 k256r1_loop4:
 	PREFETCHT0 192(SI)
+	PREFETCHT1 (R13)
+	ADDQ R14, R13
 	VMOVUPS 0(DI), Y12
 	VMOVUPS 32(DI), Y13
 	VBROADCASTSS 0(SI), Y14
@@ -3092,14 +3181,17 @@ k256r1_over:
 	VZEROUPPER
 	RET
 
-// func k256r2(k int, a, b, c *float32, ldc int, load int, beta float32)
-TEXT ·k256r2(SB), NOSPLIT, $0-52
+// func k256r2(k int, a, b, c *float32, ldc int, load int, beta float32, pf uintptr, pfStride int)
+TEXT ·k256r2(SB), NOSPLIT, $0-72
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
 	MOVQ c+24(FP), DX
 	MOVQ ldc+32(FP), R8
 	SHLQ $2, R8
+	MOVQ pf+56(FP), R13
+	MOVQ pfStride+64(FP), R14
+	SHLQ $2, R14
 	MOVQ DX, R9
 	PREFETCHT0 (R9)
 	PREFETCHT0 60(R9)
@@ -3114,6 +3206,8 @@ TEXT ·k256r2(SB), NOSPLIT, $0-52
 	JLT k256r2_tail
 k256r2_loop4:
 	PREFETCHT0 192(SI)
+	PREFETCHT1 (R13)
+	ADDQ R14, R13
 	VMOVUPS 0(DI), Y12
 	VMOVUPS 32(DI), Y13
 	VBROADCASTSS 0(SI), Y14
@@ -3191,14 +3285,17 @@ k256r2_over:
 	VZEROUPPER
 	RET
 
-// func k256r3(k int, a, b, c *float32, ldc int, load int, beta float32)
-TEXT ·k256r3(SB), NOSPLIT, $0-52
+// func k256r3(k int, a, b, c *float32, ldc int, load int, beta float32, pf uintptr, pfStride int)
+TEXT ·k256r3(SB), NOSPLIT, $0-72
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
 	MOVQ c+24(FP), DX
 	MOVQ ldc+32(FP), R8
 	SHLQ $2, R8
+	MOVQ pf+56(FP), R13
+	MOVQ pfStride+64(FP), R14
+	SHLQ $2, R14
 	MOVQ DX, R9
 	PREFETCHT0 (R9)
 	PREFETCHT0 60(R9)
@@ -3218,6 +3315,8 @@ TEXT ·k256r3(SB), NOSPLIT, $0-52
 	JLT k256r3_tail
 k256r3_loop4:
 	PREFETCHT0 192(SI)
+	PREFETCHT1 (R13)
+	ADDQ R14, R13
 	VMOVUPS 0(DI), Y12
 	VMOVUPS 32(DI), Y13
 	VBROADCASTSS 0(SI), Y14
@@ -3318,14 +3417,17 @@ k256r3_over:
 	VZEROUPPER
 	RET
 
-// func k256r4(k int, a, b, c *float32, ldc int, load int, beta float32)
-TEXT ·k256r4(SB), NOSPLIT, $0-52
+// func k256r4(k int, a, b, c *float32, ldc int, load int, beta float32, pf uintptr, pfStride int)
+TEXT ·k256r4(SB), NOSPLIT, $0-72
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
 	MOVQ c+24(FP), DX
 	MOVQ ldc+32(FP), R8
 	SHLQ $2, R8
+	MOVQ pf+56(FP), R13
+	MOVQ pfStride+64(FP), R14
+	SHLQ $2, R14
 	MOVQ DX, R9
 	PREFETCHT0 (R9)
 	PREFETCHT0 60(R9)
@@ -3350,6 +3452,8 @@ TEXT ·k256r4(SB), NOSPLIT, $0-52
 	JLT k256r4_tail
 k256r4_loop4:
 	PREFETCHT0 192(SI)
+	PREFETCHT1 (R13)
+	ADDQ R14, R13
 	VMOVUPS 0(DI), Y12
 	VMOVUPS 32(DI), Y13
 	VBROADCASTSS 0(SI), Y14
@@ -3473,14 +3577,17 @@ k256r4_over:
 	VZEROUPPER
 	RET
 
-// func k256r5(k int, a, b, c *float32, ldc int, load int, beta float32)
-TEXT ·k256r5(SB), NOSPLIT, $0-52
+// func k256r5(k int, a, b, c *float32, ldc int, load int, beta float32, pf uintptr, pfStride int)
+TEXT ·k256r5(SB), NOSPLIT, $0-72
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
 	MOVQ c+24(FP), DX
 	MOVQ ldc+32(FP), R8
 	SHLQ $2, R8
+	MOVQ pf+56(FP), R13
+	MOVQ pfStride+64(FP), R14
+	SHLQ $2, R14
 	MOVQ DX, R9
 	PREFETCHT0 (R9)
 	PREFETCHT0 60(R9)
@@ -3510,6 +3617,8 @@ TEXT ·k256r5(SB), NOSPLIT, $0-52
 	JLT k256r5_tail
 k256r5_loop4:
 	PREFETCHT0 192(SI)
+	PREFETCHT1 (R13)
+	ADDQ R14, R13
 	VMOVUPS 0(DI), Y12
 	VMOVUPS 32(DI), Y13
 	VBROADCASTSS 0(SI), Y14
@@ -3656,14 +3765,17 @@ k256r5_over:
 	VZEROUPPER
 	RET
 
-// func k256r6(k int, a, b, c *float32, ldc int, load int, beta float32)
-TEXT ·k256r6(SB), NOSPLIT, $0-52
+// func k256r6(k int, a, b, c *float32, ldc int, load int, beta float32, pf uintptr, pfStride int)
+TEXT ·k256r6(SB), NOSPLIT, $0-72
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
 	MOVQ c+24(FP), DX
 	MOVQ ldc+32(FP), R8
 	SHLQ $2, R8
+	MOVQ pf+56(FP), R13
+	MOVQ pfStride+64(FP), R14
+	SHLQ $2, R14
 	MOVQ DX, R9
 	PREFETCHT0 (R9)
 	PREFETCHT0 60(R9)
@@ -3698,6 +3810,8 @@ TEXT ·k256r6(SB), NOSPLIT, $0-52
 	JLT k256r6_tail
 k256r6_loop4:
 	PREFETCHT0 192(SI)
+	PREFETCHT1 (R13)
+	ADDQ R14, R13
 	VMOVUPS 0(DI), Y12
 	VMOVUPS 32(DI), Y13
 	VBROADCASTSS 0(SI), Y14
