@@ -1,5 +1,7 @@
 package ops
 
+import "math"
+
 // Act is an activation fused into a forward kernel's epilogue.
 type Act int
 
@@ -12,29 +14,49 @@ const (
 	ActReLU6
 )
 
-// biasAct adds b (when hasB) and applies act to row in place. The clamps
-// use min/max so random-signed data does not cost branch mispredictions.
+// bounds returns the clamp interval of act.
+func (act Act) bounds() (lo, hi float32) {
+	inf := float32(math.Inf(1))
+	switch act {
+	case ActNone:
+		return -inf, inf
+	case ActReLU:
+		return 0, inf
+	case ActReLU6:
+		return 0, 6
+	}
+	panicf("ops: unknown Act %d", act)
+	return 0, 0
+}
+
+// biasAct adds b (when hasB) and applies act to row in place.
 func biasAct(row []float32, b float32, hasB bool, act Act) {
 	if !hasB {
 		b = 0
 	}
-	switch act {
-	case ActNone:
-		if !hasB {
-			return
+	if act == ActNone {
+		if hasB {
+			for i := range row {
+				row[i] += b
+			}
 		}
-		for i := range row {
-			row[i] += b
+		return
+	}
+	lo, hi := act.bounds()
+	addClamp(row, b, lo, hi)
+}
+
+// addClampGo is the portable addClamp; NaN passes through like the SIMD
+// version (comparisons with NaN are false).
+func addClampGo(row []float32, b, lo, hi float32) {
+	for i, v := range row {
+		v += b
+		if v < lo {
+			v = lo
 		}
-	case ActReLU:
-		for i, v := range row {
-			row[i] = max(v+b, 0)
+		if v > hi {
+			v = hi
 		}
-	case ActReLU6:
-		for i, v := range row {
-			row[i] = min(max(v+b, 0), 6)
-		}
-	default:
-		panicf("ops: unknown Act %d", act)
+		row[i] = v
 	}
 }

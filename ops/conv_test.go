@@ -237,3 +237,30 @@ func TestConvShapePanics(t *testing.T) {
 		t.Fatalf("OutSize %d %d", oh, ow)
 	}
 }
+
+func TestDw3Row1MatchesScalar(t *testing.T) {
+	rng := rand.New(rand.NewPCG(31, 32))
+	wc := randT(rng, 9).Data
+	for _, n := range []int{1, 15, 16, 17, 31, 32, 50, 113} {
+		r := [3][]float32{randT(rng, n+2).Data, randT(rng, n+2).Data, randT(rng, n+2).Data}
+		got, want := make([]float32, n), make([]float32, n)
+		dw3Row1(got, r[0], r[1], r[2], wc, 0.5, -1, 2)
+		dw3Row1Go(want, r[0], r[1], r[2], wc, 0.5, -1, 2)
+		closeT(t, fmt.Sprint("n=", n), got, want, 1e-5)
+	}
+}
+
+func TestAddClampMatchesScalar(t *testing.T) {
+	rng := rand.New(rand.NewPCG(33, 34))
+	for _, n := range []int{3, 8, 29} {
+		x := randT(rng, n).Data
+		x[0] = float32(math.NaN())
+		got, want := append([]float32(nil), x...), append([]float32(nil), x...)
+		addClamp(got, 0.25, 0, 6)
+		addClampGo(want, 0.25, 0, 6)
+		if !math.IsNaN(float64(got[0])) || !math.IsNaN(float64(want[0])) {
+			t.Fatalf("NaN not propagated: %v %v", got[0], want[0])
+		}
+		closeT(t, fmt.Sprint("n=", n), got[1:], want[1:], 0)
+	}
+}

@@ -16,6 +16,11 @@ func (t *convFwdTask) depthwise(lo, hi int) {
 	g := &t.s.win
 	cin := t.s.cin
 	hw, ohw, kk := g.h*g.w, g.oh*g.ow, g.kh*g.kw
+	fast := g.kh == 3 && g.kw == 3 && g.dh == 1 && g.dw == 1
+	var pad []float32
+	if fast {
+		pad = tensor.GetDirty(g.bandSize(g.oh))
+	}
 	for pl := lo; pl < hi; pl++ {
 		c := pl % cin
 		xp := t.x[pl*hw : pl*hw+hw]
@@ -25,12 +30,15 @@ func (t *convFwdTask) depthwise(lo, hi int) {
 		if t.bias != nil {
 			bv = t.bias[c]
 		}
-		if g.kh == 3 && g.kw == 3 && g.dh == 1 && g.dw == 1 {
-			dw3x3Plane(yp, xp, wc, bv, g)
-		} else {
-			dwGenericPlane(yp, xp, wc, bv, g)
+		if fast {
+			dw3x3Plane(yp, xp, wc, bv, t.act, g, pad)
+			continue
 		}
+		dwGenericPlane(yp, xp, wc, bv, g)
 		biasAct(yp, 0, false, t.act)
+	}
+	if pad != nil {
+		tensor.Put(pad)
 	}
 }
 
@@ -71,63 +79,37 @@ func dwGenericPlane(yp, xp, wc []float32, bv float32, g *window) {
 	}
 }
 
-// dw3x3Plane is the 3×3 undilated case: each output is computed once from
-// three input rows, with the interior free of bounds logic.
-func dw3x3Plane(yp, xp, wc []float32, bv float32, g *window) {
-	w0, w1, w2 := wc[0], wc[1], wc[2]
-	w3, w4, w5 := wc[3], wc[4], wc[5]
-	w6, w7, w8 := wc[6], wc[7], wc[8]
-	sw := g.sw
-	// Interior columns: ox*sw-pl >= 0 and ox*sw-pl+2 < w.
-	a, b := span(-g.pl, sw, g.w-2, g.ow)
+// dw3x3Plane is the 3×3 undilated case: the plane is copied once into a
+// zero-padded band (scratch pad) so every output row is three bounds-free
+// input rows, and the activation is fused.
+func dw3x3Plane(yp, xp, wc []float32, bv float32, act Act, g *window, pad []float32) {
+	iy0, rows, wp := g.band(0, g.oh)
+	pad = pad[:rows*wp]
+	g.fillBand(xp, pad, iy0, rows, wp)
+	lo, hi := act.bounds()
+	w0, w1, w2, w3, w4, w5, w6, w7, w8 := wc[0], wc[1], wc[2], wc[3], wc[4], wc[5], wc[6], wc[7], wc[8]
 	for oy := 0; oy < g.oh; oy++ {
-		iy := oy*g.sh - g.pt
 		yr := yp[oy*g.ow : oy*g.ow+g.ow]
-		if iy < 0 || iy+2 >= g.h || a >= b {
-			dwGenericRow(yr, xp, wc, bv, g, oy)
+		r := oy * g.sh
+		r0, r1, r2 := pad[r*wp:(r+1)*wp], pad[(r+1)*wp:(r+2)*wp], pad[(r+2)*wp:(r+3)*wp]
+		if g.sw == 1 {
+			dw3Row1(yr, r0, r1, r2, wc, bv, lo, hi)
 			continue
 		}
-		r0 := xp[iy*g.w : iy*g.w+g.w]
-		r1 := xp[(iy+1)*g.w : (iy+1)*g.w+g.w]
-		r2 := xp[(iy+2)*g.w : (iy+2)*g.w+g.w]
-		edgeCols(yr, xp, wc, bv, g, oy, 0, a)
-		if sw == 1 {
-			dw3Row1(yr[a:b], r0[a-g.pl:], r1[a-g.pl:], r2[a-g.pl:], wc, bv)
-		} else {
-			for ox := a; ox < b; ox++ {
-				j := ox*sw - g.pl
-				yr[ox] = bv + w0*r0[j] + w1*r0[j+1] + w2*r0[j+2] +
-					w3*r1[j] + w4*r1[j+1] + w5*r1[j+2] +
-					w6*r2[j] + w7*r2[j+1] + w8*r2[j+2]
+		sw := g.sw
+		for ox := range yr {
+			j := ox * sw
+			v := bv + w0*r0[j] + w1*r0[j+1] + w2*r0[j+2] +
+				w3*r1[j] + w4*r1[j+1] + w5*r1[j+2] +
+				w6*r2[j] + w7*r2[j+1] + w8*r2[j+2]
+			if v < lo {
+				v = lo
 			}
+			if v > hi {
+				v = hi
+			}
+			yr[ox] = v
 		}
-		edgeCols(yr, xp, wc, bv, g, oy, b, g.ow)
-	}
-}
-
-// dwGenericRow computes one full output row with bounds checks.
-func dwGenericRow(yr, xp, wc []float32, bv float32, g *window, oy int) {
-	edgeCols(yr, xp, wc, bv, g, oy, 0, g.ow)
-}
-
-// edgeCols computes outputs [ox0,ox1) of row oy with bounds checks.
-func edgeCols(yr, xp, wc []float32, bv float32, g *window, oy, ox0, ox1 int) {
-	for ox := ox0; ox < ox1; ox++ {
-		acc := bv
-		for ki := 0; ki < g.kh; ki++ {
-			iy := oy*g.sh - g.pt + ki*g.dh
-			if iy < 0 || iy >= g.h {
-				continue
-			}
-			for kj := 0; kj < g.kw; kj++ {
-				ix := ox*g.sw - g.pl + kj*g.dw
-				if ix < 0 || ix >= g.w {
-					continue
-				}
-				acc += wc[ki*g.kw+kj] * xp[iy*g.w+ix]
-			}
-		}
-		yr[ox] = acc
 	}
 }
 
@@ -191,10 +173,9 @@ func depthwiseBackward(dx, dw, x, w, dy []float32, s *convShape) {
 	})
 }
 
-// dw3Row1 computes out[i] = bv + sum of the 3×3 taps over rows r0..r2
-// starting at column i (stride 1). Every operand is resliced to len(out)
-// so the compiler drops the bounds checks from the loop.
-func dw3Row1(out, r0, r1, r2, wc []float32, bv float32) {
+// dw3Row1Go is the portable dw3Row1. Every operand is resliced to
+// len(out) so the compiler drops the bounds checks from the loop.
+func dw3Row1Go(out, r0, r1, r2, wc []float32, bv, lo, hi float32) {
 	n := len(out)
 	a0, a1, a2 := r0[:n], r0[1:n+1], r0[2:n+2]
 	b0, b1, b2 := r1[:n], r1[1:n+1], r1[2:n+2]
@@ -202,8 +183,15 @@ func dw3Row1(out, r0, r1, r2, wc []float32, bv float32) {
 	w := wc[:9]
 	w0, w1, w2, w3, w4, w5, w6, w7, w8 := w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], w[8]
 	for i := range out {
-		out[i] = bv + w0*a0[i] + w1*a1[i] + w2*a2[i] +
+		v := bv + w0*a0[i] + w1*a1[i] + w2*a2[i] +
 			w3*b0[i] + w4*b1[i] + w5*b2[i] +
 			w6*c0[i] + w7*c1[i] + w8*c2[i]
+		if v < lo {
+			v = lo
+		}
+		if v > hi {
+			v = hi
+		}
+		out[i] = v
 	}
 }

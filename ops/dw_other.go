@@ -1,0 +1,12 @@
+//go:build !amd64 || purego
+
+package ops
+
+// dw3Row1 computes out[i] = clamp(bv + 3×3 taps over rows r0..r2 from
+// column i, lo, hi) (stride 1).
+func dw3Row1(out, r0, r1, r2, wc []float32, bv, lo, hi float32) {
+	dw3Row1Go(out, r0, r1, r2, wc, bv, lo, hi)
+}
+
+// addClamp sets row[i] = clamp(row[i]+b, lo, hi).
+func addClamp(row []float32, b, lo, hi float32) { addClampGo(row, b, lo, hi) }
