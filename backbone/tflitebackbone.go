@@ -40,6 +40,9 @@ func NewTFLite(path string, layers []string) (*TFLite, error) {
 	}
 	e := &TFLite{name: filepath.Base(path), net: net}
 	in := net.TensorShape(net.InputIndex()) // NHWC
+	if in[1] < 1 || in[2] < 1 {
+		return nil, fmt.Errorf("tflite: %s: input shape %v has no spatial size", path, in)
+	}
 	if len(layers) == 0 {
 		var shapes []tapShape
 		for i := range net.NumTensors() {
