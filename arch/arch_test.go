@@ -138,6 +138,17 @@ func TestResNet18FeaturesAndExport(t *testing.T) {
 	for i, n := range FeatureNames {
 		assertClose(t, "onnx "+n, out[n], ref[i].Value, 1e-4)
 	}
+
+	// The folded-weight cache must notice changed weights and statistics.
+	m.Layers[1][0].Conv1.Weight.Value.Data[7] += 0.5
+	m.Layers[2][1].BN2.RunningVar.Data[3] *= 2
+	ref2 := m.Forward(nn.NewVar(x))
+	var fused2 *nn.Var
+	nn.NoGrad(func() { fused2 = m.Forward(nn.NewVar(x)) })
+	assertClose(t, "refolded logits", fused2.Value, ref2.Value, 1e-4)
+	if math.Abs(float64(ref2.Value.Data[0]-refLogits.Value.Data[0])) < 1e-6 {
+		t.Fatal("weight change did not change the output; test is vacuous")
+	}
 }
 
 func assertClose(t *testing.T, what string, got, want *tensor.Tensor, tol float64) {

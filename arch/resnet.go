@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
+	"sync"
 
 	"github.com/vigil-ad/vigil/nn"
 	"github.com/vigil-ad/vigil/ops"
@@ -21,6 +23,8 @@ type BasicBlock struct {
 	// ("downsample.0" and "downsample.1"); nil otherwise.
 	DownConv *nn.Conv2dLayer
 	DownBN   *nn.BatchNorm2dLayer
+
+	fold1, fold2, foldDown foldCache
 }
 
 // ResNet18 is torchvision's resnet18 as a trainable nn network.
@@ -29,6 +33,8 @@ type ResNet18 struct {
 	BN1    *nn.BatchNorm2dLayer
 	Layers [4][2]*BasicBlock
 	FC     *nn.LinearLayer
+
+	fold1 foldCache
 }
 
 // FeatureNames are the names of the taps Features returns, in order.
@@ -76,12 +82,54 @@ func NewResNet18(numClasses int, seed uint64) *ResNet18 {
 	return m
 }
 
+// foldCache keeps a convolution's weights with the evaluation-mode batch
+// norm folded in, so inference does not refold (and reallocate) them on
+// every call. A fingerprint of the inputs (all batch-norm values and a
+// spread sample of the conv weights) detects weight changes — optimiser
+// steps, LoadParams — and triggers a refold.
+type foldCache struct {
+	mu   sync.Mutex
+	w, b *tensor.Tensor
+	sig  []float32
+}
+
+const foldSamples = 64
+
+func foldSignature(dst []float32, c *nn.Conv2dLayer, bn *nn.BatchNorm2dLayer) []float32 {
+	dst = dst[:0]
+	w := c.Weight.Value.Data
+	for i := 0; i < foldSamples; i++ {
+		dst = append(dst, w[(i*len(w))/foldSamples])
+	}
+	if c.Bias != nil {
+		dst = append(dst, c.Bias.Value.Data...)
+	}
+	dst = append(dst, bn.Weight.Value.Data...)
+	dst = append(dst, bn.Bias.Value.Data...)
+	dst = append(dst, bn.RunningMean.Data...)
+	dst = append(dst, bn.RunningVar.Data...)
+	return append(dst, bn.Eps)
+}
+
+// get returns the folded weights, refolding when the layer changed.
+func (f *foldCache) get(c *nn.Conv2dLayer, bn *nn.BatchNorm2dLayer) (w, b *tensor.Tensor) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var buf [foldSamples + 4*512 + 1]float32
+	sig := foldSignature(buf[:0], c, bn)
+	if f.w == nil || !slices.Equal(sig, f.sig) || !tensor.SameShape(f.w.Shape, c.Weight.Value.Shape) {
+		f.w, f.b = foldBN(c, bn)
+		f.sig = append(f.sig[:0], sig...)
+	}
+	return f.w, f.b
+}
+
 // convBN applies conv then batch norm (then ReLU when relu). In evaluation
-// without gradients it folds the batch norm into the convolution weights and
-// fuses the ReLU into the kernel, so inference makes one pass per layer.
-func convBN(x *nn.Var, c *nn.Conv2dLayer, bn *nn.BatchNorm2dLayer, relu bool) *nn.Var {
+// without gradients it uses the convolution with the batch norm folded in
+// and the ReLU fused into the kernel, so inference makes one pass per layer.
+func convBN(x *nn.Var, c *nn.Conv2dLayer, bn *nn.BatchNorm2dLayer, relu bool, cache *foldCache) *nn.Var {
 	if !bn.Training && !needsGraph(x, c, bn) {
-		w, b := foldBN(c, bn)
+		w, b := cache.get(c, bn)
 		p := c.Opt
 		if relu {
 			p.Act = ops.ActReLU
@@ -93,35 +141,6 @@ func convBN(x *nn.Var, c *nn.Conv2dLayer, bn *nn.BatchNorm2dLayer, relu bool) *n
 		y = nn.ReLU(y)
 	}
 	return y
-}
-
-func needsGraph(x *nn.Var, c *nn.Conv2dLayer, bn *nn.BatchNorm2dLayer) bool {
-	if !nn.GradEnabled() {
-		return false
-	}
-	return x.RequiresGrad || c.Weight.RequiresGrad || bn.Weight.RequiresGrad || bn.Bias.RequiresGrad
-}
-
-// foldBN returns the convolution weight and bias with the (evaluation-mode)
-// batch norm folded in: w' = w·γ/σ, b' = β + (b − μ)·γ/σ.
-func foldBN(c *nn.Conv2dLayer, bn *nn.BatchNorm2dLayer) (w, b *tensor.Tensor) {
-	cw := c.Weight.Value
-	cout := cw.Shape[0]
-	per := cw.Len() / cout
-	w = tensor.New(cw.Shape...)
-	b = tensor.New(cout)
-	for o := 0; o < cout; o++ {
-		s := bn.Weight.Value.Data[o] / float32(math.Sqrt(float64(bn.RunningVar.Data[o]+bn.Eps)))
-		for i := o * per; i < (o+1)*per; i++ {
-			w.Data[i] = cw.Data[i] * s
-		}
-		var cb float32
-		if c.Bias != nil {
-			cb = c.Bias.Value.Data[o]
-		}
-		b.Data[o] = bn.Bias.Value.Data[o] + (cb-bn.RunningMean.Data[o])*s
-	}
-	return w, b
 }
 
 // addReLU returns relu(a + b), in place on a when no graph is recorded.
@@ -136,11 +155,11 @@ func addReLU(a, b *nn.Var) *nn.Var {
 
 // Forward runs the block.
 func (b *BasicBlock) Forward(x *nn.Var) *nn.Var {
-	y := convBN(x, b.Conv1, b.BN1, true)
-	y = convBN(y, b.Conv2, b.BN2, false)
+	y := convBN(x, b.Conv1, b.BN1, true, &b.fold1)
+	y = convBN(y, b.Conv2, b.BN2, false, &b.fold2)
 	id := x
 	if b.DownConv != nil {
-		id = convBN(x, b.DownConv, b.DownBN, false)
+		id = convBN(x, b.DownConv, b.DownBN, false, &b.foldDown)
 	}
 	return addReLU(y, id)
 }
@@ -177,7 +196,7 @@ func (b *BasicBlock) Train(on bool) {
 
 // stem runs conv1, bn1, relu and the 3×3/2 max pool.
 func (m *ResNet18) stem(x *nn.Var) *nn.Var {
-	y := convBN(x, m.Conv1, m.BN1, true)
+	y := convBN(x, m.Conv1, m.BN1, true, &m.fold1)
 	return nn.MaxPool2d(y, ops.Pool2D{KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadT: 1, PadL: 1, PadB: 1, PadR: 1})
 }
 
@@ -236,4 +255,33 @@ func (m *ResNet18) Train(on bool) {
 			b.Train(on)
 		}
 	}
+}
+
+func needsGraph(x *nn.Var, c *nn.Conv2dLayer, bn *nn.BatchNorm2dLayer) bool {
+	if !nn.GradEnabled() {
+		return false
+	}
+	return x.RequiresGrad || c.Weight.RequiresGrad || bn.Weight.RequiresGrad || bn.Bias.RequiresGrad
+}
+
+// foldBN returns the convolution weight and bias with the (evaluation-mode)
+// batch norm folded in: w' = w·γ/σ, b' = β + (b − μ)·γ/σ.
+func foldBN(c *nn.Conv2dLayer, bn *nn.BatchNorm2dLayer) (w, b *tensor.Tensor) {
+	cw := c.Weight.Value
+	cout := cw.Shape[0]
+	per := cw.Len() / cout
+	w = tensor.New(cw.Shape...)
+	b = tensor.New(cout)
+	for o := 0; o < cout; o++ {
+		s := bn.Weight.Value.Data[o] / float32(math.Sqrt(float64(bn.RunningVar.Data[o]+bn.Eps)))
+		for i := o * per; i < (o+1)*per; i++ {
+			w.Data[i] = cw.Data[i] * s
+		}
+		var cb float32
+		if c.Bias != nil {
+			cb = c.Bias.Value.Data[o]
+		}
+		b.Data[o] = bn.Bias.Value.Data[o] + (cb-bn.RunningMean.Data[o])*s
+	}
+	return w, b
 }
