@@ -273,3 +273,34 @@ func TestSgemmNoAlloc(t *testing.T) {
 		}
 	}
 }
+
+// TestSgemmConcurrent: several goroutines share the worker pool and the
+// workspace pool; every result must match its own reference.
+func TestSgemmConcurrent(t *testing.T) {
+	const m, n, k, callers = 90, 130, 70, 4
+	r := rand.New(rand.NewPCG(11, 12))
+	a, b := randSlice(r, m*k), randSlice(r, k*n)
+	want := make([]float32, m*n)
+	sgemmRef(false, true, m, n, k, 1, a, k, b, k, 0, want, n)
+	errs := make(chan string, callers)
+	for g := 0; g < callers; g++ {
+		go func() {
+			c := make([]float32, m*n)
+			for it := 0; it < 5; it++ {
+				Sgemm(false, true, m, n, k, 1, a, k, b, k, 0, c, n)
+				for i := range c {
+					if d := math.Abs(float64(c[i] - want[i])); d > 1e-4 {
+						errs <- fmt.Sprintf("C[%d] = %v, want %v", i, c[i], want[i])
+						return
+					}
+				}
+			}
+			errs <- ""
+		}()
+	}
+	for g := 0; g < callers; g++ {
+		if e := <-errs; e != "" {
+			t.Fatal(e)
+		}
+	}
+}
