@@ -176,6 +176,18 @@ func TestMobileNetTapsAtAnySize(t *testing.T) {
 		if !slices.Equal(e.Taps(), b.Taps) {
 			t.Fatalf("%s taps %v, want %v", name, e.Taps(), b.Taps)
 		}
+		// The same file opened by path gets the built-in's taps.
+		path, err := Locate(name, OpenOptions{BackboneDir: models})
+		if err != nil {
+			t.Fatal(err)
+		}
+		byPath, err := Open(path, OpenOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(byPath.Taps(), b.Taps) || byPath.Name() != b.File {
+			t.Fatalf("%s by path: name %q taps %v", name, byPath.Name(), byPath.Taps())
+		}
 		for _, hw := range [][2]int{{224, 224}, {256, 256}, {100, 150}} {
 			x := tensor.New(1, 3, hw[0], hw[1])
 			x.Fill(0.5)

@@ -35,6 +35,8 @@ type ONNX struct {
 	taps   []Tap
 }
 
+var _ Extractor = (*ONNX)(nil)
+
 // NewONNX loads the ONNX model at path and taps the named node outputs.
 // With no layers it picks, for strides 4, 8 and 16, the map computed last
 // at that resolution. Strides and channel counts are measured on a probe

@@ -21,6 +21,8 @@ type TFLite struct {
 	idx  []int
 }
 
+var _ Extractor = (*TFLite)(nil)
+
 // NewTFLite loads the .tflite file at path and taps the tensors named in
 // layers (a tensor's full name, or the first ';'-separated part of a fused
 // converter name). With no layers it picks the tensors described by
