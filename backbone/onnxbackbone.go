@@ -1,6 +1,7 @@
 package backbone
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -37,6 +38,8 @@ type ONNX struct {
 
 var _ Extractor = (*ONNX)(nil)
 
+var errNoONNXInput = errors.New("model has no graph input that is not an initializer")
+
 // NewONNX loads the ONNX model at path and taps the named node outputs.
 // With no layers it picks, for strides 4, 8 and 16, the map computed last
 // at that resolution. Strides and channel counts are measured on a probe
@@ -63,6 +66,12 @@ func NewONNX(path string, layers []string) (*ONNX, error) {
 		if decl[2] > 0 && decl[3] > 0 {
 			ph, pw = int(decl[2]), int(decl[3])
 		}
+	}
+	if len(decl) == 4 && decl[1] > 0 && decl[1] != 3 {
+		return nil, fmt.Errorf("onnx: %s: input %q has %d channels, want 3 (RGB)", path, input, decl[1])
+	}
+	if batch > 256 || ph > 4096 || pw > 4096 {
+		return nil, fmt.Errorf("onnx: %s: declared input shape %v is too large", path, decl)
 	}
 	probe := tensor.New(max(batch, 1), 3, ph, pw)
 	if len(layers) == 0 {
