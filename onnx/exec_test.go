@@ -662,6 +662,7 @@ func TestExecutorAutoPad(t *testing.T) {
 		b.Node("Conv", "conv_"+mode, []string{"x", "w"}, []string{"c_" + mode}, s2, StringAttr("auto_pad", mode))
 		b.Node("MaxPool", "pool_"+mode, []string{"x"}, []string{"p_" + mode}, s2, StringAttr("auto_pad", mode), IntsAttr("kernel_shape", 3, 3))
 	}
+	b.Node("MaxPool", "pool_ceil", []string{"x"}, []string{"p_ceil"}, s2, IntsAttr("kernel_shape", 3, 3), IntAttr("ceil_mode", 1))
 	m := roundTrip(t, b.Model())
 	// Output 4x3 for SAME: total padding (4-1)*2+3-8 = 1 rows, (3-1)*2+3-6 = 1 column.
 	pads := map[string][4]int{"SAME_UPPER": {0, 0, 1, 1}, "SAME_LOWER": {1, 1, 0, 0}, "VALID": {}}
@@ -669,7 +670,12 @@ func TestExecutorAutoPad(t *testing.T) {
 	for mode := range pads {
 		names = append(names, "c_"+mode, "p_"+mode)
 	}
-	out := run1(t, m, names, map[string]*tensor.Tensor{"x": x})
+	out := run1(t, m, append(names, "p_ceil"), map[string]*tensor.Tensor{"x": x})
+	// Ceil mode adds a last, partial window: 4x3 instead of 3x2.
+	checkClose(t, "pool ceil", out["p_ceil"], refPool(x, true, [2]int{3, 3}, [2]int{2, 2}, [4]int{}, true, false))
+	if s := out["p_ceil"].Shape; s[2] != 4 || s[3] != 3 {
+		t.Fatalf("ceil pool shape %v, want 4x3", s)
+	}
 	for mode, p := range pads {
 		checkClose(t, "conv "+mode, out["c_"+mode], refConv(x, w, nil, [2]int{2, 2}, [2]int{1, 1}, p, 1))
 		checkClose(t, "pool "+mode, out["p_"+mode], refPool(x, true, [2]int{3, 3}, [2]int{2, 2}, p, false, false))

@@ -382,14 +382,59 @@ func (k *poolK) infer(in [][]int) ([]int, error) {
 }
 
 func (k *poolK) run(out *tensor.Tensor, in []*tensor.Tensor) {
-	var y *tensor.Tensor
 	if k.max {
-		y, _ = ops.MaxPool2dForward(in[0], k.p)
-	} else {
-		y = ops.AvgPool2dForward(in[0], k.p)
+		maxPoolInto(out, in[0], &k.p)
+		return
 	}
+	y := ops.AvgPool2dForward(in[0], k.p)
 	copy(out.Data, y.Data)
 	tensor.Put(y.Data)
+}
+
+// maxPoolInto is inference max pooling straight into out: no argmax (which
+// ops.MaxPool2dForward records for training), and separable, taking the
+// column-wise max over the window's rows first, then the max along each
+// window's columns. infer guarantees every window holds an input element.
+func maxPoolInto(out, x *tensor.Tensor, p *ops.Pool2D) {
+	h, w := x.Shape[2], x.Shape[3]
+	oh, ow := out.Shape[2], out.Shape[3]
+	planes := out.Shape[0] * out.Shape[1]
+	sh, sw := max(p.StrideH, 1), max(p.StrideW, 1)
+	tensor.Parallel(planes, func(lo, hi int) {
+		tmp := tensor.GetDirty(w)
+		defer tensor.Put(tmp)
+		for pl := lo; pl < hi; pl++ {
+			src := x.Data[pl*h*w : (pl+1)*h*w]
+			dst := out.Data[pl*oh*ow : (pl+1)*oh*ow]
+			for oy := 0; oy < oh; oy++ {
+				hs := oy*sh - p.PadT
+				he := min(hs+p.KH, h)
+				hs = max(hs, 0)
+				copy(tmp, src[hs*w:hs*w+w])
+				for y := hs + 1; y < he; y++ {
+					row := src[y*w : y*w+w]
+					for i, v := range row[:len(tmp)] {
+						if v > tmp[i] {
+							tmp[i] = v
+						}
+					}
+				}
+				drow := dst[oy*ow : oy*ow+ow]
+				for ox := range drow {
+					ws := ox*sw - p.PadL
+					we := min(ws+p.KW, w)
+					ws = max(ws, 0)
+					m := tmp[ws]
+					for _, v := range tmp[ws+1 : we] {
+						if v > m {
+							m = v
+						}
+					}
+					drow[ox] = m
+				}
+			}
+		}
+	})
 }
 
 type gapK struct{}
