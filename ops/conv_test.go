@@ -80,6 +80,8 @@ var convCases = []convCase{
 	{2, 3, 8, 9, 4, 2, 3, Conv2D{StrideH: 1, StrideW: 2, PadT: 1, PadB: 0, PadL: 2, PadR: 1}},
 	{3, 2, 5, 5, 3, 5, 5, Conv2D{}},
 	{1, 6, 6, 6, 12, 3, 3, Conv2D{Groups: 6, PadT: 1, PadL: 1, PadB: 1, PadR: 1}}, // channel multiplier 2
+	{2, 3, 47, 61, 3, 3, 3, Conv2D{Groups: 3, StrideH: 2, StrideW: 2, PadT: 1, PadL: 0, PadB: 1, PadR: 1, Act: ActReLU6}},
+	{1, 2, 44, 70, 2, 3, 3, Conv2D{Groups: 2, StrideH: 1, StrideW: 2, PadT: 1, PadL: 1, PadB: 0, PadR: 1}},
 	// Winograd-eligible (3×3 stride 1, >= 16 channels, >= 128 tiles).
 	{1, 16, 24, 22, 16, 3, 3, Conv2D{PadT: 0, PadL: 1, PadB: 2, PadR: 1, Act: ActReLU}},
 	{3, 17, 13, 15, 20, 3, 3, Conv2D{PadT: 1, PadL: 1, PadB: 1, PadR: 1}},
@@ -262,5 +264,26 @@ func TestAddClampMatchesScalar(t *testing.T) {
 			t.Fatalf("NaN not propagated: %v %v", got[0], want[0])
 		}
 		closeT(t, fmt.Sprint("n=", n), got[1:], want[1:], 0)
+	}
+}
+
+func TestSplitEvenOdd(t *testing.T) {
+	for _, n := range []int{1, 2, 15, 16, 17, 33, 64} {
+		row := make([]float32, n)
+		for i := range row {
+			row[i] = float32(i)
+		}
+		e, o := make([]float32, (n+1)/2), make([]float32, n/2)
+		splitEvenOdd(row, e, o)
+		for i, v := range e {
+			if v != float32(2*i) {
+				t.Fatalf("n=%d e[%d]=%v", n, i, v)
+			}
+		}
+		for i, v := range o {
+			if v != float32(2*i+1) {
+				t.Fatalf("n=%d o[%d]=%v", n, i, v)
+			}
+		}
 	}
 }

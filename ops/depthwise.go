@@ -19,7 +19,7 @@ func (t *convFwdTask) depthwise(lo, hi int) {
 	fast := g.kh == 3 && g.kw == 3 && g.dh == 1 && g.dw == 1
 	var pad []float32
 	if fast {
-		pad = tensor.GetDirty(g.bandSize(g.oh))
+		pad = tensor.GetDirty(2 * g.bandSize(g.oh))
 	}
 	for pl := lo; pl < hi; pl++ {
 		c := pl % cin
@@ -84,8 +84,18 @@ func dwGenericPlane(yp, xp, wc []float32, bv float32, g *window) {
 // input rows, and the activation is fused.
 func dw3x3Plane(yp, xp, wc []float32, bv float32, act Act, g *window, pad []float32) {
 	iy0, rows, wp := g.band(0, g.oh)
-	pad = pad[:rows*wp]
-	g.fillBand(xp, pad, iy0, rows, wp)
+	band := pad[:rows*wp]
+	g.fillBand(xp, band, iy0, rows, wp)
+	// Stride 2 splits each band row into even and odd columns (second half
+	// of pad, same row pitch) so the row kernel reads contiguously.
+	eo := pad[rows*wp : 2*rows*wp]
+	we := (wp + 1) / 2
+	if g.sw == 2 {
+		for r := 0; r < rows; r++ {
+			splitEvenOdd(band[r*wp:(r+1)*wp], eo[r*wp:r*wp+we], eo[r*wp+we:(r+1)*wp])
+		}
+	}
+	pad = band
 	lo, hi := act.bounds()
 	w0, w1, w2, w3, w4, w5, w6, w7, w8 := wc[0], wc[1], wc[2], wc[3], wc[4], wc[5], wc[6], wc[7], wc[8]
 	for oy := 0; oy < g.oh; oy++ {
@@ -94,6 +104,15 @@ func dw3x3Plane(yp, xp, wc []float32, bv float32, act Act, g *window, pad []floa
 		r0, r1, r2 := pad[r*wp:(r+1)*wp], pad[(r+1)*wp:(r+2)*wp], pad[(r+2)*wp:(r+3)*wp]
 		if g.sw == 1 {
 			dw3Row1(yr, r0, r1, r2, wc, bv, lo, hi)
+			continue
+		}
+		if g.sw == 2 {
+			var e, o [3][]float32
+			for k := range e {
+				e[k] = eo[(r+k)*wp : (r+k)*wp+g.ow+1]
+				o[k] = eo[(r+k)*wp+we : (r+k)*wp+we+g.ow]
+			}
+			dw3Row2(yr, &e, &o, wc, bv, lo, hi)
 			continue
 		}
 		sw := g.sw
@@ -110,6 +129,35 @@ func dw3x3Plane(yp, xp, wc []float32, bv float32, act Act, g *window, pad []floa
 			}
 			yr[ox] = v
 		}
+	}
+}
+
+// splitEvenOddGo writes row's even columns from index from on to e and
+// its odd columns to o (as many as they hold).
+func splitEvenOddGo(row, e, o []float32, from int) {
+	for i := from; i < len(e); i++ {
+		e[i] = row[2*i]
+	}
+	for i := from; i < len(o); i++ {
+		o[i] = row[2*i+1]
+	}
+}
+
+// dw3Row2Go computes outputs [from,len(out)) of the stride-2 row.
+func dw3Row2Go(out []float32, e, o *[3][]float32, wc []float32, bv, lo, hi float32, from int) {
+	w := wc[:9]
+	for i := from; i < len(out); i++ {
+		v := bv
+		for r := 0; r < 3; r++ {
+			v += w[3*r]*e[r][i] + w[3*r+1]*o[r][i] + w[3*r+2]*e[r][i+1]
+		}
+		if v < lo {
+			v = lo
+		}
+		if v > hi {
+			v = hi
+		}
+		out[i] = v
 	}
 }
 

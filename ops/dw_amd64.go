@@ -5,7 +5,7 @@ package ops
 import "golang.org/x/sys/cpu"
 
 // dw3x16 computes out[i] = clamp(bv + Σ w[3r+c]·row_r[i+c], lo, hi) for
-// i < n (n a multiple of 16) with AVX2+FMA; every row must hold n+2
+// i < n (n a multiple of 8) with AVX2+FMA; every row must hold n+2
 // readable values.
 //
 //go:noescape
@@ -16,16 +16,23 @@ func dw3x16(out, r0, r1, r2 *float32, n int, w *float32, bv, lo, hi float32)
 //go:noescape
 func addClamp8(x *float32, n int, b, lo, hi float32)
 
+// dw3s2x16 is the stride-2 3×3 depthwise row on even/odd split rows:
+// out[i] = clamp(bv + Σ_r w[3r]·e_r[i] + w[3r+1]·o_r[i] + w[3r+2]·e_r[i+1])
+// for i < n (a multiple of 8).
+//
+//go:noescape
+func dw3s2x16(out, e0, o0, e1, o1, e2, o2 *float32, n int, w *float32, bv, lo, hi float32)
+
 var haveSIMD = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 
 // dw3Row1 computes out[i] = clamp(bv + 3×3 taps over rows r0..r2 from
-// column i, lo, hi) (stride 1): SIMD blocks of 16, scalar for the rest.
+// column i, lo, hi) (stride 1): SIMD blocks of 8, scalar for the rest.
 func dw3Row1(out, r0, r1, r2, wc []float32, bv, lo, hi float32) {
 	n := len(out)
 	r0, r1, r2, wc = r0[:n+2], r1[:n+2], r2[:n+2], wc[:9]
 	done := 0
-	if haveSIMD && n >= 16 {
-		done = n &^ 15
+	if haveSIMD && n >= 8 {
+		done = n &^ 7
 		dw3x16(&out[0], &r0[0], &r1[0], &r2[0], done, &wc[0], bv, lo, hi)
 	}
 	dw3Row1Go(out[done:], r0[done:], r1[done:], r2[done:], wc, bv, lo, hi)
@@ -39,4 +46,34 @@ func addClamp(row []float32, b, lo, hi float32) {
 		addClamp8(&row[0], done, b, lo, hi)
 	}
 	addClampGo(row[done:], b, lo, hi)
+}
+
+// dw3Row2 is the stride-2 row on even/odd split rows e[r], o[r] (e holding
+// len(out)+1 values, o len(out)).
+func dw3Row2(out []float32, e, o *[3][]float32, wc []float32, bv, lo, hi float32) {
+	n := len(out)
+	done := 0
+	if haveSIMD && n >= 8 {
+		done = n &^ 7
+		dw3s2x16(&out[0], &e[0][0], &o[0][0], &e[1][0], &o[1][0], &e[2][0], &o[2][0], done, &wc[0], bv, lo, hi)
+	}
+	dw3Row2Go(out, e, o, wc, bv, lo, hi, done)
+}
+
+// splitEO8 sets e[i] = src[2i], o[i] = src[2i+1] for i < n (a multiple of 8).
+//
+//go:noescape
+func splitEO8(src, e, o *float32, n int)
+
+// splitEvenOdd writes row's even columns to e and odd columns to o (as
+// many as they hold; row has at least 2*len(o) and 2*len(e)-1 values).
+func splitEvenOdd(row, e, o []float32) {
+	done := 0
+	if haveSIMD {
+		done = min(len(e), len(o), len(row)/2) &^ 7
+		if done > 0 {
+			splitEO8(&row[0], &e[0], &o[0], done)
+		}
+	}
+	splitEvenOddGo(row, e, o, done)
 }

@@ -10,3 +10,11 @@ func dw3Row1(out, r0, r1, r2, wc []float32, bv, lo, hi float32) {
 
 // addClamp sets row[i] = clamp(row[i]+b, lo, hi).
 func addClamp(row []float32, b, lo, hi float32) { addClampGo(row, b, lo, hi) }
+
+// dw3Row2 is the stride-2 row on even/odd split rows.
+func dw3Row2(out []float32, e, o *[3][]float32, wc []float32, bv, lo, hi float32) {
+	dw3Row2Go(out, e, o, wc, bv, lo, hi, 0)
+}
+
+// splitEvenOdd writes row's even columns to e and odd columns to o.
+func splitEvenOdd(row, e, o []float32) { splitEvenOddGo(row, e, o, 0) }
