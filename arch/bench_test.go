@@ -48,3 +48,24 @@ func BenchmarkResNet18Forward(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkAEEncoderStep is the like-for-like counterpart of
+// shared/bench/onednn/ae-step.sh: the four encoder convolutions (fused
+// ReLU) forward and backward (no input gradient), an MSE loss on the
+// latent and an Adam update, batch 16 of 3×64×64.
+func BenchmarkAEEncoderStep(b *testing.B) {
+	m := NewConvAE(1)
+	opt := optim.NewAdam(m.Encoder.Params(), 1e-3, 0)
+	x := nn.NewVar(randInput(1, 16, 3, 64, 64))
+	target := nn.NewVar(randInput(2, 16, 32, 16, 16))
+	step := func() {
+		opt.ZeroGrad()
+		nn.Backward(nn.MSELoss(m.Encode(x), target))
+		opt.Step()
+	}
+	step()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		step()
+	}
+}

@@ -317,12 +317,28 @@ func Sigmoid(x *Var) *Var {
 	return unary(x, sigmoid, func(_, y float32) float32 { return y * (1 - y) })
 }
 
-func sigmoid(v float32) float32 {
-	if v >= 0 {
-		return float32(1 / (1 + math.Exp(-float64(v))))
+func sigmoid(v float32) float32 { return 1 / (1 + expf(-v)) }
+
+// expf is a float32 exponential (Cody–Waite range reduction to
+// |r| ≤ ln2/2, degree-6 Taylor polynomial, exponent bits for 2ⁿ), within a
+// few ulps of math.Exp and several times faster; arguments are clamped to
+// [−87, 88] so the result stays a finite normal float.
+func expf(x float32) float32 {
+	const (
+		log2e = 1.44269504088896341
+		ln2hi = 0.693145751953125
+		ln2lo = 1.42860682030941723212e-6
+	)
+	x = min(max(x, -87), 88)
+	k := x*log2e + 0.5
+	n := int32(k)
+	if k < 0 {
+		n = int32(k - 1) // floor for negatives
 	}
-	e := math.Exp(float64(v))
-	return float32(e / (1 + e))
+	fn := float32(n)
+	r := (x - fn*ln2hi) - fn*ln2lo
+	p := 1 + r*(1+r*(1.0/2+r*(1.0/6+r*(1.0/24+r*(1.0/120+r*(1.0/720))))))
+	return p * math.Float32frombits(uint32(n+127)<<23)
 }
 
 // Tanh returns tanh(x).

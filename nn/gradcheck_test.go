@@ -290,3 +290,21 @@ func TestLossValues(t *testing.T) {
 		t.Fatalf("triplet %v want 0.5", v)
 	}
 }
+
+func TestExpf(t *testing.T) {
+	for x := -87.0; x <= 88; x += 0.0137 {
+		got, want := float64(expf(float32(x))), math.Exp(float64(float32(x)))
+		if math.Abs(got-want) > 4e-7*want {
+			t.Fatalf("expf(%v) = %v, want %v", x, got, want)
+		}
+	}
+	if expf(-1000) <= 0 || math.IsInf(float64(expf(1000)), 0) {
+		t.Fatal("expf does not clamp")
+	}
+	if s := sigmoid(-200); s < 0 || s > 1e-30 {
+		t.Fatalf("sigmoid(-200) = %v", s)
+	}
+	if s := sigmoid(200); s != 1 {
+		t.Fatalf("sigmoid(200) = %v", s)
+	}
+}
