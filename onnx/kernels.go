@@ -621,6 +621,15 @@ func (k *binaryK) infer(in [][]int) ([]int, error) {
 }
 
 func (k *binaryK) apply(dst, a, b []float32) {
+	if k.op == "Add" && k.act == ops.ActReLU {
+		// The residual Add+Relu of every ResNet block: one pass.
+		b = b[:len(dst)]
+		a = a[:len(dst)]
+		for i := range dst {
+			dst[i] = max(a[i]+b[i], 0)
+		}
+		return
+	}
 	switch k.op {
 	case "Add":
 		for i := range dst {
@@ -969,7 +978,10 @@ func (k *gemmK) run(out *tensor.Tensor, in []*tensor.Tensor) {
 	if k.m*k.n == 0 {
 		return
 	}
-	if k.kk == 0 {
+	if k.kk == 0 { // empty product: only beta*C remains
+		if beta == 0 {
+			clear(out.Data)
+		}
 		for i := range out.Data {
 			out.Data[i] *= beta
 		}
