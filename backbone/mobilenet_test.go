@@ -15,13 +15,16 @@ import (
 )
 
 // sharedModels finds the read-only shared/models folder: $VIGIL_SHARED
-// (the folder holding models/), else the first shared/models found walking
-// up from the package directory. Tests that need it skip when absent.
+// (the shared folder holding models/, or models/ itself), else the first
+// shared/models found walking up from the package directory. Tests that
+// need it skip when absent.
 func sharedModels(t testing.TB) string {
 	t.Helper()
 	if d := os.Getenv("VIGIL_SHARED"); d != "" {
-		if st, err := os.Stat(filepath.Join(d, "models")); err == nil && st.IsDir() {
-			return filepath.Join(d, "models")
+		for _, p := range []string{filepath.Join(d, "models"), d} {
+			if st, err := os.Stat(filepath.Join(p, "testimages")); err == nil && st.IsDir() {
+				return p
+			}
 		}
 	}
 	dir, err := os.Getwd()
