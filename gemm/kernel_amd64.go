@@ -83,6 +83,9 @@ func packA14T(kb int, a *float32, lda int, dst *float32, r int, alpha float32)
 func packB32N(kb int, b *float32, ldb int, dst *float32, panels int)
 
 //go:noescape
+func packB16of32T(chunks int, b *float32, ldb int, dst *float32)
+
+//go:noescape
 func packB32T(kb int, b *float32, ldb int, dst *float32, c int)
 
 // maxGatherLD keeps gather indices (lane·ld, int32) from overflowing.
@@ -110,6 +113,15 @@ func packBPanel512(d []float32, transB bool, b []float32, ldb, p0, kb, j0, c, nr
 	switch {
 	case kb == 0 || ldb >= maxGatherLD:
 		packBPanelGo(d, transB, b, ldb, p0, kb, j0, c, nr)
+	case transB && c == nr && kb >= 16:
+		// Full panel: two 16×16-block transposes (rows stream along k);
+		// the k tail in Go.
+		chunks := kb / 16
+		packB16of32T(chunks, &b[j0*ldb+p0], ldb, &d[0])
+		packB16of32T(chunks, &b[(j0+16)*ldb+p0], ldb, &d[16])
+		if done := chunks * 16; done < kb {
+			packBPanelGo(d[done*nr:], true, b, ldb, p0+done, kb-done, j0, c, nr)
+		}
 	case transB:
 		packB32T(kb, &b[j0*ldb+p0], ldb, &d[0], c)
 	case c == nr:
