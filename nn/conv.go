@@ -53,6 +53,10 @@ func actGrad(dy, y *tensor.Tensor, act ops.Act) *tensor.Tensor {
 	}
 	tensor.ParallelChunks(len(dy.Data), elemGrain, func(lo, h int) {
 		d, o := dy.Data[lo:h], y.Data[lo:h]
+		if act == ops.ActReLU {
+			reluMask(d, o)
+			return
+		}
 		for i, v := range o {
 			if !(v > 0 && v < hi) {
 				d[i] = 0

@@ -273,12 +273,7 @@ func ReLU(x *Var) *Var {
 		// The output gradient is dead after this, so mask it in place.
 		g := res.Grad
 		tensor.ParallelChunks(len(g.Data), elemGrain, func(lo, hi int) {
-			d := g.Data[lo:hi]
-			for i, v := range out.Data[lo:hi] {
-				if v <= 0 {
-					d[i] = 0
-				}
-			}
+			reluMask(g.Data[lo:hi], out.Data[lo:hi])
 		})
 		x.accum(g)
 	})
@@ -372,3 +367,15 @@ func Square(x *Var) *Var {
 }
 
 func sqrt64(v float64) float64 { return math.Sqrt(v) }
+
+// reluMask zeroes d[i] wherever the ReLU output y[i] is not positive,
+// without branches (ReLU masks are unpredictable): with y's bits read as
+// an int32 b, the sign of b−1 (in 64 bits, so −0's MinInt32 cannot wrap)
+// is set exactly when b ≤ 0, i.e. y is ±0 or negative.
+func reluMask(d, y []float32) {
+	y = y[:len(d)]
+	for i, v := range y {
+		b := int64(int32(math.Float32bits(v)))
+		d[i] = math.Float32frombits(math.Float32bits(d[i]) &^ uint32((b-1)>>63))
+	}
+}

@@ -308,3 +308,16 @@ func TestExpf(t *testing.T) {
 		t.Fatalf("sigmoid(200) = %v", s)
 	}
 }
+
+func TestReluMask(t *testing.T) {
+	y := []float32{1, 0, -2, float32(math.Copysign(0, -1)), 1e-40, 3}
+	d := []float32{5, 5, 5, 5, 5, 5}
+	reluMask(d, y)
+	// -0 (a conv epilogue can pass it through) masks like +0.
+	want := []float32{5, 0, 0, 0, 5, 5}
+	for i := range d {
+		if d[i] != want[i] {
+			t.Fatalf("reluMask = %v, want %v", d, want)
+		}
+	}
+}
