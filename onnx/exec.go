@@ -528,6 +528,12 @@ func (e *Executor) plan(ir []*irNode, consts map[string]*Tensor, inputDecl map[s
 		if err != nil {
 			return err
 		}
+		if t, ok, err := foldConstant(nd, k, dataIn, consts, requested); err != nil {
+			return err
+		} else if ok {
+			consts[nd.out[0]] = t // e.g. Transpose of a weight: computed once here
+			continue
+		}
 		st := &step{node: nd.n, k: k}
 		for _, name := range dataIn {
 			if name == "" {
@@ -631,6 +637,50 @@ func (e *Executor) plan(ir []*irNode, consts map[string]*Tensor, inputDecl map[s
 	e.hdrs = make([]tensor.Tensor, len(e.slots))
 	sort.SliceStable(e.inputs, func(i, j int) bool { return e.inputs[i].name < e.inputs[j].name })
 	return nil
+}
+
+// foldConstant runs a float node whose inputs are all constants once, at
+// load time. Requested tensors and shape-only views are left to the plan.
+func foldConstant(nd *irNode, k kernel, dataIn []string, consts map[string]*Tensor, requested map[string]bool) (t *Tensor, ok bool, err error) {
+	if _, isView := k.(viewKernel); isView || requested[nd.out[0]] || len(dataIn) == 0 {
+		return nil, false, nil
+	}
+	var shapes [][]int
+	var ins []*tensor.Tensor
+	for _, name := range dataIn {
+		if name == "" {
+			shapes, ins = append(shapes, nil), append(ins, nil)
+			continue
+		}
+		c := consts[name]
+		if c == nil || c.Float == nil {
+			return nil, false, nil
+		}
+		ins = append(ins, &tensor.Tensor{Shape: toInts(c.Dims), Data: c.Float})
+		shapes = append(shapes, ins[len(ins)-1].Shape)
+	}
+	if _, dyn := k.(intUser); dyn {
+		return nil, false, nil
+	}
+	shape, err := k.infer(shapes)
+	if err != nil {
+		return nil, false, fmt.Errorf("onnx: %s: %w (input shapes %v)", nd.n.label(), err, shapes)
+	}
+	if tensor.Numel(shape) > maxElems {
+		return nil, false, fmt.Errorf("onnx: %s: output shape %v is too large", nd.n.label(), shape)
+	}
+	out := tensor.New(shape...)
+	defer func() {
+		if r := recover(); r != nil {
+			t, ok, err = nil, false, fmt.Errorf("onnx: %s failed on constants: %v", nd.n.label(), r)
+		}
+	}()
+	k.run(out, ins)
+	d := make([]int64, len(shape))
+	for i, v := range shape {
+		d[i] = int64(v)
+	}
+	return &Tensor{Name: nd.out[0], Dims: d, Float: out.Data, DataType: DataTypeFloat}, true, nil
 }
 
 // inplaceFree reports whether step i may overwrite its first input: that

@@ -684,3 +684,47 @@ func TestExecutorAutoPad(t *testing.T) {
 		t.Fatalf("SAME conv shape %v, want 4x3", s)
 	}
 }
+
+// TestExecutorTransposeAndFolding covers the dynamo exporter's linear layer
+// (Transpose of the weight, MatMul, Add of the bias), where the Transpose of
+// a constant is computed once at load time, and a run-time Transpose.
+func TestExecutorTransposeAndFolding(t *testing.T) {
+	r := rand.New(rand.NewPCG(19, 20))
+	x := randTensor(r, 2, 3, 4, 5)
+	w := randTensor(r, 7, 60)
+	bias := randFloats(r, 7)
+	b := NewBuilder("dynamo_linear")
+	b.Input("x", 2, 3, 4, 5)
+	b.Initializer("fc.weight", w.Shape, w.Data)
+	b.Initializer("fc.bias", []int{7}, bias)
+	b.Node("Transpose", "node_Transpose_0", []string{"fc.weight"}, []string{"val_0"}, IntsAttr("perm", 1, 0))
+	b.Node("Flatten", "node_Flatten_1", []string{"x"}, []string{"flat"})
+	b.Node("MatMul", "node_MatMul_2", []string{"flat", "val_0"}, []string{"val_1"})
+	b.Node("Add", "node_Add_3", []string{"val_1", "fc.bias"}, []string{"linear"})
+	b.Node("Transpose", "node_Transpose_4", []string{"x"}, []string{"nhwc"}, IntsAttr("perm", 0, 2, 3, 1))
+	b.Output("linear", 2, 7)
+	b.Output("nhwc", 2, 4, 5, 3)
+	m := roundTrip(t, b.Model())
+	e, err := NewExecutor(m, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range e.steps {
+		if st.node.Name == "node_Transpose_0" {
+			t.Fatal("Transpose of a constant weight was not folded")
+		}
+	}
+	out := run1(t, m, nil, map[string]*tensor.Tensor{"x": x})
+	checkClose(t, "linear", out["linear"], refGemm(x.Clone().Reshape(2, 60), w, bias, false, true, 1, 1))
+	nhwc := tensor.New(2, 4, 5, 3)
+	for n := 0; n < 2; n++ {
+		for c := 0; c < 3; c++ {
+			for h := 0; h < 4; h++ {
+				for wd := 0; wd < 5; wd++ {
+					nhwc.Data[((n*4+h)*5+wd)*3+c] = x.Data[((n*3+c)*4+h)*5+wd]
+				}
+			}
+		}
+	}
+	checkClose(t, "nhwc", out["nhwc"], nhwc)
+}

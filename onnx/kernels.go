@@ -16,7 +16,7 @@ var supportedOps = map[string]bool{
 	"MaxPool": true, "AveragePool": true, "GlobalAveragePool": true,
 	"Add": true, "Sub": true, "Mul": true, "Div": true,
 	"Flatten": true, "Gemm": true, "MatMul": true, "Identity": true, "Dropout": true,
-	"Reshape": true, "Squeeze": true, "Unsqueeze": true, "Concat": true, "Softmax": true,
+	"Reshape": true, "Squeeze": true, "Unsqueeze": true, "Concat": true, "Softmax": true, "Transpose": true,
 	"Constant": true, "Sigmoid": true, "Tanh": true, "LeakyRelu": true,
 	"HardSigmoid": true, "HardSwish": true,
 }
@@ -239,6 +239,9 @@ func buildKernel(nd *irNode, consts map[string]*Tensor, opset int64, isInt func(
 			}
 		}
 		return &concatK{axis: int(a.I)}, slices.Clone(nd.in), nil
+
+	case "Transpose":
+		return &transposeK{perm: n.AttrInts("perm")}, []string{in(0)}, nil
 
 	case "Softmax":
 		axis := int64(-1)
@@ -1071,4 +1074,76 @@ func (k *softmaxK) run(out *tensor.Tensor, in []*tensor.Tensor) {
 	y := ops.Softmax(x, ax)
 	copy(out.Data, y.Data)
 	tensor.Put(y.Data)
+}
+
+// transposeK permutes axes (default: reversed). Exporters mostly apply it
+// to weights, where the Executor folds it away at load time.
+type transposeK struct {
+	perm    []int64
+	p       []int
+	inShape []int
+}
+
+func (k *transposeK) infer(in [][]int) ([]int, error) {
+	x := in[0]
+	r := len(x)
+	k.p = make([]int, r)
+	if k.perm == nil {
+		for i := range k.p {
+			k.p[i] = r - 1 - i
+		}
+	} else {
+		if len(k.perm) != r {
+			return nil, fmt.Errorf("perm %v for rank %d", k.perm, r)
+		}
+		seen := make([]bool, r)
+		for i, v := range k.perm {
+			if v < 0 || int(v) >= r || seen[v] {
+				return nil, fmt.Errorf("bad perm %v", k.perm)
+			}
+			seen[v] = true
+			k.p[i] = int(v)
+		}
+	}
+	out := make([]int, r)
+	for i, a := range k.p {
+		out[i] = x[a]
+	}
+	k.inShape = x
+	return out, nil
+}
+
+func (k *transposeK) run(out *tensor.Tensor, in []*tensor.Tensor) {
+	r := len(k.p)
+	if r == 0 {
+		copy(out.Data, in[0].Data)
+		return
+	}
+	// Input strides, read in output order.
+	st := make([]int, r)
+	acc := 1
+	for i := r - 1; i >= 0; i-- {
+		st[i] = acc
+		acc *= k.inShape[i]
+	}
+	ost := make([]int, r)
+	for i, a := range k.p {
+		ost[i] = st[a]
+	}
+	inner, innerStride := out.Shape[r-1], ost[r-1]
+	rows := len(out.Data) / max(inner, 1)
+	x := in[0].Data
+	tensor.ParallelChunks(rows, max(1, elemGrain/max(inner, 1)), func(lo, hi int) {
+		for row := lo; row < hi; row++ {
+			off, rem := 0, row
+			for d := r - 2; d >= 0; d-- {
+				off += (rem % out.Shape[d]) * ost[d]
+				rem /= out.Shape[d]
+			}
+			dst := out.Data[row*inner : row*inner+inner]
+			for i := range dst {
+				dst[i] = x[off+i*innerStride]
+			}
+		}
+	})
 }
