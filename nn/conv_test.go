@@ -174,3 +174,40 @@ func TestSSIM(t *testing.T) {
 	gradCheck(t, "SSIMLoss", func(in []*Var) *Var { return SSIMLoss(in[0], in[1]) },
 		randT(rng, 0, 1, 1, 2, 12, 12), randT(rng, 0, 1, 1, 2, 12, 12))
 }
+
+func TestGaussBlurTiles(t *testing.T) {
+	rng := rand.New(rand.NewPCG(19, 20))
+	// 2 planes of 70×150: several GEMM tiles in both directions.
+	x := randT(rng, -1, 1, 2, 1, 70, 150)
+	y := gaussBlur(x)
+	g := gaussian1D()
+	h, w := 70, 150
+	for _, p := range []int{0, 1} {
+		for _, i := range []int{0, 3, 63, 64, 65, 69} {
+			for _, j := range []int{0, 4, 63, 64, 70, 128, 149} {
+				var s float64
+				for u := -5; u <= 5; u++ {
+					for v := -5; v <= 5; v++ {
+						if i+u >= 0 && i+u < h && j+v >= 0 && j+v < w {
+							s += float64(g[u+5]) * float64(g[v+5]) * float64(x.Data[p*h*w+(i+u)*w+j+v])
+						}
+					}
+				}
+				if got := float64(y.Data[p*h*w+i*w+j]); math.Abs(got-s) > 1e-5 {
+					t.Fatalf("blur[%d,%d,%d] = %v, want %v", p, i, j, got, s)
+				}
+			}
+		}
+	}
+	// Self-adjoint: <Bx, z> = <x, Bz>.
+	z := randT(rng, -1, 1, 2, 1, 70, 150)
+	bz := gaussBlur(z)
+	var l, r float64
+	for i := range x.Data {
+		l += float64(y.Data[i]) * float64(z.Data[i])
+		r += float64(x.Data[i]) * float64(bz.Data[i])
+	}
+	if math.Abs(l-r) > 1e-6*math.Abs(l)+1e-6 {
+		t.Fatalf("blur not self-adjoint: %v vs %v", l, r)
+	}
+}

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/vigil-ad/vigil/ops"
+	"github.com/vigil-ad/vigil/gemm"
 	"github.com/vigil-ad/vigil/tensor"
 )
 
@@ -32,45 +32,81 @@ func gaussian1D() []float32 {
 	return g
 }
 
-// ssimBlur is the separable Gaussian window as two depthwise convolutions
-// (1×11 then 11×1, zero "same" padding) over c channels.
-type ssimBlur struct {
-	wh, wv *tensor.Tensor
-	ph, pv ops.Conv2D
-}
+// blurTile is the number of output columns (rows) one banded GEMM of the
+// Gaussian blur produces.
+const blurTile = 64
 
-func newSSIMBlur(c int) *ssimBlur {
+// gaussBlur applies the separable 11-tap Gaussian window with zero "same"
+// padding to every H×W plane of x. Each 1-D pass is a product with a banded
+// Toeplitz matrix, done as tiled GEMMs (a tile of 64 outputs reads 74
+// inputs), which runs far faster than a generic 1×11 depthwise loop. With
+// zero padding and a symmetric window the matrix is symmetric, so the
+// blur is its own adjoint: the backward pass is the same blur.
+func gaussBlur(x *tensor.Tensor) *tensor.Tensor {
+	h, w := x.Shape[len(x.Shape)-2], x.Shape[len(x.Shape)-1]
+	rows := len(x.Data) / w
+	planes := rows / h
 	g := gaussian1D()
-	wh := tensor.New(c, 1, 1, ssimWindow)
-	wv := tensor.New(c, 1, ssimWindow, 1)
-	for i := 0; i < c; i++ {
-		copy(wh.Data[i*ssimWindow:], g)
-		copy(wv.Data[i*ssimWindow:], g)
-	}
 	r := ssimWindow / 2
-	return &ssimBlur{wh: wh, wv: wv,
-		ph: ops.Conv2D{PadL: r, PadR: r, Groups: c},
-		pv: ops.Conv2D{PadT: r, PadB: r, Groups: c}}
-}
-
-func (b *ssimBlur) forward(x *tensor.Tensor) (mid, y *tensor.Tensor) {
-	mid = ops.Conv2dForward(x, b.wh, nil, b.ph)
-	return mid, ops.Conv2dForward(mid, b.wv, nil, b.pv)
-}
-
-// backward applies the adjoint of the blur to dy.
-func (b *ssimBlur) backward(x, mid, dy *tensor.Tensor) *tensor.Tensor {
-	dmid, _, _ := ops.Conv2dBackward(mid, b.wv, dy, b.pv, true)
-	dx, _, _ := ops.Conv2dBackward(x, b.wh, dmid, b.ph, true)
-	return dx
+	// band returns the dense block B[i][j] = g[(lo+i) − (c0+j) + r] for
+	// inputs [lo,hi) and outputs [c0,c1), zero outside the window.
+	band := func(lo, hi, c0, c1 int) []float32 {
+		m := make([]float32, (hi-lo)*(c1-c0))
+		for i := lo; i < hi; i++ {
+			for j := c0; j < c1; j++ {
+				if d := i - j + r; d >= 0 && d < ssimWindow {
+					m[(i-lo)*(c1-c0)+j-c0] = g[d]
+				}
+			}
+		}
+		return m
+	}
+	mid := tensor.New(x.Shape...)
+	// Horizontal: mid[:, c0:c1] = x[:, lo:hi] · B.
+	for c0 := 0; c0 < w; c0 += blurTile {
+		c1 := min(c0+blurTile, w)
+		lo, hi := max(0, c0-r), min(w, c1+r)
+		gemm.Sgemm(false, false, rows, c1-c0, hi-lo, 1, x.Data[lo:], w, band(lo, hi, c0, c1), c1-c0, 0, mid.Data[c0:], w)
+	}
+	// Vertical, per plane: y[r0:r1, :] = Bᵀ · mid[lo:hi, :] (B symmetric in
+	// the sense B[i][j] = g[i−j+r], so Bᵀ rows are the output rows).
+	y := tensor.New(x.Shape...)
+	type tile struct {
+		r0, r1, lo, hi int
+		m              []float32
+	}
+	var tiles []tile
+	for r0 := 0; r0 < h; r0 += blurTile {
+		r1 := min(r0+blurTile, h)
+		lo, hi := max(0, r0-r), min(h, r1+r)
+		// m[i][k] = g[(lo+k) − (r0+i) + r]: rows are outputs, columns inputs.
+		m := make([]float32, (r1-r0)*(hi-lo))
+		for i := r0; i < r1; i++ {
+			for k := lo; k < hi; k++ {
+				if d := k - i + r; d >= 0 && d < ssimWindow {
+					m[(i-r0)*(hi-lo)+k-lo] = g[d]
+				}
+			}
+		}
+		tiles = append(tiles, tile{r0, r1, lo, hi, m})
+	}
+	tensor.Parallel(planes, func(p0, p1 int) {
+		for p := p0; p < p1; p++ {
+			src, dst := mid.Data[p*h*w:(p+1)*h*w], y.Data[p*h*w:(p+1)*h*w]
+			for _, t := range tiles {
+				gemm.SgemmSerial(false, false, t.r1-t.r0, w, t.hi-t.lo, 1, t.m, t.hi-t.lo, src[t.lo*w:], w, 0, dst[t.r0*w:], w)
+			}
+		}
+	})
+	return y
 }
 
 // ssimStats stacks x, y, x², y², xy of [N,C,H,W] inputs as [N,5C,H,W] and
 // blurs them in one depthwise pass.
-func ssimStats(x, y *tensor.Tensor) (blur *ssimBlur, in, mid, mu *tensor.Tensor) {
+func ssimStats(x, y *tensor.Tensor) (mu *tensor.Tensor) {
 	n, c, h, w := x.Dims4("nn.SSIM")
 	hw := h * w
-	in = tensor.New(n, 5*c, h, w)
+	in := tensor.New(n, 5*c, h, w)
 	for b := 0; b < n; b++ {
 		for ci := 0; ci < c; ci++ {
 			src := (b*c + ci) * hw
@@ -86,9 +122,7 @@ func ssimStats(x, y *tensor.Tensor) (blur *ssimBlur, in, mid, mu *tensor.Tensor)
 			}
 		}
 	}
-	blur = newSSIMBlur(5 * c)
-	mid, mu = blur.forward(in)
-	return blur, in, mid, mu
+	return gaussBlur(in)
 }
 
 // SSIMMap returns the per-pixel, per-channel SSIM of x and y ([N,C,H,W],
@@ -98,7 +132,7 @@ func SSIMMap(x, y *tensor.Tensor) *tensor.Tensor {
 	if !sameShape(x.Shape, y.Shape) || len(x.Shape) != 4 {
 		panic(fmt.Sprintf("nn.SSIMMap: shapes %v and %v (want equal [N,C,H,W])", x.Shape, y.Shape))
 	}
-	_, _, _, mu := ssimStats(x, y)
+	mu := ssimStats(x, y)
 	s, _ := ssimFormula(mu, x.Shape, false)
 	return s
 }
@@ -155,7 +189,7 @@ func SSIMLoss(x, y *Var) *Var {
 	if !sameShape(xv.Shape, yv.Shape) || len(xv.Shape) != 4 {
 		panic(fmt.Sprintf("nn.SSIMLoss: shapes %v and %v (want equal [N,C,H,W])", xv.Shape, yv.Shape))
 	}
-	blur, in, mid, mu := ssimStats(xv, yv)
+	mu := ssimStats(xv, yv)
 	s, ds := ssimFormula(mu, xv.Shape, track(x, y))
 	var sum float64
 	for _, v := range s.Data {
@@ -168,7 +202,7 @@ func SSIMLoss(x, y *Var) *Var {
 		for i := range ds.Data {
 			ds.Data[i] *= k
 		}
-		d := blur.backward(in, mid, ds) // gradient w.r.t. x, y, x², y², xy
+		d := gaussBlur(ds) // self-adjoint: gradient w.r.t. x, y, x², y², xy
 		n, c, h, w := xv.Dims4("nn.SSIMLoss")
 		hw := h * w
 		var dx, dy *tensor.Tensor
