@@ -12,6 +12,7 @@ package gemm
 
 import (
 	"fmt"
+	"sync"
 	"unsafe"
 )
 
@@ -44,6 +45,15 @@ func sgemm(parallel, transA, transB bool, m, n, k int, alpha float32, a []float3
 		return
 	}
 	ki := active.Load()
+	if 2*n <= ki.nr && m >= ki.nr {
+		sgemmNarrow(ki, parallel, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	dispatch(ki, parallel, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// dispatch runs the blocked algorithm serially or split over workers.
+func dispatch(ki *kernelInfo, parallel, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	w := 1
 	if parallel {
 		w = workersFor(ki, m, n, k)
@@ -56,6 +66,32 @@ func sgemm(parallel, transA, transB bool, m, n, k int, alpha float32, a []float3
 	}
 	runParallel(ki, w, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
+
+// sgemmNarrow handles a C with few columns (matrix-vector products and
+// the like), which would waste most of each nr-wide micro-tile: it
+// computes C^T = op(B)^T·op(A)^T (n rows, m columns) into scratch, where
+// the short side maps to the cheap kernel rows, then merges it into C.
+func sgemmNarrow(ki *kernelInfo, parallel, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	sp := scratchPool.Get().(*[]float32)
+	if cap(*sp) < n*m {
+		*sp = make([]float32, n*m)
+	}
+	t := (*sp)[:n*m]
+	dispatch(ki, parallel, !transB, !transA, n, m, k, alpha, b, ldb, a, lda, 0, t, m)
+	for i := 0; i < m; i++ {
+		row := c[i*ldc : i*ldc+n]
+		for j := range row {
+			if beta == 0 {
+				row[j] = t[j*m+i]
+			} else {
+				row[j] = t[j*m+i] + beta*row[j]
+			}
+		}
+	}
+	scratchPool.Put(sp)
+}
+
+var scratchPool = sync.Pool{New: func() any { return new([]float32) }}
 
 // checkArgs panics with a message naming the bad argument; the assembly
 // kernels do no bounds checks, so this guards memory safety.

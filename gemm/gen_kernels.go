@@ -69,6 +69,12 @@ TEXT ·%s(SB), NOSPLIT, $0-72
 // gen512 emits the AVX-512 kernel for r rows of a 14×32 tile: 2r zmm
 // accumulators (Z0..Z27), B row in Z28/Z29, A values broadcast straight
 // from memory by the FMA (embedded broadcast), so no broadcast register.
+// accSets is the number of accumulator sets for an r-row kernel: enough
+// for 8 independent FMA chains (2 per row), at most 4 (the unroll).
+func accSets(r int) int {
+	return min(unroll, max(1, (8+2*r-1)/(2*r)))
+}
+
 func gen512(w *bytes.Buffer, r int) {
 	name := fmt.Sprintf("k512r%d", r)
 	fmt.Fprintf(w, header, name, name)
@@ -80,16 +86,21 @@ func gen512(w *bytes.Buffer, r int) {
 			fmt.Fprintf(w, "\tADDQ R8, R9\n")
 		}
 	}
-	for i := 0; i < 2*r; i++ {
+	// FMA latency 4 × 2 ports needs >= 8 independent accumulators: with
+	// few rows, unrolled k steps rotate over several accumulator sets,
+	// summed before the store.
+	sets := accSets(r)
+	for i := 0; i < 2*r*sets; i++ {
 		fmt.Fprintf(w, "\tVPXORD Z%d, Z%d, Z%d\n", i, i, i)
 	}
 	step := func(u int) {
+		base := 2 * r * (u % sets)
 		fmt.Fprintf(w, "\tVMOVUPS %d(DI), Z28\n", u*nr512*4)
 		fmt.Fprintf(w, "\tVMOVUPS %d(DI), Z29\n", u*nr512*4+64)
 		for i := 0; i < r; i++ {
 			off := (u*mr512 + i) * 4
-			fmt.Fprintf(w, "\tVFMADD231PS.BCST %d(SI), Z28, Z%d\n", off, 2*i)
-			fmt.Fprintf(w, "\tVFMADD231PS.BCST %d(SI), Z29, Z%d\n", off, 2*i+1)
+			fmt.Fprintf(w, "\tVFMADD231PS.BCST %d(SI), Z28, Z%d\n", off, base+2*i)
+			fmt.Fprintf(w, "\tVFMADD231PS.BCST %d(SI), Z29, Z%d\n", off, base+2*i+1)
 		}
 	}
 	fmt.Fprintf(w, "\tCMPQ CX, $%d\n\tJLT %s_tail\n", unroll, name)
@@ -105,7 +116,13 @@ func gen512(w *bytes.Buffer, r int) {
 	fmt.Fprintf(w, "%s_tail:\n\tTESTQ CX, CX\n\tJEQ %s_store\n", name, name)
 	step(0)
 	fmt.Fprintf(w, "\tADDQ $%d, SI\n\tADDQ $%d, DI\n\tDECQ CX\n\tJMP %s_tail\n", mr512*4, nr512*4, name)
-	fmt.Fprintf(w, "%s_store:\n\tMOVQ load+40(FP), AX\n\tTESTQ AX, AX\n\tJEQ %s_over\n", name, name)
+	fmt.Fprintf(w, "%s_store:\n", name)
+	for set := 1; set < sets; set++ {
+		for i := 0; i < 2*r; i++ {
+			fmt.Fprintf(w, "\tVADDPS Z%d, Z%d, Z%d\n", 2*r*set+i, i, i)
+		}
+	}
+	fmt.Fprintf(w, "\tMOVQ load+40(FP), AX\n\tTESTQ AX, AX\n\tJEQ %s_over\n", name)
 	fmt.Fprintf(w, "\tVBROADCASTSS beta+48(FP), Z30\n")
 	for i := 0; i < r; i++ {
 		fmt.Fprintf(w, "\tVFMADD231PS (DX), Z30, Z%d\n", 2*i)
@@ -140,18 +157,20 @@ func gen256(w *bytes.Buffer, r int) {
 			fmt.Fprintf(w, "\tADDQ R8, R9\n")
 		}
 	}
-	for i := 0; i < 2*r; i++ {
+	sets := accSets(r) // 2·r·sets <= 12 for r <= 6
+	for i := 0; i < 2*r*sets; i++ {
 		fmt.Fprintf(w, "\tVXORPS Y%d, Y%d, Y%d\n", i, i, i)
 	}
 	step := func(u int) {
+		base := 2 * r * (u % sets)
 		fmt.Fprintf(w, "\tVMOVUPS %d(DI), Y12\n", u*nr256*4)
 		fmt.Fprintf(w, "\tVMOVUPS %d(DI), Y13\n", u*nr256*4+32)
 		for i := 0; i < r; i++ {
 			off := (u*mr256 + i) * 4
 			br := 14 + i%2
 			fmt.Fprintf(w, "\tVBROADCASTSS %d(SI), Y%d\n", off, br)
-			fmt.Fprintf(w, "\tVFMADD231PS Y12, Y%d, Y%d\n", br, 2*i)
-			fmt.Fprintf(w, "\tVFMADD231PS Y13, Y%d, Y%d\n", br, 2*i+1)
+			fmt.Fprintf(w, "\tVFMADD231PS Y12, Y%d, Y%d\n", br, base+2*i)
+			fmt.Fprintf(w, "\tVFMADD231PS Y13, Y%d, Y%d\n", br, base+2*i+1)
 		}
 	}
 	fmt.Fprintf(w, "\tCMPQ CX, $%d\n\tJLT %s_tail\n", unroll, name)
@@ -166,7 +185,13 @@ func gen256(w *bytes.Buffer, r int) {
 	fmt.Fprintf(w, "%s_tail:\n\tTESTQ CX, CX\n\tJEQ %s_store\n", name, name)
 	step(0)
 	fmt.Fprintf(w, "\tADDQ $%d, SI\n\tADDQ $%d, DI\n\tDECQ CX\n\tJMP %s_tail\n", mr256*4, nr256*4, name)
-	fmt.Fprintf(w, "%s_store:\n\tMOVQ load+40(FP), AX\n\tTESTQ AX, AX\n\tJEQ %s_over\n", name, name)
+	fmt.Fprintf(w, "%s_store:\n", name)
+	for set := 1; set < sets; set++ {
+		for i := 0; i < 2*r; i++ {
+			fmt.Fprintf(w, "\tVADDPS Y%d, Y%d, Y%d\n", 2*r*set+i, i, i)
+		}
+	}
+	fmt.Fprintf(w, "\tMOVQ load+40(FP), AX\n\tTESTQ AX, AX\n\tJEQ %s_over\n", name)
 	fmt.Fprintf(w, "\tVBROADCASTSS beta+48(FP), Y14\n")
 	for i := 0; i < r; i++ {
 		fmt.Fprintf(w, "\tVFMADD231PS (DX), Y14, Y%d\n", 2*i)
