@@ -728,3 +728,78 @@ func TestExecutorTransposeAndFolding(t *testing.T) {
 	}
 	checkClose(t, "nhwc", out["nhwc"], nhwc)
 }
+
+// TestExecutorReduceMeanResize covers ReduceMean (trailing and general
+// axes) and Resize as PyTorch exports F.interpolate: nearest with scales,
+// bilinear (half_pixel and align_corners) with sizes, including sizes
+// computed from the input shape.
+func TestExecutorReduceMeanResize(t *testing.T) {
+	r := rand.New(rand.NewPCG(21, 22))
+	x := randTensor(r, 2, 3, 4, 5)
+	b := NewBuilder("resize")
+	b.Input("x", 2, 3, 4, 5)
+	b.Initializer("scales", []int{4}, []float32{1, 1, 2, 3})
+	b.InitializerInt64("sizes", []int{4}, []int64{2, 3, 7, 9})
+	b.InitializerInt64("s2", []int{1}, []int64{2})
+	b.InitializerInt64("hw", []int{2}, []int64{6, 10})
+	b.Node("ReduceMean", "gap", []string{"x"}, []string{"m23"}, IntsAttr("axes", 2, 3), IntAttr("keepdims", 1))
+	b.Node("ReduceMean", "m1", []string{"x"}, []string{"m1"}, IntsAttr("axes", 1), IntAttr("keepdims", 0))
+	b.Node("Resize", "up_nearest", []string{"x", "", "scales"}, []string{"near"},
+		StringAttr("mode", "nearest"), StringAttr("coordinate_transformation_mode", "asymmetric"), StringAttr("nearest_mode", "floor"))
+	b.Node("Resize", "up_linear", []string{"x", "", "", "sizes"}, []string{"lin"},
+		StringAttr("mode", "linear"), StringAttr("coordinate_transformation_mode", "pytorch_half_pixel"))
+	b.Node("Shape", "shape", []string{"x"}, []string{"S"})
+	b.InitializerInt64("zero", []int{1}, []int64{0})
+	b.Node("Slice", "nc3", []string{"S", "zero", "s2"}, []string{"NC3"})
+	b.Node("Concat", "size_cat", []string{"NC3", "hw"}, []string{"dynsizes"}, IntAttr("axis", 0))
+	b.Node("Resize", "up_align", []string{"x", "", "", "dynsizes"}, []string{"aligned"},
+		StringAttr("mode", "linear"), StringAttr("coordinate_transformation_mode", "align_corners"))
+	m := roundTrip(t, b.Model())
+	out := run1(t, m, []string{"m23", "m1", "near", "lin", "aligned"}, map[string]*tensor.Tensor{"x": x})
+
+	m23, m1 := tensor.New(2, 3, 1, 1), tensor.New(2, 4, 5)
+	for i, v := range x.Data {
+		n, c, hw := i/60, (i/20)%3, i%20
+		m23.Data[n*3+c] += v / 20
+		m1.Data[n*20+hw] += v / 3
+	}
+	checkClose(t, "m23", out["m23"], m23)
+	checkClose(t, "m1", out["m1"], m1)
+
+	// Reference resampling straight from the ONNX formulas.
+	resize := func(oh, ow int, src func(o, in, out int) (int, int, float64)) *tensor.Tensor {
+		y := tensor.New(2, 3, oh, ow)
+		for p := 0; p < 6; p++ {
+			for oy := 0; oy < oh; oy++ {
+				y0, y1, ty := src(oy, 4, oh)
+				for ox := 0; ox < ow; ox++ {
+					x0, x1, tx := src(ox, 5, ow)
+					at := func(yy, xx int) float64 { return float64(x.Data[p*20+yy*5+xx]) }
+					v := (1-ty)*((1-tx)*at(y0, x0)+tx*at(y0, x1)) + ty*((1-tx)*at(y1, x0)+tx*at(y1, x1))
+					y.Data[(p*oh+oy)*ow+ox] = float32(v)
+				}
+			}
+		}
+		return y
+	}
+	lerp := func(align bool) func(o, in, out int) (int, int, float64) {
+		return func(o, in, out int) (int, int, float64) {
+			var c float64
+			if align {
+				c = float64(o) * float64(in-1) / float64(out-1)
+			} else {
+				c = math.Max((float64(o)+0.5)*float64(in)/float64(out)-0.5, 0)
+			}
+			i0 := int(c)
+			i1 := min(i0+1, in-1)
+			return i0, i1, c - float64(i0)
+		}
+	}
+	nearest := func(o, in, out int) (int, int, float64) {
+		i := o * in / out
+		return i, i, 0
+	}
+	checkClose(t, "near", out["near"], resize(8, 15, nearest))
+	checkClose(t, "lin", out["lin"], resize(7, 9, lerp(false)))
+	checkClose(t, "aligned", out["aligned"], resize(6, 10, lerp(true)))
+}

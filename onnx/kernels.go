@@ -17,6 +17,7 @@ var supportedOps = map[string]bool{
 	"Add": true, "Sub": true, "Mul": true, "Div": true,
 	"Flatten": true, "Gemm": true, "MatMul": true, "Identity": true, "Dropout": true,
 	"Reshape": true, "Squeeze": true, "Unsqueeze": true, "Concat": true, "Softmax": true, "Transpose": true,
+	"ReduceMean": true, "Resize": true, "Upsample": true,
 	"Constant": true, "Sigmoid": true, "Tanh": true, "LeakyRelu": true,
 	"HardSigmoid": true, "HardSwish": true,
 }
@@ -242,6 +243,21 @@ func buildKernel(nd *irNode, consts map[string]*Tensor, opset int64, isInt func(
 
 	case "Transpose":
 		return &transposeK{perm: n.AttrInts("perm")}, []string{in(0)}, nil
+
+	case "ReduceMean":
+		k := &reduceMeanK{axes: n.AttrInts("axes"), keep: n.AttrInt("keepdims", 1) != 0,
+			noopEmpty: n.AttrInt("noop_with_empty_axes", 0) != 0}
+		if in(1) != "" { // opset 18: axes as an input
+			axes, err := intsInput(in(1), "axes")
+			if err != nil {
+				return nil, nil, err
+			}
+			k.axes = axes
+		}
+		return k, []string{in(0)}, nil
+
+	case "Resize", "Upsample":
+		return buildResize(nd, consts, opset, isInt)
 
 	case "Softmax":
 		axis := int64(-1)
@@ -1146,4 +1162,234 @@ func (k *transposeK) run(out *tensor.Tensor, in []*tensor.Tensor) {
 			}
 		}
 	})
+}
+
+// reduceMeanK averages over a set of axes (all axes when none are given).
+type reduceMeanK struct {
+	axes      []int64
+	keep      bool
+	noopEmpty bool
+	red       []bool
+	inShape   []int
+}
+
+func (k *reduceMeanK) infer(in [][]int) ([]int, error) {
+	x := in[0]
+	k.inShape = x
+	k.red = make([]bool, len(x))
+	if len(k.axes) == 0 && k.noopEmpty {
+		return x, nil
+	}
+	for _, a := range k.axes {
+		i := int(a)
+		if i < 0 {
+			i += len(x)
+		}
+		if i < 0 || i >= len(x) {
+			return nil, fmt.Errorf("axis %d out of range for rank %d", a, len(x))
+		}
+		k.red[i] = true
+	}
+	if len(k.axes) == 0 {
+		for i := range k.red {
+			k.red[i] = true
+		}
+	}
+	out := []int{}
+	for i, d := range x {
+		switch {
+		case !k.red[i]:
+			out = append(out, d)
+		case k.keep:
+			out = append(out, 1)
+		}
+		if k.red[i] && d == 0 {
+			return nil, fmt.Errorf("mean over an empty axis")
+		}
+	}
+	return out, nil
+}
+
+func (k *reduceMeanK) run(out *tensor.Tensor, in []*tensor.Tensor) {
+	x := in[0].Data
+	r := len(k.inShape)
+	// Trailing reduced axes (e.g. [2,3] of NCHW) are one contiguous run.
+	t := r
+	for t > 0 && k.red[t-1] {
+		t--
+	}
+	trailing := true
+	for i := 0; i < t; i++ {
+		trailing = trailing && !k.red[i]
+	}
+	if trailing {
+		inner := tensor.Numel(k.inShape[t:])
+		tensor.ParallelChunks(len(out.Data), max(1, elemGrain/max(inner, 1)), func(lo, hi int) {
+			for o := lo; o < hi; o++ {
+				var acc float64
+				for _, v := range x[o*inner : o*inner+inner] {
+					acc += float64(v)
+				}
+				out.Data[o] = float32(acc / float64(inner))
+			}
+		})
+		return
+	}
+	// General case: accumulate every element into its output cell.
+	ost := make([]int, r) // output stride per input axis, 0 when reduced
+	acc := 1
+	for i := r - 1; i >= 0; i-- {
+		if !k.red[i] {
+			ost[i] = acc
+			acc *= k.inShape[i]
+		}
+	}
+	sum := make([]float64, len(out.Data))
+	idx := make([]int, r)
+	for _, v := range x {
+		o := 0
+		for d := range idx {
+			o += idx[d] * ost[d]
+		}
+		sum[o] += float64(v)
+		for d := r - 1; d >= 0; d-- {
+			if idx[d]++; idx[d] < k.inShape[d] {
+				break
+			}
+			idx[d] = 0
+		}
+	}
+	cnt := float64(len(x)) / float64(max(len(out.Data), 1))
+	for i, v := range sum {
+		out.Data[i] = float32(v / cnt)
+	}
+}
+
+// resizeK implements Resize/Upsample on the H and W axes of NCHW tensors
+// for the modes PyTorch exports: nearest (asymmetric, floor) and bilinear
+// (half_pixel / pytorch_half_pixel, or align_corners).
+type resizeK struct {
+	linear, alignCorners bool
+	scales               []float32 // [N,C,H,W] factors, or nil when sizes are given
+	sizes                []int64
+	dynamic              bool // sizes come from the integer input
+	oh, ow               int
+}
+
+func buildResize(nd *irNode, consts map[string]*Tensor, opset int64, isInt func(string) bool) (kernel, []string, error) {
+	n := nd.n
+	fail := func(format string, args ...any) (kernel, []string, error) {
+		return nil, nil, fmt.Errorf("onnx: %s: %s", n.label(), fmt.Sprintf(format, args...))
+	}
+	in := func(i int) string {
+		if i < len(nd.in) {
+			return nd.in[i]
+		}
+		return ""
+	}
+	k := &resizeK{}
+	mode := n.AttrString("mode", "nearest")
+	ct := n.AttrString("coordinate_transformation_mode", "half_pixel")
+	newStyle := nd.op == "Resize" && opset >= 11
+	switch mode {
+	case "nearest":
+		if newStyle && (ct != "asymmetric" || n.AttrString("nearest_mode", "round_prefer_floor") != "floor") {
+			return fail("nearest resize supports coordinate_transformation_mode=asymmetric with nearest_mode=floor (PyTorch's), got %s/%s",
+				ct, n.AttrString("nearest_mode", "round_prefer_floor"))
+		}
+	case "linear", "bilinear":
+		if !newStyle {
+			return fail("linear %s before opset 11 (asymmetric coordinates) is not supported", nd.op)
+		}
+		switch ct {
+		case "half_pixel", "pytorch_half_pixel":
+		case "align_corners":
+			k.alignCorners = true
+		default:
+			return fail("linear resize with coordinate_transformation_mode=%s is not supported", ct)
+		}
+		k.linear = true
+	default:
+		return fail("resize mode %q is not supported", mode)
+	}
+	if n.AttrInt("antialias", 0) != 0 {
+		return fail("antialias is not supported")
+	}
+	if axes := n.AttrInts("axes"); axes != nil {
+		return fail("the axes attribute is not supported")
+	}
+	scalesIn, sizesIn := in(1), ""
+	if newStyle {
+		scalesIn, sizesIn = in(2), in(3)
+	}
+	if a, ok := n.Attr("scales"); ok && nd.op == "Upsample" { // Upsample-7
+		k.scales = a.Floats
+	}
+	if c := consts[sizesIn]; c != nil && c.Numel() == 0 {
+		sizesIn = "" // an empty sizes tensor means "use scales"
+	}
+	if sizesIn != "" {
+		if c := consts[sizesIn]; c != nil && c.Int64 != nil {
+			k.sizes = c.Int64
+		} else if isInt(sizesIn) {
+			k.dynamic = true
+			return k, []string{in(0), sizesIn}, nil
+		} else {
+			return fail("sizes %q must be an integer constant or computed from shapes", sizesIn)
+		}
+	} else if scalesIn != "" {
+		c := consts[scalesIn]
+		if c == nil || c.Float == nil {
+			return fail("scales %q must be a float constant", scalesIn)
+		}
+		k.scales = c.Float
+	}
+	if k.scales == nil && k.sizes == nil {
+		return fail("neither scales nor sizes given")
+	}
+	return k, []string{in(0)}, nil
+}
+
+func (k *resizeK) useInts(vals [][]int64) error {
+	if k.dynamic {
+		if len(vals) < 2 || vals[1] == nil {
+			return fmt.Errorf("sizes input is not an integer tensor")
+		}
+		k.sizes = vals[1]
+	}
+	return nil
+}
+
+func (k *resizeK) infer(in [][]int) ([]int, error) {
+	x := in[0]
+	if err := want4D(x); err != nil {
+		return nil, err
+	}
+	if k.sizes != nil {
+		if len(k.sizes) != 4 || k.sizes[0] != int64(x[0]) || k.sizes[1] != int64(x[1]) {
+			return nil, fmt.Errorf("sizes %v: only H and W can be resized (input %v)", k.sizes, x)
+		}
+		k.oh, k.ow = int(k.sizes[2]), int(k.sizes[3])
+	} else {
+		s := k.scales
+		if len(s) != 4 || s[0] != 1 || s[1] != 1 || s[2] <= 0 || s[3] <= 0 {
+			return nil, fmt.Errorf("scales %v: only H and W can be resized", s)
+		}
+		k.oh, k.ow = int(float32(x[2])*s[2]), int(float32(x[3])*s[3])
+	}
+	if k.oh <= 0 || k.ow <= 0 || k.oh > maxElems || k.ow > maxElems {
+		return nil, fmt.Errorf("bad output size %dx%d", k.oh, k.ow)
+	}
+	return []int{x[0], x[1], k.oh, k.ow}, nil
+}
+
+func (k *resizeK) run(out *tensor.Tensor, in []*tensor.Tensor) {
+	var y *tensor.Tensor
+	if k.linear {
+		y = ops.UpsampleBilinear(in[0], k.oh, k.ow, k.alignCorners)
+	} else {
+		y = ops.UpsampleNearest(in[0], k.oh, k.ow)
+	}
+	copy(out.Data, y.Data)
+	tensor.Put(y.Data)
 }
