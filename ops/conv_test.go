@@ -86,6 +86,7 @@ var convCases = []convCase{
 	{1, 16, 24, 22, 16, 3, 3, Conv2D{PadT: 0, PadL: 1, PadB: 2, PadR: 1, Act: ActReLU}},
 	{3, 17, 13, 15, 20, 3, 3, Conv2D{PadT: 1, PadL: 1, PadB: 1, PadR: 1}},
 	{2, 32, 20, 17, 16, 3, 3, Conv2D{Act: ActReLU6}},
+	{1, 16, 21, 35, 24, 3, 3, Conv2D{PadT: 1, PadL: 1, PadB: 1, PadR: 1, Act: ActReLU}},
 }
 
 func TestConv2dForwardMatchesNaive(t *testing.T) {

@@ -77,3 +77,47 @@ func splitEvenOdd(row, e, o []float32) {
 	}
 	splitEvenOddGo(row, e, o, done)
 }
+
+// winoIn8 is the Winograd input transform of n tiles (a multiple of 8)
+// from even/odd split rows (see winoInRowGo).
+//
+//go:noescape
+func winoIn8(e0, o0, e1, o1, e2, o2, e3, o3, v *float32, stride, n int)
+
+// winoOut8 is the Winograd output transform of n tiles (a multiple of 8)
+// writing both output rows (see winoOutRowGo).
+//
+//go:noescape
+func winoOut8(m *float32, stride, n int, out0, out1 *float32, bv, lo, hi float32)
+
+// winoInRow transforms the n tiles of one tile row.
+func winoInRow(v []float32, stride int, e, o *[4][]float32, n int) {
+	if !haveSIMD || n < 8 {
+		winoInRowGo(v, stride, e, o, 0, n)
+		return
+	}
+	_ = v[15*stride+n-1]
+	for r := 0; r < 4; r++ {
+		_, _ = e[r][n], o[r][n]
+	}
+	winoIn8(&e[0][0], &o[0][0], &e[1][0], &o[1][0], &e[2][0], &o[2][0], &e[3][0], &o[3][0], &v[0], stride, n&^7)
+	if k := n - 8; n&7 != 0 {
+		// The last eight tiles again: recomputing overlapped tiles writes
+		// the same values, and beats a scalar tail.
+		winoIn8(&e[0][k], &o[0][k], &e[1][k], &o[1][k], &e[2][k], &o[2][k], &e[3][k], &o[3][k], &v[k], stride, 8)
+	}
+}
+
+// winoOutRow finishes the tw tiles of one tile row.
+func winoOutRow(r0, r1, m []float32, stride, tw, full int, bv, lo, hi float32) {
+	if !haveSIMD || r1 == nil || full < 8 {
+		winoOutRowGo(r0, r1, m, stride, tw, full, bv, lo, hi, 0)
+		return
+	}
+	_, _, _ = m[15*stride+full-1], r0[2*full-1], r1[2*full-1]
+	winoOut8(&m[0], stride, full&^7, &r0[0], &r1[0], bv, lo, hi)
+	if k := full - 8; full&7 != 0 {
+		winoOut8(&m[k], stride, 8, &r0[2*k], &r1[2*k], bv, lo, hi) // overlapping last block
+	}
+	winoOutRowGo(r0, r1, m, stride, tw, full, bv, lo, hi, full)
+}

@@ -230,3 +230,208 @@ seloop:
 sedone:
 	VZEROUPPER
 	RET
+
+// func winoIn8(e0, o0, e1, o1, e2, o2, e3, o3, v *float32, stride, n int)
+// Winograd F(2×2,3×3) input transform of n tiles (a multiple of 8) from
+// four even/odd split rows: tile i reads e_r[i], o_r[i], e_r[i+1],
+// o_r[i+1]; component k of tile i goes to v[k*stride+i].
+TEXT ·winoIn8(SB), NOSPLIT, $0-88
+	MOVQ e0+0(FP), AX
+	MOVQ o0+8(FP), BX
+	MOVQ e1+16(FP), SI
+	MOVQ o1+24(FP), R8
+	MOVQ e2+32(FP), R9
+	MOVQ o2+40(FP), R10
+	MOVQ e3+48(FP), R11
+	MOVQ o3+56(FP), R12
+	MOVQ v+64(FP), DI
+	MOVQ stride+72(FP), DX
+	SHLQ $2, DX
+	MOVQ n+80(FP), CX
+	SHRQ $3, CX
+	JZ widone
+
+wiloop:
+	// column combination 0
+	VMOVUPS (AX), Y0
+	VSUBPS 4(AX), Y0, Y0
+	VMOVUPS (SI), Y1
+	VSUBPS 4(SI), Y1, Y1
+	VMOVUPS (R9), Y2
+	VSUBPS 4(R9), Y2, Y2
+	VMOVUPS (R11), Y3
+	VSUBPS 4(R11), Y3, Y3
+	VSUBPS Y2, Y0, Y4
+	VADDPS Y2, Y1, Y5
+	VSUBPS Y1, Y2, Y6
+	VSUBPS Y3, Y1, Y7
+	MOVQ DI, R13
+	LEAQ (R13)(DX*8), R14
+	VMOVUPS Y4, (R13)
+	VMOVUPS Y5, (R13)(DX*4)
+	VMOVUPS Y6, (R14)
+	VMOVUPS Y7, (R14)(DX*4)
+	// column combination 1
+	VMOVUPS (BX), Y0
+	VADDPS 4(AX), Y0, Y0
+	VMOVUPS (R8), Y1
+	VADDPS 4(SI), Y1, Y1
+	VMOVUPS (R10), Y2
+	VADDPS 4(R9), Y2, Y2
+	VMOVUPS (R12), Y3
+	VADDPS 4(R11), Y3, Y3
+	VSUBPS Y2, Y0, Y4
+	VADDPS Y2, Y1, Y5
+	VSUBPS Y1, Y2, Y6
+	VSUBPS Y3, Y1, Y7
+	ADDQ DX, R13
+	LEAQ (R13)(DX*8), R14
+	VMOVUPS Y4, (R13)
+	VMOVUPS Y5, (R13)(DX*4)
+	VMOVUPS Y6, (R14)
+	VMOVUPS Y7, (R14)(DX*4)
+	// column combination 2
+	VMOVUPS 4(AX), Y0
+	VSUBPS (BX), Y0, Y0
+	VMOVUPS 4(SI), Y1
+	VSUBPS (R8), Y1, Y1
+	VMOVUPS 4(R9), Y2
+	VSUBPS (R10), Y2, Y2
+	VMOVUPS 4(R11), Y3
+	VSUBPS (R12), Y3, Y3
+	VSUBPS Y2, Y0, Y4
+	VADDPS Y2, Y1, Y5
+	VSUBPS Y1, Y2, Y6
+	VSUBPS Y3, Y1, Y7
+	ADDQ DX, R13
+	LEAQ (R13)(DX*8), R14
+	VMOVUPS Y4, (R13)
+	VMOVUPS Y5, (R13)(DX*4)
+	VMOVUPS Y6, (R14)
+	VMOVUPS Y7, (R14)(DX*4)
+	// column combination 3
+	VMOVUPS (BX), Y0
+	VSUBPS 4(BX), Y0, Y0
+	VMOVUPS (R8), Y1
+	VSUBPS 4(R8), Y1, Y1
+	VMOVUPS (R10), Y2
+	VSUBPS 4(R10), Y2, Y2
+	VMOVUPS (R12), Y3
+	VSUBPS 4(R12), Y3, Y3
+	VSUBPS Y2, Y0, Y4
+	VADDPS Y2, Y1, Y5
+	VSUBPS Y1, Y2, Y6
+	VSUBPS Y3, Y1, Y7
+	ADDQ DX, R13
+	LEAQ (R13)(DX*8), R14
+	VMOVUPS Y4, (R13)
+	VMOVUPS Y5, (R13)(DX*4)
+	VMOVUPS Y6, (R14)
+	VMOVUPS Y7, (R14)(DX*4)
+	ADDQ $32, AX
+	ADDQ $32, BX
+	ADDQ $32, SI
+	ADDQ $32, R8
+	ADDQ $32, R9
+	ADDQ $32, R10
+	ADDQ $32, R11
+	ADDQ $32, R12
+	ADDQ $32, DI
+	DECQ CX
+	JNZ wiloop
+
+widone:
+	VZEROUPPER
+	RET
+
+// func winoOut8(m *float32, stride, n int, out0, out1 *float32, bv, lo, hi float32)
+// Winograd F(2×2,3×3) output transform of n tiles (a multiple of 8):
+// component k of tile i is m[k*stride+i]; the 2×2 results, plus bv and
+// clamped to [lo,hi], go to out0[2i..2i+1] and out1[2i..2i+1].
+TEXT ·winoOut8(SB), NOSPLIT, $0-52
+	MOVQ m+0(FP), SI
+	MOVQ stride+8(FP), DX
+	SHLQ $2, DX
+	MOVQ n+16(FP), CX
+	MOVQ out0+24(FP), DI
+	MOVQ out1+32(FP), R8
+	VBROADCASTSS bv+40(FP), Y12
+	VBROADCASTSS lo+44(FP), Y13
+	VBROADCASTSS hi+48(FP), Y14
+	SHRQ $3, CX
+	JZ wodone
+
+woloop:
+	MOVQ SI, R9
+	LEAQ (R9)(DX*8), R10
+	VMOVUPS (R9)(DX*4), Y8
+	VMOVUPS (R10), Y9
+	VADDPS (R9), Y8, Y0
+	VADDPS Y9, Y0, Y0
+	VSUBPS Y9, Y8, Y4
+	VSUBPS (R10)(DX*4), Y4, Y4
+	ADDQ DX, R9
+	LEAQ (R9)(DX*8), R10
+	VMOVUPS (R9)(DX*4), Y8
+	VMOVUPS (R10), Y9
+	VADDPS (R9), Y8, Y1
+	VADDPS Y9, Y1, Y1
+	VSUBPS Y9, Y8, Y5
+	VSUBPS (R10)(DX*4), Y5, Y5
+	ADDQ DX, R9
+	LEAQ (R9)(DX*8), R10
+	VMOVUPS (R9)(DX*4), Y8
+	VMOVUPS (R10), Y9
+	VADDPS (R9), Y8, Y2
+	VADDPS Y9, Y2, Y2
+	VSUBPS Y9, Y8, Y6
+	VSUBPS (R10)(DX*4), Y6, Y6
+	ADDQ DX, R9
+	LEAQ (R9)(DX*8), R10
+	VMOVUPS (R9)(DX*4), Y8
+	VMOVUPS (R10), Y9
+	VADDPS (R9), Y8, Y3
+	VADDPS Y9, Y3, Y3
+	VSUBPS Y9, Y8, Y7
+	VSUBPS (R10)(DX*4), Y7, Y7
+	VADDPS Y1, Y0, Y8
+	VADDPS Y2, Y8, Y8
+	VADDPS Y12, Y8, Y8
+	VSUBPS Y2, Y1, Y9
+	VSUBPS Y3, Y9, Y9
+	VADDPS Y12, Y9, Y9
+	VADDPS Y5, Y4, Y10
+	VADDPS Y6, Y10, Y10
+	VADDPS Y12, Y10, Y10
+	VSUBPS Y6, Y5, Y11
+	VSUBPS Y7, Y11, Y11
+	VADDPS Y12, Y11, Y11
+	VMAXPS Y8, Y13, Y8
+	VMAXPS Y9, Y13, Y9
+	VMAXPS Y10, Y13, Y10
+	VMAXPS Y11, Y13, Y11
+	VMINPS Y8, Y14, Y8
+	VMINPS Y9, Y14, Y9
+	VMINPS Y10, Y14, Y10
+	VMINPS Y11, Y14, Y11
+	VUNPCKLPS Y9, Y8, Y0
+	VUNPCKHPS Y9, Y8, Y1
+	VPERM2F128 $0x20, Y1, Y0, Y2
+	VPERM2F128 $0x31, Y1, Y0, Y3
+	VMOVUPS Y2, (DI)
+	VMOVUPS Y3, 32(DI)
+	VUNPCKLPS Y11, Y10, Y0
+	VUNPCKHPS Y11, Y10, Y1
+	VPERM2F128 $0x20, Y1, Y0, Y2
+	VPERM2F128 $0x31, Y1, Y0, Y3
+	VMOVUPS Y2, (R8)
+	VMOVUPS Y3, 32(R8)
+	ADDQ $32, SI
+	ADDQ $64, DI
+	ADDQ $64, R8
+	DECQ CX
+	JNZ woloop
+
+wodone:
+	VZEROUPPER
+	RET

@@ -18,3 +18,13 @@ func dw3Row2(out []float32, e, o *[3][]float32, wc []float32, bv, lo, hi float32
 
 // splitEvenOdd writes row's even columns to e and odd columns to o.
 func splitEvenOdd(row, e, o []float32) { splitEvenOddGo(row, e, o, 0) }
+
+// winoInRow transforms the n tiles of one tile row.
+func winoInRow(v []float32, stride int, e, o *[4][]float32, n int) {
+	winoInRowGo(v, stride, e, o, 0, n)
+}
+
+// winoOutRow finishes the tw tiles of one tile row.
+func winoOutRow(r0, r1, m []float32, stride, tw, full int, bv, lo, hi float32) {
+	winoOutRowGo(r0, r1, m, stride, tw, full, bv, lo, hi, 0)
+}

@@ -28,28 +28,32 @@ func useWinograd(s *convShape) bool {
 // [lo,hi) of the output.
 func (t *convFwdTask) winogradWeights(lo, hi int) {
 	cin, cout := t.s.cin, t.s.cout
-	w, u := t.w, t.u
 	plane := cout * cin
+	u := t.u[:16*plane]
 	for co := lo; co < hi; co++ {
 		for ci := 0; ci < cin; ci++ {
-			k := w[(co*cin+ci)*9 : (co*cin+ci)*9+9]
-			// q = G·k (4×3), then U = q·Gᵀ (4×4).
-			var q [4][3]float32
-			for j := 0; j < 3; j++ {
-				a, b, c := k[j], k[3+j], k[6+j]
-				q[0][j] = a
-				q[1][j] = 0.5 * (a + b + c)
-				q[2][j] = 0.5 * (a - b + c)
-				q[3][j] = c
-			}
 			o := co*cin + ci
-			for i := 0; i < 4; i++ {
-				a, b, c := q[i][0], q[i][1], q[i][2]
-				u[(i*4+0)*plane+o] = a
-				u[(i*4+1)*plane+o] = 0.5 * (a + b + c)
-				u[(i*4+2)*plane+o] = 0.5 * (a - b + c)
-				u[(i*4+3)*plane+o] = c
-			}
+			k := t.w[o*9 : o*9+9]
+			// Columns j of q = G·k (4×3), then each row of q times Gᵀ.
+			k0, k1, k2, k3, k4, k5, k6, k7, k8 := k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8]
+			q10, q11, q12 := 0.5*(k0+k3+k6), 0.5*(k1+k4+k7), 0.5*(k2+k5+k8)
+			q20, q21, q22 := 0.5*(k0-k3+k6), 0.5*(k1-k4+k7), 0.5*(k2-k5+k8)
+			u[o] = k0
+			u[plane+o] = 0.5 * (k0 + k1 + k2)
+			u[2*plane+o] = 0.5 * (k0 - k1 + k2)
+			u[3*plane+o] = k2
+			u[4*plane+o] = q10
+			u[5*plane+o] = 0.5 * (q10 + q11 + q12)
+			u[6*plane+o] = 0.5 * (q10 - q11 + q12)
+			u[7*plane+o] = q12
+			u[8*plane+o] = q20
+			u[9*plane+o] = 0.5 * (q20 + q21 + q22)
+			u[10*plane+o] = 0.5 * (q20 - q21 + q22)
+			u[11*plane+o] = q22
+			u[12*plane+o] = k6
+			u[13*plane+o] = 0.5 * (k6 + k7 + k8)
+			u[14*plane+o] = 0.5 * (k6 - k7 + k8)
+			u[15*plane+o] = k8
 		}
 	}
 }
@@ -96,7 +100,7 @@ func (t *convFwdTask) winograd(lo, hi int) {
 	hw, ohw := g.h*g.w, g.oh*g.ow
 	v := tensor.GetDirty(16 * cin * blk)
 	m := tensor.GetDirty(16 * cout * blk)
-	scratch := tensor.GetDirty(g.w + 4 + 16)
+	scratch := tensor.GetDirty(2 * (2*rows + 2) * (2*tw + 2))
 	for task := lo; task < hi; task++ {
 		img, b := task/bands, task%bands
 		ty0 := b * rows
@@ -115,75 +119,60 @@ func (t *convFwdTask) winograd(lo, hi int) {
 
 // winoInput writes V[e][ci][j] = (Bᵀ d B)[e] for the tiles of tile rows
 // [ty0,ty1) (j counts from the band's first tile), d being the tile's 4×4
-// input patch, zero outside the image. Interior tiles read the image rows
-// directly; edge tiles go through a zero-padded 4×4 copy.
+// input patch, zero outside the image. Each channel's rows are copied into
+// a zero-padded band 2·tw+2 wide and split into even and odd columns: tile
+// tx then reads e[tx], o[tx], e[tx+1], o[tx+1] of four rows, so eight tiles
+// transform at once as plain vector arithmetic.
 func winoInput(v, x []float32, cin int, g *window, tw, ty0, ty1, blk int, scratch []float32) {
 	hw := g.h * g.w
 	stride := cin * blk
-	zero := scratch[:g.w+4]
-	clear(zero)
-	tmp := scratch[g.w+4 : g.w+4+16]
-	// Interior tiles: 0 <= 2tx-pl and 2tx-pl+3 < w.
-	txa, txb := span(-g.pl, 2, g.w-3, tw)
-	var outs [16][]float32
+	wp := 2*tw + 2
+	rows := 2*(ty1-ty0) + 2
+	band := scratch[:rows*wp]
+	eo := scratch[rows*wp : 2*rows*wp]
+	half := tw + 1
+	ncopy := min(g.w, wp-g.pl)
 	for ci := 0; ci < cin; ci++ {
 		plane := x[ci*hw : ci*hw+hw]
+		for r := 0; r < rows; r++ {
+			row := band[r*wp : r*wp+wp]
+			iy := 2*ty0 + r - g.pt
+			if iy < 0 || iy >= g.h || ncopy <= 0 {
+				clear(row)
+			} else {
+				clear(row[:g.pl])
+				copy(row[g.pl:g.pl+ncopy], plane[iy*g.w:iy*g.w+ncopy])
+				clear(row[g.pl+ncopy:])
+			}
+			splitEvenOdd(row, eo[r*wp:r*wp+half], eo[r*wp+half:r*wp+2*half])
+		}
 		for ty := ty0; ty < ty1; ty++ {
-			var rows [4][]float32
-			for r := range rows {
-				rows[r] = zero[:g.w]
-				if iy := 2*ty - g.pt + r; iy >= 0 && iy < g.h {
-					rows[r] = plane[iy*g.w : iy*g.w+g.w]
-				}
+			r := 2 * (ty - ty0)
+			var e, o [4][]float32
+			for k := range e {
+				e[k] = eo[(r+k)*wp : (r+k)*wp+half]
+				o[k] = eo[(r+k)*wp+half : (r+k)*wp+2*half]
 			}
-			base := ci*blk + (ty-ty0)*tw
-			for e := range outs {
-				outs[e] = v[e*stride+base : e*stride+base+tw]
-			}
-			if txa < txb {
-				winoInTiles(rows[0], rows[1], rows[2], rows[3], 2*txa-g.pl, txb-txa, &outs, txa)
-			}
-			for tx := 0; tx < tw; tx++ {
-				if tx == txa && txa < txb {
-					tx = txb - 1
-					continue
-				}
-				c0 := 2*tx - g.pl
-				for r := 0; r < 4; r++ {
-					for c := 0; c < 4; c++ {
-						var val float32
-						if ix := c0 + c; ix >= 0 && ix < g.w {
-							val = rows[r][ix]
-						}
-						tmp[r*4+c] = val
-					}
-				}
-				winoInTiles(tmp[0:4], tmp[4:8], tmp[8:12], tmp[12:16], 0, 1, &outs, tx)
-			}
+			winoInRow(v[ci*blk+(ty-ty0)*tw:], stride, &e, &o, tw)
 		}
 	}
 }
 
-// winoInTiles transforms n consecutive tiles whose patches start at column
-// c0 (+2 per tile) of rows r0..r3, writing outs[e][j0+i].
-func winoInTiles(r0, r1, r2, r3 []float32, c0, n int, outs *[16][]float32, j0 int) {
-	o0, o1, o2, o3 := outs[0][j0:j0+n], outs[1][j0:j0+n], outs[2][j0:j0+n], outs[3][j0:j0+n]
-	o4, o5, o6, o7 := outs[4][j0:j0+n], outs[5][j0:j0+n], outs[6][j0:j0+n], outs[7][j0:j0+n]
-	o8, o9, o10, o11 := outs[8][j0:j0+n], outs[9][j0:j0+n], outs[10][j0:j0+n], outs[11][j0:j0+n]
-	o12, o13, o14, o15 := outs[12][j0:j0+n], outs[13][j0:j0+n], outs[14][j0:j0+n], outs[15][j0:j0+n]
-	r0, r1, r2, r3 = r0[c0:c0+2*n+2], r1[c0:c0+2*n+2], r2[c0:c0+2*n+2], r3[c0:c0+2*n+2]
-	for i := range o0 {
-		c := 2 * i
-		// Bᵀ down the columns: q_r = combos of rows, per column.
-		a0, a1, a2, a3 := r0[c]-r2[c], r0[c+1]-r2[c+1], r0[c+2]-r2[c+2], r0[c+3]-r2[c+3]
-		b0, b1, b2, b3 := r1[c]+r2[c], r1[c+1]+r2[c+1], r1[c+2]+r2[c+2], r1[c+3]+r2[c+3]
-		e0, e1, e2, e3 := r2[c]-r1[c], r2[c+1]-r1[c+1], r2[c+2]-r1[c+2], r2[c+3]-r1[c+3]
-		f0, f1, f2, f3 := r1[c]-r3[c], r1[c+1]-r3[c+1], r1[c+2]-r3[c+2], r1[c+3]-r3[c+3]
-		// Then across each row.
-		o0[i], o1[i], o2[i], o3[i] = a0-a2, a1+a2, a2-a1, a1-a3
-		o4[i], o5[i], o6[i], o7[i] = b0-b2, b1+b2, b2-b1, b1-b3
-		o8[i], o9[i], o10[i], o11[i] = e0-e2, e1+e2, e2-e1, e1-e3
-		o12[i], o13[i], o14[i], o15[i] = f0-f2, f1+f2, f2-f1, f1-f3
+// winoInRowGo transforms tiles [from,n) of one tile row from even/odd split
+// rows, writing v[k*stride+tx] for the 16 components k.
+func winoInRowGo(v []float32, stride int, e, o *[4][]float32, from, n int) {
+	for tx := from; tx < n; tx++ {
+		var p [4][4]float32
+		for r := 0; r < 4; r++ {
+			d0, d1, d2, d3 := e[r][tx], o[r][tx], e[r][tx+1], o[r][tx+1]
+			p[r] = [4]float32{d0 - d2, d1 + d2, d2 - d1, d1 - d3}
+		}
+		for c := 0; c < 4; c++ {
+			v[c*stride+tx] = p[0][c] - p[2][c]
+			v[(4+c)*stride+tx] = p[1][c] + p[2][c]
+			v[(8+c)*stride+tx] = p[2][c] - p[1][c]
+			v[(12+c)*stride+tx] = p[1][c] - p[3][c]
+		}
 	}
 }
 
@@ -193,6 +182,7 @@ func winoOutput(y, m, bias []float32, act Act, cout int, g *window, tw, ty0, ty1
 	ohw := g.oh * g.ow
 	stride := cout * blk
 	full := g.ow / 2 // tiles whose two columns are both inside
+	lo, hi := act.bounds()
 	for co := 0; co < cout; co++ {
 		var bv float32
 		if bias != nil {
@@ -200,52 +190,53 @@ func winoOutput(y, m, bias []float32, act Act, cout int, g *window, tw, ty0, ty1
 		}
 		plane := y[co*ohw : co*ohw+ohw]
 		for ty := ty0; ty < ty1; ty++ {
-			base := co*blk + (ty-ty0)*tw
-			var ms [16][]float32
-			for e := range ms {
-				ms[e] = m[e*stride+base:][:tw]
-			}
 			oy := 2 * ty
 			r0 := plane[oy*g.ow : oy*g.ow+g.ow]
-			r1 := r0
-			two := oy+1 < g.oh
-			if two {
+			var r1 []float32
+			if oy+1 < g.oh {
 				r1 = plane[(oy+1)*g.ow : (oy+1)*g.ow+g.ow]
 			}
-			m0, m1, m2, m3, m4, m5, m6, m7 := ms[0], ms[1], ms[2], ms[3], ms[4], ms[5], ms[6], ms[7]
-			m8, m9, m10, m11, m12, m13, m14, m15 := ms[8], ms[9], ms[10], ms[11], ms[12], ms[13], ms[14], ms[15]
-			for tx := 0; tx < tw; tx++ {
-				// Aᵀ down the columns, then across.
-				a0 := m0[tx] + m4[tx] + m8[tx]
-				a1 := m1[tx] + m5[tx] + m9[tx]
-				a2 := m2[tx] + m6[tx] + m10[tx]
-				a3 := m3[tx] + m7[tx] + m11[tx]
-				b0 := m4[tx] - m8[tx] - m12[tx]
-				b1 := m5[tx] - m9[tx] - m13[tx]
-				b2 := m6[tx] - m10[tx] - m14[tx]
-				b3 := m7[tx] - m11[tx] - m15[tx]
-				y00 := a0 + a1 + a2 + bv
-				y01 := a1 - a2 - a3 + bv
-				y10 := b0 + b1 + b2 + bv
-				y11 := b1 - b2 - b3 + bv
-				switch act {
-				case ActReLU:
-					y00, y01, y10, y11 = max(y00, 0), max(y01, 0), max(y10, 0), max(y11, 0)
-				case ActReLU6:
-					y00, y01, y10, y11 = min(max(y00, 0), 6), min(max(y01, 0), 6), min(max(y10, 0), 6), min(max(y11, 0), 6)
-				}
-				ox := 2 * tx
-				if tx < full {
-					r0[ox], r0[ox+1] = y00, y01
-					if two {
-						r1[ox], r1[ox+1] = y10, y11
-					}
-					continue
-				}
-				r0[ox] = y00
-				if two {
-					r1[ox] = y10
-				}
+			winoOutRow(r0, r1, m[co*blk+(ty-ty0)*tw:], stride, tw, full, bv, lo, hi)
+		}
+	}
+}
+
+// winoOutRowGo finishes tiles [from,tw) of one tile row: r0 and r1 are the
+// two output rows (r1 nil past the bottom), full the number of tiles whose
+// both columns are inside.
+func winoOutRowGo(r0, r1, m []float32, stride, tw, full int, bv, lo, hi float32, from int) {
+	for tx := from; tx < tw; tx++ {
+		var mm [16]float32
+		for k := range mm {
+			mm[k] = m[k*stride+tx]
+		}
+		a0 := mm[0] + mm[4] + mm[8]
+		a1 := mm[1] + mm[5] + mm[9]
+		a2 := mm[2] + mm[6] + mm[10]
+		a3 := mm[3] + mm[7] + mm[11]
+		b0 := mm[4] - mm[8] - mm[12]
+		b1 := mm[5] - mm[9] - mm[13]
+		b2 := mm[6] - mm[10] - mm[14]
+		b3 := mm[7] - mm[11] - mm[15]
+		y := [4]float32{a0 + a1 + a2 + bv, a1 - a2 - a3 + bv, b0 + b1 + b2 + bv, b1 - b2 - b3 + bv}
+		for i, v := range y {
+			if v < lo {
+				v = lo
+			}
+			if v > hi {
+				v = hi
+			}
+			y[i] = v
+		}
+		ox := 2 * tx
+		r0[ox] = y[0]
+		if tx < full {
+			r0[ox+1] = y[1]
+		}
+		if r1 != nil {
+			r1[ox] = y[2]
+			if tx < full {
+				r1[ox+1] = y[3]
 			}
 		}
 	}
