@@ -80,6 +80,10 @@ func (b *Bank) Search(q []float32, nq, k int) (dist []float32, idx []int32) {
 				nb := b1 - b0
 				// g = Q_blk · B_blkᵀ
 				gemm.SgemmSerial(false, true, m, nb, b.D, 1, q[q0*b.D:], b.D, b.Data[b0*b.D:], b.D, 0, g, nb)
+				if k == 1 {
+					nearest1(g, m, nb, b.norms[b0:b1], dist[q0:q1], idx[q0:q1], qn[q0:q1], int32(b0))
+					continue
+				}
 				for i := 0; i < m; i++ {
 					row := g[i*nb : (i+1)*nb]
 					dk := dist[(q0+i)*k : (q0+i+1)*k]
@@ -101,6 +105,28 @@ func (b *Bank) Search(q []float32, nq, k int) (dist []float32, idx []int32) {
 		}
 	})
 	return dist, idx
+}
+
+// nearest1 is the k = 1 case: for each of the m rows of dot products g
+// (m×nb) it keeps the smallest |q|² + |b|² − 2 q·b in dist/idx. The scan
+// compares |b|²/2 − q·b and adds |q|² only when a row improves.
+func nearest1(g []float32, m, nb int, norms, dist []float32, idx []int32, qn []float32, off int32) {
+	for i := 0; i < m; i++ {
+		row := g[i*nb : (i+1)*nb]
+		row = row[:len(norms)]
+		best, bj := float32(math.Inf(1)), -1
+		for j, dot := range row {
+			if v := norms[j] - 2*dot; v < best {
+				best, bj = v, j
+			}
+		}
+		if bj < 0 {
+			continue
+		}
+		if d := max(qn[i]+best, 0); d < dist[i] {
+			dist[i], idx[i] = d, off+int32(bj)
+		}
+	}
 }
 
 // insert places (d, j) into the ascending top-k lists, dropping the last.

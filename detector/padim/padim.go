@@ -66,7 +66,12 @@ type Detector struct {
 	channels []int     // selected channel indices into the concatenated features
 	h, w     int       // feature grid
 	mean     []float32 // [h*w, d]
-	inv      []float32 // [h*w, d, d] inverse covariances
+	// chol holds, per location, the lower triangle (row-major packed,
+	// d(d+1)/2 values) of W = L⁻¹ where Σ = L Lᵀ, so that the squared
+	// Mahalanobis distance is |W(x−μ)|²: half the storage and half the
+	// work of the full inverse, and the product is a GEMM over a batch.
+	chol []float32 // [h*w, d(d+1)/2]
+	wmu  []float32 // [h*w, d] W μ, precomputed at fit/restore
 }
 
 func init() {
@@ -188,18 +193,20 @@ func (d *Detector) Fit(ctx context.Context, train []*imageio.Image) error {
 		if x.Shape[2] != d.h || x.Shape[3] != d.w {
 			return fmt.Errorf("padim: feature grid changed from %dx%d to %dx%d", d.h, d.w, x.Shape[2], x.Shape[3])
 		}
+		rows := embedding.Rows(x)
 		tensor.ParallelChunks(L, 16, func(lo, hi int) {
-			xl := make([]float32, n*k)
 			g := make([]float32, k*k)
 			for l := lo; l < hi; l++ {
+				xl := rows[l*k:]
+				s := sum[l*k : (l+1)*k]
 				for i := 0; i < n; i++ {
-					for j := 0; j < k; j++ {
-						v := x.Data[(i*k+j)*L+l]
-						xl[i*k+j] = v
-						sum[l*k+j] += float64(v)
+					for j, v := range xl[i*L*k : i*L*k+k] {
+						s[j] += float64(v)
 					}
 				}
-				gemm.SgemmSerial(true, false, k, k, n, 1, xl, k, xl, k, 0, g, k)
+				// Second moments of this batch in float32, accumulated in
+				// float64 across batches.
+				gemm.SgemmSerial(true, false, k, k, n, 1, xl, L*k, xl, L*k, 0, g, k)
 				acc := sq[l*k*k : (l+1)*k*k]
 				for i, v := range g {
 					acc[i] += float64(v)
@@ -212,11 +219,13 @@ func (d *Detector) Fit(ctx context.Context, train []*imageio.Image) error {
 		return err
 	}
 	N := float64(len(train))
+	tri := k * (k + 1) / 2
 	d.mean = make([]float32, L*k)
-	d.inv = make([]float32, L*k*k)
+	d.chol = make([]float32, L*tri)
 	errs := make([]error, L)
 	tensor.ParallelChunks(L, 8, func(lo, hi int) {
 		cov := make([]float64, k*k)
+		w := make([]float64, k*k)
 		mu := make([]float64, k)
 		for l := lo; l < hi; l++ {
 			for j := 0; j < k; j++ {
@@ -225,18 +234,16 @@ func (d *Detector) Fit(ctx context.Context, train []*imageio.Image) error {
 			}
 			acc := sq[l*k*k : (l+1)*k*k]
 			for a := 0; a < k; a++ {
-				for b := 0; b < k; b++ {
+				for b := 0; b <= a; b++ {
 					cov[a*k+b] = (acc[a*k+b] - N*mu[a]*mu[b]) / (N - 1)
 				}
 				cov[a*k+a] += d.cfg.Eps
 			}
-			if err := invertSPD(cov, k); err != nil {
+			if err := invCholesky(cov, w, k); err != nil {
 				errs[l] = fmt.Errorf("padim: covariance at location %d: %v (increase eps)", l, err)
 				continue
 			}
-			for i, v := range cov {
-				d.inv[l*k*k+i] = float32(v)
-			}
+			packLower(d.chol[l*tri:(l+1)*tri], w, k)
 		}
 	})
 	for _, err := range errs {
@@ -246,11 +253,45 @@ func (d *Detector) Fit(ctx context.Context, train []*imageio.Image) error {
 	}
 	if d.cfg.Half {
 		// Round now so scores after a float16 save and load equal these.
-		for i, v := range d.inv {
-			d.inv[i] = safetensors.HalfToFloat32(safetensors.Float32ToHalf(v))
+		for i, v := range d.chol {
+			d.chol[i] = safetensors.HalfToFloat32(safetensors.Float32ToHalf(v))
 		}
 	}
+	d.prepare()
 	return nil
+}
+
+// packLower copies the lower triangle of the k×k row-major w into p.
+func packLower(p []float32, w []float64, k int) {
+	o := 0
+	for a := 0; a < k; a++ {
+		for b := 0; b <= a; b++ {
+			p[o] = float32(w[a*k+b])
+			o++
+		}
+	}
+}
+
+// prepare precomputes W μ per location from the stored factor and mean.
+func (d *Detector) prepare() {
+	k, L := len(d.channels), d.h*d.w
+	tri := k * (k + 1) / 2
+	d.wmu = make([]float32, L*k)
+	tensor.ParallelChunks(L, 64, func(lo, hi int) {
+		for l := lo; l < hi; l++ {
+			p := d.chol[l*tri : (l+1)*tri]
+			mu := d.mean[l*k : (l+1)*k]
+			o := 0
+			for a := 0; a < k; a++ {
+				var s float64
+				for b := 0; b <= a; b++ {
+					s += float64(p[o]) * float64(mu[b])
+					o++
+				}
+				d.wmu[l*k+a] = float32(s)
+			}
+		}
+	})
 }
 
 // Score computes Mahalanobis maps and image scores.
@@ -263,7 +304,7 @@ func (d *Detector) Score(ctx context.Context, images []*imageio.Image) ([]detect
 		return nil, err
 	}
 	out := make([]detector.Result, len(images))
-	k, L := len(d.channels), d.h*d.w
+	L := d.h * d.w
 	err = embedding.Extract(ex, d.cfg.Geometry, images, d.cfg.Batch, func(start int, f []*tensor.Tensor) error {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -276,29 +317,7 @@ func (d *Detector) Score(ctx context.Context, images []*imageio.Image) ([]detect
 			return fmt.Errorf("padim: features are %dx%d, model was fitted on %dx%d", x.Shape[2], x.Shape[3], d.h, d.w)
 		}
 		n := x.Shape[0]
-		grids := make([]float32, n*L)
-		tensor.ParallelChunks(L, 16, func(lo, hi int) {
-			diff := make([]float32, k)
-			for l := lo; l < hi; l++ {
-				inv := d.inv[l*k*k : (l+1)*k*k]
-				mu := d.mean[l*k : (l+1)*k]
-				for i := 0; i < n; i++ {
-					for j := 0; j < k; j++ {
-						diff[j] = x.Data[(i*k+j)*L+l] - mu[j]
-					}
-					var s float32
-					for a := 0; a < k; a++ {
-						row := inv[a*k : (a+1)*k]
-						var t float32
-						for b, v := range row {
-							t += v * diff[b]
-						}
-						s += t * diff[a]
-					}
-					grids[i*L+l] = float32(math.Sqrt(float64(max(s, 0))))
-				}
-			}
-		})
+		grids := d.mahalanobis(embedding.Rows(x), n)
 		for i := 0; i < n; i++ {
 			img := images[start+i]
 			m := d.cfg.Geometry.ToSide(grids[i*L:(i+1)*L], d.h, d.w)
@@ -319,16 +338,50 @@ func (d *Detector) Score(ctx context.Context, images []*imageio.Image) ([]detect
 	return out, nil
 }
 
+// mahalanobis returns the n×L grid of Mahalanobis distances for rows
+// (n·L rows of k features, row (i·L + l)). Per location the n images form
+// an n×k matrix X (stride L·k between images) and Z = X Wᵀ − (Wμ)ᵀ is one
+// small GEMM, so the factor bank is read once per batch, not per image.
+func (d *Detector) mahalanobis(rows []float32, n int) []float32 {
+	k, L := len(d.channels), d.h*d.w
+	tri := k * (k + 1) / 2
+	grids := make([]float32, n*L)
+	tensor.ParallelChunks(L, 16, func(lo, hi int) {
+		w := make([]float32, k*k) // upper triangle stays zero
+		z := make([]float32, n*k)
+		for l := lo; l < hi; l++ {
+			p := d.chol[l*tri : (l+1)*tri]
+			o := 0
+			for a := 0; a < k; a++ {
+				copy(w[a*k:a*k+a+1], p[o:o+a+1])
+				o += a + 1
+			}
+			gemm.SgemmSerial(false, true, n, k, k, 1, rows[l*k:], L*k, w, k, 0, z, k)
+			wmu := d.wmu[l*k : (l+1)*k]
+			for i := 0; i < n; i++ {
+				var s float32
+				for j, v := range z[i*k : (i+1)*k] {
+					t := v - wmu[j]
+					s += t * t
+				}
+				grids[i*L+l] = float32(math.Sqrt(float64(s)))
+			}
+		}
+	})
+	return grids
+}
+
 // Tensors returns the fitted state.
 func (d *Detector) Tensors() []safetensors.Tensor {
 	k, L := len(d.channels), d.h*d.w
+	tri := k * (k + 1) / 2
 	ch := make([]float32, k)
 	for i, c := range d.channels {
 		ch[i] = float32(c)
 	}
-	inv := safetensors.F32("inv_cov", []int{L, k, k}, d.inv)
+	inv := safetensors.F32("chol_inv", []int{L, tri}, d.chol)
 	if d.cfg.Half {
-		inv = safetensors.F16("inv_cov", []int{L, k, k}, d.inv)
+		inv = safetensors.F16("chol_inv", []int{L, tri}, d.chol)
 	}
 	return []safetensors.Tensor{
 		safetensors.F32("channels", []int{k}, ch),
@@ -365,52 +418,44 @@ func (d *Detector) Restore(raw json.RawMessage, ts map[string]safetensors.Tensor
 	if d.mean, err = detector.Float32s(ts, "mean", L, k); err != nil {
 		return err
 	}
-	if d.inv, err = detector.Float32s(ts, "inv_cov", L, k, k); err != nil {
+	if d.chol, err = detector.Float32s(ts, "chol_inv", L, k*(k+1)/2); err != nil {
 		return err
 	}
+	d.prepare()
 	return nil
 }
 
-// invertSPD replaces the symmetric positive-definite k×k matrix a by its
-// inverse via Cholesky factorisation.
-func invertSPD(a []float64, k int) error {
-	l := make([]float64, k*k)
+// invCholesky writes into w (k×k, row-major, lower triangle; the upper
+// triangle is left untouched) the inverse W = L⁻¹ of the Cholesky factor
+// of the symmetric positive-definite a (only its lower triangle is read;
+// a is overwritten by L).
+func invCholesky(a, w []float64, k int) error {
 	for i := 0; i < k; i++ {
 		for j := 0; j <= i; j++ {
 			s := a[i*k+j]
-			for p := 0; p < j; p++ {
-				s -= l[i*k+p] * l[j*k+p]
+			ri, rj := a[i*k:i*k+j], a[j*k:j*k+j]
+			for p, v := range ri {
+				s -= v * rj[p]
 			}
 			if i == j {
-				if s <= 0 {
+				if !(s > 0) {
 					return fmt.Errorf("not positive definite")
 				}
-				l[i*k+i] = math.Sqrt(s)
+				a[i*k+i] = math.Sqrt(s)
 			} else {
-				l[i*k+j] = s / l[j*k+j]
+				a[i*k+j] = s / a[j*k+j]
 			}
 		}
 	}
-	// inv(L) by forward substitution, then inv(A) = inv(L)ᵀ inv(L).
-	li := make([]float64, k*k)
+	// Forward substitution column by column: L W = I.
 	for j := 0; j < k; j++ {
-		li[j*k+j] = 1 / l[j*k+j]
+		w[j*k+j] = 1 / a[j*k+j]
 		for i := j + 1; i < k; i++ {
 			var s float64
 			for p := j; p < i; p++ {
-				s -= l[i*k+p] * li[p*k+j]
+				s -= a[i*k+p] * w[p*k+j]
 			}
-			li[i*k+j] = s / l[i*k+i]
-		}
-	}
-	for i := 0; i < k; i++ {
-		for j := 0; j <= i; j++ {
-			var s float64
-			for p := i; p < k; p++ {
-				s += li[p*k+i] * li[p*k+j]
-			}
-			a[i*k+j] = s
-			a[j*k+i] = s
+			w[i*k+j] = s / a[i*k+i]
 		}
 	}
 	return nil

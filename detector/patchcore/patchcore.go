@@ -17,6 +17,7 @@ import (
 	"github.com/vigil-ad/vigil/backbone"
 	"github.com/vigil-ad/vigil/detector"
 	"github.com/vigil-ad/vigil/embedding"
+	"github.com/vigil-ad/vigil/gemm"
 	"github.com/vigil-ad/vigil/imageio"
 	"github.com/vigil-ad/vigil/nnsearch"
 	"github.com/vigil-ad/vigil/safetensors"
@@ -223,49 +224,64 @@ func Coreset(x []float32, n, dim, target, proj int, seed uint64) []int {
 		P[i] = float32(r.NormFloat64() / math.Sqrt(float64(p)))
 	}
 	y := make([]float32, m*p)
-	tensor.ParallelChunks(m, 256, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			row := x[cand[i]*dim : (cand[i]+1)*dim]
-			out := y[i*p : (i+1)*p]
-			for a, v := range row {
-				if v == 0 {
-					continue
-				}
-				pr := P[a*p : (a+1)*p]
-				for b := range out {
-					out[b] += v * pr[b]
-				}
+	const chunk = 1024
+	tensor.ParallelChunks((m+chunk-1)/chunk, 1, func(lo, hi int) {
+		rows := make([]float32, chunk*dim)
+		for c := lo; c < hi; c++ {
+			i0, i1 := c*chunk, min((c+1)*chunk, m)
+			for i := i0; i < i1; i++ {
+				copy(rows[(i-i0)*dim:(i-i0+1)*dim], x[cand[i]*dim:(cand[i]+1)*dim])
 			}
+			gemm.SgemmSerial(false, false, i1-i0, p, dim, 1, rows, dim, P, p, 0, y[i0*p:], p)
 		}
 	})
+	return greedy(y, m, p, target, r.IntN(m), cand)
+}
+
+// greedy runs farthest-point sampling on the m rows of y (m×p) from row
+// first and returns the chosen rows mapped through cand. Each candidate
+// remembers its nearest chosen centre; by the triangle inequality a new
+// centre c can only come closer to x than x's centre a when
+// |c − a| < 2·|x − a|, so most candidates are skipped after a few hundred
+// centres (Elkan's bound), while the result equals the plain search's.
+func greedy(y []float32, m, p, target, first int, cand []int) []int {
 	minD := make([]float32, m)
 	for i := range minD {
 		minD[i] = float32(math.Inf(1))
 	}
-	sel := make([]int, 0, target)
-	cur := r.IntN(m)
+	assign := make([]int32, m) // index into centres of the nearest centre
+	centres := make([]int, 0, target)
+	cc := make([]float32, target) // squared distance from each centre to the new one
 	workers := tensor.Workers()
 	bestV := make([]float32, workers)
 	bestI := make([]int, workers)
+	cur := first
+	sel := make([]int, 0, target)
 	for len(sel) < target {
 		sel = append(sel, cand[cur])
 		c := y[cur*p : (cur+1)*p]
+		nc := len(centres)
+		tensor.ParallelChunks(nc, 512, func(lo, hi int) {
+			for s := lo; s < hi; s++ {
+				cc[s] = sqDist(y[centres[s]*p:(centres[s]+1)*p], c)
+			}
+		})
+		centres = append(centres, cur)
 		chunk := (m + workers - 1) / workers
 		tensor.ParallelChunks(workers, 1, func(lo, hi int) {
 			for wk := lo; wk < hi; wk++ {
 				bv, bi := float32(-1), 0
 				for i := wk * chunk; i < min((wk+1)*chunk, m); i++ {
-					row := y[i*p : (i+1)*p]
-					var s float32
-					for b, v := range row {
-						t := v - c[b]
-						s += t * t
+					md := minD[i]
+					if nc == 0 || cc[assign[i]] < 4*md {
+						if s := sqDist(y[i*p:(i+1)*p], c); s < md {
+							md = s
+							minD[i] = s
+							assign[i] = int32(nc)
+						}
 					}
-					if s < minD[i] {
-						minD[i] = s
-					}
-					if minD[i] > bv {
-						bv, bi = minD[i], i
+					if md > bv {
+						bv, bi = md, i
 					}
 				}
 				bestV[wk], bestI[wk] = bv, bi
@@ -282,6 +298,23 @@ func Coreset(x []float32, n, dim, target, proj int, seed uint64) []int {
 		}
 	}
 	return sel
+}
+
+// sqDist is the squared Euclidean distance of two equal-length vectors.
+func sqDist(a, b []float32) float32 {
+	b = b[:len(a)]
+	var s0, s1 float32
+	i := 0
+	for ; i+1 < len(a); i += 2 {
+		t0, t1 := a[i]-b[i], a[i+1]-b[i+1]
+		s0 += t0 * t0
+		s1 += t1 * t1
+	}
+	if i < len(a) {
+		t := a[i] - b[i]
+		s0 += t * t
+	}
+	return s0 + s1
 }
 
 // Score computes patch distance maps and reweighted image scores.

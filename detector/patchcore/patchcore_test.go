@@ -74,3 +74,42 @@ func TestCoresetRadiusBeatsRandom(t *testing.T) {
 		t.Fatalf("coreset radius %.3f not below a random subset's %.3f", core, rnd)
 	}
 }
+
+// The bounded greedy search picks exactly what plain farthest-point
+// sampling (every candidate's distance updated at every step) picks.
+func TestGreedyMatchesPlainSearch(t *testing.T) {
+	r := rand.New(rand.NewPCG(4, 4))
+	const m, p, target = 3000, 7, 300
+	y := make([]float32, m*p)
+	for i := range y {
+		y[i] = float32(r.NormFloat64())
+	}
+	cand := r.Perm(m)
+	got := greedy(y, m, p, target, 11, cand)
+	minD := make([]float64, m)
+	for i := range minD {
+		minD[i] = math.Inf(1)
+	}
+	cur := 11
+	for step := 0; step < target; step++ {
+		if got[step] != cand[cur] {
+			t.Fatalf("step %d: picked %d, plain search picks %d", step, got[step], cand[cur])
+		}
+		best := -1.0
+		for i := 0; i < m; i++ {
+			var s float64
+			for a := 0; a < p; a++ {
+				d := float64(y[i*p+a] - y[cur*p+a])
+				s += d * d
+			}
+			minD[i] = math.Min(minD[i], s)
+		}
+		next := 0
+		for i := 0; i < m; i++ {
+			if minD[i] > best {
+				best, next = minD[i], i
+			}
+		}
+		cur = next
+	}
+}

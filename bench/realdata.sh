@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Runs Vigil's detectors on the real inspection data sets and prints one
+# line per run: image AUROC, pixel AUROC, AUPRO, test FPR at the 1% target,
+# fit seconds (wall, whole `vigil fit`), per-image scoring ms (from `vigil
+# test`), peak RSS of fit and test, and model file size.
+#
+# Usage: bench/realdata.sh [RUN ...]
+#   RUN is dataset:method[:name] as listed by `bench/realdata.sh --list`;
+#   with no arguments every run is done. Environment:
+#   VIGIL      binary (default: built from this tree into $WORK/vigil)
+#   DATA       data root (default /work/shared/data)
+#   MODELS     backbone root (default /work/shared/models)
+#   WORK       scratch folder for models and logs (default /tmp/vigil-bench)
+#   EXTRA      extra JSON merged into every --config (e.g. '{"batch":4}')
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+DATA=${DATA:-/work/shared/data}
+MODELS=${MODELS:-/work/shared/models}
+WORK=${WORK:-/tmp/vigil-bench}
+mkdir -p "$WORK"
+if [[ -z "${VIGIL:-}" ]]; then
+	VIGIL=$WORK/vigil
+	(cd "$ROOT" && go build -o "$VIGIL" ./cmd/vigil)
+fi
+TIME=/usr/bin/time
+[[ -x $TIME ]] || { echo "need GNU time at /usr/bin/time (apt-get install -y time)" >&2; exit 2; }
+command -v jq >/dev/null || { echo "need jq" >&2; exit 2; }
+
+declare -A DS=(
+	[mt]=$DATA/magnetic_tile/mt
+	[cookies]=$DATA/aws_lookout/cookies
+)
+V2="--backbone mobilenet_v2 --backbone-dir $MODELS/mobilenet_v2_1.0_224_quant"
+V1="--backbone mobilenet_v1 --backbone-dir $MODELS/mobilenet_v1_1.0_224_quant_embedding_extractor"
+
+# name -> "method|backbone flags|config JSON". Every run uses the method's
+# defaults except where the config says otherwise.
+declare -A RUNS=(
+	[pcarecon]="pcarecon||{}"
+	[knn]="knn|$V2|{}"
+	[knn-patch]="knn|$V2|{\"mode\":\"patch\"}"
+	[padim]="padim|$V2|{}"
+	[patchcore]="patchcore|$V2|{}"
+)
+ORDER=(pcarecon knn knn-patch padim patchcore)
+
+if [[ "${1:-}" == "--list" ]]; then
+	for d in mt cookies; do for r in "${ORDER[@]}"; do echo "$d:$r"; done; done
+	exit 0
+fi
+todo=("$@")
+if [[ ${#todo[@]} -eq 0 ]]; then
+	for d in mt cookies; do for r in "${ORDER[@]}"; do todo+=("$d:$r"); done; done
+fi
+
+rss_mib() { awk -F': ' '/Maximum resident set size/ {printf "%.0f", $2/1024}' "$1"; }
+wall_s() { awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,a,":"); s=0; for(i=1;i<=n;i++) s=s*60+a[i]; printf "%.1f", s}' "$1"; }
+
+printf "%-9s %-10s %7s %7s %7s %7s %7s %8s %8s %8s %9s\n" dataset run img_auc pix_auc aupro test_fpr fit_s ms/img fit_MiB test_MiB model_MiB
+for item in "${todo[@]}"; do
+	IFS=: read -r d name cfg_override <<<"$item"
+	spec=${RUNS[$name]:-}
+	[[ -n $spec ]] || { echo "unknown run $name" >&2; exit 2; }
+	IFS='|' read -r method bb cfg <<<"$spec"
+	[[ -n ${cfg_override:-} ]] && cfg=$(jq -cn --argjson a "$cfg" --argjson b "$cfg_override" '$a+$b')
+	[[ -n ${EXTRA:-} ]] && cfg=$(jq -cn --argjson a "$cfg" --argjson b "$EXTRA" '$a+$b')
+	model=$WORK/$d-$name.safetensors
+	log=$WORK/$d-$name
+	# shellcheck disable=SC2086
+	cmd=("$VIGIL" fit --method "$method" $bb --data "${DS[$d]}" --config "$cfg" --out "$model" --quiet --json)
+	echo "# ${cmd[*]}" >"$log.cmd"
+	$TIME -v "${cmd[@]}" >"$log.fit.json" 2>"$log.fit.time" || { echo "$d $name: fit failed, see $log.fit.time" >&2; continue; }
+	$TIME -v "$VIGIL" test --model "$model" --data "${DS[$d]}" --json --quiet >"$log.test.json" 2>"$log.test.time" || { echo "$d $name: test failed, see $log.test.time" >&2; continue; }
+	j=$log.test.json
+	printf "%-9s %-10s %7.4f %7s %7s %7.3f %7s %8.1f %8s %8s %9.1f\n" "$d" "$name" \
+		"$(jq .image_auroc "$j")" \
+		"$(jq -r 'if .pixel_auroc then (.pixel_auroc*10000|round/10000|tostring) else "-" end' "$j")" \
+		"$(jq -r 'if .aupro then (.aupro*10000|round/10000|tostring) else "-" end' "$j")" \
+		"$(jq .test_fpr "$j")" \
+		"$(wall_s "$log.fit.time")" \
+		"$(jq .ms_per_image "$j")" \
+		"$(rss_mib "$log.fit.time")" "$(rss_mib "$log.test.time")" \
+		"$(echo "$(stat -c %s "$model") / 1048576" | bc -l)"
+	[[ -n ${cfg_override:-} ]] && echo "#   config $cfg"
+done
