@@ -242,6 +242,12 @@ func TestBackwardAccumulatesAndSkips(t *testing.T) {
 	if w.Grad.Data[0] != 22 {
 		t.Fatalf("accumulated grad %v, want 22", w.Grad.Data[0])
 	}
+	// Frozen parameters build no graph either, without global state.
+	SetRequiresGrad([]*Param{{Name: "w", Var: w}}, false)
+	if z := Mul(w, x); z.RequiresGrad || z.backward != nil {
+		t.Fatal("frozen parameter recorded a graph")
+	}
+	w.RequiresGrad = true
 	// NoGrad builds no graph.
 	NoGrad(func() {
 		z := Mul(w, w)

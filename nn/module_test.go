@@ -112,6 +112,14 @@ func TestSaveLoadParams(t *testing.T) {
 	if err := LoadParams(path, b); err == nil || !strings.Contains(err.Error(), "extra.weight") {
 		t.Fatalf("want unexpected-tensor error, got %v", err)
 	}
+	// PyTorch's batch-norm counters are tolerated.
+	ts[len(ts)-1] = safetensors.Tensor{Name: "1.num_batches_tracked", DType: "I64", Shape: []int{}, Data: make([]byte, 8)}
+	if err := safetensors.WriteFile(path, nil, ts); err != nil {
+		t.Fatal(err)
+	}
+	if err := LoadParams(path, b); err != nil {
+		t.Fatalf("num_batches_tracked rejected: %v", err)
+	}
 	// Corrupt file.
 	os.WriteFile(path, []byte("garbage"), 0o644)
 	if err := LoadParams(path, b); err == nil || !strings.Contains(err.Error(), path) {

@@ -3,6 +3,7 @@ package nn
 import (
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/vigil-ad/vigil/safetensors"
 	"github.com/vigil-ad/vigil/tensor"
@@ -44,7 +45,8 @@ func LoadParams(path string, m Module) error {
 
 // LoadState copies tensors named prefix+name from f into m's parameters and
 // buffers. With strict, tensors under prefix that m does not have are an
-// error. Everything is validated before anything is copied.
+// error (except PyTorch's "*.num_batches_tracked" counters). Everything is
+// validated before anything is copied.
 func LoadState(f *safetensors.File, m Module, prefix string, strict bool) error {
 	type dst struct {
 		name string
@@ -78,7 +80,9 @@ func LoadState(f *safetensors.File, m Module, prefix string, strict bool) error 
 	if strict {
 		var extra []string
 		for name := range f.Tensors {
-			if len(name) >= len(prefix) && name[:len(prefix)] == prefix && !want[name] {
+			// PyTorch's BatchNorm counter has no counterpart here (momentum
+			// is fixed), so state dicts exported from PyTorch still load.
+			if strings.HasPrefix(name, prefix) && !want[name] && !strings.HasSuffix(name, ".num_batches_tracked") {
 				extra = append(extra, name)
 			}
 		}

@@ -58,8 +58,11 @@ var noGrad atomic.Int32
 
 // NoGrad runs fn in inference mode: ops compute values only, keep no
 // references to their inputs and build no graph, so memory is released as
-// soon as a value is dead. The mode is process wide (training and inference
-// are not meant to interleave in different goroutines).
+// soon as a value is dead. The mode is process wide: while fn runs, a
+// training step in another goroutine would record no graph either. For
+// inference that runs concurrently with training, freeze the inference
+// model instead (SetRequiresGrad(m.Params(), false)); ops on vars that do
+// not require gradients record nothing, without any global state.
 func NoGrad(fn func()) {
 	noGrad.Add(1)
 	defer noGrad.Add(-1)
