@@ -23,10 +23,16 @@ var supportedOps = map[string]bool{
 }
 
 // SupportedOps returns the operator types the Executor can run, sorted.
+// Shape, Gather, Slice and Cast are supported on integer (shape) tensors only.
 func SupportedOps() []string {
 	var s []string
 	for k := range supportedOps {
 		s = append(s, k)
+	}
+	for k := range intOps {
+		if !supportedOps[k] {
+			s = append(s, k)
+		}
 	}
 	slices.Sort(s)
 	return s

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"testing"
 
 	"github.com/vigil-ad/vigil/tensor"
@@ -192,6 +193,11 @@ func TestResNetVariants(t *testing.T) {
 		s := c.spec
 		s.width, s.classes = 4, 10 // same topology, tiny channels
 		m := roundTrip(t, buildResNet(s, 40, 36, uint64(i)))
+		for _, n := range m.Graph.Nodes {
+			if !slices.Contains(SupportedOps(), n.OpType) {
+				t.Fatalf("%s uses %s, missing from SupportedOps", c.name, n.OpType)
+			}
+		}
 		x := randTensor(rand.New(rand.NewPCG(uint64(i), 9)), 1, 3, 40, 36)
 		ref := refRun(t, m, x)
 		outs := append([]string{"output"}, c.taps...)
