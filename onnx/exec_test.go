@@ -803,3 +803,33 @@ func TestExecutorReduceMeanResize(t *testing.T) {
 	checkClose(t, "lin", out["lin"], resize(7, 9, lerp(false)))
 	checkClose(t, "aligned", out["aligned"], resize(6, 10, lerp(true)))
 }
+
+// TestExecutorPadGlobalMax covers constant Pad (attribute and input forms)
+// and GlobalMaxPool.
+func TestExecutorPadGlobalMax(t *testing.T) {
+	r := rand.New(rand.NewPCG(23, 24))
+	x := randTensor(r, 1, 2, 3, 4)
+	b := NewBuilder("pad")
+	b.Input("x", 1, 2, 3, 4)
+	b.InitializerInt64("pads", []int{8}, []int64{0, 1, 2, 0, 0, 0, 1, 3})
+	b.Initializer("cv", nil, []float32{-1.5})
+	b.Node("Pad", "pad", []string{"x", "pads", "cv"}, []string{"p"})
+	b.Node("GlobalMaxPool", "gmp", []string{"x"}, []string{"g"})
+	m := roundTrip(t, b.Model())
+	out := run1(t, m, []string{"p", "g"}, map[string]*tensor.Tensor{"x": x})
+	p := tensor.New(1, 3, 6, 7)
+	p.Fill(-1.5)
+	g := tensor.New(1, 2, 1, 1)
+	for c := 0; c < 2; c++ {
+		g.Data[c] = float32(math.Inf(-1))
+		for h := 0; h < 3; h++ {
+			for w := 0; w < 4; w++ {
+				v := x.Data[(c*3+h)*4+w]
+				p.Data[((c+1)*6+h+2)*7+w] = v
+				g.Data[c] = max(g.Data[c], v)
+			}
+		}
+	}
+	checkClose(t, "pad", out["p"], p)
+	checkClose(t, "gmp", out["g"], g)
+}

@@ -17,7 +17,7 @@ var supportedOps = map[string]bool{
 	"Add": true, "Sub": true, "Mul": true, "Div": true,
 	"Flatten": true, "Gemm": true, "MatMul": true, "Identity": true, "Dropout": true,
 	"Reshape": true, "Squeeze": true, "Unsqueeze": true, "Concat": true, "Softmax": true, "Transpose": true,
-	"ReduceMean": true, "Resize": true, "Upsample": true,
+	"ReduceMean": true, "Resize": true, "Upsample": true, "GlobalMaxPool": true, "Pad": true,
 	"Constant": true, "Sigmoid": true, "Tanh": true, "LeakyRelu": true,
 	"HardSigmoid": true, "HardSwish": true,
 }
@@ -132,6 +132,37 @@ func buildKernel(nd *irNode, consts map[string]*Tensor, opset int64, isInt func(
 
 	case "GlobalAveragePool":
 		return gapK{}, []string{in(0)}, nil
+
+	case "GlobalMaxPool":
+		return gmpK{}, []string{in(0)}, nil
+
+	case "Pad":
+		k := &padK{pads: n.AttrInts("pads"), value: n.AttrFloat("value", 0)}
+		if mode := n.AttrString("mode", "constant"); mode != "constant" {
+			return fail("pad mode %q is not supported", mode)
+		}
+		if in(3) != "" {
+			return fail("the axes input is not supported")
+		}
+		if in(2) != "" {
+			c := consts[in(2)]
+			if c == nil || c.Float == nil || len(c.Float) != 1 {
+				return fail("constant_value %q must be a float scalar constant", in(2))
+			}
+			k.value = c.Float[0]
+		}
+		if in(1) != "" {
+			if consts[in(1)] == nil && isInt(in(1)) {
+				k.dynamic = true
+				return k, []string{in(0), in(1)}, nil
+			}
+			pads, err := intsInput(in(1), "pads")
+			if err != nil {
+				return nil, nil, err
+			}
+			k.pads = pads
+		}
+		return k, []string{in(0)}, nil
 
 	case "BatchNormalization":
 		if len(nd.in) != 5 {
@@ -1398,4 +1429,99 @@ func (k *resizeK) run(out *tensor.Tensor, in []*tensor.Tensor) {
 	}
 	copy(out.Data, y.Data)
 	tensor.Put(y.Data)
+}
+
+type gmpK struct{}
+
+func (gmpK) infer(in [][]int) ([]int, error) {
+	if err := want4D(in[0]); err != nil {
+		return nil, err
+	}
+	if in[0][2]*in[0][3] == 0 {
+		return nil, fmt.Errorf("empty spatial size")
+	}
+	return []int{in[0][0], in[0][1], 1, 1}, nil
+}
+
+func (gmpK) run(out *tensor.Tensor, in []*tensor.Tensor) {
+	hw := in[0].Shape[2] * in[0].Shape[3]
+	x := in[0].Data
+	tensor.ParallelChunks(len(out.Data), max(1, elemGrain/hw), func(lo, hi int) {
+		for p := lo; p < hi; p++ {
+			m := x[p*hw]
+			for _, v := range x[p*hw+1 : p*hw+hw] {
+				if v > m {
+					m = v
+				}
+			}
+			out.Data[p] = m
+		}
+	})
+}
+
+// padK is constant-mode Pad with non-negative pads on any axes.
+type padK struct {
+	pads    []int64 // [x1_begin, x2_begin, ..., x1_end, x2_end, ...]
+	value   float32
+	dynamic bool
+	inShape []int
+}
+
+func (k *padK) useInts(vals [][]int64) error {
+	if k.dynamic {
+		if len(vals) < 2 || vals[1] == nil {
+			return fmt.Errorf("pads input is not an integer tensor")
+		}
+		k.pads = vals[1]
+	}
+	return nil
+}
+
+func (k *padK) infer(in [][]int) ([]int, error) {
+	x := in[0]
+	r := len(x)
+	if len(k.pads) != 2*r {
+		return nil, fmt.Errorf("pads %v for rank %d", k.pads, r)
+	}
+	out := make([]int, r)
+	for i, d := range x {
+		b, e := k.pads[i], k.pads[i+r]
+		if b < 0 || e < 0 || b > maxElems || e > maxElems {
+			return nil, fmt.Errorf("pads %v: only non-negative padding is supported", k.pads)
+		}
+		out[i] = d + int(b) + int(e)
+	}
+	k.inShape = x
+	return out, nil
+}
+
+func (k *padK) run(out *tensor.Tensor, in []*tensor.Tensor) {
+	r := len(k.inShape)
+	for i := range out.Data {
+		out.Data[i] = k.value
+	}
+	if r == 0 || tensor.Numel(k.inShape) == 0 {
+		copy(out.Data, in[0].Data)
+		return
+	}
+	// Copy input rows (last axis) to their padded positions.
+	inner := k.inShape[r-1]
+	rows := len(in[0].Data) / inner
+	ost := make([]int, r)
+	acc := 1
+	for i := r - 1; i >= 0; i-- {
+		ost[i] = acc
+		acc *= out.Shape[i]
+	}
+	x := in[0].Data
+	tensor.ParallelChunks(rows, max(1, elemGrain/max(inner, 1)), func(lo, hi int) {
+		for row := lo; row < hi; row++ {
+			off, rem := int(k.pads[r-1]), row
+			for d := r - 2; d >= 0; d-- {
+				off += (rem%k.inShape[d] + int(k.pads[d])) * ost[d]
+				rem /= k.inShape[d]
+			}
+			copy(out.Data[off:off+inner], x[row*inner:row*inner+inner])
+		}
+	})
 }
