@@ -28,7 +28,7 @@ func useWinograd(s *convShape) bool {
 // [lo,hi) of the output.
 func (t *convFwdTask) winogradWeights(lo, hi int) {
 	cin, cout := t.s.cin, t.s.cout
-	plane := cout * cin
+	plane := skew(cout * cin)
 	u := t.u[:16*plane]
 	for co := lo; co < hi; co++ {
 		for ci := 0; ci < cin; ci++ {
@@ -58,8 +58,13 @@ func (t *convFwdTask) winogradWeights(lo, hi int) {
 	}
 }
 
+// skew pads the pitch between the 16 Winograd component matrices so the 16
+// streams a transform reads or writes do not fall into the same L1 cache
+// sets (pitches that are multiples of 4 KiB thrash them).
+func skew(n int) int { return (n+15)&^15 + 24 }
+
 // winoBandFloats bounds one band's transformed inputs (floats).
-var winoBandFloats = 64 << 10
+var winoBandFloats = 256 << 10
 
 // winoRows is how many rows of tiles one task transforms and multiplies
 // at once, so its transformed inputs and products stay in L2.
@@ -80,7 +85,7 @@ func winogradForward(y, x, w, bias []float32, act Act, s *convShape) {
 	g := &t.s.win
 	t.tw = (g.ow + 1) / 2
 	th := (g.oh + 1) / 2
-	t.u = tensor.GetDirty(16 * s.cout * s.cin)
+	t.u = tensor.GetDirty(16 * skew(s.cout*s.cin))
 	tensor.Parallel(s.cout, t.ufn)
 	t.tile = winoRows(s, th, t.tw) // tile rows per band
 	t.tiles = (th + t.tile - 1) / t.tile
@@ -98,8 +103,9 @@ func (t *convFwdTask) winograd(lo, hi int) {
 	th := (g.oh + 1) / 2
 	blk := rows * tw
 	hw, ohw := g.h*g.w, g.oh*g.ow
-	v := tensor.GetDirty(16 * cin * blk)
-	m := tensor.GetDirty(16 * cout * blk)
+	us, vs, ms := skew(cout*cin), skew(cin*blk), skew(cout*blk)
+	v := tensor.GetDirty(16 * vs)
+	m := tensor.GetDirty(16 * ms)
 	scratch := tensor.GetDirty(2 * (2*rows + 2) * (2*tw + 2))
 	for task := lo; task < hi; task++ {
 		img, b := task/bands, task%bands
@@ -108,7 +114,7 @@ func (t *convFwdTask) winograd(lo, hi int) {
 		nt := (ty1 - ty0) * tw
 		winoInput(v, t.x[img*cin*hw:(img+1)*cin*hw], cin, g, tw, ty0, ty1, blk, scratch)
 		for e := 0; e < 16; e++ {
-			sgemmSerial(false, false, cout, nt, cin, 1, t.u[e*cout*cin:], cin, v[e*cin*blk:], blk, 0, m[e*cout*blk:], blk)
+			sgemmSerial(false, false, cout, nt, cin, 1, t.u[e*us:], cin, v[e*vs:], blk, 0, m[e*ms:], blk)
 		}
 		winoOutput(t.y[img*cout*ohw:(img+1)*cout*ohw], m, t.bias, t.act, cout, g, tw, ty0, ty1, blk)
 	}
@@ -125,7 +131,7 @@ func (t *convFwdTask) winograd(lo, hi int) {
 // transform at once as plain vector arithmetic.
 func winoInput(v, x []float32, cin int, g *window, tw, ty0, ty1, blk int, scratch []float32) {
 	hw := g.h * g.w
-	stride := cin * blk
+	stride := skew(cin * blk)
 	wp := 2*tw + 2
 	rows := 2*(ty1-ty0) + 2
 	band := scratch[:rows*wp]
@@ -180,7 +186,7 @@ func winoInRowGo(v []float32, stride int, e, o *[4][]float32, from, n int) {
 // tile rows [ty0,ty1), adds bias, applies act and stores in-range pixels.
 func winoOutput(y, m, bias []float32, act Act, cout int, g *window, tw, ty0, ty1, blk int) {
 	ohw := g.oh * g.ow
-	stride := cout * blk
+	stride := skew(cout * blk)
 	full := g.ow / 2 // tiles whose two columns are both inside
 	lo, hi := act.bounds()
 	for co := 0; co < cout; co++ {
