@@ -203,6 +203,9 @@ func TestWinogradUsedAndMatchesIm2col(t *testing.T) {
 		want := Conv2dForward(x, w, b, c.p)
 		disableWinograd = false
 		closeT(t, c.String(), got.Data, want.Data, 1e-4)
+		// Changed weights must not be served from the transform cache.
+		w.Data[len(w.Data)/2] += 0.5
+		closeT(t, c.String()+" changed weights", Conv2dForward(x, w, b, c.p).Data, naiveConv(x, w, b, c.p).Data, 1e-4)
 	}
 	if n < 3 {
 		t.Fatalf("only %d Winograd cases", n)
@@ -214,7 +217,7 @@ func TestConv2dForwardIntoNoAlloc(t *testing.T) {
 		t.Skip("allocation counts are not meaningful under -race")
 	}
 	rng := rand.New(rand.NewPCG(7, 8))
-	for _, c := range []convCase{convCases[0], convCases[5], convCases[10], convCases[12], convCases[17]} {
+	for _, c := range []convCase{convCases[0], convCases[5], convCases[10], convCases[12], convCases[17], convCases[len(convCases)-1]} {
 		g := max(c.p.Groups, 1)
 		x := randT(rng, c.n, c.cin, c.h, c.w)
 		w := randT(rng, c.cout, c.cin/g, c.kh, c.kw)

@@ -1,6 +1,10 @@
 package ops
 
 import (
+	"math"
+	"math/bits"
+	"sync"
+
 	"github.com/vigil-ad/vigil/tensor"
 )
 
@@ -58,6 +62,75 @@ func (t *convFwdTask) winogradWeights(lo, hi int) {
 	}
 }
 
+// Transformed weights are cached by content, so repeated inference with the
+// same layer skips the transform while any change to the weights (training)
+// misses the cache. The hash reads every weight once, a fraction of the
+// transform's cost.
+type winoKey struct {
+	cout, cin int
+	sum       uint64
+}
+
+type weightCache struct {
+	mu    sync.Mutex
+	m     map[winoKey][]float32
+	order []winoKey
+	size  int
+}
+
+// winoCacheFloats bounds the cache (floats, 64 MiB).
+const winoCacheFloats = 16 << 20
+
+var winoCache = &weightCache{m: map[winoKey][]float32{}}
+
+func (c *weightCache) get(k winoKey) []float32 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[k]
+}
+
+// put stores u, evicting the oldest entries beyond the bound; evicted
+// slices are left to the garbage collector since readers may hold them.
+func (c *weightCache) put(k winoKey, u []float32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.m[k]; ok || len(u) > winoCacheFloats {
+		return
+	}
+	for c.size+len(u) > winoCacheFloats && len(c.order) > 0 {
+		old := c.order[0]
+		c.order = c.order[1:]
+		c.size -= len(c.m[old])
+		delete(c.m, old)
+	}
+	c.m[k] = u
+	c.order = append(c.order, k)
+	c.size += len(u)
+}
+
+// weightHash is a 64-bit hash of w's bits over four independent lanes
+// (so it runs at load speed rather than multiply latency).
+func weightHash(w []float32) uint64 {
+	const p1, p2 = 0x9E3779B185EBCA87, 0xC2B2AE3D27D4EB4F
+	h0, h1, h2, h3 := uint64(p1), uint64(p2), uint64(len(w)), uint64(p1^p2)
+	i := 0
+	for ; i+4 <= len(w); i += 4 {
+		h0 = (h0 ^ uint64(math.Float32bits(w[i]))) * p2
+		h1 = (h1 ^ uint64(math.Float32bits(w[i+1]))) * p2
+		h2 = (h2 ^ uint64(math.Float32bits(w[i+2]))) * p2
+		h3 = (h3 ^ uint64(math.Float32bits(w[i+3]))) * p2
+		h0, h1, h2, h3 = bits.RotateLeft64(h0, 31), bits.RotateLeft64(h1, 31), bits.RotateLeft64(h2, 31), bits.RotateLeft64(h3, 31)
+	}
+	for ; i < len(w); i++ {
+		h0 = bits.RotateLeft64((h0^uint64(math.Float32bits(w[i])))*p2, 31)
+	}
+	h := h0 ^ bits.RotateLeft64(h1, 17) ^ bits.RotateLeft64(h2, 29) ^ bits.RotateLeft64(h3, 43)
+	h ^= h >> 33
+	h *= p1
+	h ^= h >> 29
+	return h
+}
+
 // skew pads the pitch between the 16 Winograd component matrices so the 16
 // streams a transform reads or writes do not fall into the same L1 cache
 // sets (pitches that are multiples of 4 KiB thrash them).
@@ -85,12 +158,18 @@ func winogradForward(y, x, w, bias []float32, act Act, s *convShape) {
 	g := &t.s.win
 	t.tw = (g.ow + 1) / 2
 	th := (g.oh + 1) / 2
-	t.u = tensor.GetDirty(16 * skew(s.cout*s.cin))
-	tensor.Parallel(s.cout, t.ufn)
+	key := winoKey{cout: s.cout, cin: s.cin, sum: weightHash(w)}
+	cached := winoCache.get(key)
+	if cached != nil {
+		t.u = cached
+	} else {
+		t.u = make([]float32, 16*skew(s.cout*s.cin))
+		tensor.Parallel(s.cout, t.ufn)
+		winoCache.put(key, t.u)
+	}
 	t.tile = winoRows(s, th, t.tw) // tile rows per band
 	t.tiles = (th + t.tile - 1) / t.tile
 	tensor.Parallel(s.n*t.tiles, t.wfn)
-	tensor.Put(t.u)
 	t.y, t.x, t.w, t.bias, t.u = nil, nil, nil, nil, nil
 	convFwdTasks.Put(t)
 }
