@@ -213,6 +213,28 @@ func packB256(dst []float32, transB bool, b []float32, ldb, p0, kb, j0, cols, nr
 	}
 }
 
+// fmaPeak512 and fmaPeak256 run n iterations of 24 independent FMAs
+// (peak_amd64.s); benchmarks use them to measure the FMA ceiling in the
+// same process and moment as the GEMM they compare with it.
+//
+//go:noescape
+func fmaPeak512(n int)
+
+//go:noescape
+func fmaPeak256(n int)
+
+// peakLoop maps a kernel family to its FMA-peak loop and the flops
+// of one iteration (24 FMAs × lanes × 2).
+func peakLoop(name string) (loop func(n int), flopsPerIter int) {
+	switch name {
+	case "avx512":
+		return fmaPeak512, 24 * 16 * 2
+	case "avx2":
+		return fmaPeak256, 24 * 8 * 2
+	}
+	return nil, 0
+}
+
 // AVX-512: 14×32 tile, 28 zmm accumulators. kc×32 floats of B (32 KiB at
 // kc=256) stay in the 48 KiB L1; the mc×kc A block (~330 KiB) in L2.
 var avx512Kernel = &kernelInfo{
