@@ -5,8 +5,10 @@
 # test`), peak RSS of fit and test, and model file size.
 #
 # Usage: bench/realdata.sh [RUN ...]
-#   RUN is dataset:method[:name] as listed by `bench/realdata.sh --list`;
-#   with no arguments every run is done. Environment:
+#   RUN is dataset:name as listed by `bench/realdata.sh --list`, optionally
+#   followed by =JSON to override config fields for that run (for example
+#   'mt:padim={"dim":200}'); with no arguments every run is done.
+#   Environment:
 #   VIGIL      binary (default: built from this tree into $WORK/vigil)
 #   DATA       data root (default /work/shared/data)
 #   MODELS     backbone root (default /work/shared/models)
@@ -42,8 +44,12 @@ declare -A RUNS=(
 	[knn-patch]="knn|$V2|{\"mode\":\"patch\"}"
 	[padim]="padim|$V2|{}"
 	[patchcore]="patchcore|$V2|{}"
+	[knn-v1]="knn|$V1|{}"
+	[knn-patch-v1]="knn|$V1|{\"mode\":\"patch\"}"
+	[padim-v1]="padim|$V1|{}"
+	[patchcore-v1]="patchcore|$V1|{}"
 )
-ORDER=(pcarecon knn knn-patch padim patchcore)
+ORDER=(pcarecon knn knn-patch padim patchcore knn-v1 knn-patch-v1 padim-v1 patchcore-v1)
 
 if [[ "${1:-}" == "--list" ]]; then
 	for d in mt cookies; do for r in "${ORDER[@]}"; do echo "$d:$r"; done; done
@@ -59,14 +65,18 @@ wall_s() { awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,a,":"); s=0; for(i=1
 
 printf "%-9s %-10s %7s %7s %7s %7s %7s %8s %8s %8s %9s\n" dataset run img_auc pix_auc aupro test_fpr fit_s ms/img fit_MiB test_MiB model_MiB
 for item in "${todo[@]}"; do
-	IFS=: read -r d name cfg_override <<<"$item"
+	cfg_override=
+	[[ $item == *=* ]] && cfg_override=${item#*=}
+	IFS=: read -r d name <<<"${item%%=*}"
 	spec=${RUNS[$name]:-}
 	[[ -n $spec ]] || { echo "unknown run $name" >&2; exit 2; }
 	IFS='|' read -r method bb cfg <<<"$spec"
-	[[ -n ${cfg_override:-} ]] && cfg=$(jq -cn --argjson a "$cfg" --argjson b "$cfg_override" '$a+$b')
+	[[ -n $cfg_override ]] && cfg=$(jq -cn --argjson a "$cfg" --argjson b "$cfg_override" '$a+$b')
 	[[ -n ${EXTRA:-} ]] && cfg=$(jq -cn --argjson a "$cfg" --argjson b "$EXTRA" '$a+$b')
-	model=$WORK/$d-$name.safetensors
-	log=$WORK/$d-$name
+	tag=$d-$name
+	[[ -n $cfg_override ]] && tag=$tag-$(echo "$cfg_override" | tr -cd 'A-Za-z0-9_.,' | tr ',' '_')
+	model=$WORK/$tag.safetensors
+	log=$WORK/$tag
 	# shellcheck disable=SC2086
 	cmd=("$VIGIL" fit --method "$method" $bb --data "${DS[$d]}" --config "$cfg" --out "$model" --quiet --json)
 	echo "# ${cmd[*]}" >"$log.cmd"
@@ -82,5 +92,5 @@ for item in "${todo[@]}"; do
 		"$(jq .ms_per_image "$j")" \
 		"$(rss_mib "$log.fit.time")" "$(rss_mib "$log.test.time")" \
 		"$(echo "$(stat -c %s "$model") / 1048576" | bc -l)"
-	[[ -n ${cfg_override:-} ]] && echo "#   config $cfg"
+	if [[ -n $cfg_override ]]; then echo "#   config $cfg"; fi
 done

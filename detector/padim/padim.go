@@ -174,7 +174,7 @@ func (d *Detector) Fit(ctx context.Context, train []*imageio.Image) error {
 	}
 	d.channels = nil
 	var sum, sq []float64
-	var k, L int
+	var k, L, tri int
 	err = embedding.Extract(ex, d.cfg.Geometry, train, d.cfg.Batch, func(start int, f []*tensor.Tensor) error {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -188,7 +188,8 @@ func (d *Detector) Fit(ctx context.Context, train []*imageio.Image) error {
 			k, d.h, d.w = x.Shape[1], x.Shape[2], x.Shape[3]
 			L = d.h * d.w
 			sum = make([]float64, L*k)
-			sq = make([]float64, L*k*k)
+			tri = k * (k + 1) / 2
+			sq = make([]float64, L*tri)
 		}
 		if x.Shape[2] != d.h || x.Shape[3] != d.w {
 			return fmt.Errorf("padim: feature grid changed from %dx%d to %dx%d", d.h, d.w, x.Shape[2], x.Shape[3])
@@ -205,11 +206,15 @@ func (d *Detector) Fit(ctx context.Context, train []*imageio.Image) error {
 					}
 				}
 				// Second moments of this batch in float32, accumulated in
-				// float64 across batches.
+				// float64 across batches (lower triangle only, packed).
 				gemm.SgemmSerial(true, false, k, k, n, 1, xl, L*k, xl, L*k, 0, g, k)
-				acc := sq[l*k*k : (l+1)*k*k]
-				for i, v := range g {
-					acc[i] += float64(v)
+				acc := sq[l*tri : (l+1)*tri]
+				o := 0
+				for a := 0; a < k; a++ {
+					for _, v := range g[a*k : a*k+a+1] {
+						acc[o] += float64(v)
+						o++
+					}
 				}
 			}
 		})
@@ -219,7 +224,6 @@ func (d *Detector) Fit(ctx context.Context, train []*imageio.Image) error {
 		return err
 	}
 	N := float64(len(train))
-	tri := k * (k + 1) / 2
 	d.mean = make([]float32, L*k)
 	d.chol = make([]float32, L*tri)
 	errs := make([]error, L)
@@ -232,10 +236,12 @@ func (d *Detector) Fit(ctx context.Context, train []*imageio.Image) error {
 				mu[j] = sum[l*k+j] / N
 				d.mean[l*k+j] = float32(mu[j])
 			}
-			acc := sq[l*k*k : (l+1)*k*k]
+			acc := sq[l*tri : (l+1)*tri]
+			o := 0
 			for a := 0; a < k; a++ {
 				for b := 0; b <= a; b++ {
-					cov[a*k+b] = (acc[a*k+b] - N*mu[a]*mu[b]) / (N - 1)
+					cov[a*k+b] = (acc[o] - N*mu[a]*mu[b]) / (N - 1)
+					o++
 				}
 				cov[a*k+a] += d.cfg.Eps
 			}

@@ -1,11 +1,13 @@
 package padim
 
 import (
+	"context"
 	"math"
 	"math/rand/v2"
 	"testing"
 
 	"github.com/vigil-ad/vigil/detector/detectortest"
+	"github.com/vigil-ad/vigil/imageio"
 )
 
 func TestContract(t *testing.T) {
@@ -144,5 +146,79 @@ func TestConfigRefusesUnknownField(t *testing.T) {
 	}
 	if _, err := New([]byte(`{"size":100}`)); err == nil {
 		t.Fatal("size not a multiple of 32 accepted")
+	}
+}
+
+// Fit's streamed moments give, at every location, the mean and a factor
+// W with WᵀW = (Σ + eps·I)⁻¹ of the features computed directly.
+func TestFitMatchesDirectGaussian(t *testing.T) {
+	d, err := New([]byte(`{"backbone":"random:3","size":32,"dim":6,"eps":0.5,"seed":2,"batch":3}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var train []*imageio.Image
+	for i := 0; i < 7; i++ {
+		train = append(train, detectortest.Texture(uint64(i), 40, 48))
+	}
+	if err := d.Fit(context.Background(), train); err != nil {
+		t.Fatal(err)
+	}
+	ex, _ := d.extractor()
+	x, err := d.cfg.Geometry.Batch(train)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := ex.Features(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	feat, err := d.features(ex, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, k, L := len(train), len(d.channels), d.h*d.w
+	tri := k * (k + 1) / 2
+	for l := 0; l < L; l++ {
+		mu := make([]float64, k)
+		for i := 0; i < n; i++ {
+			for j := 0; j < k; j++ {
+				mu[j] += float64(feat.Data[(i*k+j)*L+l]) / float64(n)
+			}
+		}
+		cov := make([]float64, k*k)
+		for a := 0; a < k; a++ {
+			if math.Abs(mu[a]-float64(d.mean[l*k+a])) > 1e-5*(1+math.Abs(mu[a])) {
+				t.Fatalf("location %d mean[%d] = %v, want %v", l, a, d.mean[l*k+a], mu[a])
+			}
+			for b := 0; b < k; b++ {
+				for i := 0; i < n; i++ {
+					cov[a*k+b] += (float64(feat.Data[(i*k+a)*L+l]) - mu[a]) * (float64(feat.Data[(i*k+b)*L+l]) - mu[b]) / float64(n-1)
+				}
+			}
+			cov[a*k+a] += 0.5
+		}
+		// Unpack W and compare WᵀW e_b with Σ⁻¹ e_b for every b.
+		w := make([]float64, k*k)
+		o := 0
+		for a := 0; a < k; a++ {
+			for b := 0; b <= a; b++ {
+				w[a*k+b] = float64(d.chol[l*tri+o])
+				o++
+			}
+		}
+		for b := 0; b < k; b++ {
+			e := make([]float64, k)
+			e[b] = 1
+			want := solve(cov, e, k)
+			for a := 0; a < k; a++ {
+				var s float64
+				for p := 0; p < k; p++ {
+					s += w[p*k+a] * w[p*k+b]
+				}
+				if math.Abs(s-want[a]) > 1e-3*(1+math.Abs(want[a])) {
+					t.Fatalf("location %d: (WᵀW)[%d][%d] = %v, want %v", l, a, b, s, want[a])
+				}
+			}
+		}
 	}
 }
