@@ -246,3 +246,55 @@ func TestConvAE(t *testing.T) {
 		}
 	}
 }
+
+// TestBasicBlockGradient checks the residual block's composed gradient
+// (conv, training batch norm, ReLU, projection shortcut, add) by central
+// differences on the input and on a weight of each branch.
+func TestBasicBlockGradient(t *testing.T) {
+	rng := nn.NewRNG(3)
+	b := &BasicBlock{
+		Conv1: convInit(2, 4, 3, 2, 1, rng), BN1: nn.NewBatchNorm2d(4),
+		Conv2: convInit(4, 4, 3, 1, 1, rng), BN2: nn.NewBatchNorm2d(4),
+		DownConv: convInit(2, 4, 1, 2, 0, rng), DownBN: nn.NewBatchNorm2d(4),
+	}
+	x := nn.NewParamVar(randInput(4, 2, 2, 6, 6))
+	proj := randInput(5, 2, 4, 3, 3)
+	loss := func() float64 {
+		var s float64
+		nn.NoGrad(func() {
+			for i, v := range b.Forward(x).Value.Data {
+				s += float64(v) * float64(proj.Data[i]-0.5)
+			}
+		})
+		return s
+	}
+	y := b.Forward(x)
+	for i := range proj.Data {
+		proj.Data[i] -= 0.5
+	}
+	nn.BackwardWith(y, proj)
+	for i := range proj.Data {
+		proj.Data[i] += 0.5
+	}
+	check := func(name string, v *nn.Var, idx []int) {
+		for _, i := range idx {
+			x0 := v.Value.Data[i]
+			const h = 1e-4 // small-batch BN is strongly curved; 1e-3 is too coarse
+			v.Value.Data[i] = x0 + h
+			lp := loss()
+			v.Value.Data[i] = x0 - h
+			lm := loss()
+			v.Value.Data[i] = x0
+			num := (lp - lm) / (float64(x0+h) - float64(x0-h))
+			ana := float64(v.Grad.Data[i])
+			if math.Abs(num-ana) > 2e-2*max(math.Abs(num), math.Abs(ana))+2e-3 {
+				t.Errorf("%s[%d]: analytic %v numeric %v", name, i, ana, num)
+			}
+		}
+	}
+	check("input", x, []int{0, 7, 20, 35, 50, 71})
+	check("conv1.weight", b.Conv1.Weight.Var, []int{0, 5, 30, 71})
+	check("conv2.weight", b.Conv2.Weight.Var, []int{1, 40, 143})
+	check("downsample.0.weight", b.DownConv.Weight.Var, []int{0, 3, 7})
+	check("bn2.weight", b.BN2.Weight.Var, []int{0, 3})
+}

@@ -22,6 +22,8 @@ func TestGradConv(t *testing.T) {
 		{"groups", 4, 6, 3, ops.Conv2D{Groups: 2, PadT: 1, PadL: 1, PadB: 1, PadR: 1}},
 		{"depthwise", 3, 3, 3, ops.Conv2D{Groups: 3, StrideH: 2, StrideW: 2, PadT: 1, PadL: 1, PadB: 1, PadR: 1}},
 		{"pointwise", 3, 5, 1, ops.Conv2D{}},
+		{"pointwise/stride2", 2, 4, 1, ops.Conv2D{StrideH: 2, StrideW: 2}},
+		{"stride2/nopad", 3, 4, 3, ops.Conv2D{StrideH: 2, StrideW: 2}},
 	}
 	for _, c := range cases {
 		g := max(c.p.Groups, 1)
