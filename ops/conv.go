@@ -159,6 +159,9 @@ var convFwdTasks = sync.Pool{New: func() any {
 	return t
 }}
 
+// disableShiftedDW forces the im2col weight gradient (tests compare).
+var disableShiftedDW = false
+
 // disableWinograd forces the im2col path (tests and benchmarks compare).
 var disableWinograd = false
 
@@ -247,6 +250,10 @@ func Conv2dBackward(x, w, dy *tensor.Tensor, p Conv2D, needDX bool) (dx, dw, db 
 	}
 	if dx != nil && !s.pointwise() && backwardDataAsConv(dx, w, dy, &s) {
 		dxd = nil // done as a forward convolution; only dW remains
+	}
+	if dxd == nil && !s.pointwise() && s.win.sh == 1 && s.win.sw == 1 && !disableShiftedDW {
+		shiftedWeightGrad(dw.Data, x.Data, dy.Data, &s)
+		return dx, dw, db
 	}
 	gemmConvBackward(dxd, dw.Data, x.Data, w.Data, dy.Data, &s)
 	return dx, dw, db

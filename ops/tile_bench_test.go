@@ -20,7 +20,8 @@ func BenchmarkConvTune(b *testing.B) {
 		colTileFloats = v
 	}
 	disableWinograd = os.Getenv("OPS_NOWINO") == "1"
-	defer func() { disableWinograd = false }()
+	disableShiftedDW = os.Getenv("OPS_NOSHIFT") == "1"
+	defer func() { disableWinograd, disableShiftedDW = false, false }()
 	sh := [7]int{1, 64, 56, 64, 3, 1, 1}
 	if v := os.Getenv("OPS_SHAPE"); v != "" {
 		if _, err := fmt.Sscanf(v, "%d,%d,%d,%d,%d,%d,%d", &sh[0], &sh[1], &sh[2], &sh[3], &sh[4], &sh[5], &sh[6]); err != nil {
