@@ -3,6 +3,16 @@
 // ONNX schema that CNN inference needs, a Builder for exporting Vigil's own
 // networks, and an Executor that runs the common CNN operators on top of
 // package ops.
+//
+// The Executor covers what torchvision-style CNN exports use (ResNet-18/34/
+// 50, Wide-ResNet-50-2 and similar; see SupportedOps): Conv,
+// BatchNormalization (folded into the preceding Conv), pooling, Gemm/MatMul,
+// elementwise arithmetic with broadcasting, common activations, shape ops,
+// Resize and Pad, plus the integer shape arithmetic of dynamic-batch
+// exports, which is evaluated while inferring shapes. Any tensor of the
+// graph can be requested as an output (feature taps); fusions never hide a
+// requested tensor. Weights stored as external data, sparse initializers,
+// control flow and non-default domains are reported as errors.
 package onnx
 
 import "fmt"
