@@ -833,3 +833,35 @@ func TestExecutorPadGlobalMax(t *testing.T) {
 	checkClose(t, "pad", out["p"], p)
 	checkClose(t, "gmp", out["g"], g)
 }
+
+// TestExecutorConcurrentRuns checks that concurrent Run calls (serialised
+// inside) all return the single-run answer.
+func TestExecutorConcurrentRuns(t *testing.T) {
+	n := newBlockNet(rand.New(rand.NewPCG(25, 26)))
+	e, err := NewExecutor(n.m, []string{"logits", "p1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := map[string]*tensor.Tensor{"input": n.x}
+	errs := make(chan error, 4)
+	for g := 0; g < 4; g++ {
+		go func() {
+			for i := 0; i < 3; i++ {
+				out, err := e.Run(in)
+				if err == nil && (maxAbsDiff(out["logits"], n.refFC) > 1e-4 || maxAbsDiff(out["p1"], n.refPool) > 1e-4) {
+					err = fmt.Errorf("concurrent run gave a different answer")
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for g := 0; g < 4; g++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
