@@ -7,7 +7,9 @@
 // and multiplied by a register-blocked assembly micro-kernel: 14×32 with
 // AVX-512, 6×16 with AVX2+FMA, chosen at run time, or a 4×4 Go kernel
 // (other architectures, or the purego build tag). Large products are split
-// over GOMAXPROCS workers of a persistent pool.
+// into a grid of independent sub-products run by a persistent pool of up
+// to GOMAXPROCS goroutines; packing buffers are pooled, so steady-state
+// calls do not allocate.
 package gemm
 
 import (
@@ -54,17 +56,17 @@ func sgemm(parallel, transA, transB bool, m, n, k int, alpha float32, a []float3
 
 // dispatch runs the blocked algorithm serially or split over workers.
 func dispatch(ki *kernelInfo, parallel, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	w := 1
+	wm, wn := 1, 1
 	if parallel {
-		w = workersFor(ki, m, n, k)
+		wm, wn = plan(ki, m, n, k)
 	}
-	if w <= 1 {
+	if wm*wn <= 1 {
 		ws := getWorkspace()
 		gemmBlocked(ki, ws, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		putWorkspace(ws)
 		return
 	}
-	runParallel(ki, w, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	runParallel(ki, wm, wn, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
 // sgemmNarrow handles a C with few columns (matrix-vector products and

@@ -171,14 +171,14 @@ func TestSgemmRandom(t *testing.T) {
 func TestSgemmParallelSplit(t *testing.T) {
 	prev := runtime.GOMAXPROCS(0)
 	defer runtime.GOMAXPROCS(prev)
-	runtime.GOMAXPROCS(max(prev, 3))
+	runtime.GOMAXPROCS(4)
 	withKernel(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(5, 6))
-		for _, d := range [][3]int{{64, 500, 130}, {500, 64, 130}, {97, 211, 61}} {
+		for _, d := range [][3]int{{64, 500, 130}, {500, 64, 130}, {97, 211, 61}, {200, 200, 60}} {
 			for tr := 0; tr < 4; tr++ {
 				tc := gemmCase{tA: tr&1 != 0, tB: tr&2 != 0, m: d[0], n: d[1], k: d[2],
 					alpha: 1, beta: float32(tr % 2), pC: 1}
-				if d[0]*d[1]*d[2] >= minParallelFMA && workersFor(active.Load(), d[0], d[1], d[2]) < 2 {
+				if wm, wn := plan(active.Load(), d[0], d[1], d[2]); d[0]*d[1]*d[2] >= minParallelFMA && wm*wn < 2 {
 					t.Fatalf("%v: expected a parallel split", d)
 				}
 				checkCase(t, r, tc, sgemmFn)
@@ -301,6 +301,33 @@ func TestSgemmConcurrent(t *testing.T) {
 	for g := 0; g < callers; g++ {
 		if e := <-errs; e != "" {
 			t.Fatal(e)
+		}
+	}
+}
+
+// TestPlan checks the worker grid: split the long side on 2 cores, a
+// square grid for a square product on 16, serial when small.
+func TestPlan(t *testing.T) {
+	prev := runtime.GOMAXPROCS(0)
+	defer runtime.GOMAXPROCS(prev)
+	ki := &kernelInfo{mr: 14, nr: 32}
+	cases := []struct {
+		procs, m, n, k int
+		wm, wn         int
+	}{
+		{2, 64, 3136, 576, 1, 2},
+		{2, 3136, 64, 576, 2, 1},
+		{16, 1024, 1024, 1024, 4, 4},
+		{16, 4096, 256, 512, 16, 1},
+		{4, 200, 200, 60, 2, 2},
+		{8, 32, 32, 32, 1, 1},
+		{1, 1024, 1024, 1024, 1, 1},
+		{3, 14, 4000, 4000, 1, 3},
+	}
+	for _, c := range cases {
+		runtime.GOMAXPROCS(c.procs)
+		if wm, wn := plan(ki, c.m, c.n, c.k); wm != c.wm || wn != c.wn {
+			t.Errorf("plan(%d procs, %d×%d×%d) = %d×%d, want %d×%d", c.procs, c.m, c.n, c.k, wm, wn, c.wm, c.wn)
 		}
 	}
 }

@@ -5,26 +5,48 @@ import (
 	"sync"
 )
 
-// Parallel products are split into w independent sub-products along the
-// dimension with more micro-tiles (rows of C or columns of C), each run by
-// the serial blocked algorithm with its own packing buffers. With the
-// split on n each worker packs its own B columns and the (smaller) A is
-// packed by all; no barriers are needed.
+// Parallel products are split into a wm×wn grid of independent
+// sub-products (row blocks × column blocks of C), each run by the serial
+// blocked algorithm with its own packing buffers; no barriers are needed.
+// The price is that A is packed wn times and B wm times in all, so the
+// grid is chosen to minimise wn·m + wm·n: a 1-D split along the long side
+// on 2 cores, a near-square grid on many.
 
 // minParallelFMA is the multiply-add count below which fan-out costs more
 // than it saves (a wake-up is a few microseconds).
 const minParallelFMA = 1 << 19
 
-// workersFor returns how many goroutines the product should use.
-func workersFor(ki *kernelInfo, m, n, k int) int {
+// plan returns the worker grid for a product: wm row blocks times wn
+// column blocks, wm·wn <= GOMAXPROCS; 1×1 means run serially.
+func plan(ki *kernelInfo, m, n, k int) (wm, wn int) {
 	w := runtime.GOMAXPROCS(0)
 	if w <= 1 || m*n*k < minParallelFMA {
-		return 1
+		return 1, 1
 	}
-	tiles := max((m+ki.mr-1)/ki.mr, (n+ki.nr-1)/ki.nr)
-	// Keep at least two micro-tiles and minParallelFMA of work per worker.
-	w = min(w, tiles/2, m*n*k/minParallelFMA)
-	return max(w, 1)
+	tilesM := (m + ki.mr - 1) / ki.mr
+	tilesN := (n + ki.nr - 1) / ki.nr
+	// Keep at least minParallelFMA of work per worker.
+	w = min(w, m*n*k/minParallelFMA)
+	for ; w > 1; w-- {
+		best := -1
+		for f := 1; f <= w; f++ {
+			if w%f != 0 {
+				continue
+			}
+			gm, gn := f, w/f
+			if gm > tilesM || gn > tilesN {
+				continue
+			}
+			cost := gn*m + gm*n
+			if best < 0 || cost < best || (cost == best && tilesM/gm > tilesN/gn) {
+				best, wm, wn = cost, gm, gn
+			}
+		}
+		if best >= 0 {
+			return wm, wn
+		}
+	}
+	return 1, 1
 }
 
 // job is one worker's share of a parallel product.
@@ -71,43 +93,41 @@ func ensureWorkers(n int) {
 	poolMu.Unlock()
 }
 
-// runParallel splits the product into w parts; the caller runs the first.
-func runParallel(ki *kernelInfo, w int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	ensureWorkers(w - 1)
+// runParallel runs the product as a wm×wn grid of sub-products; the
+// caller runs the first.
+func runParallel(ki *kernelInfo, wm, wn int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	ensureWorkers(wm*wn - 1)
 	wg := wgPool.Get().(*sync.WaitGroup)
 	tilesM := (m + ki.mr - 1) / ki.mr
 	tilesN := (n + ki.nr - 1) / ki.nr
 	var first job
-	for part := 0; part < w; part++ {
-		j := job{ki: ki, transA: transA, transB: transB, k: k, alpha: alpha, beta: beta,
-			a: a, lda: lda, b: b, ldb: ldb, ldc: ldc, done: wg}
-		if tilesN >= tilesM {
-			lo := part * tilesN / w * ki.nr
-			hi := min(n, (part+1)*tilesN/w*ki.nr)
-			j.m, j.n = m, hi-lo
-			if transB {
-				j.b = b[lo*ldb:]
-			} else {
-				j.b = b[lo:]
-			}
-			j.c = c[lo:]
-		} else {
-			lo := part * tilesM / w * ki.mr
-			hi := min(m, (part+1)*tilesM/w*ki.mr)
-			j.m, j.n = hi-lo, n
+	for pi := 0; pi < wm; pi++ {
+		// Row block pi: whole micro-tiles, balanced to within one.
+		r0 := pi * tilesM / wm * ki.mr
+		r1 := min(m, (pi+1)*tilesM/wm*ki.mr)
+		for pj := 0; pj < wn; pj++ {
+			c0 := pj * tilesN / wn * ki.nr
+			c1 := min(n, (pj+1)*tilesN/wn*ki.nr)
+			j := job{ki: ki, transA: transA, transB: transB, m: r1 - r0, n: c1 - c0, k: k,
+				alpha: alpha, beta: beta, lda: lda, ldb: ldb, ldc: ldc, done: wg,
+				c: c[r0*ldc+c0:]}
 			if transA {
-				j.a = a[lo:]
+				j.a = a[r0:]
 			} else {
-				j.a = a[lo*lda:]
+				j.a = a[r0*lda:]
 			}
-			j.c = c[lo*ldc:]
+			if transB {
+				j.b = b[c0*ldb:]
+			} else {
+				j.b = b[c0:]
+			}
+			if pi == 0 && pj == 0 {
+				first = j
+				continue
+			}
+			wg.Add(1)
+			jobs <- j
 		}
-		if part == 0 {
-			first = j
-			continue
-		}
-		wg.Add(1)
-		jobs <- j
 	}
 	first.run()
 	wg.Wait()
