@@ -246,12 +246,14 @@ var avx512Kernel = &kernelInfo{
 	packAPanel: packAPanel512, packBPanel: packBPanel512, packB: packB512,
 }
 
-// AVX2+FMA: 6×16 tile, 12 ymm accumulators.
+// AVX2+FMA: 6×16 tile, 12 ymm accumulators. The kc×16 B micro-panel
+// (16 KiB) fits a 32 KiB L1; the 144×256 A block (144 KiB) fits the 256
+// KiB L2 of older AVX2 cores.
 var avx2Kernel = &kernelInfo{
 	name: "avx2",
 	mr:   6, nr: 16,
 	rows: []microKernel{nil, k256r1, k256r2, k256r3, k256r4, k256r5, k256r6},
-	kc:   256, mc: 6 * 40, nc: 1024,
+	kc:   256, mc: 6 * 24, nc: 1024,
 	packAPanel: packAPanel256, packBPanel: packBPanel256, packB: packB256,
 }
 
