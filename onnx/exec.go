@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/vigil-ad/vigil/ops"
 	"github.com/vigil-ad/vigil/tensor"
@@ -36,6 +37,7 @@ type Executor struct {
 	ints     [][]int64 // values of integer slots
 	vals     []*tensor.Tensor
 	hdrs     []tensor.Tensor
+	profile  []time.Duration // per-step kernel time while Profile runs
 }
 
 type slotInfo struct {
@@ -858,7 +860,13 @@ func (e *Executor) Run(inputs map[string]*tensor.Tensor) (out map[string]*tensor
 			h.Data = tensor.GetDirty(tensor.Numel(h.Shape))
 			fallback = st.inplace
 		}
-		st.k.run(h, ins)
+		if e.profile != nil {
+			t0 := time.Now()
+			st.k.run(h, ins)
+			e.profile[i] += time.Since(t0)
+		} else {
+			st.k.run(h, ins)
+		}
 		e.vals[st.out] = h
 		if fallback {
 			// The planned in-place buffer was too small (broadcast grew
@@ -901,4 +909,70 @@ func (e *Executor) clearVals() {
 		e.vals[i] = nil
 		e.hdrs[i].Data = nil
 	}
+}
+
+// StepTime is the kernel time one planned step took in Profile.
+type StepTime struct {
+	Node   string // node name (or first output) of the step's main node
+	Op     string // operator, with fused activations, e.g. "Conv+Relu"
+	Output string
+	Shape  []int
+	Time   time.Duration // mean over the profiled runs
+}
+
+// Profile runs the model runs times and returns the mean kernel time of
+// every step in execution order, for finding where inference time goes.
+// Shape-only steps (views, shape arithmetic) are omitted.
+func (e *Executor) Profile(inputs map[string]*tensor.Tensor, runs int) ([]StepTime, error) {
+	runs = max(runs, 1)
+	e.mu.Lock()
+	e.profile = make([]time.Duration, len(e.steps))
+	e.mu.Unlock()
+	defer func() {
+		e.mu.Lock()
+		e.profile = nil
+		e.mu.Unlock()
+	}()
+	for r := 0; r < runs; r++ {
+		if _, err := e.Run(inputs); err != nil {
+			return nil, err
+		}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []StepTime
+	for i, st := range e.steps {
+		if st.ik != nil || st.view {
+			continue
+		}
+		op := st.node.OpType
+		if a := actName(st.k); a != "" {
+			op += "+" + a
+		}
+		name := st.node.Name
+		if name == "" && len(st.node.Outputs) > 0 {
+			name = st.node.Outputs[0]
+		}
+		out = append(out, StepTime{Node: name, Op: op, Output: e.slots[st.out].name,
+			Shape: slices.Clone(e.shapes[st.out]), Time: e.profile[i] / time.Duration(runs)})
+	}
+	return out, nil
+}
+
+// actName names the activation fused into a kernel, if any.
+func actName(k kernel) string {
+	var a ops.Act
+	switch k := k.(type) {
+	case *convK:
+		a = k.act
+	case *binaryK:
+		a = k.act
+	}
+	switch a {
+	case ops.ActReLU:
+		return "Relu"
+	case ops.ActReLU6:
+		return "Relu6"
+	}
+	return ""
 }

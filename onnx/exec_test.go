@@ -223,6 +223,29 @@ func TestExecutorBlockNet(t *testing.T) {
 	checkClose(t, "block", out["/l1/relu_1/Relu_output_0"], n.refB1)
 	checkClose(t, "logits", out["logits"], n.refFC)
 
+	// Profile reports every kernel step with its fused activation.
+	e0, err := NewExecutor(m, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prof, err := e0.Profile(in, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ops []string
+	for _, s := range prof {
+		ops = append(ops, s.Op)
+	}
+	if got := strings.Join(ops, " "); got != "Conv+Relu MaxPool Conv+Relu Conv Add+Relu GlobalAveragePool Gemm" {
+		t.Fatalf("profile steps %q", got)
+	}
+	if prof[len(prof)-1].Output != "logits" || !tensor.SameShape(prof[len(prof)-1].Shape, []int{2, 5}) {
+		t.Fatalf("last profiled step %+v", prof[len(prof)-1])
+	}
+	if out, err := e0.Run(in); err != nil || maxAbsDiff(out["logits"], n.refFC) > 1e-4 {
+		t.Fatalf("run after Profile: %v", err)
+	}
+
 	// A tap alone prunes everything after it (no fc weights needed).
 	e, err := NewExecutor(m, []string{"p1"})
 	if err != nil {

@@ -456,6 +456,9 @@ func maxPoolInto(out, x *tensor.Tensor, p *ops.Pool2D) {
 	oh, ow := out.Shape[2], out.Shape[3]
 	planes := out.Shape[0] * out.Shape[1]
 	sh, sw := max(p.StrideH, 1), max(p.StrideW, 1)
+	// Output columns [ox0, ox1) have windows entirely inside the row.
+	ox0 := min((p.PadL+sw-1)/sw, ow)
+	ox1 := max(min((w-p.KW+p.PadL)/sw+1, ow), ox0)
 	tensor.Parallel(planes, func(lo, hi int) {
 		tmp := tensor.GetDirty(w)
 		defer tensor.Put(tmp)
@@ -469,24 +472,43 @@ func maxPoolInto(out, x *tensor.Tensor, p *ops.Pool2D) {
 				copy(tmp, src[hs*w:hs*w+w])
 				for y := hs + 1; y < he; y++ {
 					row := src[y*w : y*w+w]
-					for i, v := range row[:len(tmp)] {
-						if v > tmp[i] {
-							tmp[i] = v
-						}
+					row = row[:len(tmp)]
+					for i, v := range row {
+						tmp[i] = max(tmp[i], v)
 					}
 				}
 				drow := dst[oy*ow : oy*ow+ow]
-				for ox := range drow {
+				edge := func(ox int) {
 					ws := ox*sw - p.PadL
 					we := min(ws+p.KW, w)
 					ws = max(ws, 0)
 					m := tmp[ws]
 					for _, v := range tmp[ws+1 : we] {
-						if v > m {
-							m = v
-						}
+						m = max(m, v)
 					}
 					drow[ox] = m
+				}
+				for ox := 0; ox < ox0; ox++ {
+					edge(ox)
+				}
+				if p.KW == 3 {
+					for ox := ox0; ox < ox1; ox++ {
+						t := tmp[ox*sw-p.PadL:]
+						t = t[:3]
+						drow[ox] = max(t[0], t[1], t[2])
+					}
+				} else {
+					for ox := ox0; ox < ox1; ox++ {
+						ws := ox*sw - p.PadL
+						m := tmp[ws]
+						for _, v := range tmp[ws+1 : ws+p.KW] {
+							m = max(m, v)
+						}
+						drow[ox] = m
+					}
+				}
+				for ox := ox1; ox < ow; ox++ {
+					edge(ox)
 				}
 			}
 		}

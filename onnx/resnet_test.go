@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/vigil-ad/vigil/tensor"
 )
@@ -239,6 +240,21 @@ func BenchmarkResNet18(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
+	}
+	if testing.Verbose() {
+		// Per-layer breakdown: go test -bench ResNet18 -v
+		steps, err := e.Profile(in, 3)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var total time.Duration
+		for _, s := range steps {
+			total += s.Time
+		}
+		for _, s := range steps {
+			b.Logf("%-45s %-18s %-16v %8.2f ms %5.1f%%", s.Node, s.Op, s.Shape, s.Time.Seconds()*1e3, 100*s.Time.Seconds()/total.Seconds())
+		}
+		b.Logf("total kernel time %.2f ms", total.Seconds()*1e3)
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
