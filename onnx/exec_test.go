@@ -888,3 +888,22 @@ func TestExecutorConcurrentRuns(t *testing.T) {
 		}
 	}
 }
+
+// TestExecutorMaxPoolNarrow pools inputs narrower than the kernel, where
+// every window is clipped by padding.
+func TestExecutorMaxPoolNarrow(t *testing.T) {
+	r := rand.New(rand.NewPCG(27, 28))
+	for _, c := range []struct {
+		h, w, s int
+		pads    [4]int
+	}{{2, 2, 1, [4]int{1, 1, 1, 1}}, {1, 5, 1, [4]int{1, 1, 1, 1}}, {5, 1, 2, [4]int{1, 1, 1, 1}}, {2, 2, 2, [4]int{0, 0, 1, 1}}} {
+		x := randTensor(r, 1, 2, c.h, c.w)
+		b := NewBuilder("narrow")
+		b.Input("x", 1, 2, c.h, c.w)
+		p := c.pads
+		b.Node("MaxPool", "mp", []string{"x"}, []string{"y"}, IntsAttr("kernel_shape", 3, 3),
+			IntsAttr("strides", int64(c.s), int64(c.s)), IntsAttr("pads", int64(p[0]), int64(p[1]), int64(p[2]), int64(p[3])))
+		out := run1(t, roundTrip(t, b.Model()), []string{"y"}, map[string]*tensor.Tensor{"x": x})
+		checkClose(t, fmt.Sprintf("narrow %dx%d", c.h, c.w), out["y"], refPool(x, true, [2]int{3, 3}, [2]int{c.s, c.s}, p, false, false))
+	}
+}

@@ -458,7 +458,10 @@ func maxPoolInto(out, x *tensor.Tensor, p *ops.Pool2D) {
 	sh, sw := max(p.StrideH, 1), max(p.StrideW, 1)
 	// Output columns [ox0, ox1) have windows entirely inside the row.
 	ox0 := min((p.PadL+sw-1)/sw, ow)
-	ox1 := max(min((w-p.KW+p.PadL)/sw+1, ow), ox0)
+	ox1 := ox0
+	if in := w - p.KW + p.PadL; in >= 0 {
+		ox1 = max(min(in/sw+1, ow), ox0)
+	}
 	tensor.Parallel(planes, func(lo, hi int) {
 		tmp := tensor.GetDirty(w)
 		defer tensor.Put(tmp)
