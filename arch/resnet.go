@@ -6,8 +6,8 @@ package arch
 import (
 	"fmt"
 	"math"
+	"math/bits"
 	"math/rand/v2"
-	"slices"
 	"sync"
 
 	"github.com/vigil-ad/vigil/nn"
@@ -84,42 +84,58 @@ func NewResNet18(numClasses int, seed uint64) *ResNet18 {
 
 // foldCache keeps a convolution's weights with the evaluation-mode batch
 // norm folded in, so inference does not refold (and reallocate) them on
-// every call. A fingerprint of the inputs (all batch-norm values and a
-// spread sample of the conv weights) detects weight changes — optimiser
-// steps, LoadParams — and triggers a refold.
+// every call. A 64-bit hash of everything folded (conv weight and bias,
+// batch-norm affine parameters, running statistics, eps) detects any
+// change — optimiser steps, LoadParams, a single edited weight — and
+// triggers a refold. Hashing reads each weight once, a few per cent of the
+// convolution's own cost.
 type foldCache struct {
 	mu   sync.Mutex
 	w, b *tensor.Tensor
-	sig  []float32
+	sum  uint64
 }
 
-const foldSamples = 64
+// hashFloats mixes the bits of v into h over four independent lanes so the
+// loop runs at load speed rather than at multiply latency.
+func hashFloats(h uint64, v []float32) uint64 {
+	const p1, p2 = 0x9E3779B185EBCA87, 0xC2B2AE3D27D4EB4F
+	l0, l1, l2, l3 := h^p1, h^p2, h+uint64(len(v)), h^(p1>>7)
+	i := 0
+	for ; i+4 <= len(v); i += 4 {
+		l0 = bits.RotateLeft64((l0^uint64(math.Float32bits(v[i])))*p2, 27)
+		l1 = bits.RotateLeft64((l1^uint64(math.Float32bits(v[i+1])))*p2, 27)
+		l2 = bits.RotateLeft64((l2^uint64(math.Float32bits(v[i+2])))*p2, 27)
+		l3 = bits.RotateLeft64((l3^uint64(math.Float32bits(v[i+3])))*p2, 27)
+	}
+	for ; i < len(v); i++ {
+		l0 = bits.RotateLeft64((l0^uint64(math.Float32bits(v[i])))*p2, 27)
+	}
+	h = l0 ^ bits.RotateLeft64(l1, 13) ^ bits.RotateLeft64(l2, 29) ^ bits.RotateLeft64(l3, 47)
+	h ^= h >> 31
+	h *= p1
+	return h ^ h>>29
+}
 
-func foldSignature(dst []float32, c *nn.Conv2dLayer, bn *nn.BatchNorm2dLayer) []float32 {
-	dst = dst[:0]
-	w := c.Weight.Value.Data
-	for i := 0; i < foldSamples; i++ {
-		dst = append(dst, w[(i*len(w))/foldSamples])
-	}
+func foldHash(c *nn.Conv2dLayer, bn *nn.BatchNorm2dLayer) uint64 {
+	h := hashFloats(uint64(len(c.Weight.Value.Shape)), c.Weight.Value.Data)
 	if c.Bias != nil {
-		dst = append(dst, c.Bias.Value.Data...)
+		h = hashFloats(h, c.Bias.Value.Data)
 	}
-	dst = append(dst, bn.Weight.Value.Data...)
-	dst = append(dst, bn.Bias.Value.Data...)
-	dst = append(dst, bn.RunningMean.Data...)
-	dst = append(dst, bn.RunningVar.Data...)
-	return append(dst, bn.Eps)
+	h = hashFloats(h, bn.Weight.Value.Data)
+	h = hashFloats(h, bn.Bias.Value.Data)
+	h = hashFloats(h, bn.RunningMean.Data)
+	h = hashFloats(h, bn.RunningVar.Data)
+	return hashFloats(h, []float32{bn.Eps})
 }
 
 // get returns the folded weights, refolding when the layer changed.
 func (f *foldCache) get(c *nn.Conv2dLayer, bn *nn.BatchNorm2dLayer) (w, b *tensor.Tensor) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var buf [foldSamples + 4*512 + 1]float32
-	sig := foldSignature(buf[:0], c, bn)
-	if f.w == nil || !slices.Equal(sig, f.sig) || !tensor.SameShape(f.w.Shape, c.Weight.Value.Shape) {
+	sum := foldHash(c, bn)
+	if f.w == nil || sum != f.sum || !tensor.SameShape(f.w.Shape, c.Weight.Value.Shape) {
 		f.w, f.b = foldBN(c, bn)
-		f.sig = append(f.sig[:0], sig...)
+		f.sum = sum
 	}
 	return f.w, f.b
 }
