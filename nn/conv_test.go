@@ -39,6 +39,13 @@ func TestGradConv(t *testing.T) {
 		gradCheck(t, "Conv2d/act", func(in []*Var) *Var { return Conv2d(in[0], in[1], in[2], p) },
 			x, randT(rng, -1, 1, 3, 2, 3, 3), randT(rng, -1, 1, 3))
 	}
+	// Sizes large enough for the fast paths (Winograd, im2col+GEMM tiles).
+	gradCheck(t, "Conv2d/3x3-16ch", func(in []*Var) *Var {
+		return Conv2d(in[0], in[1], in[2], ops.Conv2D{PadT: 1, PadL: 1, PadB: 1, PadR: 1})
+	}, randT(rng, -1, 1, 2, 16, 12, 12), randT(rng, -0.3, 0.3, 16, 16, 3, 3), randT(rng, -1, 1, 16))
+	gradCheck(t, "ConvTranspose2d/k4s2p1", func(in []*Var) *Var {
+		return ConvTranspose2d(in[0], in[1], in[2], ops.ConvT2D{StrideH: 2, StrideW: 2, PadT: 1, PadL: 1, PadB: 1, PadR: 1})
+	}, randT(rng, -1, 1, 2, 8, 6, 6), randT(rng, -0.3, 0.3, 8, 3, 4, 4), randT(rng, -1, 1, 3))
 	gradCheck(t, "Conv2d/nobias", func(in []*Var) *Var { return Conv2d(in[0], in[1], nil, ops.Conv2D{}) },
 		randT(rng, -1, 1, 1, 2, 5, 5), randT(rng, -1, 1, 3, 2, 2, 2))
 	gradCheck(t, "ConvTranspose2d", func(in []*Var) *Var {
