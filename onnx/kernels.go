@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
 
 	"github.com/vigil-ad/vigil/gemm"
 	"github.com/vigil-ad/vigil/ops"
@@ -40,6 +41,27 @@ func SupportedOps() []string {
 
 // elemGrain is the smallest chunk of elementwise work handed to a worker.
 const elemGrain = 1 << 14
+
+// parallel is tensor.ParallelChunks that carries a panic from any worker
+// back to the calling goroutine, where Run turns it into an error naming
+// the node, instead of crashing the process.
+func parallel(n, grain int, fn func(lo, hi int)) {
+	var (
+		once sync.Once
+		pv   any
+	)
+	tensor.ParallelChunks(n, grain, func(lo, hi int) {
+		defer func() {
+			if r := recover(); r != nil {
+				once.Do(func() { pv = r })
+			}
+		}()
+		fn(lo, hi)
+	})
+	if pv != nil {
+		panic(pv)
+	}
+}
 
 // buildKernel turns a node into a kernel and lists the inputs it reads at
 // run time (compile-time constants such as Conv weights are captured).
@@ -462,7 +484,7 @@ func maxPoolInto(out, x *tensor.Tensor, p *ops.Pool2D) {
 	if in := w - p.KW + p.PadL; in >= 0 {
 		ox1 = max(min(in/sw+1, ow), ox0)
 	}
-	tensor.Parallel(planes, func(lo, hi int) {
+	parallel(planes, 1, func(lo, hi int) {
 		tmp := tensor.GetDirty(w)
 		defer tensor.Put(tmp)
 		for pl := lo; pl < hi; pl++ {
@@ -554,7 +576,7 @@ func (k *bnK) run(out *tensor.Tensor, in []*tensor.Tensor) {
 	s := tensor.Numel(out.Shape[2:])
 	planes := out.Shape[0] * c
 	x := in[0].Data
-	tensor.ParallelChunks(planes, max(1, elemGrain/max(s, 1)), func(lo, hi int) {
+	parallel(planes, max(1, elemGrain/max(s, 1)), func(lo, hi int) {
 		for pl := lo; pl < hi; pl++ {
 			sc, sh := k.scale[pl%c], k.shift[pl%c]
 			dst, src := out.Data[pl*s:pl*s+s], x[pl*s:pl*s+s]
@@ -575,7 +597,7 @@ func (k *unaryK) infer(in [][]int) ([]int, error) { return in[0], nil }
 func (k *unaryK) run(out *tensor.Tensor, in []*tensor.Tensor) {
 	lo, hi := k.lo, k.hi
 	x := in[0].Data
-	tensor.ParallelChunks(len(out.Data), elemGrain, func(a, b int) {
+	parallel(len(out.Data), elemGrain, func(a, b int) {
 		dst := out.Data[a:b]
 		for i, v := range x[a:b] {
 			if v < lo {
@@ -600,7 +622,7 @@ func (k *mapK) infer(in [][]int) ([]int, error) { return in[0], nil }
 
 func (k *mapK) run(out *tensor.Tensor, in []*tensor.Tensor) {
 	x := in[0].Data
-	tensor.ParallelChunks(len(out.Data), elemGrain/4, func(lo, hi int) {
+	parallel(len(out.Data), elemGrain/4, func(lo, hi int) {
 		dst, src := out.Data[lo:hi], x[lo:hi]
 		switch k.op {
 		case "Sigmoid":
@@ -775,7 +797,7 @@ func (k *binaryK) run(out *tensor.Tensor, in []*tensor.Tensor) {
 	a, b := in[0].Data, in[1].Data
 	n := len(out.Data)
 	if k.same {
-		tensor.ParallelChunks(n, elemGrain, func(lo, hi int) {
+		parallel(n, elemGrain, func(lo, hi int) {
 			k.apply(out.Data[lo:hi], a[lo:hi], b[lo:hi])
 		})
 		return
@@ -788,7 +810,7 @@ func (k *binaryK) run(out *tensor.Tensor, in []*tensor.Tensor) {
 	inner := k.shape[k.rank-1]
 	rows := n / max(inner, 1)
 	ia, ib := k.sa[k.rank-1], k.sb[k.rank-1]
-	tensor.ParallelChunks(rows, max(1, elemGrain/max(inner, 1)), func(lo, hi int) {
+	parallel(rows, max(1, elemGrain/max(inner, 1)), func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			// Offsets of row r in a and b.
 			oa, ob, rem := 0, 0, r
@@ -1211,7 +1233,7 @@ func (k *transposeK) run(out *tensor.Tensor, in []*tensor.Tensor) {
 	inner, innerStride := out.Shape[r-1], ost[r-1]
 	rows := len(out.Data) / max(inner, 1)
 	x := in[0].Data
-	tensor.ParallelChunks(rows, max(1, elemGrain/max(inner, 1)), func(lo, hi int) {
+	parallel(rows, max(1, elemGrain/max(inner, 1)), func(lo, hi int) {
 		for row := lo; row < hi; row++ {
 			off, rem := 0, row
 			for d := r - 2; d >= 0; d-- {
@@ -1286,7 +1308,7 @@ func (k *reduceMeanK) run(out *tensor.Tensor, in []*tensor.Tensor) {
 	}
 	if trailing {
 		inner := tensor.Numel(k.inShape[t:])
-		tensor.ParallelChunks(len(out.Data), max(1, elemGrain/max(inner, 1)), func(lo, hi int) {
+		parallel(len(out.Data), max(1, elemGrain/max(inner, 1)), func(lo, hi int) {
 			for o := lo; o < hi; o++ {
 				var acc float64
 				for _, v := range x[o*inner : o*inner+inner] {
@@ -1471,7 +1493,7 @@ func (gmpK) infer(in [][]int) ([]int, error) {
 func (gmpK) run(out *tensor.Tensor, in []*tensor.Tensor) {
 	hw := in[0].Shape[2] * in[0].Shape[3]
 	x := in[0].Data
-	tensor.ParallelChunks(len(out.Data), max(1, elemGrain/hw), func(lo, hi int) {
+	parallel(len(out.Data), max(1, elemGrain/hw), func(lo, hi int) {
 		for p := lo; p < hi; p++ {
 			m := x[p*hw]
 			for _, v := range x[p*hw+1 : p*hw+hw] {
@@ -1539,7 +1561,7 @@ func (k *padK) run(out *tensor.Tensor, in []*tensor.Tensor) {
 		acc *= out.Shape[i]
 	}
 	x := in[0].Data
-	tensor.ParallelChunks(rows, max(1, elemGrain/max(inner, 1)), func(lo, hi int) {
+	parallel(rows, max(1, elemGrain/max(inner, 1)), func(lo, hi int) {
 		for row := lo; row < hi; row++ {
 			off, rem := int(k.pads[r-1]), row
 			for d := r - 2; d >= 0; d-- {
