@@ -544,7 +544,7 @@ func TestExecutorErrors(t *testing.T) {
 // FuzzExecutor feeds mutated models through Decode, NewExecutor and Run:
 // whatever the bytes, the result is a model that runs or an error.
 func FuzzExecutor(f *testing.F) {
-	for _, m := range []*Model{newBlockNet(rand.New(rand.NewPCG(1, 1))).m, smallModel()} {
+	for _, m := range []*Model{newBlockNet(rand.New(rand.NewPCG(1, 1))).m, smallModel(), shapeModel()} {
 		b, err := m.Encode()
 		if err != nil {
 			f.Fatal(err)
@@ -616,7 +616,9 @@ func TestExecutorActivations(t *testing.T) {
 // TestExecutorShapeArithmetic covers the integer subgraphs torch writes
 // for x.view(x.size(0), -1) and friends (Shape, Gather, Slice, Mul,
 // Unsqueeze, Concat feeding Reshape), with a dynamic batch size.
-func TestExecutorShapeArithmetic(t *testing.T) {
+// shapeModel is the dynamic-batch flatten/view graph of
+// TestExecutorShapeArithmetic (also a fuzzing seed).
+func shapeModel() *Model {
 	b := NewBuilder("shapes")
 	b.Input("x", -1, 3, 4, 5)
 	b.InitializerInt64("zero", nil, []int64{0})
@@ -641,7 +643,11 @@ func TestExecutorShapeArithmetic(t *testing.T) {
 	b.Node("Relu", "relu", []string{"r2"}, []string{"y"})
 	b.Output("r1", -1, 60)
 	b.Output("y", -1, 3, 20)
-	m := roundTrip(t, b.Model())
+	return b.Model()
+}
+
+func TestExecutorShapeArithmetic(t *testing.T) {
+	m := roundTrip(t, shapeModel())
 	e, err := NewExecutor(m, []string{"r1", "y", "shape2"})
 	if err != nil {
 		t.Fatal(err)
