@@ -4,8 +4,8 @@
 // networks, and an Executor that runs the common CNN operators on top of
 // package ops.
 //
-// The Executor covers what torchvision-style CNN exports use (ResNet-18/34/
-// 50, Wide-ResNet-50-2 and similar; see SupportedOps): Conv,
+// The Executor covers what torchvision-style CNN exports use (ResNet-18,
+// -34, -50, Wide-ResNet-50-2 and similar; see SupportedOps): Conv,
 // BatchNormalization (folded into the preceding Conv), pooling, Gemm/MatMul,
 // elementwise arithmetic with broadcasting, common activations, shape ops,
 // Resize and Pad, plus the integer shape arithmetic of dynamic-batch
