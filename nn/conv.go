@@ -160,7 +160,7 @@ func BatchNorm2d(x, gamma, beta *Var, runMean, runVar *tensor.Tensor, training b
 			dg := tensor.New(c)
 			db := tensor.New(c)
 			for ci := 0; ci < c; ci++ {
-				inv := float32(1 / sqrt64(float64(runVar.Data[ci])+float64(eps)))
+				inv := float32(1 / math.Sqrt(float64(runVar.Data[ci])+float64(eps)))
 				k := gamma.Value.Data[ci] * inv
 				m := runMean.Data[ci]
 				var sg, sb float32

@@ -366,8 +366,6 @@ func Square(x *Var) *Var {
 		func(v, _ float32) float32 { return 2 * v })
 }
 
-func sqrt64(v float64) float64 { return math.Sqrt(v) }
-
 // reluMask zeroes d[i] wherever the ReLU output y[i] is not positive,
 // without branches (ReLU masks are unpredictable): with y's bits read as
 // an int32 b, the sign of b−1 (in 64 bits, so −0's MinInt32 cannot wrap)

@@ -242,6 +242,19 @@ func TestBackwardAccumulatesAndSkips(t *testing.T) {
 	if w.Grad.Data[0] != 22 {
 		t.Fatalf("accumulated grad %v, want 22", w.Grad.Data[0])
 	}
+	// A second Backward through a released graph panics instead of
+	// silently dropping gradients.
+	h := Mul(w, x)
+	l1, l2 := Square(h), Scale(h, 2)
+	Backward(l1)
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Fatal("Backward through a released graph did not panic")
+			}
+		}()
+		Backward(l2)
+	}()
 	// Frozen parameters build no graph either, without global state.
 	SetRequiresGrad([]*Param{{Name: "w", Var: w}}, false)
 	if z := Mul(w, x); z.RequiresGrad || z.backward != nil {

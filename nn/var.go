@@ -28,6 +28,7 @@ type Var struct {
 
 	parents  []*Var
 	backward func() // reads v.Grad, accumulates into parents
+	freed    bool   // interior node whose history a Backward already released
 }
 
 // NewVar wraps a tensor as a leaf that does not require a gradient (an input).
@@ -156,13 +157,19 @@ func Backward(loss *Var) {
 // BackwardWith back-propagates the output gradient grad (same shape as out)
 // through the graph. Intermediate gradients and the graph links are dropped
 // afterwards so that the graph's memory can be reclaimed; leaf gradients
-// (parameters) remain and accumulate.
+// (parameters) remain and accumulate. Back-propagating again through a part
+// of the graph that was already released panics (it would silently lose
+// gradients): to combine several losses of one forward pass, add them and
+// call Backward once.
 func BackwardWith(out *Var, grad *tensor.Tensor) {
 	if !out.RequiresGrad {
 		return
 	}
 	if len(grad.Data) != len(out.Value.Data) {
 		panic(fmt.Sprintf("nn: BackwardWith: gradient of %d values for output shape %v", len(grad.Data), out.Value.Shape))
+	}
+	if out.freed {
+		panic("nn: Backward through a graph that an earlier Backward already released; add the losses and call Backward once")
 	}
 	order := topo(out)
 	out.accumCopy(grad)
@@ -176,6 +183,7 @@ func BackwardWith(out *Var, grad *tensor.Tensor) {
 			v.Grad = nil
 			v.backward = nil
 			v.parents = nil
+			v.freed = true
 		}
 	}
 }
@@ -197,6 +205,9 @@ func topo(out *Var) []*Var {
 			p := f.v.parents[f.i]
 			f.i++
 			if p != nil && p.RequiresGrad && !seen[p] {
+				if p.freed {
+					panic("nn: Backward through a graph that an earlier Backward already released; add the losses and call Backward once")
+				}
 				seen[p] = true
 				stack = append(stack, frame{p, 0})
 			}
