@@ -70,29 +70,81 @@ func innerSize(t *tensor.Tensor) int {
 	return n
 }
 
-// binary applies f elementwise with b broadcast over a, calling f(a, b).
-func binary(a, b *tensor.Tensor, kind bcastKind, f func(x, y float32) float32) *tensor.Tensor {
+// Elementwise kernels of the binary ops, selected by a constant so the
+// same-shape fast path is a plain loop with no per-element indirect call.
+const (
+	opAdd = iota
+	opSub
+	opMul
+	opDiv
+)
+
+func apply(op int, dst, a, b []float32) {
+	b = b[:len(a)]
+	dst = dst[:len(a)]
+	switch op {
+	case opAdd:
+		for i, x := range a {
+			dst[i] = x + b[i]
+		}
+	case opSub:
+		for i, x := range a {
+			dst[i] = x - b[i]
+		}
+	case opMul:
+		for i, x := range a {
+			dst[i] = x * b[i]
+		}
+	case opDiv:
+		for i, x := range a {
+			dst[i] = x / b[i]
+		}
+	}
+}
+
+func applyScalar(op int, dst, a []float32, y float32) {
+	dst = dst[:len(a)]
+	switch op {
+	case opAdd:
+		for i, x := range a {
+			dst[i] = x + y
+		}
+	case opSub:
+		for i, x := range a {
+			dst[i] = x - y
+		}
+	case opMul:
+		for i, x := range a {
+			dst[i] = x * y
+		}
+	case opDiv:
+		for i, x := range a {
+			dst[i] = x / y
+		}
+	}
+}
+
+// binary computes a op b with b broadcast over a, in parallel chunks.
+func binary(a, b *tensor.Tensor, kind bcastKind, op int) *tensor.Tensor {
 	out := like(a)
 	switch kind {
 	case bcSame:
-		bd := b.Data[:len(a.Data)]
-		for i, x := range a.Data {
-			out.Data[i] = f(x, bd[i])
-		}
+		tensor.ParallelChunks(len(a.Data), elemGrain, func(lo, hi int) {
+			apply(op, out.Data[lo:hi], a.Data[lo:hi], b.Data[lo:hi])
+		})
 	case bcScalar:
 		y := b.Data[0]
-		for i, x := range a.Data {
-			out.Data[i] = f(x, y)
-		}
+		tensor.ParallelChunks(len(a.Data), elemGrain, func(lo, hi int) {
+			applyScalar(op, out.Data[lo:hi], a.Data[lo:hi], y)
+		})
 	case bcChannel:
 		c, in := a.Shape[1], innerSize(a)
-		for i := 0; i < len(a.Data); i += in {
-			y := b.Data[(i/in)%c]
-			ad, od := a.Data[i:i+in], out.Data[i:i+in]
-			for j, x := range ad {
-				od[j] = f(x, y)
+		planes := len(a.Data) / max(in, 1)
+		tensor.ParallelChunks(planes, max(1, elemGrain/max(in, 1)), func(lo, hi int) {
+			for p := lo; p < hi; p++ {
+				applyScalar(op, out.Data[p*in:(p+1)*in], a.Data[p*in:(p+1)*in], b.Data[p%c])
 			}
-		}
+		})
 	}
 	return out
 }
@@ -124,7 +176,7 @@ func reduceTo(g *tensor.Tensor, b *tensor.Tensor, kind bcastKind) *tensor.Tensor
 // Add returns a + b; b may be a scalar or per-channel operand.
 func Add(a, b *Var) *Var {
 	kind := bcastOf("Add", a.Value, b.Value)
-	out := binary(a.Value, b.Value, kind, func(x, y float32) float32 { return x + y })
+	out := binary(a.Value, b.Value, kind, opAdd)
 	var res *Var
 	res = result(out, []*Var{a, b}, func() {
 		g := res.Grad
@@ -143,7 +195,7 @@ func Add(a, b *Var) *Var {
 // Sub returns a - b; b may be a scalar or per-channel operand.
 func Sub(a, b *Var) *Var {
 	kind := bcastOf("Sub", a.Value, b.Value)
-	out := binary(a.Value, b.Value, kind, func(x, y float32) float32 { return x - y })
+	out := binary(a.Value, b.Value, kind, opSub)
 	var res *Var
 	res = result(out, []*Var{a, b}, func() {
 		g := res.Grad
@@ -167,16 +219,16 @@ func Sub(a, b *Var) *Var {
 func Mul(a, b *Var) *Var {
 	kind := bcastOf("Mul", a.Value, b.Value)
 	av, bv := a.Value, b.Value
-	out := binary(av, bv, kind, func(x, y float32) float32 { return x * y })
+	out := binary(av, bv, kind, opMul)
 	var res *Var
 	res = result(out, []*Var{a, b}, func() {
 		g := res.Grad
 		if needs(b) {
-			ga := binary(g, av, bcSame, func(x, y float32) float32 { return x * y })
+			ga := binary(g, av, bcSame, opMul)
 			b.accum(reduceTo(ga, bv, kind))
 		}
 		if needs(a) {
-			a.accum(binary(g, bv, kind, func(x, y float32) float32 { return x * y }))
+			a.accum(binary(g, bv, kind, opMul))
 		}
 	})
 	return res
@@ -186,18 +238,21 @@ func Mul(a, b *Var) *Var {
 func Div(a, b *Var) *Var {
 	kind := bcastOf("Div", a.Value, b.Value)
 	av, bv := a.Value, b.Value
-	out := binary(av, bv, kind, func(x, y float32) float32 { return x / y })
+	out := binary(av, bv, kind, opDiv)
 	var res *Var
 	res = result(out, []*Var{a, b}, func() {
 		g := res.Grad
 		if needs(b) {
 			// d(a/b)/db = -out/b
-			t := binary(g, out, bcSame, func(x, y float32) float32 { return -x * y })
-			t = binary(t, bv, kind, func(x, y float32) float32 { return x / y })
+			t := binary(g, out, bcSame, opMul) // g·out/b, negated below
+			t = binary(t, bv, kind, opDiv)
+			for i := range t.Data {
+				t.Data[i] = -t.Data[i]
+			}
 			b.accum(reduceTo(t, bv, kind))
 		}
 		if needs(a) {
-			a.accum(binary(g, bv, kind, func(x, y float32) float32 { return x / y }))
+			a.accum(binary(g, bv, kind, opDiv))
 		}
 	})
 	return res
