@@ -913,3 +913,73 @@ func TestExecutorMaxPoolNarrow(t *testing.T) {
 		checkClose(t, fmt.Sprintf("narrow %dx%d", c.h, c.w), out["y"], refPool(x, true, [2]int{3, 3}, [2]int{c.s, c.s}, p, false, false))
 	}
 }
+
+// TestExecutorMobileBlock runs a MobileNetV2 inverted residual with a
+// squeeze-and-excitation gate (MobileNetV3/EfficientNet style): 1x1 expand
+// + BN + ReLU6, depthwise 3x3 + BN + ReLU6, SE (ReduceMean, 1x1 convs,
+// HardSigmoid, broadcast Mul), 1x1 project + BN and the residual Add.
+func TestExecutorMobileBlock(t *testing.T) {
+	r := rand.New(rand.NewPCG(29, 30))
+	x := randTensor(r, 2, 4, 9, 9)
+	we := scaled(randTensor(r, 12, 4, 1, 1), 0.5)
+	wd := scaled(randTensor(r, 12, 1, 3, 3), 0.4)
+	ws1, ws2 := scaled(randTensor(r, 3, 12, 1, 1), 0.3), scaled(randTensor(r, 12, 3, 1, 1), 0.5)
+	bs1, bs2 := randFloats(r, 3), randFloats(r, 12)
+	wp := scaled(randTensor(r, 4, 12, 1, 1), 0.3)
+	var bn [3][4][]float32
+	b := NewBuilder("mobile")
+	b.Input("x", 2, 4, 9, 9)
+	for i, c := range []int{12, 12, 4} {
+		bn[i] = [4][]float32{positive(r, c), randFloats(r, c), randFloats(r, c), positive(r, c)}
+		for j, p := range []string{"g", "b", "m", "v"} {
+			b.Initializer(fmt.Sprintf("bn%d.%s", i, p), []int{c}, bn[i][j])
+		}
+	}
+	bnIn := func(i int, x string) []string {
+		return []string{x, fmt.Sprintf("bn%d.g", i), fmt.Sprintf("bn%d.b", i), fmt.Sprintf("bn%d.m", i), fmt.Sprintf("bn%d.v", i)}
+	}
+	for name, w := range map[string]*tensor.Tensor{"we": we, "wd": wd, "ws1": ws1, "ws2": ws2, "wp": wp} {
+		b.Initializer(name, w.Shape, w.Data)
+	}
+	b.Initializer("bs1", []int{3}, bs1)
+	b.Initializer("bs2", []int{12}, bs2)
+	b.Initializer("zero", nil, []float32{0})
+	b.Initializer("six", nil, []float32{6})
+	b.Node("Conv", "expand", []string{"x", "we"}, []string{"e"})
+	b.Node("BatchNormalization", "bn0", bnIn(0, "e"), []string{"eb"})
+	b.Node("Clip", "relu6_0", []string{"eb", "zero", "six"}, []string{"er"})
+	b.Node("Conv", "dw", []string{"er", "wd"}, []string{"d"}, IntAttr("group", 12), IntsAttr("pads", 1, 1, 1, 1), IntsAttr("kernel_shape", 3, 3))
+	b.Node("BatchNormalization", "bn1", bnIn(1, "d"), []string{"db"})
+	b.Node("Clip", "relu6_1", []string{"db", "zero", "six"}, []string{"dr"})
+	b.Node("ReduceMean", "se_pool", []string{"dr"}, []string{"s0"}, IntsAttr("axes", 2, 3), IntAttr("keepdims", 1))
+	b.Node("Conv", "se_fc1", []string{"s0", "ws1", "bs1"}, []string{"s1"})
+	b.Node("Relu", "se_relu", []string{"s1"}, []string{"s2"})
+	b.Node("Conv", "se_fc2", []string{"s2", "ws2", "bs2"}, []string{"s3"})
+	b.Node("HardSigmoid", "se_gate", []string{"s3"}, []string{"s4"}, FloatAttr("alpha", 1.0/6), FloatAttr("beta", 0.5))
+	b.Node("Mul", "se_scale", []string{"dr", "s4"}, []string{"ds"})
+	b.Node("Conv", "project", []string{"ds", "wp"}, []string{"p"})
+	b.Node("BatchNormalization", "bn2", bnIn(2, "p"), []string{"pb"})
+	b.Node("Add", "residual", []string{"x", "pb"}, []string{"y"})
+	b.Output("y", 2, 4, 9, 9)
+	m := roundTrip(t, b.Model())
+
+	one, p0, p1 := [2]int{1, 1}, [4]int{}, [4]int{1, 1, 1, 1}
+	bnr := func(v *tensor.Tensor, i int) *tensor.Tensor {
+		return refBN(v, bn[i][0], bn[i][1], bn[i][2], bn[i][3], 1e-5)
+	}
+	er := refClip(bnr(refConv(x, we, nil, one, one, p0, 1), 0), 0, 6)
+	dr := refClip(bnr(refConv(er, wd, nil, one, one, p1, 12), 1), 0, 6)
+	s := refConv(refClip(refConv(refGAP(dr), ws1, bs1, one, one, p0, 1), 0, 1e30), ws2, bs2, one, one, p0, 1)
+	ds := dr.Clone()
+	for i := range ds.Data {
+		g := float64(s.Data[i/81])
+		ds.Data[i] *= float32(math.Min(math.Max(g/6+0.5, 0), 1))
+	}
+	y := refAdd(x, bnr(refConv(ds, wp, nil, one, one, p0, 1), 2))
+	out := run1(t, m, nil, map[string]*tensor.Tensor{"x": x})
+	checkClose(t, "mobile y", out["y"], y)
+	taps := run1(t, m, []string{"dr", "ds", "y"}, map[string]*tensor.Tensor{"x": x})
+	checkClose(t, "mobile dr", taps["dr"], dr)
+	checkClose(t, "mobile ds", taps["ds"], ds)
+	checkClose(t, "mobile y (tapped)", taps["y"], y)
+}
