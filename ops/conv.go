@@ -132,11 +132,19 @@ func colRows(s *convShape) int {
 	if !s.pointwise() {
 		rows = min(oh, max(1, colTileFloats/max(K*ow, 1)))
 	}
-	workers := tensor.Workers()
-	for s.n*s.g*((oh+rows-1)/rows) < workers && rows > 1 {
-		rows = (rows + 1) / 2
+	return balanceRows(oh, rows, s.n*s.g)
+}
+
+// balanceRows adjusts a band height so the bands of a plane have equal
+// heights and, with few images, there are enough bands (at least two per
+// worker) for the pool to balance the load.
+func balanceRows(total, rows, images int) int {
+	rows = max(1, min(rows, total))
+	bands := (total + rows - 1) / rows
+	if want := 2 * tensor.Workers(); images*bands < want {
+		bands = min(total, (want+images-1)/images)
 	}
-	return rows
+	return (total + bands - 1) / bands
 }
 
 // convFwdTask carries one forward convolution to the worker pool. Tasks
@@ -199,10 +207,11 @@ func (t *convFwdTask) run(lo, hi int) {
 		p0, p1 := oy0*s.win.ow, oy1*s.win.ow
 		np := p1 - p0
 		xs := t.x[(img*s.cin+g*s.cing)*hw:]
-		bm, ldb := xs[p0:], P
-		if !pw {
+		bm, ldb := col, np
+		if pw {
+			bm, ldb = xs[p0:], P // input positions are output positions
+		} else {
 			im2colRows(xs, s.cing, &s.win, oy0, oy1, pad, col)
-			bm, ldb = col, np
 		}
 		ys := t.y[(img*s.cout+g*s.coutg)*P+p0:]
 		sgemmSerial(false, false, s.coutg, np, K, 1, t.w[g*s.coutg*K:], K, bm, ldb, 0, ys, P)

@@ -143,11 +143,7 @@ var winoBandFloats = 256 << 10
 // at once, so its transformed inputs and products stay in L2.
 func winoRows(s *convShape, th, tw int) int {
 	rows := max(1, winoBandFloats/(16*max(s.cin, s.cout)*tw))
-	rows = min(rows, th)
-	for s.n*((th+rows-1)/rows) < 2*tensor.Workers() && rows > 1 {
-		rows = (rows + 1) / 2
-	}
-	return rows
+	return balanceRows(th, rows, s.n)
 }
 
 // winogradForward computes y = conv(x, w) + bias with act via F(2×2,3×3),

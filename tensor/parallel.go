@@ -55,6 +55,10 @@ func startPool() {
 	}
 }
 
+// chunksPerWorker is how many pieces Parallel cuts its range into per
+// worker.
+const chunksPerWorker = 4
+
 // Workers is the number of goroutines Parallel spreads work over
 // (GOMAXPROCS at first use).
 func Workers() int {
@@ -64,8 +68,9 @@ func Workers() int {
 
 // Parallel calls fn on disjoint sub-ranges [lo,hi) covering [0,n), using a
 // persistent pool of GOMAXPROCS workers (the caller is one of them). It runs
-// fn(0,n) inline when n <= 1 or there is a single worker. Each sub-range is
-// at least one index; fn must be safe to call concurrently on disjoint
+// fn(0,n) inline when n <= 1 or there is a single worker. The range is cut
+// into up to 4 pieces per worker, claimed dynamically; each piece is at
+// least one index; fn must be safe to call concurrently on disjoint
 // ranges. Parallel returns when all of [0,n) is done.
 func Parallel(n int, fn func(lo, hi int)) {
 	if n <= 0 {
@@ -76,17 +81,16 @@ func Parallel(n int, fn func(lo, hi int)) {
 		fn(0, n)
 		return
 	}
-	parts := w
-	if parts > n {
-		parts = n
-	}
+	// Several chunks per worker, claimed dynamically, so a worker that the
+	// OS deschedules (or that drew slower chunks) does not hold up the rest.
+	parts := min(n, chunksPerWorker*w)
 	j := jobRecyle.Get().(*parallelJob)
 	j.fn, j.n = fn, n
 	j.chunk = (n + parts - 1) / parts
 	j.next.Store(0)
 	// Offer the job to idle workers without blocking; a busy pool just means
 	// the caller does more of the chunks itself.
-	for i := 1; i < parts; i++ {
+	for i := 1; i < min(parts, w); i++ {
 		j.helped.Add(1)
 		select {
 		case poolWork <- j:
