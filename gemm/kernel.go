@@ -20,8 +20,9 @@ type kernelInfo struct {
 	mr, nr int
 	// rows[r] computes r rows (1 <= r <= mr); rows[0] is unused.
 	rows []microKernel
-	// kc, mc, nc are the blocking sizes: the kc×nr B micro-panel stays in
-	// L1, the mc×kc A block in L2, the kc×nc B block in L3.
+	// kc, mc, nc are the maximal blocking sizes: the kc×nr B micro-panel
+	// stays in L1, the mc×kc A block in L2; nc keeps the kc×nc B block
+	// within about half of a large L2, else in L3.
 	kc, mc, nc int
 	// packAPanel and packBPanel fill one packed micro-panel in this
 	// family's layout; packB fills a whole block.
@@ -59,7 +60,7 @@ func Kernels() []string {
 // SetKernel selects the micro-kernel family by name ("avx512", "avx2" or
 // "generic"); it fails when the CPU or build does not support it. It is
 // meant for tests and benchmarks; the default is the fastest supported.
-// It must not be called while Sgemm runs in another goroutine.
+// Calls already running finish with the family they started with.
 func SetKernel(name string) error {
 	for _, k := range kernels {
 		if k.name == name {
