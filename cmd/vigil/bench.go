@@ -173,7 +173,8 @@ func cmdBench(args []string, stdout io.Writer) error {
 				nn.Backward(loss)
 				opt.Step()
 			})
-			return benchCase{Case: "ae_step_b16", MS: med, MinMS: best, Runs: cnt, Note: "ConvAE 16x3x64x64, MSE, forward+backward+Adam"}, nil
+			return benchCase{Case: "ae_step_b16", MS: med, MinMS: best, Runs: cnt, GFLOPS: aeStepFlops() / med / 1e6,
+				Note: "ConvAE 16x3x64x64, MSE, forward+backward+Adam; GFLOP/s counts conv and transposed-conv work only"}, nil
 		}},
 	}
 	for _, c := range cases {
@@ -189,4 +190,27 @@ func cmdBench(args []string, stdout io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// aeStepFlops counts the convolution work of one ConvAE training step at
+// batch 16: each layer's forward, weight gradient and input gradient
+// (2·N·Cout·Cin·K²·OH·OW each), except the first layer's input gradient,
+// which the image does not need.
+func aeStepFlops() float64 {
+	const n = 16
+	type layer struct{ cin, cout, k, oh, ow int }
+	layers := []layer{
+		{3, 32, 3, 32, 32}, {32, 64, 3, 16, 16}, {64, 64, 3, 16, 16}, {64, 32, 3, 16, 16}, // encoder
+		{32, 32, 4, 16, 16}, {32, 3, 4, 32, 32}, // decoder, sized at the transposed convs' inputs
+	}
+	total := 0.0
+	for i, l := range layers {
+		f := 2 * float64(n*l.cin*l.cout*l.k*l.k*l.oh*l.ow)
+		passes := 3.0
+		if i == 0 {
+			passes = 2
+		}
+		total += passes * f
+	}
+	return total
 }
