@@ -331,3 +331,21 @@ func TestPlan(t *testing.T) {
 		}
 	}
 }
+
+// TestKernelRowCounts runs every row-count kernel of every family (the
+// row tails of a block) with k around the unroll boundaries and both
+// store paths (beta == 0 overwrites, otherwise C is read).
+func TestKernelRowCounts(t *testing.T) {
+	withKernel(t, func(t *testing.T) {
+		ki := active.Load()
+		r := rand.New(rand.NewPCG(15, 16))
+		for rows := 1; rows <= ki.mr; rows++ {
+			for _, k := range []int{1, 3, 4, 5, 8, 13} {
+				for _, beta := range []float32{0, 0.5} {
+					tc := gemmCase{m: rows, n: ki.nr + 3, k: k, alpha: 1.25, beta: beta, pC: 2}
+					checkCase(t, r, tc, sgemmSerialFn)
+				}
+			}
+		}
+	})
+}
