@@ -306,6 +306,9 @@ func TestSplitEvenOdd(t *testing.T) {
 		}
 		e, o := make([]float32, (n+1)/2), make([]float32, n/2)
 		splitEvenOdd(row, e, o)
+		back := make([]float32, n)
+		mergeEvenOdd(back, e, o)
+		closeT(t, fmt.Sprint("merge n=", n), back, row, 0)
 		for i, v := range e {
 			if v != float32(2*i) {
 				t.Fatalf("n=%d e[%d]=%v", n, i, v)

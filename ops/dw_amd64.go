@@ -121,3 +121,21 @@ func winoOutRow(r0, r1, m []float32, stride, tw, full int, bv, lo, hi float32) {
 	}
 	winoOutRowGo(r0, r1, m, stride, tw, full, bv, lo, hi, full)
 }
+
+// mergeEO8 sets dst[2i] = e[i], dst[2i+1] = o[i] for i < n (a multiple of 8).
+//
+//go:noescape
+func mergeEO8(dst, e, o *float32, n int)
+
+// mergeEvenOdd interleaves e and o into dst (dst[2i] = e[i],
+// dst[2i+1] = o[i]) for as many values as dst holds.
+func mergeEvenOdd(dst, e, o []float32) {
+	done := 0
+	if haveSIMD {
+		done = min(len(e), len(o), len(dst)/2) &^ 7
+		if done > 0 {
+			mergeEO8(&dst[0], &e[0], &o[0], done)
+		}
+	}
+	mergeEvenOddGo(dst, e, o, done)
+}

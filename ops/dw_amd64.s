@@ -435,3 +435,32 @@ woloop:
 wodone:
 	VZEROUPPER
 	RET
+
+// func mergeEO8(dst, e, o *float32, n int)
+// dst[2i] = e[i], dst[2i+1] = o[i] for i < n (a multiple of 8).
+TEXT ·mergeEO8(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ e+8(FP), SI
+	MOVQ o+16(FP), DX
+	MOVQ n+24(FP), CX
+	SHRQ $3, CX
+	JZ medone
+
+meloop:
+	VMOVUPS 0(SI), Y0
+	VMOVUPS 0(DX), Y1
+	VUNPCKLPS Y1, Y0, Y2
+	VUNPCKHPS Y1, Y0, Y3
+	VPERM2F128 $0x20, Y3, Y2, Y4
+	VPERM2F128 $0x31, Y3, Y2, Y5
+	VMOVUPS Y4, 0(DI)
+	VMOVUPS Y5, 32(DI)
+	ADDQ $64, DI
+	ADDQ $32, SI
+	ADDQ $32, DX
+	DECQ CX
+	JNZ meloop
+
+medone:
+	VZEROUPPER
+	RET

@@ -28,3 +28,6 @@ func winoInRow(v []float32, stride int, e, o *[4][]float32, n int) {
 func winoOutRow(r0, r1, m []float32, stride, tw, full int, bv, lo, hi float32) {
 	winoOutRowGo(r0, r1, m, stride, tw, full, bv, lo, hi, 0)
 }
+
+// mergeEvenOdd interleaves e and o into dst.
+func mergeEvenOdd(dst, e, o []float32) { mergeEvenOddGo(dst, e, o, 0) }

@@ -32,9 +32,12 @@ func (g *window) band(oy0, oy1 int) (iy0, rows, wp int) {
 }
 
 // bandSize is the scratch im2colRows/col2im need for output rows
-// [oy0,oy0+n).
+// [oy0,oy0+n): the band, and for stride 2 its even/odd split as well.
 func (g *window) bandSize(n int) int {
 	_, rows, wp := g.band(0, n)
+	if g.sw == 2 {
+		return 2 * rows * wp
+	}
 	return rows * wp
 }
 
@@ -62,24 +65,43 @@ func (g *window) fillBand(plane, pad []float32, iy0, rows, wp int) {
 func im2colRows(src []float32, c int, g *window, oy0, oy1 int, pad, dst []float32) {
 	hw := g.h * g.w
 	iy0, rows, wp := g.band(oy0, oy1)
-	pad = pad[:rows*wp]
+	band := pad[:rows*wp]
 	nr := oy1 - oy0
 	np := nr * g.ow
+	// Stride 2 reads every other column: split each band row into its even
+	// and odd columns (same row pitch) so that every kernel tap is again a
+	// contiguous run.
+	var eo []float32
+	half := (wp + 1) / 2
+	if g.sw == 2 {
+		eo = pad[rows*wp : 2*rows*wp]
+	}
 	for ci := 0; ci < c; ci++ {
-		g.fillBand(src[ci*hw:ci*hw+hw], pad, iy0, rows, wp)
+		g.fillBand(src[ci*hw:ci*hw+hw], band, iy0, rows, wp)
+		if eo != nil {
+			for r := 0; r < rows; r++ {
+				splitEvenOdd(band[r*wp:(r+1)*wp], eo[r*wp:r*wp+half], eo[r*wp+half:(r+1)*wp])
+			}
+		}
 		for ki := 0; ki < g.kh; ki++ {
 			for kj := 0; kj < g.kw; kj++ {
 				d := dst[((ci*g.kh+ki)*g.kw+kj)*np:][:np]
+				col := kj * g.dw
 				for r := 0; r < nr; r++ {
-					s := pad[(r*g.sh+ki*g.dh)*wp+kj*g.dw:]
+					br := (r*g.sh + ki*g.dh) * wp
 					out := d[r*g.ow : r*g.ow+g.ow]
-					if g.sw == 1 {
-						copyShort(out, s[:g.ow])
-						continue
-					}
-					s = s[:(g.ow-1)*g.sw+1]
-					for ox := range out {
-						out[ox] = s[ox*g.sw]
+					switch {
+					case g.sw == 1:
+						copyShort(out, band[br+col:br+col+g.ow])
+					case eo != nil && col%2 == 0:
+						copyShort(out, eo[br+col/2:br+col/2+g.ow])
+					case eo != nil:
+						copyShort(out, eo[br+half+col/2:br+half+col/2+g.ow])
+					default:
+						s := band[br+col : br+col+(g.ow-1)*g.sw+1]
+						for ox := range out {
+							out[ox] = s[ox*g.sw]
+						}
 					}
 				}
 			}
@@ -95,23 +117,32 @@ func col2im(col []float32, c int, g *window, pad, dst []float32) {
 	np := g.oh * g.ow
 	hw := g.h * g.w
 	iy0, rows, wp := g.band(0, g.oh)
-	pad = pad[:rows*wp]
+	band := pad[:rows*wp]
+	// Stride 2 accumulates into even/odd split rows (contiguous adds) and
+	// interleaves them back into the plane at the end.
+	half := (wp + 1) / 2
+	split := g.sw == 2
+	ncopy := min(g.w, wp-g.pl)
 	for ci := 0; ci < c; ci++ {
-		clear(pad)
+		clear(band)
 		for ki := 0; ki < g.kh; ki++ {
 			for kj := 0; kj < g.kw; kj++ {
 				row := col[((ci*g.kh+ki)*g.kw+kj)*np:][:np]
+				c0 := kj * g.dw
+				if split {
+					c0 = c0/2 + half*(c0%2)
+				}
 				for oy := 0; oy < g.oh; oy++ {
-					d := pad[(oy*g.sh+ki*g.dh)*wp+kj*g.dw:]
 					src := row[oy*g.ow : oy*g.ow+g.ow]
-					if g.sw == 1 {
-						d = d[:len(src)]
+					br := (oy*g.sh + ki*g.dh) * wp
+					if g.sw == 1 || split {
+						d := band[br+c0 : br+c0+len(src)]
 						for i, v := range src {
 							d[i] += v
 						}
 						continue
 					}
-					d = d[:(g.ow-1)*g.sw+1]
+					d := band[br+c0 : br+c0+(g.ow-1)*g.sw+1]
 					for i, v := range src {
 						d[i*g.sw] += v
 					}
@@ -119,14 +150,22 @@ func col2im(col []float32, c int, g *window, pad, dst []float32) {
 			}
 		}
 		plane := dst[ci*hw : ci*hw+hw]
-		ncopy := min(g.w, wp-g.pl)
 		for r := 0; r < rows; r++ {
 			iy := iy0 + r
 			if iy < 0 || iy >= g.h {
 				continue
 			}
-			s := pad[r*wp+g.pl : r*wp+g.pl+ncopy]
-			d := plane[iy*g.w : iy*g.w+ncopy]
+			pr := plane[iy*g.w : iy*g.w+g.w]
+			br := band[r*wp : (r+1)*wp]
+			if split {
+				// Interleave the even/odd halves back into natural column
+				// order (in the other half of the scratch) before adding.
+				nat := pad[rows*wp : rows*wp+wp]
+				mergeEvenOdd(nat, br[:half], br[half:])
+				br = nat
+			}
+			s := br[g.pl : g.pl+ncopy]
+			d := pr[:ncopy]
 			for i, v := range s {
 				d[i] += v
 			}
@@ -144,5 +183,15 @@ func copyShort(dst, src []float32) {
 	src = src[:len(dst)]
 	for i := range dst {
 		dst[i] = src[i]
+	}
+}
+
+// mergeEvenOddGo interleaves values [from,...) of e and o into dst.
+func mergeEvenOddGo(dst, e, o []float32, from int) {
+	for i := from; i < len(e) && 2*i < len(dst); i++ {
+		dst[2*i] = e[i]
+	}
+	for i := from; i < len(o) && 2*i+1 < len(dst); i++ {
+		dst[2*i+1] = o[i]
 	}
 }
