@@ -242,6 +242,14 @@ func (mk *macro) run(c []float32) {
 			apan := mk.ap[ir*kb : ir*kb+mr*kb]
 			if jr == 0 {
 				ki.packAPanel(apan, mk.transA, mk.a, mk.lda, mk.ic+ir, rows, mk.pc, kb, mr, mk.alpha)
+				if !mk.lazyB && !mk.transA && mk.lda <= 2*kb && ir+mr < mb {
+					// No B to prefetch: fetch the start of the next A
+					// panel's rows instead, linearly, when they are
+					// (nearly) contiguous (lda close to kb, as when k
+					// fits one block). ~5% on 3136×64×576.
+					pf = uintptr(unsafe.Pointer(&mk.a[(mk.ic+ir+mr)*mk.lda+mk.pc]))
+					pfStride = 32
+				}
 			}
 			if cols == nr {
 				ki.rows[rows](kb, &apan[0], &bpan[0], &c[ir*mk.ldc+jr], mk.ldc, mk.load, mk.beta, pf, pfStride)
