@@ -72,3 +72,68 @@ func BenchmarkAEConv(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkAEConvTranspose measures the autoencoder decoder's transposed
+// convolutions (k4 s2 p1, batch 16): forward and full backward.
+func BenchmarkAEConvTranspose(b *testing.B) {
+	for _, l := range []struct {
+		name          string
+		cin, h, coutg int
+	}{{"D1_32x16to32", 32, 16, 32}, {"D2_32x32to3", 32, 32, 3}} {
+		p := ConvT2D{StrideH: 2, StrideW: 2, PadT: 1, PadL: 1, PadB: 1, PadR: 1}
+		rng := rand.New(rand.NewPCG(3, 3))
+		x := randT(rng, 16, l.cin, l.h, l.h)
+		w := randT(rng, l.cin, l.coutg, 4, 4)
+		bias := randT(rng, l.coutg)
+		dy := randT(rng, ConvTranspose2dForward(x, w, bias, p).Shape...)
+		b.Run(l.name+"/fwd", func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				ConvTranspose2dForward(x, w, bias, p)
+			}
+		})
+		b.Run(l.name+"/bwd", func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				ConvTranspose2dBackward(x, w, dy, p, true)
+			}
+		})
+	}
+}
+
+// BenchmarkResNetStemPool is ResNet-18's 3×3 stride-2 max pool on the
+// stem output (64×112×112).
+func BenchmarkResNetStemPool(b *testing.B) {
+	x := randT(rand.New(rand.NewPCG(4, 4)), 1, 64, 112, 112)
+	p := Pool2D{KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadT: 1, PadL: 1, PadB: 1, PadR: 1}
+	for i := 0; i < b.N; i++ {
+		MaxPool2dForward(x, p)
+	}
+}
+
+func BenchmarkResNetStemPoolInference(b *testing.B) {
+	x := randT(rand.New(rand.NewPCG(4, 4)), 1, 64, 112, 112)
+	p := Pool2D{KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadT: 1, PadL: 1, PadB: 1, PadR: 1}
+	for i := 0; i < b.N; i++ {
+		MaxPool2dInference(x, p)
+	}
+}
+
+func BenchmarkBatchNormInference64x112(b *testing.B) {
+	rng := rand.New(rand.NewPCG(5, 5))
+	x := randT(rng, 1, 64, 112, 112)
+	g, be, m, v := randT(rng, 64), randT(rng, 64), randT(rng, 64), randT(rng, 64)
+	for i := range v.Data {
+		v.Data[i] = v.Data[i]*v.Data[i] + 0.1
+	}
+	for i := 0; i < b.N; i++ {
+		BatchNormInference(x, g, be, m, v, 1e-5)
+	}
+}
+
+// BenchmarkUpsampleBilinear56to224 resizes a 64-channel feature map the way
+// anomaly maps are brought back to image size.
+func BenchmarkUpsampleBilinear56to224(b *testing.B) {
+	x := randT(rand.New(rand.NewPCG(6, 6)), 1, 64, 56, 56)
+	for i := 0; i < b.N; i++ {
+		UpsampleBilinear(x, 224, 224, false)
+	}
+}

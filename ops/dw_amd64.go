@@ -139,3 +139,21 @@ func mergeEvenOdd(dst, e, o []float32) {
 	}
 	mergeEvenOddGo(dst, e, o, done)
 }
+
+// maxInto8 sets dst[i] = max(dst[i], src[i]) for i < n (a multiple of 8),
+// NaN winning.
+//
+//go:noescape
+func maxInto8(dst, src *float32, n int)
+
+// maxInto sets dst[i] = max(dst[i], src[i]) with NaN winning; src holds at
+// least len(dst) values.
+func maxInto(dst, src []float32) {
+	done := 0
+	if haveSIMD && len(dst) >= 8 {
+		done = len(dst) &^ 7
+		_ = src[done-1]
+		maxInto8(&dst[0], &src[0], done)
+	}
+	maxIntoGo(dst[done:], src[done:])
+}

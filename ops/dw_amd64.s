@@ -464,3 +464,28 @@ meloop:
 medone:
 	VZEROUPPER
 	RET
+
+// func maxInto8(dst, src *float32, n int)
+// dst[i] = max(dst[i], src[i]) for i < n (a multiple of 8); a NaN in
+// either operand gives NaN.
+TEXT ·maxInto8(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	SHRQ $3, CX
+	JZ mxdone
+
+mxloop:
+	VMOVUPS 0(DI), Y0
+	VMAXPS 0(SI), Y0, Y1
+	VCMPPS $3, Y0, Y0, Y2
+	VBLENDVPS Y2, Y0, Y1, Y1
+	VMOVUPS Y1, 0(DI)
+	ADDQ $32, DI
+	ADDQ $32, SI
+	DECQ CX
+	JNZ mxloop
+
+mxdone:
+	VZEROUPPER
+	RET

@@ -31,3 +31,6 @@ func winoOutRow(r0, r1, m []float32, stride, tw, full int, bv, lo, hi float32) {
 
 // mergeEvenOdd interleaves e and o into dst.
 func mergeEvenOdd(dst, e, o []float32) { mergeEvenOddGo(dst, e, o, 0) }
+
+// maxInto sets dst[i] = max(dst[i], src[i]) with NaN winning.
+func maxInto(dst, src []float32) { maxIntoGo(dst, src) }

@@ -100,6 +100,7 @@ func TestPoolsForwardBackward(t *testing.T) {
 				t.Fatalf("%s: argmax %d does not point at the max", name, i)
 			}
 		}
+		closeT(t, name+" max inference", MaxPool2dInference(x, p).Data, ym.Data, 0)
 		ya := AvgPool2dForward(x, p)
 		closeT(t, name+" avg", ya.Data, naivePool(x, p, false).Data, 1e-5)
 
@@ -126,6 +127,36 @@ func TestMaxPoolHandValues(t *testing.T) {
 	}
 	dx := MaxPool2dBackward(tensor.From([]float32{1, 2, 3, 4}, 1, 1, 2, 2), am, x.Shape)
 	closeT(t, "dx", dx.Data, []float32{0, 1, 0, 0, 0, 0, 2, 0, 0, 0, 0, 4, 3, 0, 0, 0}, 0)
+}
+
+func TestMaxPoolNaNAndWide(t *testing.T) {
+	rng := rand.New(rand.NewPCG(41, 42))
+	for _, p := range append(poolCases, Pool2D{KH: 2, KW: 3, StrideH: 3, StrideW: 3, PadT: 1, PadL: 1}) {
+		x := randT(rng, 1, 2, 23, 37)
+		x.Data[5*37+9] = float32(math.NaN())
+		y, am := MaxPool2dForward(x, p)
+		want := naivePool(x, p, true)
+		nan := 0
+		for i, v := range y.Data {
+			w := want.Data[i]
+			if math.IsNaN(float64(v)) {
+				nan++
+				if x.Data[am[i]] == x.Data[am[i]] {
+					t.Fatalf("%+v: NaN output %d points at %v", p, i, x.Data[am[i]])
+				}
+				continue
+			}
+			if v != w && !math.IsNaN(float64(w)) {
+				t.Fatalf("%+v: output %d = %v, want %v", p, i, v, w)
+			}
+			if x.Data[am[i]] != v {
+				t.Fatalf("%+v: argmax %d wrong", p, i)
+			}
+		}
+		if nan == 0 {
+			t.Fatalf("%+v: NaN did not propagate", p)
+		}
+	}
 }
 
 func TestGlobalAvgPool(t *testing.T) {

@@ -58,8 +58,9 @@ func poolCheck(op string, x *tensor.Tensor, p Pool2D) (n, c, h, w, oh, ow int) {
 }
 
 // MaxPool2dForward returns the max pool of x and, for every output, the
-// flat index into x.Data of the element chosen (-1 for a window that holds
-// only padding, whose output is 0).
+// flat index into x.Data of the element chosen (the first maximum in
+// row-major window order; -1 for a window that holds only padding, whose
+// output is 0). NaN propagates.
 func MaxPool2dForward(x *tensor.Tensor, p Pool2D) (y *tensor.Tensor, argmax []int32) {
 	p = p.norm()
 	n, c, h, w, oh, ow := poolCheck("ops.MaxPool2dForward", x, p)
@@ -68,42 +69,182 @@ func MaxPool2dForward(x *tensor.Tensor, p Pool2D) (y *tensor.Tensor, argmax []in
 	}
 	y = tensor.New(n, c, oh, ow)
 	argmax = make([]int32, y.Len())
+	g := window{h: h, w: w, oh: oh, ow: ow, kh: p.KH, kw: p.KW, sh: p.StrideH, sw: p.StrideW,
+		pt: p.PadT, pl: p.PadL, dh: 1, dw: 1}
 	hw, ohw := h*w, oh*ow
+	_, rows, wp := g.band(0, oh)
 	tensor.Parallel(n*c, func(lo, hi int) {
+		scratch := tensor.GetDirty(2*rows*wp + rows*ow)
 		for pl := lo; pl < hi; pl++ {
 			xp := x.Data[pl*hw : pl*hw+hw]
-			for oy := 0; oy < oh; oy++ {
-				hs := oy*p.StrideH - p.PadT
-				he := min(hs+p.KH, h)
-				hs = max(hs, 0)
-				for ox := 0; ox < ow; ox++ {
-					ws := ox*p.StrideW - p.PadL
-					we := min(ws+p.KW, w)
-					ws = max(ws, 0)
-					best, bi := float32(math.Inf(-1)), -1
-					for iy := hs; iy < he; iy++ {
-						for ix := ws; ix < we; ix++ {
-							// NaN propagates like PyTorch: once seen it wins.
-							if v := xp[iy*w+ix]; v > best || v != v || bi < 0 {
-								best, bi = v, iy*w+ix
-								if v != v {
-									iy = he
-									break
-								}
-							}
-						}
-					}
-					o := pl*ohw + oy*ow + ox
-					if bi < 0 {
-						y.Data[o], argmax[o] = 0, -1
-						continue
-					}
-					y.Data[o], argmax[o] = best, int32(pl*hw+bi)
+			yp := y.Data[pl*ohw : pl*ohw+ohw]
+			maxPoolPlane(yp, xp, &g, scratch)
+			poolArgmax(yp, argmax[pl*ohw:pl*ohw+ohw], xp, &g, int32(pl*hw))
+		}
+		tensor.Put(scratch)
+	})
+	return y, argmax
+}
+
+// MaxPool2dInference is MaxPool2dForward without the argmax indices (for
+// inference, where no backward pass follows); it skips the index search,
+// which costs more than the pooling itself. Windows of padding only give 0.
+func MaxPool2dInference(x *tensor.Tensor, p Pool2D) *tensor.Tensor {
+	p = p.norm()
+	n, c, h, w, oh, ow := poolCheck("ops.MaxPool2dInference", x, p)
+	y := tensor.New(n, c, oh, ow)
+	g := window{h: h, w: w, oh: oh, ow: ow, kh: p.KH, kw: p.KW, sh: p.StrideH, sw: p.StrideW,
+		pt: p.PadT, pl: p.PadL, dh: 1, dw: 1}
+	hw, ohw := h*w, oh*ow
+	_, rows, wp := g.band(0, oh)
+	ninf := float32(math.Inf(-1))
+	tensor.Parallel(n*c, func(lo, hi int) {
+		scratch := tensor.GetDirty(2*rows*wp + rows*ow)
+		for pl := lo; pl < hi; pl++ {
+			yp := y.Data[pl*ohw : pl*ohw+ohw]
+			maxPoolPlane(yp, x.Data[pl*hw:pl*hw+hw], &g, scratch)
+			for i, v := range yp {
+				if v == ninf && !windowHasInput(&g, i) {
+					yp[i] = 0
 				}
 			}
 		}
+		tensor.Put(scratch)
 	})
-	return y, argmax
+	return y
+}
+
+// windowHasInput reports whether output o's window covers an input pixel.
+func windowHasInput(g *window, o int) bool {
+	oy, ox := o/g.ow, o%g.ow
+	hs, ws := oy*g.sh-g.pt, ox*g.sw-g.pl
+	return hs+g.kh > 0 && hs < g.h && ws+g.kw > 0 && ws < g.w
+}
+
+// maxPoolPlane computes one plane's maxima separably: the input rows are
+// copied into a band padded with -Inf, each band row is reduced across the
+// kernel width (contiguous runs; stride 2 via even/odd split columns), and
+// the row maxima are reduced down the kernel height, all with vector max.
+func maxPoolPlane(yp, xp []float32, g *window, scratch []float32) {
+	iy0, rows, wp := g.band(0, g.oh)
+	band := scratch[:rows*wp]
+	eo := scratch[rows*wp : 2*rows*wp]
+	hm := scratch[2*rows*wp : 2*rows*wp+rows*g.ow]
+	ninf := float32(math.Inf(-1))
+	ncopy := min(g.w, wp-g.pl)
+	half := (wp + 1) / 2
+	for r := 0; r < rows; r++ {
+		row := band[r*wp : r*wp+wp]
+		iy := iy0 + r
+		if iy < 0 || iy >= g.h {
+			fill(row, ninf)
+		} else {
+			fill(row[:g.pl], ninf)
+			copy(row[g.pl:g.pl+ncopy], xp[iy*g.w:iy*g.w+ncopy])
+			fill(row[g.pl+ncopy:], ninf)
+		}
+		out := hm[r*g.ow : r*g.ow+g.ow]
+		switch g.sw {
+		case 1:
+			copy(out, row[:g.ow])
+			for kj := 1; kj < g.kw; kj++ {
+				maxInto(out, row[kj:kj+g.ow])
+			}
+		case 2:
+			e, o := eo[r*wp:r*wp+half], eo[r*wp+half:(r+1)*wp]
+			splitEvenOdd(row, e, o)
+			copy(out, e[:g.ow])
+			for kj := 1; kj < g.kw; kj++ {
+				if kj%2 == 0 {
+					maxInto(out, e[kj/2:kj/2+g.ow])
+				} else {
+					maxInto(out, o[kj/2:kj/2+g.ow])
+				}
+			}
+		default:
+			for ox := range out {
+				s := row[ox*g.sw : ox*g.sw+g.kw]
+				m := s[0]
+				for _, v := range s[1:] {
+					if v > m || v != v {
+						m = v
+					}
+				}
+				out[ox] = m
+			}
+		}
+	}
+	for oy := 0; oy < g.oh; oy++ {
+		out := yp[oy*g.ow : oy*g.ow+g.ow]
+		r := oy * g.sh
+		copy(out, hm[r*g.ow:(r+1)*g.ow])
+		for ki := 1; ki < g.kh; ki++ {
+			maxInto(out, hm[(r+ki)*g.ow:(r+ki+1)*g.ow])
+		}
+	}
+}
+
+// poolArgmax finds, for each output, the first window element equal to
+// the maximum (or NaN when the maximum is NaN); windows of padding only get
+// output 0 and index -1. base is the plane's offset in the input.
+func poolArgmax(yp []float32, am []int32, xp []float32, g *window, base int32) {
+	for oy := 0; oy < g.oh; oy++ {
+		hs := oy*g.sh - g.pt
+		he := min(hs+g.kh, g.h)
+		hs = max(hs, 0)
+		for ox := 0; ox < g.ow; ox++ {
+			ws := ox*g.sw - g.pl
+			we := min(ws+g.kw, g.w)
+			ws = max(ws, 0)
+			o := oy*g.ow + ox
+			m := yp[o]
+			idx := -1
+			if m != m {
+			scan:
+				for iy := hs; iy < he; iy++ {
+					for ix, v := range xp[iy*g.w+ws : iy*g.w+we] {
+						if v != v {
+							idx = iy*g.w + ws + ix
+							break scan
+						}
+					}
+				}
+			} else {
+				// Scan backwards with a conditional move (no data-dependent
+				// branch), so the first match in row-major order wins.
+				for iy := he - 1; iy >= hs; iy-- {
+					row := xp[iy*g.w+ws : iy*g.w+we]
+					for ix := len(row) - 1; ix >= 0; ix-- {
+						if row[ix] == m {
+							idx = iy*g.w + ws + ix
+						}
+					}
+				}
+			}
+			if idx < 0 {
+				yp[o], am[o] = 0, -1
+				continue
+			}
+			am[o] = base + int32(idx)
+		}
+	}
+}
+
+// fill sets every element of s to v.
+func fill(s []float32, v float32) {
+	for i := range s {
+		s[i] = v
+	}
+}
+
+// maxIntoGo is the portable maxInto.
+func maxIntoGo(dst, src []float32) {
+	src = src[:len(dst)]
+	for i, v := range src {
+		if v > dst[i] || v != v {
+			dst[i] = v
+		}
+	}
 }
 
 // MaxPool2dBackward scatters dy into a zero tensor of xShape at the argmax
