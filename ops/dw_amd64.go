@@ -157,3 +157,19 @@ func maxInto(dst, src []float32) {
 	}
 	maxIntoGo(dst[done:], src[done:])
 }
+
+// lerp8 sets dst[i] = a*r0[i] + b*r1[i] for i < n (a multiple of 8).
+//
+//go:noescape
+func lerp8(dst, r0, r1 *float32, n int, a, b float32)
+
+// lerpRows sets dst[i] = a*r0[i] + b*r1[i].
+func lerpRows(dst, r0, r1 []float32, a, b float32) {
+	done := 0
+	if haveSIMD && len(dst) >= 8 {
+		done = len(dst) &^ 7
+		_, _ = r0[done-1], r1[done-1]
+		lerp8(&dst[0], &r0[0], &r1[0], done, a, b)
+	}
+	lerpRowsGo(dst[done:], r0[done:], r1[done:], a, b)
+}

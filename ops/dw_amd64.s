@@ -489,3 +489,29 @@ mxloop:
 mxdone:
 	VZEROUPPER
 	RET
+
+// func lerp8(dst, r0, r1 *float32, n int, a, b float32)
+// dst[i] = a*r0[i] + b*r1[i] for i < n (a multiple of 8).
+TEXT ·lerp8(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ r0+8(FP), SI
+	MOVQ r1+16(FP), DX
+	MOVQ n+24(FP), CX
+	VBROADCASTSS a+32(FP), Y0
+	VBROADCASTSS b+36(FP), Y1
+	SHRQ $3, CX
+	JZ lpdone
+
+lploop:
+	VMULPS 0(SI), Y0, Y2
+	VFMADD231PS 0(DX), Y1, Y2
+	VMOVUPS Y2, 0(DI)
+	ADDQ $32, DI
+	ADDQ $32, SI
+	ADDQ $32, DX
+	DECQ CX
+	JNZ lploop
+
+lpdone:
+	VZEROUPPER
+	RET

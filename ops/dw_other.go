@@ -34,3 +34,6 @@ func mergeEvenOdd(dst, e, o []float32) { mergeEvenOddGo(dst, e, o, 0) }
 
 // maxInto sets dst[i] = max(dst[i], src[i]) with NaN winning.
 func maxInto(dst, src []float32) { maxIntoGo(dst, src) }
+
+// lerpRows sets dst[i] = a*r0[i] + b*r1[i].
+func lerpRows(dst, r0, r1 []float32, a, b float32) { lerpRowsGo(dst, r0, r1, a, b) }

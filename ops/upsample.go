@@ -91,22 +91,36 @@ func UpsampleBilinear(x *tensor.Tensor, oh, ow int, alignCorners bool) *tensor.T
 	y0, y1, ly := lerpTable(h, oh, alignCorners)
 	x0, x1, lx := lerpTable(w, ow, alignCorners)
 	hw, ohw := h*w, oh*ow
+	// Separable: interpolate every input row across (h×ow gathers), then
+	// blend pairs of those rows down (contiguous, vectorised).
 	tensor.Parallel(n*c, func(lo, hi int) {
+		rows := tensor.GetDirty(h * ow)
 		for pl := lo; pl < hi; pl++ {
 			xp, yp := x.Data[pl*hw:pl*hw+hw], y.Data[pl*ohw:pl*ohw+ohw]
-			for oy := 0; oy < oh; oy++ {
-				r0, r1 := xp[y0[oy]*w:y0[oy]*w+w], xp[y1[oy]*w:y1[oy]*w+w]
-				b := ly[oy]
-				a := 1 - b
-				yr := yp[oy*ow : oy*ow+ow]
-				for ox := range yr {
-					i, j, t := x0[ox], x1[ox], lx[ox]
-					yr[ox] = a*((1-t)*r0[i]+t*r0[j]) + b*((1-t)*r1[i]+t*r1[j])
+			for iy := 0; iy < h; iy++ {
+				xr := xp[iy*w : iy*w+w]
+				hr := rows[iy*ow : iy*ow+ow]
+				for ox := range hr {
+					t := lx[ox]
+					hr[ox] = (1-t)*xr[x0[ox]] + t*xr[x1[ox]]
 				}
 			}
+			for oy := 0; oy < oh; oy++ {
+				b := ly[oy]
+				lerpRows(yp[oy*ow:oy*ow+ow], rows[y0[oy]*ow:y0[oy]*ow+ow], rows[y1[oy]*ow:y1[oy]*ow+ow], 1-b, b)
+			}
 		}
+		tensor.Put(rows)
 	})
 	return y
+}
+
+// lerpRowsGo is the portable lerpRows.
+func lerpRowsGo(dst, r0, r1 []float32, a, b float32) {
+	r0, r1 = r0[:len(dst)], r1[:len(dst)]
+	for i := range dst {
+		dst[i] = a*r0[i] + b*r1[i]
+	}
 }
 
 // UpsampleBilinearBackward is the adjoint of UpsampleBilinear.
