@@ -366,19 +366,11 @@ func gemmConvBackward(dx, dw, x, w, dy []float32, s *convShape) {
 		tensor.Put(buf)
 		return
 	}
-	var mu sync.Mutex
-	tensor.Parallel(s.n, func(lo, hi int) {
-		part := tensor.Get(len(dw))
+	parallelReduce(s.n, len(dw), func(lo, hi int, part []float32) {
 		buf := tensor.GetDirty(colLen)
 		for img := lo; img < hi; img++ {
 			one(img, part, buf, sgemmSerial)
 		}
-		mu.Lock()
-		for i, v := range part {
-			dw[i] += v
-		}
-		mu.Unlock()
-		tensor.Put(part)
 		tensor.Put(buf)
-	})
+	}, addTo(dw))
 }

@@ -321,3 +321,27 @@ func TestSplitEvenOdd(t *testing.T) {
 		}
 	}
 }
+
+// TestBackwardDeterministic: weight gradients reduced over images in
+// parallel must be bit-identical from run to run (repeatable training).
+func TestBackwardDeterministic(t *testing.T) {
+	rng := rand.New(rand.NewPCG(51, 52))
+	x := randT(rng, 16, 4, 9, 9)
+	for _, p := range []Conv2D{{PadT: 1, PadL: 1, PadB: 1, PadR: 1}, {StrideH: 2, StrideW: 2, PadT: 1, PadL: 1, PadB: 1, PadR: 1}} {
+		w := randT(rng, 6, 4, 3, 3)
+		dy := randT(rng, naiveConv(x, w, nil, p).Shape...)
+		_, ref, _ := Conv2dBackward(x, w, dy, p, true)
+		for k := 0; k < 8; k++ {
+			_, dw, _ := Conv2dBackward(x, w, dy, p, true)
+			closeT(t, fmt.Sprintf("%+v run %d", p, k), dw.Data, ref.Data, 0)
+		}
+	}
+	pt := ConvT2D{StrideH: 2, StrideW: 2, PadT: 1, PadL: 1, PadB: 1, PadR: 1}
+	w := randT(rng, 4, 3, 4, 4)
+	dy := randT(rng, ConvTranspose2dForward(x, w, nil, pt).Shape...)
+	_, ref, _ := ConvTranspose2dBackward(x, w, dy, pt, true)
+	for k := 0; k < 8; k++ {
+		_, dw, _ := ConvTranspose2dBackward(x, w, dy, pt, true)
+		closeT(t, fmt.Sprintf("convT run %d", k), dw.Data, ref.Data, 0)
+	}
+}

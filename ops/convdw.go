@@ -1,10 +1,6 @@
 package ops
 
-import (
-	"sync"
-
-	"github.com/vigil-ad/vigil/tensor"
-)
+import "github.com/vigil-ad/vigil/tensor"
 
 // shiftedWeightGrad computes dW for a stride-1, non-pointwise convolution
 // without im2col. With x copied into zero-padded planes of pitch wp and dY
@@ -15,8 +11,8 @@ import (
 //	dW[:, :, ki, kj] += dY'(Cout/G × OH·wp) · Xshift(Cin/G × OH·wp)ᵀ
 //
 // and the only data preparation is the padded copy of x and dY (about
-// 1/(kh·kw) of what im2col writes). Images run in parallel, each task
-// accumulating into its own [tap][Cout/G·Cin/G] buffer.
+// 1/(kh·kw) of what im2col writes). Images run in parallel, each piece
+// accumulating into its own [tap][Cout/G·Cin/G] buffer, merged in order.
 func shiftedWeightGrad(dw, x, dy []float32, s *convShape) {
 	g := &s.win
 	iy0, rows, wp := g.band(0, g.oh)
@@ -26,11 +22,9 @@ func shiftedWeightGrad(dw, x, dy []float32, s *convShape) {
 	np := g.oh * wp
 	hw, P := g.h*g.w, g.oh*g.ow
 	mk := s.coutg * s.cing
-	var mu sync.Mutex
-	tensor.Parallel(s.n, func(lo, hi int) {
+	parallelReduce(s.n, s.g*kk*mk, func(lo, hi int, part []float32) {
 		xb := tensor.GetDirty(s.cing * pitch)
 		dyb := tensor.GetDirty(s.coutg * np)
-		part := tensor.Get(s.g * kk * mk)
 		for img := lo; img < hi; img++ {
 			for gi := 0; gi < s.g; gi++ {
 				xs := x[(img*s.cin+gi*s.cing)*hw:]
@@ -57,7 +51,9 @@ func shiftedWeightGrad(dw, x, dy []float32, s *convShape) {
 				}
 			}
 		}
-		mu.Lock()
+		tensor.Put(dyb)
+		tensor.Put(xb)
+	}, func(part []float32) {
 		for gi := 0; gi < s.g; gi++ {
 			for k := 0; k < kk; k++ {
 				src := part[(gi*kk+k)*mk : (gi*kk+k+1)*mk]
@@ -69,9 +65,5 @@ func shiftedWeightGrad(dw, x, dy []float32, s *convShape) {
 				}
 			}
 		}
-		mu.Unlock()
-		tensor.Put(part)
-		tensor.Put(dyb)
-		tensor.Put(xb)
 	})
 }

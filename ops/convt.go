@@ -1,10 +1,6 @@
 package ops
 
-import (
-	"sync"
-
-	"github.com/vigil-ad/vigil/tensor"
-)
+import "github.com/vigil-ad/vigil/tensor"
 
 // ConvT2D holds the hyper-parameters of a 2-D transposed convolution
 // (PyTorch ConvTranspose2d / ONNX ConvTranspose). Zero strides, dilations
@@ -98,9 +94,8 @@ func ConvTranspose2dBackward(x, w, dy *tensor.Tensor, p ConvT2D, needDX bool) (d
 	if needDX {
 		dx = tensor.New(x.Shape...)
 	}
-	var mu sync.Mutex
-	// Each task accumulates into a private dW (part) merged under mu.
-	forImagesAcc(s.n, M*hwIn+g.bandSize(g.oh), len(dw.Data), dw.Data, &mu, func(img int, buf, part []float32, gemm gemmFunc) {
+	// Each piece accumulates into a private dW merged in a fixed order.
+	forImagesAcc(s.n, M*hwIn+g.bandSize(g.oh), len(dw.Data), dw.Data, func(img int, buf, part []float32, gemm gemmFunc) {
 		col, pad := buf[:M*hwIn], buf[M*hwIn:]
 		for gi := 0; gi < s.g; gi++ {
 			im2colRows(dy.Data[(img*s.cout+gi*s.coutg)*hwOut:], s.coutg, g, 0, g.oh, pad, col)
@@ -139,9 +134,9 @@ func forImages(n, colLen int, one func(img int, col []float32, gemm gemmFunc)) {
 }
 
 // forImagesAcc is forImages for passes that accumulate into acc: each
-// parallel task gets a zeroed private buffer of accLen floats that is added
-// into acc under mu when the task ends.
-func forImagesAcc(n, colLen, accLen int, acc []float32, mu *sync.Mutex, one func(img int, col, part []float32, gemm gemmFunc)) {
+// parallel piece gets a zeroed private buffer of accLen floats, added into
+// acc in range order (parallelReduce).
+func forImagesAcc(n, colLen, accLen int, acc []float32, one func(img int, col, part []float32, gemm gemmFunc)) {
 	if n < tensor.Workers() {
 		col := tensor.GetDirty(colLen)
 		for img := 0; img < n; img++ {
@@ -150,18 +145,11 @@ func forImagesAcc(n, colLen, accLen int, acc []float32, mu *sync.Mutex, one func
 		tensor.Put(col)
 		return
 	}
-	tensor.Parallel(n, func(lo, hi int) {
+	parallelReduce(n, accLen, func(lo, hi int, part []float32) {
 		col := tensor.GetDirty(colLen)
-		part := tensor.Get(accLen)
 		for img := lo; img < hi; img++ {
 			one(img, col, part, sgemmSerial)
 		}
-		mu.Lock()
-		for i, v := range part {
-			acc[i] += v
-		}
-		mu.Unlock()
-		tensor.Put(part)
 		tensor.Put(col)
-	})
+	}, addTo(acc))
 }
