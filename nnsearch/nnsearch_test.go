@@ -70,3 +70,24 @@ func TestSearchSelfIsZero(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkSearchPatchCore is one image's PatchCore query at 224 (28×28
+// patches of 128 features) against a 16384-patch bank, k = 1.
+func BenchmarkSearchPatchCore(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 1))
+	const n, d, nq = 16384, 128, 784
+	bank := make([]float32, n*d)
+	for i := range bank {
+		bank[i] = r.Float32()
+	}
+	q := make([]float32, nq*d)
+	for i := range q {
+		q[i] = r.Float32()
+	}
+	bk := NewBank(bank, n, d)
+	b.SetBytes(int64(nq) * n * d * 2) // flops, reported as "MB/s" = MFLOP/s
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		bk.Search(q, nq, 1)
+	}
+}

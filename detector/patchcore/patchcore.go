@@ -239,65 +239,116 @@ func Coreset(x []float32, n, dim, target, proj int, seed uint64) []int {
 }
 
 // greedy runs farthest-point sampling on the m rows of y (m×p) from row
-// first and returns the chosen rows mapped through cand. Each candidate
-// remembers its nearest chosen centre; by the triangle inequality a new
-// centre c can only come closer to x than x's centre a when
-// |c − a| < 2·|x − a|, so most candidates are skipped after a few hundred
-// centres (Elkan's bound), while the result equals the plain search's.
+// first and returns the chosen rows mapped through cand. It gives the
+// plain search's result (ties go to the lower row) at a fraction of the
+// cost: every candidate belongs to the cluster of its nearest chosen
+// centre, and by the triangle inequality a new centre c can only come
+// closer to x than x's centre a when |c − a|² < 4·|x − a|² (Elkan's
+// bound). A whole cluster whose farthest member fails the bound is
+// skipped, and the next centre is the farthest of the clusters' farthest
+// members, so late iterations touch only the few clusters near c.
 func greedy(y []float32, m, p, target, first int, cand []int) []int {
 	minD := make([]float32, m)
-	for i := range minD {
-		minD[i] = float32(math.Inf(1))
-	}
-	assign := make([]int32, m) // index into centres of the nearest centre
-	centres := make([]int, 0, target)
-	cc := make([]float32, target) // squared distance from each centre to the new one
+	centres := make([]int32, 0, target) // row of each chosen centre
+	members := make([][]int32, 0, target)
+	maxD := make([]float32, 0, target) // farthest member's distance, per cluster
+	far := make([]int32, 0, target)    // that member (lowest row on ties)
+	cc := make([]float32, target)
 	workers := tensor.Workers()
-	bestV := make([]float32, workers)
-	bestI := make([]int, workers)
-	cur := first
+	moved := make([][]int32, workers)
 	sel := make([]int, 0, target)
+	cur := int32(first)
+	// First centre: every candidate joins its cluster.
+	all := make([]int32, m)
+	c0 := y[int(cur)*p : (int(cur)+1)*p]
+	tensor.ParallelChunks(m, 4096, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			all[i] = int32(i)
+			minD[i] = sqDist(y[i*p:(i+1)*p], c0)
+		}
+	})
+	minD[cur] = 0
+	sel = append(sel, cand[cur])
+	centres = append(centres, cur)
+	members = append(members, all)
+	mv, fi := farthest(all, minD)
+	maxD, far = append(maxD, mv), append(far, fi)
 	for len(sel) < target {
-		sel = append(sel, cand[cur])
-		c := y[cur*p : (cur+1)*p]
-		nc := len(centres)
-		tensor.ParallelChunks(nc, 512, func(lo, hi int) {
-			for s := lo; s < hi; s++ {
-				cc[s] = sqDist(y[centres[s]*p:(centres[s]+1)*p], c)
-			}
-		})
-		centres = append(centres, cur)
-		chunk := (m + workers - 1) / workers
-		tensor.ParallelChunks(workers, 1, func(lo, hi int) {
-			for wk := lo; wk < hi; wk++ {
-				bv, bi := float32(-1), 0
-				for i := wk * chunk; i < min((wk+1)*chunk, m); i++ {
-					md := minD[i]
-					if nc == 0 || cc[assign[i]] < 4*md {
-						if s := sqDist(y[i*p:(i+1)*p], c); s < md {
-							md = s
-							minD[i] = s
-							assign[i] = int32(nc)
-						}
-					}
-					if md > bv {
-						bv, bi = md, i
-					}
-				}
-				bestV[wk], bestI[wk] = bv, bi
-			}
-		})
-		bv := float32(-1)
-		for wk := 0; wk < workers; wk++ {
-			if bestV[wk] > bv {
-				bv, cur = bestV[wk], bestI[wk]
+		// Next centre: the farthest candidate overall.
+		bv, bi := float32(-1), int32(-1)
+		for a, v := range maxD {
+			if v > bv || (v == bv && far[a] < bi) {
+				bv, bi = v, far[a]
 			}
 		}
 		if bv <= 0 {
-			break // every candidate coincides with a selected one
+			break // every candidate coincides with a chosen one
 		}
+		cur = bi
+		sel = append(sel, cand[cur])
+		c := y[int(cur)*p : (int(cur)+1)*p]
+		nc := len(centres)
+		tensor.ParallelChunks(nc, 256, func(lo, hi int) {
+			for a := lo; a < hi; a++ {
+				if maxD[a] > 0 {
+					cc[a] = sqDist(y[int(centres[a])*p:(int(centres[a])+1)*p], c)
+				}
+			}
+		})
+		chunk := (nc + workers - 1) / workers
+		tensor.ParallelChunks(workers, 1, func(lo, hi int) {
+			for wk := lo; wk < hi; wk++ {
+				out := moved[wk][:0]
+				for a := wk * chunk; a < min((wk+1)*chunk, nc); a++ {
+					if !(cc[a] < 4*maxD[a]) {
+						continue
+					}
+					mem := members[a]
+					keep := mem[:0]
+					mv, fi := float32(-1), int32(-1)
+					for _, i := range mem {
+						md := minD[i]
+						if cc[a] < 4*md {
+							if s := sqDist(y[int(i)*p:(int(i)+1)*p], c); s < md || i == cur {
+								if i == cur {
+									s = 0
+								}
+								minD[i] = s
+								out = append(out, i)
+								continue
+							}
+						}
+						keep = append(keep, i)
+						if md > mv || (md == mv && i < fi) {
+							mv, fi = md, i
+						}
+					}
+					members[a], maxD[a], far[a] = keep, max(mv, 0), fi
+				}
+				moved[wk] = out
+			}
+		})
+		var mem []int32
+		for _, o := range moved {
+			mem = append(mem, o...)
+		}
+		mv, fi := farthest(mem, minD)
+		centres = append(centres, cur)
+		members = append(members, mem)
+		maxD, far = append(maxD, mv), append(far, fi)
 	}
 	return sel
+}
+
+// farthest returns the largest minD among rows (lowest row on ties).
+func farthest(rows []int32, minD []float32) (float32, int32) {
+	mv, fi := float32(0), int32(-1)
+	for _, i := range rows {
+		if md := minD[i]; md > mv || (md == mv && (fi < 0 || i < fi)) {
+			mv, fi = md, i
+		}
+	}
+	return mv, fi
 }
 
 // sqDist is the squared Euclidean distance of two equal-length vectors.

@@ -113,3 +113,24 @@ func TestGreedyMatchesPlainSearch(t *testing.T) {
 		cur = next
 	}
 }
+
+// BenchmarkCoreset selects 4096 of 40960 clustered 128-d patches.
+func BenchmarkCoreset(b *testing.B) {
+	r := rand.New(rand.NewPCG(5, 5))
+	const n, dim, target = 40960, 128, 4096
+	centres := make([]float32, 64*dim)
+	for i := range centres {
+		centres[i] = float32(r.NormFloat64() * 3)
+	}
+	x := make([]float32, n*dim)
+	for i := 0; i < n; i++ {
+		c := r.IntN(64)
+		for a := 0; a < dim; a++ {
+			x[i*dim+a] = centres[c*dim+a] + float32(r.NormFloat64())
+		}
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		Coreset(x, n, dim, target, 32, 1)
+	}
+}
