@@ -1,5 +1,11 @@
 //go:build amd64 && !purego
 
+// AVX2+FMA kernels (simd_amd64.s) for the loops Go cannot vectorise:
+// depthwise rows, epilogue clamps, even/odd column splits and merges,
+// Winograd transforms, max pooling and row blends. Each has a portable Go
+// twin that handles tails and other architectures (simd_other.go, or the
+// purego build tag); the tests compare the two.
+
 package ops
 
 import "golang.org/x/sys/cpu"
