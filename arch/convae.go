@@ -48,7 +48,8 @@ func (m *ConvAE) Params() []*nn.Param {
 	return append(nn.Prefix("enc", m.Encoder.Params()), nn.Prefix("dec", m.Decoder.Params())...)
 }
 
-// Train is a no-op for layers without mode (kept for the Module interface).
+// Train sets the mode of both halves (the current layers behave the same in
+// both modes; it keeps ConvAE a Module).
 func (m *ConvAE) Train(on bool) {
 	m.Encoder.Train(on)
 	m.Decoder.Train(on)

@@ -27,7 +27,9 @@ type BasicBlock struct {
 	fold1, fold2, foldDown foldCache
 }
 
-// ResNet18 is torchvision's resnet18 as a trainable nn network.
+// ResNet18 is torchvision's resnet18 as a trainable nn network. It is an
+// nn.Module (Forward gives logits) and nn.Stateful (batch-norm buffers), so
+// nn.SaveParams/LoadParams and optim checkpoints work on it directly.
 type ResNet18 struct {
 	Conv1  *nn.Conv2dLayer
 	BN1    *nn.BatchNorm2dLayer
