@@ -123,16 +123,31 @@ func conv2dForward(y, x, w, b *tensor.Tensor, p Conv2D, s *convShape) {
 	gemmConvForward(y.Data, x.Data, w.Data, bias, p.Act, s)
 }
 
+// minTileCols is the fewest output positions an im2col tile should have:
+// narrower tiles repack the weights too often and starve the GEMM kernel.
+const minTileCols = 256
+
 // colRows picks how many output rows one im2col tile covers: small enough
-// that the tile stays in cache, large enough for an efficient GEMM, and
-// split finely enough that every worker gets work.
-func colRows(s *convShape) int {
+// that the tile stays in cache, wide enough for an efficient GEMM, and a
+// tile count that spreads evenly over the workers. whole reports that
+// there are too few tiles to keep every worker busy: the caller then
+// handles one image at a time with a parallel im2col and GEMM instead.
+func colRows(s *convShape) (rows int, whole bool) {
 	oh, ow, K := s.win.oh, s.win.ow, s.k()
-	rows := oh
+	rows = oh
 	if !s.pointwise() {
 		rows = min(oh, max(1, colTileFloats/max(K*ow, 1)))
 	}
-	return balanceRows(oh, rows, s.n*s.g)
+	rows = max(rows, min(oh, (minTileCols+ow-1)/ow))
+	tiles := (oh + rows - 1) / rows
+	w, imgs := tensor.Workers(), s.n*s.g
+	if imgs*tiles < w {
+		return oh, true
+	}
+	for imgs*tiles < 4*w && (imgs*tiles)%w != 0 && tiles < oh {
+		tiles++
+	}
+	return (oh + tiles - 1) / tiles, false
 }
 
 // balanceRows adjusts a band height so the bands of a plane have equal
@@ -157,13 +172,16 @@ type convFwdTask struct {
 	tile, tiles   int
 	tw            int       // Winograd tiles per row
 	u             []float32 // Winograd-transformed weights
+	img, grp      int       // current image and group (wholeImages)
+	col           []float32 // im2col scratch (wholeImages)
 	// Bound method values, made once per recycled task.
-	fn, dwfn, ufn, wfn func(lo, hi int)
+	fn, dwfn, ufn, wfn, colfn, epifn func(lo, hi int)
 }
 
 var convFwdTasks = sync.Pool{New: func() any {
 	t := new(convFwdTask)
 	t.fn, t.dwfn, t.ufn, t.wfn = t.run, t.depthwise, t.winogradWeights, t.winograd
+	t.colfn, t.epifn = t.im2colChannels, t.epilogue
 	return t
 }}
 
@@ -181,11 +199,76 @@ var colTileFloats = 64 << 10
 func gemmConvForward(y, x, w, bias []float32, act Act, s *convShape) {
 	t := convFwdTasks.Get().(*convFwdTask)
 	t.y, t.x, t.w, t.bias, t.act, t.s = y, x, w, bias, act, *s
-	t.tile = colRows(s)
-	t.tiles = (s.win.oh + t.tile - 1) / t.tile
-	tensor.Parallel(s.n*s.g*t.tiles, t.fn)
-	t.y, t.x, t.w, t.bias = nil, nil, nil, nil
+	rows, whole := colRows(s)
+	if whole {
+		t.wholeImages()
+	} else {
+		t.tile = rows
+		t.tiles = (s.win.oh + t.tile - 1) / t.tile
+		tensor.Parallel(s.n*s.g*t.tiles, t.fn)
+	}
+	t.y, t.x, t.w, t.bias, t.col = nil, nil, nil, nil, nil
 	convFwdTasks.Put(t)
+}
+
+// wholeImages runs the im2col + GEMM path one (image, group) at a time:
+// im2col split over input channels, then the parallel GEMM over the whole
+// image, then the epilogue split over output channels. It serves small
+// batches of small maps (deep layers), where output tiles would be too
+// narrow to parallelise over.
+func (t *convFwdTask) wholeImages() {
+	s := &t.s
+	P, K := s.p(), s.k()
+	hw := s.win.h * s.win.w
+	pw := s.pointwise()
+	if !pw {
+		t.col = tensor.GetDirty(K * P)
+	}
+	for img := 0; img < s.n; img++ {
+		for g := 0; g < s.g; g++ {
+			t.img, t.grp = img, g
+			xs := t.x[(img*s.cin+g*s.cing)*hw:]
+			bm := xs
+			if !pw {
+				tensor.Parallel(s.cing, t.colfn)
+				bm = t.col
+			}
+			ys := t.y[(img*s.cout+g*s.coutg)*P:]
+			sgemmPar(false, false, s.coutg, P, K, 1, t.w[g*s.coutg*K:], K, bm, P, 0, ys, P)
+			if t.bias != nil || t.act != ActNone {
+				tensor.Parallel(s.coutg, t.epifn)
+			}
+		}
+	}
+	if t.col != nil {
+		tensor.Put(t.col)
+	}
+}
+
+// im2colChannels fills the columns of input channels [lo,hi) of the
+// current image and group into t.col.
+func (t *convFwdTask) im2colChannels(lo, hi int) {
+	s := &t.s
+	hw, kk, P := s.win.h*s.win.w, s.win.kh*s.win.kw, s.p()
+	pad := tensor.GetDirty(s.win.bandSize(s.win.oh))
+	xs := t.x[(t.img*s.cin+t.grp*s.cing+lo)*hw:]
+	im2colRows(xs, hi-lo, &s.win, 0, s.win.oh, pad, t.col[lo*kk*P:])
+	tensor.Put(pad)
+}
+
+// epilogue adds bias and applies the activation to output channels
+// [lo,hi) of the current image and group.
+func (t *convFwdTask) epilogue(lo, hi int) {
+	s := &t.s
+	P := s.p()
+	ys := t.y[(t.img*s.cout+t.grp*s.coutg)*P:]
+	for co := lo; co < hi; co++ {
+		var bv float32
+		if t.bias != nil {
+			bv = t.bias[t.grp*s.coutg+co]
+		}
+		biasAct(ys[co*P:(co+1)*P], bv, t.bias != nil, t.act)
+	}
 }
 
 func (t *convFwdTask) run(lo, hi int) {
