@@ -236,13 +236,13 @@ func peakLoop(name string) (loop func(n int), flopsPerIter int) {
 }
 
 // AVX-512: 14×32 tile, 28 zmm accumulators. kc×32 floats of B (32 KiB at
-// kc=256) stay in the 48 KiB L1; the mc×kc A block (~330 KiB) in L2.
+// kc=256) stay in the 48 KiB L1; the mc×kc A block (168 KiB) in L2.
 var avx512Kernel = &kernelInfo{
 	name: "avx512",
 	mr:   14, nr: 32,
 	rows: []microKernel{nil, k512r1, k512r2, k512r3, k512r4, k512r5, k512r6, k512r7,
 		k512r8, k512r9, k512r10, k512r11, k512r12, k512r13, k512r14},
-	kc: 256, mc: 14 * 24, nc: 1024,
+	kc: 256, mc: 14 * 12, nc: 1024,
 	packAPanel: packAPanel512, packBPanel: packBPanel512, packB: packB512,
 }
 
