@@ -22,7 +22,8 @@ func randInput(seed uint64, shape ...int) *tensor.Tensor {
 }
 
 // randomiseBN gives every batch norm non-trivial statistics and affine
-// parameters so that folding is actually exercised.
+// parameters so that the inference scale/shift and the ONNX folding are
+// actually exercised.
 func randomiseBN(m *ResNet18, seed uint64) {
 	rng := rand.New(rand.NewPCG(seed, 2))
 	for _, p := range m.Params() {
@@ -104,7 +105,7 @@ func TestResNet18FeaturesAndExport(t *testing.T) {
 			t.Fatalf("%s shape %v want %v", FeatureNames[i], f.Value.Shape, want)
 		}
 	}
-	// Fused inference path (folded BN, fused ReLU, in-place residual).
+	// Inference path (BN scale/shift and ReLU in one in-place pass, in-place residual).
 	var fused []*nn.Var
 	var fusedLogits *nn.Var
 	nn.NoGrad(func() {
@@ -139,7 +140,7 @@ func TestResNet18FeaturesAndExport(t *testing.T) {
 		assertClose(t, "onnx "+n, out[n], ref[i].Value, 1e-4)
 	}
 
-	// The folded-weight cache must notice changed weights and statistics.
+	// The inference path must follow any change of weights or statistics.
 	prev := refLogits.Value
 	for _, change := range []func(){
 		func() { m.Conv1.Weight.Value.Data[7] += 0.5 },        // one weight
@@ -149,7 +150,7 @@ func TestResNet18FeaturesAndExport(t *testing.T) {
 		ref2 := m.Forward(nn.NewVar(x))
 		var fused2 *nn.Var
 		nn.NoGrad(func() { fused2 = m.Forward(nn.NewVar(x)) })
-		assertClose(t, "refolded logits", fused2.Value, ref2.Value, 1e-5)
+		assertClose(t, "changed-model logits", fused2.Value, ref2.Value, 1e-5)
 		var diff float64
 		for i, v := range ref2.Value.Data {
 			diff = max(diff, math.Abs(float64(v-prev.Data[i])))

@@ -35,7 +35,7 @@ func benchAEStep(b *testing.B, loss func(a, b *nn.Var) *nn.Var) {
 }
 
 // BenchmarkResNet18Forward is ResNet-18 inference on one 3×224×224 image
-// (evaluation mode, no graph: folded batch norm, fused ReLU).
+// (evaluation mode, no graph: batch norm and ReLU as one in-place pass).
 func BenchmarkResNet18Forward(b *testing.B) {
 	m := NewResNet18(1000, 1)
 	m.Train(false)

@@ -6,9 +6,7 @@ package arch
 import (
 	"fmt"
 	"math"
-	"math/bits"
 	"math/rand/v2"
-	"sync"
 
 	"github.com/vigil-ad/vigil/nn"
 	"github.com/vigil-ad/vigil/ops"
@@ -23,8 +21,6 @@ type BasicBlock struct {
 	// ("downsample.0" and "downsample.1"); nil otherwise.
 	DownConv *nn.Conv2dLayer
 	DownBN   *nn.BatchNorm2dLayer
-
-	fold1, fold2, foldDown foldCache
 }
 
 // ResNet18 is torchvision's resnet18 as a trainable nn network. It is an
@@ -35,8 +31,6 @@ type ResNet18 struct {
 	BN1    *nn.BatchNorm2dLayer
 	Layers [4][2]*BasicBlock
 	FC     *nn.LinearLayer
-
-	fold1 foldCache
 }
 
 // FeatureNames are the names of the taps Features returns, in order.
@@ -84,81 +78,58 @@ func NewResNet18(numClasses int, seed uint64) *ResNet18 {
 	return m
 }
 
-// foldCache keeps a convolution's weights with the evaluation-mode batch
-// norm folded in, so inference does not refold (and reallocate) them on
-// every call. A 64-bit hash of everything folded (conv weight and bias,
-// batch-norm affine parameters, running statistics, eps) detects any
-// change — optimiser steps, LoadParams, a single edited weight — and
-// triggers a refold. Hashing reads each weight once, a few per cent of the
-// convolution's own cost.
-type foldCache struct {
-	mu   sync.Mutex
-	w, b *tensor.Tensor
-	sum  uint64
-}
-
-// hashFloats mixes the bits of v into h over four independent lanes so the
-// loop runs at load speed rather than at multiply latency.
-func hashFloats(h uint64, v []float32) uint64 {
-	const p1, p2 = 0x9E3779B185EBCA87, 0xC2B2AE3D27D4EB4F
-	l0, l1, l2, l3 := h^p1, h^p2, h+uint64(len(v)), h^(p1>>7)
-	i := 0
-	for ; i+4 <= len(v); i += 4 {
-		l0 = bits.RotateLeft64((l0^uint64(math.Float32bits(v[i])))*p2, 27)
-		l1 = bits.RotateLeft64((l1^uint64(math.Float32bits(v[i+1])))*p2, 27)
-		l2 = bits.RotateLeft64((l2^uint64(math.Float32bits(v[i+2])))*p2, 27)
-		l3 = bits.RotateLeft64((l3^uint64(math.Float32bits(v[i+3])))*p2, 27)
-	}
-	for ; i < len(v); i++ {
-		l0 = bits.RotateLeft64((l0^uint64(math.Float32bits(v[i])))*p2, 27)
-	}
-	h = l0 ^ bits.RotateLeft64(l1, 13) ^ bits.RotateLeft64(l2, 29) ^ bits.RotateLeft64(l3, 47)
-	h ^= h >> 31
-	h *= p1
-	return h ^ h>>29
-}
-
-func foldHash(c *nn.Conv2dLayer, bn *nn.BatchNorm2dLayer) uint64 {
-	h := hashFloats(uint64(len(c.Weight.Value.Shape)), c.Weight.Value.Data)
-	if c.Bias != nil {
-		h = hashFloats(h, c.Bias.Value.Data)
-	}
-	h = hashFloats(h, bn.Weight.Value.Data)
-	h = hashFloats(h, bn.Bias.Value.Data)
-	h = hashFloats(h, bn.RunningMean.Data)
-	h = hashFloats(h, bn.RunningVar.Data)
-	return hashFloats(h, []float32{bn.Eps})
-}
-
-// get returns the folded weights, refolding when the layer changed.
-func (f *foldCache) get(c *nn.Conv2dLayer, bn *nn.BatchNorm2dLayer) (w, b *tensor.Tensor) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	sum := foldHash(c, bn)
-	if f.w == nil || sum != f.sum || !tensor.SameShape(f.w.Shape, c.Weight.Value.Shape) {
-		f.w, f.b = foldBN(c, bn)
-		f.sum = sum
-	}
-	return f.w, f.b
-}
-
 // convBN applies conv then batch norm (then ReLU when relu). In evaluation
-// without gradients it uses the convolution with the batch norm folded in
-// and the ReLU fused into the kernel, so inference makes one pass per layer.
-func convBN(x *nn.Var, c *nn.Conv2dLayer, bn *nn.BatchNorm2dLayer, relu bool, cache *foldCache) *nn.Var {
+// without gradients it runs the convolution and then one in-place pass
+// that applies the batch norm's per-channel scale and shift and the ReLU.
+// Folding the batch norm into the weights instead would have to rewrite (or
+// cache and re-validate) every weight on each call, which costs more than a
+// pass over the activations at inference batch sizes and can never go stale.
+func convBN(x *nn.Var, c *nn.Conv2dLayer, bn *nn.BatchNorm2dLayer, relu bool) *nn.Var {
 	if !bn.Training && !needsGraph(x, c, bn) {
-		w, b := cache.get(c, bn)
 		p := c.Opt
-		if relu {
-			p.Act = ops.ActReLU
+		p.Act = ops.ActNone
+		var cb *tensor.Tensor
+		if c.Bias != nil {
+			cb = c.Bias.Value
 		}
-		return nn.NewVar(ops.Conv2dForward(x.Value, w, b, p))
+		y := ops.Conv2dForward(x.Value, c.Weight.Value, cb, p)
+		scaleShiftAct(y, bn, relu)
+		return nn.NewVar(y)
 	}
 	y := bn.Forward(c.Forward(x))
 	if relu {
 		y = nn.ReLU(y)
 	}
 	return y
+}
+
+// scaleShiftAct applies y ← y·γ/σ + (β − μ·γ/σ), then ReLU when relu, per
+// channel of y [N,C,H,W] in place, with the running statistics.
+func scaleShiftAct(y *tensor.Tensor, bn *nn.BatchNorm2dLayer, relu bool) {
+	c := y.Shape[1]
+	hw := y.Len() / (y.Shape[0] * c)
+	scale, shift := make([]float32, c), make([]float32, c)
+	for i := range scale {
+		scale[i] = bn.Weight.Value.Data[i] / float32(math.Sqrt(float64(bn.RunningVar.Data[i]+bn.Eps)))
+		shift[i] = bn.Bias.Value.Data[i] - bn.RunningMean.Data[i]*scale[i]
+	}
+	tensor.ParallelChunks(y.Shape[0]*c, max(1, (1<<15)/max(hw, 1)), func(lo, hi int) {
+		for pl := lo; pl < hi; pl++ {
+			sc, sh := scale[pl%c], shift[pl%c]
+			d := y.Data[pl*hw : (pl+1)*hw]
+			if relu {
+				for i, v := range d {
+					// Branch-free ReLU: clear the value when its sign bit is set.
+					b := math.Float32bits(v*sc + sh)
+					d[i] = math.Float32frombits(b &^ uint32(int32(b)>>31))
+				}
+			} else {
+				for i, v := range d {
+					d[i] = v*sc + sh
+				}
+			}
+		}
+	})
 }
 
 // addReLU returns relu(a + b), in place on a when no graph is recorded.
@@ -173,11 +144,11 @@ func addReLU(a, b *nn.Var) *nn.Var {
 
 // Forward runs the block.
 func (b *BasicBlock) Forward(x *nn.Var) *nn.Var {
-	y := convBN(x, b.Conv1, b.BN1, true, &b.fold1)
-	y = convBN(y, b.Conv2, b.BN2, false, &b.fold2)
+	y := convBN(x, b.Conv1, b.BN1, true)
+	y = convBN(y, b.Conv2, b.BN2, false)
 	id := x
 	if b.DownConv != nil {
-		id = convBN(x, b.DownConv, b.DownBN, false, &b.foldDown)
+		id = convBN(x, b.DownConv, b.DownBN, false)
 	}
 	return addReLU(y, id)
 }
@@ -214,7 +185,7 @@ func (b *BasicBlock) Train(on bool) {
 
 // stem runs conv1, bn1, relu and the 3×3/2 max pool.
 func (m *ResNet18) stem(x *nn.Var) *nn.Var {
-	y := convBN(x, m.Conv1, m.BN1, true, &m.fold1)
+	y := convBN(x, m.Conv1, m.BN1, true)
 	return nn.MaxPool2d(y, ops.Pool2D{KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadT: 1, PadL: 1, PadB: 1, PadR: 1})
 }
 

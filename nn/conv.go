@@ -90,8 +90,12 @@ func ConvTranspose2d(x, w, b *Var, p ops.ConvT2D) *Var {
 	return res
 }
 
-// MaxPool2d takes the maximum over each pooling window.
+// MaxPool2d takes the maximum over each pooling window. Without a graph to
+// record it skips the argmax bookkeeping.
 func MaxPool2d(x *Var, p ops.Pool2D) *Var {
+	if !track(x) {
+		return NewVar(ops.MaxPool2dInference(x.Value, p))
+	}
 	y, arg := ops.MaxPool2dForward(x.Value, p)
 	var res *Var
 	res = result(y, []*Var{x}, func() {
