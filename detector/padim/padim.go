@@ -139,27 +139,43 @@ func (d *Detector) features(ex backbone.Extractor, f []*tensor.Tensor) (*tensor.
 			h, w = s.Shape[2], s.Shape[3]
 		}
 	}
-	all := embedding.Concat(sel, h, w)
+	c := 0
+	for _, s := range sel {
+		c += s.Shape[1]
+	}
 	if d.channels == nil {
-		c := all.Shape[1]
 		k := min(d.cfg.Dim, c)
 		r := rand.New(rand.NewPCG(d.cfg.Seed, 0xda41))
 		d.channels = r.Perm(c)[:k]
 		sort.Ints(d.channels)
 	}
-	n, c := all.Shape[0], all.Shape[1]
-	k := len(d.channels)
-	out := tensor.New(n, k, h, w)
-	hw := h * w
-	for i := 0; i < n; i++ {
-		for j, ch := range d.channels {
-			if ch >= c {
-				return nil, fmt.Errorf("padim: model uses channel %d but backbone %s gives %d", ch, ex.Name(), c)
-			}
-			copy(out.Data[(i*k+j)*hw:(i*k+j+1)*hw], all.Data[(i*c+ch)*hw:(i*c+ch+1)*hw])
-		}
+	if last := d.channels[len(d.channels)-1]; last >= c {
+		return nil, fmt.Errorf("padim: model uses channel %d but backbone %s gives %d", last, ex.Name(), c)
 	}
-	return out, nil
+	// Keep only the selected channels of each tap before upsampling, so
+	// unused channels are never upsampled. Channels are sorted, so the
+	// per-tap groups concatenate in the model's order.
+	var parts []*tensor.Tensor
+	off, j := 0, 0
+	for _, s := range sel {
+		n, cs, hs, ws := s.Shape[0], s.Shape[1], s.Shape[2], s.Shape[3]
+		j0 := j
+		for j < len(d.channels) && d.channels[j] < off+cs {
+			j++
+		}
+		if j > j0 {
+			k, hw := j-j0, hs*ws
+			part := tensor.New(n, k, hs, ws)
+			for i := 0; i < n; i++ {
+				for q, ch := range d.channels[j0:j] {
+					copy(part.Data[(i*k+q)*hw:(i*k+q+1)*hw], s.Data[(i*cs+ch-off)*hw:(i*cs+ch-off+1)*hw])
+				}
+			}
+			parts = append(parts, part)
+		}
+		off += cs
+	}
+	return embedding.Concat(parts, h, w), nil
 }
 
 // Fit estimates a Gaussian per feature-grid location, streaming the
