@@ -343,8 +343,13 @@ func Conv2dBackward(x, w, dy *tensor.Tensor, p Conv2D, needDX bool) (dx, dw, db 
 	if dx != nil && !s.pointwise() && backwardDataAsConv(dx, w, dy, &s) {
 		dxd = nil // done as a forward convolution; only dW remains
 	}
-	if dxd == nil && !s.pointwise() && s.win.sh == 1 && s.win.sw == 1 && !disableShiftedDW {
+	// The per-tap GEMMs have Cin/G columns: they pay for stride 1 with
+	// enough channels; strided or narrow layers share one im2col instead.
+	if !s.pointwise() && s.win.sh == 1 && s.win.sw == 1 && s.cing >= 8 && !disableShiftedDW {
 		shiftedWeightGrad(dw.Data, x.Data, dy.Data, &s)
+		if dxd != nil {
+			gemmConvBackward(dxd, nil, x.Data, w.Data, dy.Data, &s)
+		}
 		return dx, dw, db
 	}
 	gemmConvBackward(dxd, dw.Data, x.Data, w.Data, dy.Data, &s)
@@ -423,12 +428,14 @@ func gemmConvBackward(dx, dw, x, w, dy []float32, s *convShape) {
 			xs := x[(img*s.cin+g*s.cing)*hw:]
 			dys := dy[(img*s.cout+g*s.coutg)*P:]
 			wg := w[g*s.coutg*K:]
-			cm := xs
-			if !pw {
-				im2colRows(xs, s.cing, &s.win, 0, s.win.oh, pad, col)
-				cm = col
+			if part != nil {
+				cm := xs
+				if !pw {
+					im2colRows(xs, s.cing, &s.win, 0, s.win.oh, pad, col)
+					cm = col
+				}
+				gemm(false, true, s.coutg, K, P, 1, dys, P, cm, P, 1, part[g*s.coutg*K:], K)
 			}
-			gemm(false, true, s.coutg, K, P, 1, dys, P, cm, P, 1, part[g*s.coutg*K:], K)
 			if dx == nil {
 				continue
 			}
@@ -447,6 +454,16 @@ func gemmConvBackward(dx, dw, x, w, dy []float32, s *convShape) {
 			one(img, dw, buf, sgemmPar)
 		}
 		tensor.Put(buf)
+		return
+	}
+	if dw == nil { // dX only: images are independent
+		tensor.Parallel(s.n, func(lo, hi int) {
+			buf := tensor.GetDirty(colLen)
+			for img := lo; img < hi; img++ {
+				one(img, nil, buf, sgemmSerial)
+			}
+			tensor.Put(buf)
+		})
 		return
 	}
 	parallelReduce(s.n, len(dw), func(lo, hi int, part []float32) {
