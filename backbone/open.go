@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -278,19 +277,12 @@ func Pull(ctx context.Context, name, dir string, progress io.Writer) (string, er
 		return "", fmt.Errorf("backbone pull %s: %w", name, err)
 	}
 	url := pullBaseURL + "/" + b.File
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return "", fmt.Errorf("backbone pull %s: %w", name, err)
-	}
 	fmt.Fprintf(progress, "%s: downloading %s\n", name, url)
-	resp, err := http.DefaultClient.Do(req)
+	body, err := fetch(ctx, url)
 	if err != nil {
 		return "", fmt.Errorf("backbone pull %s: %w", name, err)
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("backbone pull %s: GET %s: %s", name, url, resp.Status)
-	}
+	defer body.Close()
 	tmp, err := os.CreateTemp(dir, "."+b.File+".part*")
 	if err != nil {
 		return "", fmt.Errorf("backbone pull %s: %w", name, err)
@@ -306,9 +298,16 @@ func Pull(ctx context.Context, name, dir string, progress io.Writer) (string, er
 	pw := &progressWriter{w: progress, name: name, total: b.Size, every: time.Second}
 	// Read one byte past the pinned size so an oversized body is caught
 	// without downloading it all.
-	n, err := io.Copy(io.MultiWriter(tmp, h, pw), io.LimitReader(resp.Body, b.Size+1))
+	n, err := io.Copy(io.MultiWriter(tmp, h, pw), io.LimitReader(body, b.Size+1))
 	if err != nil {
 		return "", fmt.Errorf("backbone pull %s: downloading %s: %w", name, url, err)
+	}
+	if n <= b.Size {
+		// The whole body was read: the tool's exit status tells whether
+		// the transfer failed (e.g. HTTP 404 with curl --fail).
+		if err := body.Close(); err != nil {
+			return "", fmt.Errorf("backbone pull %s: GET %s: %w", name, url, err)
+		}
 	}
 	if n != b.Size {
 		return "", fmt.Errorf("backbone pull %s: %s sent %d bytes, want %d", name, url, n, b.Size)

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -57,6 +58,7 @@ func randomBytes(n int, seed uint64) []byte {
 }
 
 func TestPullVerifiesAndIsIdempotent(t *testing.T) {
+	needFetchTool(t)
 	content := randomBytes(100_000, 1)
 	hits := withTestBuiltin(t, content, content)
 	dir := filepath.Join(t.TempDir(), "new", "backbones")
@@ -86,6 +88,7 @@ func TestPullVerifiesAndIsIdempotent(t *testing.T) {
 }
 
 func TestPullRejectsCorruptDownload(t *testing.T) {
+	needFetchTool(t)
 	content := randomBytes(50_000, 2)
 	bad := bytes.Clone(content)
 	bad[1234] ^= 0xff
@@ -116,6 +119,7 @@ func TestPullRejectsCorruptDownload(t *testing.T) {
 }
 
 func TestPullHTTPError(t *testing.T) {
+	needFetchTool(t)
 	withTestBuiltin(t, []byte("x"), nil)
 	pullBaseURL += "/missing"
 	dir := t.TempDir()
@@ -271,5 +275,25 @@ func testONNXBackbone(t *testing.T, p string) {
 	}
 	if _, err := e.Features(tensor.New(1, 1, 8, 8)); err == nil {
 		t.Fatal("1-channel input accepted")
+	}
+}
+
+// needFetchTool skips download tests on machines with neither curl nor
+// wget (Pull's error then says so; see TestFetchWithoutTool).
+func needFetchTool(t *testing.T) {
+	t.Helper()
+	for _, tool := range fetchTools {
+		if _, err := exec.LookPath(tool.name); err == nil {
+			return
+		}
+	}
+	t.Skip("neither curl nor wget is installed")
+}
+
+func TestFetchWithoutTool(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	_, err := fetch(context.Background(), "http://127.0.0.1:1/x")
+	if err == nil || !strings.Contains(err.Error(), "curl") || !strings.Contains(err.Error(), "http://127.0.0.1:1/x") {
+		t.Fatalf("want an error naming the tools and the URL, got %v", err)
 	}
 }
