@@ -1,8 +1,19 @@
 // Package ops holds the engine's low-level float32 kernels on NCHW
-// tensors: convolution (direct, im2col+GEMM, depthwise), transposed
-// convolution, pooling, batch normalisation, resampling and small
-// elementwise helpers, each with its backward pass. There is no autodiff
-// here; package nn builds on these kernels.
+// tensors: convolution, transposed convolution, pooling, batch
+// normalisation, resampling and small elementwise helpers, each with its
+// backward pass. There is no autodiff here; package nn builds on these
+// kernels.
+//
+// Convolution picks a path per problem: a direct depthwise kernel
+// (Groups == Cin == Cout), Winograd F(2×2,3×3) for 3×3 stride-1 layers with
+// enough channels and pixels, a plain GEMM for 1×1 stride-1 layers, and
+// row-tiled im2col + GEMM otherwise, parallel over images and tiles with a
+// serial GEMM per task (or whole images with the parallel GEMM when there
+// are too few tiles). Backward passes compute dX of ungrouped stride-1 layers as a
+// forward convolution with the flipped kernel and dW of stride-1 layers as
+// one GEMM per kernel tap; reductions over images merge in a fixed order
+// so results are repeatable. Hot loops Go cannot vectorise have AVX2
+// versions (simd_amd64.s) next to portable Go ones.
 //
 // Shape mismatches are programmer errors inside the engine and panic with a
 // message naming the op; user and file input is validated by importers.
