@@ -18,6 +18,7 @@ import (
 	"github.com/vigil-ad/vigil/backbone"
 	"github.com/vigil-ad/vigil/detector"
 	"github.com/vigil-ad/vigil/embedding"
+	"github.com/vigil-ad/vigil/gemm"
 	"github.com/vigil-ad/vigil/imageio"
 	"github.com/vigil-ad/vigil/nnsearch"
 	"github.com/vigil-ad/vigil/safetensors"
@@ -179,21 +180,24 @@ func (d *Detector) rows(ex backbone.Extractor, f []*tensor.Tensor) (rows []float
 	return embedding.Rows(x), x.Shape[1], h, w, nil
 }
 
-// project maps raw rows (n×in) to PCA coordinates (n×dim).
+// project maps raw rows (n×in) to PCA coordinates (n×dim):
+// rows·compᵀ − comp·mean, one parallel GEMM.
 func (d *Detector) project(rows []float32, n int) []float32 {
 	out := make([]float32, n*d.dim)
-	tensor.ParallelChunks(n, 64, func(lo, hi int) {
-		cen := make([]float32, d.in)
+	gemm.Sgemm(false, true, n, d.dim, d.in, 1, rows, d.in, d.comp, d.in, 0, out, d.dim)
+	bias := make([]float32, d.dim)
+	for j := range bias {
+		var s float64
+		for a, v := range d.comp[j*d.in : (j+1)*d.in] {
+			s += float64(v) * float64(d.mean[a])
+		}
+		bias[j] = float32(s)
+	}
+	tensor.ParallelChunks(n, 1024, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
-			for a := 0; a < d.in; a++ {
-				cen[a] = rows[i*d.in+a] - d.mean[a]
-			}
-			for j := 0; j < d.dim; j++ {
-				var s float32
-				for a, v := range d.comp[j*d.in : (j+1)*d.in] {
-					s += v * cen[a]
-				}
-				out[i*d.dim+j] = s
+			row := out[i*d.dim : (i+1)*d.dim]
+			for j := range row {
+				row[j] -= bias[j]
 			}
 		}
 	})
@@ -251,26 +255,43 @@ func (d *Detector) fitPCA(all []float32, n int) error {
 	for a := range mean {
 		mean[a] /= float64(n)
 	}
-	cov := make([]float64, in*in)
-	cen := make([]float64, in)
-	for i := 0; i < n; i++ {
-		for a := 0; a < in; a++ {
-			cen[a] = float64(all[i*in+a]) - mean[a]
+	// Covariance: centred chunks of rows, their Gram matrices by GEMM in
+	// float32, summed in float64.
+	const chunk = 2048
+	nch := (n + chunk - 1) / chunk
+	workers := tensor.Workers()
+	partial := make([][]float64, workers)
+	per := (nch + workers - 1) / workers
+	tensor.ParallelChunks(workers, 1, func(lo, hi int) {
+		for wk := lo; wk < hi; wk++ {
+			acc := make([]float64, in*in)
+			cen := make([]float32, chunk*in)
+			g := make([]float32, in*in)
+			for c := wk * per; c < min((wk+1)*per, nch); c++ {
+				i0, i1 := c*chunk, min((c+1)*chunk, n)
+				for i := i0; i < i1; i++ {
+					for a := 0; a < in; a++ {
+						cen[(i-i0)*in+a] = float32(float64(all[i*in+a]) - mean[a])
+					}
+				}
+				gemm.SgemmSerial(true, false, in, in, i1-i0, 1, cen, in, cen, in, 0, g, in)
+				for a, v := range g {
+					acc[a] += float64(v)
+				}
+			}
+			partial[wk] = acc
 		}
-		for a := 0; a < in; a++ {
-			if cen[a] == 0 {
-				continue
-			}
-			row := cov[a*in : (a+1)*in]
-			for b := a; b < in; b++ {
-				row[b] += cen[a] * cen[b]
-			}
+	})
+	cov := make([]float64, in*in)
+	for _, acc := range partial {
+		for a, v := range acc {
+			cov[a] += v
 		}
 	}
 	for a := 0; a < in; a++ {
 		for b := a; b < in; b++ {
-			cov[a*in+b] /= float64(n - 1)
-			cov[b*in+a] = cov[a*in+b]
+			v := (cov[a*in+b] + cov[b*in+a]) / 2 / float64(n-1)
+			cov[a*in+b], cov[b*in+a] = v, v
 		}
 	}
 	var eig mat.EigenSym
@@ -299,42 +320,57 @@ func (d *Detector) fitPCA(all []float32, n int) error {
 }
 
 // KMeans clusters n rows of x (n×dim) into k centroids with k-means++
-// seeding and Lloyd iterations; it returns the k×dim centroids.
+// seeding and Lloyd iterations; it returns the k×dim centroids. Seeding
+// runs on a seeded random sample of at most 16·k rows (its cost is
+// sequential in k), the Lloyd steps on all rows.
 func KMeans(x []float32, n, dim, k, iters int, seed uint64) []float32 {
 	r := rand.New(rand.NewPCG(seed, 0x4b3a))
 	cent := make([]float32, k*dim)
-	first := r.IntN(n)
-	copy(cent[:dim], x[first*dim:(first+1)*dim])
+	sample := x
+	ns := n
+	if n > 16*k {
+		ns = 16 * k
+		sample = make([]float32, ns*dim)
+		for i, j := range r.Perm(n)[:ns] {
+			copy(sample[i*dim:(i+1)*dim], x[j*dim:(j+1)*dim])
+		}
+	}
+	first := r.IntN(ns)
+	copy(cent[:dim], sample[first*dim:(first+1)*dim])
 	// k-means++: each next centroid drawn with probability ∝ D².
-	d2 := make([]float64, n)
+	d2 := make([]float64, ns)
 	for i := range d2 {
 		d2[i] = math.Inf(1)
 	}
 	for c := 1; c < k; c++ {
 		prev := cent[(c-1)*dim : c*dim]
-		total := 0.0
-		for i := 0; i < n; i++ {
-			var s float64
-			for a, v := range x[i*dim : (i+1)*dim] {
-				t := float64(v - prev[a])
-				s += t * t
+		tensor.ParallelChunks(ns, 2048, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				var s float64
+				for a, v := range sample[i*dim : (i+1)*dim] {
+					t := float64(v - prev[a])
+					s += t * t
+				}
+				d2[i] = math.Min(d2[i], s)
 			}
-			d2[i] = math.Min(d2[i], s)
-			total += d2[i]
+		})
+		total := 0.0
+		for _, v := range d2 {
+			total += v
 		}
 		pick := 0
 		if total > 0 {
 			u := r.Float64() * total
-			for pick = 0; pick < n-1; pick++ {
+			for pick = 0; pick < ns-1; pick++ {
 				u -= d2[pick]
 				if u <= 0 {
 					break
 				}
 			}
 		} else {
-			pick = r.IntN(n)
+			pick = r.IntN(ns)
 		}
-		copy(cent[c*dim:(c+1)*dim], x[pick*dim:(pick+1)*dim])
+		copy(cent[c*dim:(c+1)*dim], sample[pick*dim:(pick+1)*dim])
 	}
 	sums := make([]float64, k*dim)
 	counts := make([]int, k)

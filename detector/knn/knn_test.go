@@ -1,6 +1,7 @@
 package knn
 
 import (
+	"math"
 	"math/rand/v2"
 	"testing"
 
@@ -35,6 +36,50 @@ func TestKMeansFindsBlobs(t *testing.T) {
 		}
 		if !found {
 			t.Fatalf("centre %v not recovered: %v", c, got)
+		}
+	}
+}
+
+// PCA recovers a planted dominant direction, and project equals the
+// centred dot products computed directly.
+func TestPCAAndProject(t *testing.T) {
+	r := rand.New(rand.NewPCG(4, 4))
+	const n, in = 5000, 5
+	u := []float64{1, 1, 0, 0, 0}
+	for a := range u {
+		u[a] /= math.Sqrt2
+	}
+	all := make([]float32, n*in)
+	for i := 0; i < n; i++ {
+		s := 3 * r.NormFloat64()
+		for a := 0; a < in; a++ {
+			all[i*in+a] = float32(2 + s*u[a] + 0.3*r.NormFloat64())
+		}
+	}
+	d := &Detector{cfg: Config{Dim: 2}, in: in}
+	if err := d.fitPCA(all, n); err != nil {
+		t.Fatal(err)
+	}
+	var dot float64
+	for a := 0; a < in; a++ {
+		dot += float64(d.comp[a]) * u[a]
+		if math.Abs(float64(d.mean[a])-2) > 0.2 {
+			t.Fatalf("mean %v, want 2", d.mean)
+		}
+	}
+	if math.Abs(math.Abs(dot)-1) > 1e-2 {
+		t.Fatalf("first component %v, want ±%v", d.comp[:in], u)
+	}
+	z := d.project(all[:10*in], 10)
+	for i := 0; i < 10; i++ {
+		for j := 0; j < d.dim; j++ {
+			var s float64
+			for a := 0; a < in; a++ {
+				s += float64(d.comp[j*in+a]) * float64(all[i*in+a]-d.mean[a])
+			}
+			if math.Abs(float64(z[i*d.dim+j])-s) > 1e-4*(1+math.Abs(s)) {
+				t.Fatalf("row %d coordinate %d: %v, want %v", i, j, z[i*d.dim+j], s)
+			}
 		}
 	}
 }
