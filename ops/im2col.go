@@ -136,10 +136,7 @@ func col2im(col []float32, c int, g *window, pad, dst []float32) {
 					src := row[oy*g.ow : oy*g.ow+g.ow]
 					br := (oy*g.sh + ki*g.dh) * wp
 					if g.sw == 1 || split {
-						d := band[br+c0 : br+c0+len(src)]
-						for i, v := range src {
-							d[i] += v
-						}
+						addRow(band[br+c0:br+c0+len(src)], src)
 						continue
 					}
 					d := band[br+c0 : br+c0+(g.ow-1)*g.sw+1]
@@ -164,11 +161,7 @@ func col2im(col []float32, c int, g *window, pad, dst []float32) {
 				mergeEvenOdd(nat, br[:half], br[half:])
 				br = nat
 			}
-			s := br[g.pl : g.pl+ncopy]
-			d := pr[:ncopy]
-			for i, v := range s {
-				d[i] += v
-			}
+			addRow(pr[:ncopy], br[g.pl:g.pl+ncopy])
 		}
 	}
 }
@@ -193,5 +186,13 @@ func mergeEvenOddGo(dst, e, o []float32, from int) {
 	}
 	for i := from; i < len(o) && 2*i+1 < len(dst); i++ {
 		dst[2*i+1] = o[i]
+	}
+}
+
+// addRowGo is the portable addRow.
+func addRowGo(dst, src []float32) {
+	src = src[:len(dst)]
+	for i, v := range src {
+		dst[i] += v
 	}
 }

@@ -179,3 +179,19 @@ func lerpRows(dst, r0, r1 []float32, a, b float32) {
 	}
 	lerpRowsGo(dst[done:], r0[done:], r1[done:], a, b)
 }
+
+// addInto8 adds src[i] to dst[i] for i < n (a multiple of 8).
+//
+//go:noescape
+func addInto8(dst, src *float32, n int)
+
+// addRow adds src into dst (src holds at least len(dst) values).
+func addRow(dst, src []float32) {
+	done := 0
+	if haveSIMD && len(dst) >= 8 {
+		done = len(dst) &^ 7
+		_ = src[done-1]
+		addInto8(&dst[0], &src[0], done)
+	}
+	addRowGo(dst[done:], src[done:])
+}

@@ -515,3 +515,25 @@ lploop:
 lpdone:
 	VZEROUPPER
 	RET
+
+// func addInto8(dst, src *float32, n int)
+// dst[i] += src[i] for i < n (a multiple of 8).
+TEXT ·addInto8(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	SHRQ $3, CX
+	JZ addone
+
+adloop:
+	VMOVUPS 0(DI), Y0
+	VADDPS 0(SI), Y0, Y0
+	VMOVUPS Y0, 0(DI)
+	ADDQ $32, DI
+	ADDQ $32, SI
+	DECQ CX
+	JNZ adloop
+
+addone:
+	VZEROUPPER
+	RET

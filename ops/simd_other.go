@@ -37,3 +37,6 @@ func maxInto(dst, src []float32) { maxIntoGo(dst, src) }
 
 // lerpRows sets dst[i] = a*r0[i] + b*r1[i].
 func lerpRows(dst, r0, r1 []float32, a, b float32) { lerpRowsGo(dst, r0, r1, a, b) }
+
+// addRow adds src into dst.
+func addRow(dst, src []float32) { addRowGo(dst, src) }
