@@ -34,15 +34,10 @@ func biasAct(row []float32, b float32, hasB bool, act Act) {
 	if !hasB {
 		b = 0
 	}
-	if act == ActNone {
-		if hasB {
-			for i := range row {
-				row[i] += b
-			}
-		}
+	if act == ActNone && !hasB {
 		return
 	}
-	lo, hi := act.bounds()
+	lo, hi := act.bounds() // ±Inf for ActNone: the clamp passes values (and NaN) through
 	addClamp(row, b, lo, hi)
 }
 

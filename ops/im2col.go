@@ -166,10 +166,10 @@ func col2im(col []float32, c int, g *window, pad, dst []float32) {
 	}
 }
 
-// copyShort copies src into dst (same length) without a memmove call for
-// the short rows of small feature maps.
+// copyShort copies src into dst (same length): memmove from 13 floats up,
+// a plain loop below that, where the call costs more than the copy.
 func copyShort(dst, src []float32) {
-	if len(dst) > 32 {
+	if len(dst) > 12 {
 		copy(dst, src)
 		return
 	}
