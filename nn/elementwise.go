@@ -364,7 +364,25 @@ func ReLU6(x *Var) *Var {
 
 // Sigmoid returns 1/(1+exp(-x)).
 func Sigmoid(x *Var) *Var {
-	return unary(x, sigmoid, func(_, y float32) float32 { return y * (1 - y) })
+	out := like(x.Value)
+	tensor.ParallelChunks(len(out.Data), elemGrain, func(lo, hi int) {
+		o := out.Data[lo:hi]
+		for i, v := range x.Value.Data[lo:hi] {
+			o[i] = sigmoid(v)
+		}
+	})
+	var res *Var
+	res = result(out, []*Var{x}, func() {
+		g := res.Grad // dead after this pass: scale it in place
+		tensor.ParallelChunks(len(g.Data), elemGrain, func(lo, hi int) {
+			d := g.Data[lo:hi]
+			for i, y := range out.Data[lo:hi] {
+				d[i] *= y * (1 - y)
+			}
+		})
+		x.accum(g)
+	})
+	return res
 }
 
 func sigmoid(v float32) float32 { return 1 / (1 + expf(-v)) }
@@ -379,7 +397,14 @@ func expf(x float32) float32 {
 		ln2hi = 0.693145751953125
 		ln2lo = 1.42860682030941723212e-6
 	)
-	x = min(max(x, -87), 88)
+	// Explicit compares: the min/max builtins' NaN and signed-zero rules
+	// make them markedly slower here. NaN passes through as NaN.
+	if x < -87 {
+		x = -87
+	}
+	if x > 88 {
+		x = 88
+	}
 	k := x*log2e + 0.5
 	n := int32(k)
 	if k < 0 {
