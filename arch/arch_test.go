@@ -225,7 +225,7 @@ func TestConvAE(t *testing.T) {
 		t.Fatalf("latent shape %v", z.Value.Shape)
 	}
 	names := []string{"enc.0.weight", "enc.0.bias", "enc.1.weight", "enc.1.bias", "enc.2.weight", "enc.2.bias",
-		"enc.3.weight", "enc.3.bias", "dec.0.weight", "dec.0.bias", "dec.2.weight", "dec.2.bias"}
+		"enc.3.weight", "enc.3.bias", "dec.0.weight", "dec.0.bias", "dec.1.weight", "dec.1.bias"}
 	ps := m.Params()
 	for i, p := range ps {
 		if p.Name != names[i] {

@@ -15,8 +15,8 @@ import (
 //
 // Decoder, mirroring the two stride-2 steps with transposed convolutions:
 //
-//	dec.0 32→32  convT k4 s2 p1   16→32, ReLU
-//	dec.2 32→3   convT k4 s2 p1   32→64, Sigmoid (outputs in [0,1])
+//	dec.0 32→32  convT k4 s2 p1   16→32, ReLU (fused)
+//	dec.1 32→3   convT k4 s2 p1   32→64, then Sigmoid (outputs in [0,1])
 type ConvAE struct {
 	Encoder, Decoder *nn.Sequential
 }
@@ -28,12 +28,12 @@ func NewConvAE(seed uint64) *ConvAE {
 	conv := func(in, out, s int) nn.Module {
 		return nn.NewConv2d(nn.ConvSpec{In: in, Out: out, Kernel: 3, Stride: s, Pad: 1, Act: ops.ActReLU}, rng)
 	}
-	up := func(in, out int) nn.Module {
-		return nn.NewConvTranspose2d(nn.ConvSpec{In: in, Out: out, Kernel: 4, Stride: 2, Pad: 1}, rng)
+	up := func(in, out int, act ops.Act) nn.Module {
+		return nn.NewConvTranspose2d(nn.ConvSpec{In: in, Out: out, Kernel: 4, Stride: 2, Pad: 1, Act: act}, rng)
 	}
 	return &ConvAE{
 		Encoder: nn.NewSequential(conv(3, 32, 2), conv(32, 64, 2), conv(64, 64, 1), conv(64, 32, 1)),
-		Decoder: nn.NewSequential(up(32, 32), nn.Func(nn.ReLU), up(32, 3), nn.Func(nn.Sigmoid)),
+		Decoder: nn.NewSequential(up(32, 32, ops.ActReLU), up(32, 3, ops.ActNone), nn.Func(nn.Sigmoid)),
 	}
 }
 

@@ -69,14 +69,34 @@ func actGrad(dy, y *tensor.Tensor, act ops.Act) *tensor.Tensor {
 // ConvTranspose2d is the transposed convolution of x [N,Cin,H,W] with
 // w [Cin,Cout/G,KH,KW] (PyTorch / ONNX layout) plus bias b ([Cout] or nil).
 func ConvTranspose2d(x, w, b *Var, p ops.ConvT2D) *Var {
+	return ConvTranspose2dAct(x, w, b, p, ops.ActNone)
+}
+
+// ConvTranspose2dAct is ConvTranspose2d followed by act (ReLU or ReLU6)
+// applied in place on the output, differentiated from the output like
+// Conv2d's fused activation.
+func ConvTranspose2dAct(x, w, b *Var, p ops.ConvT2D, act ops.Act) *Var {
 	var bv *tensor.Tensor
 	if b != nil {
 		bv = b.Value
 	}
 	y := ops.ConvTranspose2dForward(x.Value, w.Value, bv, p)
+	switch act {
+	case ops.ActNone:
+	case ops.ActReLU:
+		ops.ReLUInPlace(y)
+	case ops.ActReLU6:
+		ops.ClipInPlace(y, 0, 6)
+	default:
+		panic(fmt.Sprintf("nn.ConvTranspose2dAct: unknown activation %d", act))
+	}
 	var res *Var
 	res = result(y, []*Var{x, w, b}, func() {
-		dx, dw, db := ops.ConvTranspose2dBackward(x.Value, w.Value, res.Grad, p, needs(x))
+		dy := res.Grad
+		if act != ops.ActNone {
+			dy = actGrad(dy, y, act)
+		}
+		dx, dw, db := ops.ConvTranspose2dBackward(x.Value, w.Value, dy, p, needs(x))
 		if needs(x) {
 			x.accum(dx)
 		}

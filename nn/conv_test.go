@@ -1,6 +1,7 @@
 package nn
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -51,6 +52,16 @@ func TestGradConv(t *testing.T) {
 	gradCheck(t, "ConvTranspose2d", func(in []*Var) *Var {
 		return ConvTranspose2d(in[0], in[1], in[2], ops.ConvT2D{StrideH: 2, StrideW: 2, PadT: 1, PadL: 1, PadB: 1, PadR: 1, OutPadH: 1, OutPadW: 1})
 	}, randT(rng, -1, 1, 2, 3, 4, 3), randT(rng, -1, 1, 3, 2, 3, 3), randT(rng, -1, 1, 2))
+	for _, act := range []ops.Act{ops.ActReLU, ops.ActReLU6} {
+		x := randT(rng, -1, 1, 1, 3, 4, 3)
+		for i := range x.Data {
+			x.Data[i] *= 5 // some outputs above 6
+		}
+		// Outputs move ~5h per weight step: a small h keeps them off the kinks.
+		gradCheckOpt(t, fmt.Sprintf("ConvTranspose2dAct/%d", act), 2e-4, 2e-2, func(in []*Var) *Var {
+			return ConvTranspose2dAct(in[0], in[1], in[2], ops.ConvT2D{StrideH: 2, StrideW: 2, PadT: 1, PadL: 1, PadB: 1, PadR: 1}, act)
+		}, x, randT(rng, -1, 1, 3, 2, 3, 3), randT(rng, -1, 1, 2))
+	}
 	gradCheck(t, "ConvTranspose2d/groups", func(in []*Var) *Var {
 		return ConvTranspose2d(in[0], in[1], nil, ops.ConvT2D{StrideH: 2, StrideW: 2, Groups: 2})
 	}, randT(rng, -1, 1, 1, 4, 3, 3), randT(rng, -1, 1, 4, 1, 2, 2))

@@ -121,7 +121,7 @@ type ConvSpec struct {
 	Dilation, Groups int
 	OutPad           int // transposed convolution only
 	NoBias           bool
-	Act              ops.Act // activation fused into Conv2d (not ConvTranspose2d)
+	Act              ops.Act // activation applied right after the convolution, fused
 }
 
 func (s ConvSpec) norm() ConvSpec {
@@ -191,6 +191,7 @@ func weightBias(w, b *Param) []*Param {
 type ConvTranspose2dLayer struct {
 	Weight, Bias *Param
 	Opt          ops.ConvT2D
+	Act          ops.Act // applied in place after the convolution
 	Spec         ConvSpec
 }
 
@@ -198,15 +199,12 @@ type ConvTranspose2dLayer struct {
 // fan-in is computed from the weight's second axis (Out/G·K·K).
 func NewConvTranspose2d(s ConvSpec, rng *rand.Rand) *ConvTranspose2dLayer {
 	s = s.norm()
-	if s.Act != ops.ActNone {
-		panic("nn.NewConvTranspose2d: fused activation is not supported; add a ReLU layer")
-	}
 	w := tensor.New(s.In, s.Out/s.Groups, s.Kernel, s.Kernel)
 	fanIn := s.Out / s.Groups * s.Kernel * s.Kernel
 	InitKaimingUniform(w, fanIn, rng)
 	c := &ConvTranspose2dLayer{Weight: &Param{Name: "weight", Var: NewParamVar(w)}, Spec: s,
 		Opt: ops.ConvT2D{StrideH: s.Stride, StrideW: s.Stride, PadT: s.Pad, PadL: s.Pad, PadB: s.Pad, PadR: s.Pad,
-			OutPadH: s.OutPad, OutPadW: s.OutPad, DilH: s.Dilation, DilW: s.Dilation, Groups: s.Groups}}
+			OutPadH: s.OutPad, OutPadW: s.OutPad, DilH: s.Dilation, DilW: s.Dilation, Groups: s.Groups}, Act: s.Act}
 	if !s.NoBias {
 		b := tensor.New(s.Out)
 		InitKaimingUniform(b, fanIn, rng)
@@ -217,7 +215,7 @@ func NewConvTranspose2d(s ConvSpec, rng *rand.Rand) *ConvTranspose2dLayer {
 
 // Forward applies the transposed convolution.
 func (c *ConvTranspose2dLayer) Forward(x *Var) *Var {
-	return ConvTranspose2d(x, c.Weight.Var, biasVar(c.Bias), c.Opt)
+	return ConvTranspose2dAct(x, c.Weight.Var, biasVar(c.Bias), c.Opt, c.Act)
 }
 
 // Params returns weight (and bias).
