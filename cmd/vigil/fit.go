@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 	"github.com/vigil-ad/vigil/decision"
 	"github.com/vigil-ad/vigil/detector"
 	"github.com/vigil-ad/vigil/imageio"
+	"github.com/vigil-ad/vigil/progress"
 )
 
 // methodFlags are the hyper-parameters common to several methods; each is
@@ -142,11 +142,12 @@ func fitAndSave(ctx context.Context, det detector.Detector, ds *dataset.Dataset,
 	if len(ds.Train) == 0 {
 		return fitSummary{}, fmt.Errorf("dataset %s has no training images", ds.Name)
 	}
-	if !quiet {
-		fmt.Fprintf(os.Stderr, "fitting %s on %d images...\n", det.Method(), len(ds.Train))
-	}
 	t0 := time.Now()
-	if err := det.Fit(ctx, imagesOf(ds.Train)); err != nil {
+	bar := newProgress(quiet, "fitting "+det.Method(), len(ds.Train))
+	fitCtx := progress.With(ctx, func(done, total int) { bar.Set(done, total) })
+	err := det.Fit(fitCtx, imagesOf(ds.Train))
+	bar.Done()
+	if err != nil {
 		return fitSummary{}, fmt.Errorf("fit: %w", err)
 	}
 	fitSec := time.Since(t0).Seconds()

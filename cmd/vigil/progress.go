@@ -11,10 +11,10 @@ import (
 	"golang.org/x/term"
 )
 
-// progress reports a long step on stderr: a redrawn bar on a terminal,
+// progressBar reports a long step on stderr: a redrawn bar on a terminal,
 // plain periodic lines otherwise. Nothing is shown for steps that finish
 // within the first two seconds, and nothing at all when quiet.
-type progress struct {
+type progressBar struct {
 	mu       sync.Mutex
 	w        io.Writer
 	tty      bool
@@ -30,8 +30,8 @@ type progress struct {
 
 const progressDelay = 2 * time.Second
 
-func newProgress(quiet bool, label string, total int) *progress {
-	return &progress{
+func newProgress(quiet bool, label string, total int) *progressBar {
+	return &progressBar{
 		w:     os.Stderr,
 		tty:   term.IsTerminal(int(os.Stderr.Fd())),
 		quiet: quiet,
@@ -42,10 +42,21 @@ func newProgress(quiet bool, label string, total int) *progress {
 }
 
 // Add records n more units done.
-func (p *progress) Add(n int) {
+func (p *progressBar) Add(n int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.done += n
+	p.advance(p.done+n, p.total)
+}
+
+// Set records the absolute position, as reported by a detector.
+func (p *progressBar) Set(done, total int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.advance(done, total)
+}
+
+func (p *progressBar) advance(done, total int) {
+	p.done, p.total = done, total
 	if p.quiet {
 		return
 	}
@@ -65,7 +76,7 @@ func (p *progress) Add(n int) {
 	p.drewDone = p.done
 }
 
-func (p *progress) draw(now time.Time) {
+func (p *progressBar) draw(now time.Time) {
 	el := now.Sub(p.start).Seconds()
 	frac := 0.0
 	if p.total > 0 {
@@ -85,7 +96,7 @@ func (p *progress) draw(now time.Time) {
 }
 
 // Done finishes the line (terminal) once the step is over.
-func (p *progress) Done() {
+func (p *progressBar) Done() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.quiet || !p.drawn {

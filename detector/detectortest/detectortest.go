@@ -16,6 +16,7 @@ import (
 
 	"github.com/vigil-ad/vigil/detector"
 	"github.com/vigil-ad/vigil/imageio"
+	"github.com/vigil-ad/vigil/progress"
 )
 
 // Texture returns a seeded normal RGB image: sinusoidal stripes of a fixed
@@ -63,6 +64,8 @@ type Options struct {
 	Setup   func(d detector.Detector) // called on every detector made (e.g. to inject a backbone)
 	MinHits int                       // defects whose map maximum must fall in the planted square (default NTest-1)
 	Defect  int                       // planted square side (default Size/6)
+	// Progress: Fit must report progress (package progress) up to NTrain.
+	Progress bool
 }
 
 const nTest = 6
@@ -97,8 +100,13 @@ func Run(t *testing.T, method, config string, opt Options) {
 		train = append(train, Texture(uint64(i), n, n))
 	}
 	d := mk()
-	if err := d.Fit(ctx, train); err != nil {
+	lastDone, lastTotal := 0, 0
+	fitCtx := progress.With(ctx, func(done, total int) { lastDone, lastTotal = done, total })
+	if err := d.Fit(fitCtx, train); err != nil {
 		t.Fatalf("fit: %v", err)
+	}
+	if opt.Progress && (lastDone != len(train) || lastTotal != len(train)) {
+		t.Errorf("fit reported progress %d/%d at the end, want %d/%d", lastDone, lastTotal, len(train), len(train))
 	}
 	var test []*imageio.Image
 	var masks []*imageio.Map

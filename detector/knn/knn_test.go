@@ -9,7 +9,7 @@ import (
 )
 
 func TestContractImageMode(t *testing.T) {
-	detectortest.Run(t, "knn", `{"backbone":"random:1","size":64,"mode":"image","dim":16,"k":3,"seed":3}`, detectortest.Options{NoMap: true, Defect: 20})
+	detectortest.Run(t, "knn", `{"backbone":"random:1","size":64,"mode":"image","dim":16,"k":3,"seed":3}`, detectortest.Options{NoMap: true, Defect: 20, Progress: true})
 }
 
 func TestContractPatchModeWithClusters(t *testing.T) {

@@ -19,6 +19,7 @@ import (
 	"github.com/vigil-ad/vigil/embedding"
 	"github.com/vigil-ad/vigil/gemm"
 	"github.com/vigil-ad/vigil/imageio"
+	"github.com/vigil-ad/vigil/progress"
 	"github.com/vigil-ad/vigil/safetensors"
 	"github.com/vigil-ad/vigil/tensor"
 )
@@ -195,6 +196,7 @@ func (d *Detector) Fit(ctx context.Context, train []*imageio.Image) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		defer progress.Report(ctx, start+f[0].Shape[0], len(train))
 		x, err := d.features(ex, f)
 		if err != nil {
 			return err

@@ -11,7 +11,7 @@ import (
 )
 
 func TestContract(t *testing.T) {
-	detectortest.Run(t, "padim", `{"backbone":"random:1","size":64,"dim":40,"seed":3}`, detectortest.Options{})
+	detectortest.Run(t, "padim", `{"backbone":"random:1","size":64,"dim":40,"seed":3}`, detectortest.Options{Progress: true})
 }
 
 func TestHalfPrecisionRoundTrip(t *testing.T) {

@@ -20,6 +20,7 @@ import (
 	"github.com/vigil-ad/vigil/gemm"
 	"github.com/vigil-ad/vigil/imageio"
 	"github.com/vigil-ad/vigil/nnsearch"
+	"github.com/vigil-ad/vigil/progress"
 	"github.com/vigil-ad/vigil/safetensors"
 	"github.com/vigil-ad/vigil/tensor"
 )
@@ -170,6 +171,7 @@ func (d *Detector) Fit(ctx context.Context, train []*imageio.Image) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		defer progress.Report(ctx, start+f[0].Shape[0], len(train))
 		rows, _, dim, h, w, err := d.patches(ex, f)
 		if err != nil {
 			return err

@@ -9,7 +9,7 @@ import (
 )
 
 func TestContract(t *testing.T) {
-	detectortest.Run(t, "patchcore", `{"backbone":"random:1","size":64,"taps":[0,1],"ratio":0.25,"seed":3}`, detectortest.Options{})
+	detectortest.Run(t, "patchcore", `{"backbone":"random:1","size":64,"taps":[0,1],"ratio":0.25,"seed":3}`, detectortest.Options{Progress: true})
 }
 
 func TestHalfPrecisionRoundTrip(t *testing.T) {
