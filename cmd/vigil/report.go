@@ -37,6 +37,17 @@ func writeReport(dir, title string, res evalResult, rows []scored, calib decisio
 	if err := json.Unmarshal(b, &mt); err != nil {
 		return err
 	}
+	// Counts read back from JSON as float64: show them as integers; one
+	// table row per defect type instead of a nested object.
+	for _, k := range []string{"n_normal", "n_anomalous"} {
+		if v, ok := mt[k].(float64); ok {
+			mt[k] = int(v)
+		}
+	}
+	delete(mt, "per_defect_auroc")
+	for k, v := range res.PerDefect {
+		mt["image_auroc_"+k] = v
+	}
 	r := report.Report{Title: title, Metrics: mt, MetricOrder: metricOrder, Threshold: calib.Threshold}
 	scores := make([]float64, len(rows))
 	labels := make([]int, len(rows))
