@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/vigil-ad/vigil/detector"
 	"github.com/vigil-ad/vigil/imageio"
 	"github.com/vigil-ad/vigil/report"
 )
@@ -36,13 +35,9 @@ func cmdPredict(args []string, stdout io.Writer) error {
 	if len(paths) == 0 {
 		return usagef("give at least one image to score")
 	}
-	det, meta, err := detector.Load(*model)
+	det, calib, err := loadModel(*model)
 	if err != nil {
 		return err
-	}
-	calib, err := decodeCalibration(meta)
-	if err != nil {
-		return fmt.Errorf("model %s: %w", *model, err)
 	}
 	imgs := make([]*imageio.Image, len(paths))
 	for i, p := range paths {

@@ -178,13 +178,9 @@ func cmdTest(args []string, stdout io.Writer) error {
 	if *model == "" {
 		return usagef("--model MODEL is required")
 	}
-	det, meta, err := detector.Load(*model)
+	det, calib, err := loadModel(*model)
 	if err != nil {
 		return err
-	}
-	calib, err := decodeCalibration(meta)
-	if err != nil {
-		return fmt.Errorf("model %s: %w", *model, err)
 	}
 	ds, err := df.load()
 	if err != nil {
@@ -207,6 +203,19 @@ func cmdTest(args []string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "report: %s\n", reportIndex(*reportDir))
 	}
 	return nil
+}
+
+// loadModel reads a model file and the calibration stored with it.
+func loadModel(path string) (detector.Detector, decision.Calibration, error) {
+	det, meta, err := detector.Load(path)
+	if err != nil {
+		return nil, decision.Calibration{}, err
+	}
+	calib, err := decodeCalibration(meta)
+	if err != nil {
+		return nil, decision.Calibration{}, fmt.Errorf("model %s: %w", path, err)
+	}
+	return det, calib, nil
 }
 
 func decodeCalibration(meta detector.Meta) (decision.Calibration, error) {
