@@ -1,0 +1,106 @@
+package embedding
+
+import (
+	"math"
+	"testing"
+
+	"github.com/vigil-ad/vigil/imageio"
+	"github.com/vigil-ad/vigil/tensor"
+)
+
+func seq(shape ...int) *tensor.Tensor {
+	t := tensor.New(shape...)
+	for i := range t.Data {
+		t.Data[i] = float32(i)
+	}
+	return t
+}
+
+// Rows puts channel c of location (n, y, x) at row (n·H + y)·W + x.
+func TestRowsTransposes(t *testing.T) {
+	x := seq(2, 3, 2, 4)
+	r := Rows(x)
+	for n := 0; n < 2; n++ {
+		for c := 0; c < 3; c++ {
+			for p := 0; p < 8; p++ {
+				if got, want := r[(n*8+p)*3+c], x.Data[(n*3+c)*8+p]; got != want {
+					t.Fatalf("n=%d c=%d p=%d: %v, want %v", n, c, p, got, want)
+				}
+			}
+		}
+	}
+}
+
+// Concat keeps maps already at the target size unchanged, upsamples the
+// others (a constant map stays constant), and stacks channels in order.
+func TestConcat(t *testing.T) {
+	a := seq(2, 2, 4, 4)
+	b := tensor.New(2, 1, 2, 2)
+	for i := range b.Data {
+		b.Data[i] = float32(7 + i/4) // image 0: 7, image 1: 8
+	}
+	out := Concat([]*tensor.Tensor{a, b}, 4, 4)
+	if out.Shape[1] != 3 || out.Shape[2] != 4 || out.Shape[3] != 4 {
+		t.Fatalf("shape %v", out.Shape)
+	}
+	for n := 0; n < 2; n++ {
+		for p := 0; p < 16; p++ {
+			for c := 0; c < 2; c++ {
+				if out.Data[(n*3+c)*16+p] != a.Data[(n*2+c)*16+p] {
+					t.Fatalf("tap 0 changed at n=%d c=%d p=%d", n, c, p)
+				}
+			}
+			if v := out.Data[(n*3+2)*16+p]; v != float32(7+n) {
+				t.Fatalf("upsampled constant map gives %v, want %v", v, 7+n)
+			}
+		}
+	}
+}
+
+// Aggregate averages the k×k window, excluding zero padding at borders.
+func TestAggregate(t *testing.T) {
+	x := seq(1, 1, 3, 3) // 0..8
+	y := Aggregate(x, 3)
+	// Centre: mean of 0..8 = 4; corner (0,0): mean of 0,1,3,4 = 2.
+	if y.Data[4] != 4 || y.Data[0] != 2 {
+		t.Fatalf("aggregate %v", y.Data)
+	}
+	if Aggregate(x, 1) != x {
+		t.Fatal("k = 1 must return the input")
+	}
+}
+
+func TestGeometry(t *testing.T) {
+	for _, g := range []Geometry{{Size: 0}, {Size: 100}, {Size: 64, Crop: 96}, {Size: 96, Crop: 40}} {
+		if g.Validate() == nil {
+			t.Fatalf("%+v accepted", g)
+		}
+	}
+	g := Geometry{Size: 96, Crop: 64}
+	if err := g.Validate(); err != nil || g.Side() != 64 {
+		t.Fatalf("valid geometry: %v, side %d", err, g.Side())
+	}
+	img := imageio.New(1, 50, 70)
+	x, err := g.Batch([]*imageio.Image{img, img})
+	if err != nil || x.Shape[0] != 2 || x.Shape[1] != 3 || x.Shape[2] != 64 || x.Shape[3] != 64 {
+		t.Fatalf("batch %v, %v", x.Shape, err)
+	}
+	// A map on the crop goes back into the centre of the resized frame;
+	// outside, it takes the map's minimum; then it is resized to H×W.
+	m := imageio.NewMap(64, 64)
+	for i := range m.Pix {
+		m.Pix[i] = 1
+	}
+	m.Pix[0] = 0.5
+	back := g.ToOriginal(m, 96, 96)
+	if back.H != 96 || back.W != 96 {
+		t.Fatalf("map %dx%d", back.H, back.W)
+	}
+	if back.At(0, 0) != 0.5 || back.At(48, 48) != 1 || back.At(16, 16) != 0.5 {
+		t.Fatalf("border %v, centre %v, crop corner %v", back.At(0, 0), back.At(48, 48), back.At(16, 16))
+	}
+	side := g.ToSide([]float32{2, 2, 2, 2}, 2, 2)
+	if side.H != 64 || math.Abs(float64(side.At(10, 50))-2) > 1e-6 {
+		t.Fatalf("ToSide %dx%d value %v", side.H, side.W, side.At(10, 50))
+	}
+}
