@@ -100,11 +100,7 @@ func cmdDemo(args []string, stdout io.Writer) error {
 			return fmt.Errorf("family %s: %w", f, err)
 		}
 		// Evaluate the saved model, as a user would.
-		det2, meta, err := detector.Load(modelPath)
-		if err != nil {
-			return err
-		}
-		calib, err := decodeCalibration(meta)
+		det2, calib, err := loadModel(modelPath)
 		if err != nil {
 			return err
 		}
