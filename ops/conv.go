@@ -188,6 +188,10 @@ var convFwdTasks = sync.Pool{New: func() any {
 // disableShiftedDW forces the im2col weight gradient (tests compare).
 var disableShiftedDW = false
 
+// disableWinoDW forces the direct weight gradient where Winograd's would
+// apply (tests and benchmarks compare).
+var disableWinoDW = false
+
 // disableWinograd forces the im2col path (tests and benchmarks compare).
 var disableWinograd = false
 
@@ -342,6 +346,13 @@ func Conv2dBackward(x, w, dy *tensor.Tensor, p Conv2D, needDX bool) (dx, dw, db 
 	}
 	if dx != nil && !s.pointwise() && backwardDataAsConv(dx, w, dy, &s) {
 		dxd = nil // done as a forward convolution; only dW remains
+	}
+	if useWinograd(&s) && !disableWinograd && !disableWinoDW {
+		winoWeightGrad(dw.Data, x.Data, dy.Data, &s)
+		if dxd != nil {
+			gemmConvBackward(dxd, nil, x.Data, w.Data, dy.Data, &s)
+		}
+		return dx, dw, db
 	}
 	// The per-tap GEMMs have Cin/G columns: they pay for stride 1 with
 	// enough channels; strided or narrow layers share one im2col instead.

@@ -1,0 +1,71 @@
+//go:build linux
+
+package ops
+
+import (
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// processCPU is the CPU time consumed by all threads of the process; on a
+// busy shared machine it is a steadier measure than wall time.
+func processCPU() time.Duration {
+	var ru unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkAEPathsCPU times the alternative kernels of the autoencoder's
+// layers in process CPU time per call, variants interleaved, best of 7
+// rounds: the Winograd vs direct weight gradient (L3, L4) and the phase vs
+// col2im transposed convolution (D1). Run with -benchtime=1x; compare
+// GOMAXPROCS=1 for single-thread cost.
+func BenchmarkAEPathsCPU(b *testing.B) {
+	rng := rand.New(rand.NewPCG(91, 92))
+	p := Conv2D{PadT: 1, PadL: 1, PadB: 1, PadR: 1}
+	pt := ConvT2D{StrideH: 2, StrideW: 2, PadT: 1, PadL: 1, PadB: 1, PadR: 1}
+	x3, w3, dy3 := randT(rng, 16, 64, 16, 16), randT(rng, 64, 64, 3, 3), randT(rng, 16, 64, 16, 16)
+	w4, dy4 := randT(rng, 32, 64, 3, 3), randT(rng, 16, 32, 16, 16)
+	d1x, d1w := randT(rng, 16, 32, 16, 16), randT(rng, 32, 32, 4, 4)
+	type variant struct {
+		name string
+		flag *bool
+		off  bool
+		fn   func()
+	}
+	vs := []variant{
+		{"L3dW_wino", &disableWinoDW, false, func() { Conv2dBackward(x3, w3, dy3, p, false) }},
+		{"L3dW_direct", &disableWinoDW, true, func() { Conv2dBackward(x3, w3, dy3, p, false) }},
+		{"L4dW_wino", &disableWinoDW, false, func() { Conv2dBackward(x3, w4, dy4, p, false) }},
+		{"L4dW_direct", &disableWinoDW, true, func() { Conv2dBackward(x3, w4, dy4, p, false) }},
+		{"D1fwd_phase", &disablePhaseT, false, func() { ConvTranspose2dForward(d1x, d1w, nil, pt) }},
+		{"D1fwd_col2im", &disablePhaseT, true, func() { ConvTranspose2dForward(d1x, d1w, nil, pt) }},
+	}
+	const reps = 5
+	best := make([]time.Duration, len(vs))
+	for i := 0; i < b.N; i++ {
+		for round := 0; round < 7; round++ {
+			for k, v := range vs {
+				*v.flag = v.off
+				v.fn()
+				t0 := processCPU()
+				for r := 0; r < reps; r++ {
+					v.fn()
+				}
+				d := (processCPU() - t0) / reps
+				*v.flag = false
+				if best[k] == 0 || d < best[k] {
+					best[k] = d
+				}
+			}
+		}
+	}
+	for k, v := range vs {
+		b.ReportMetric(float64(best[k].Microseconds())/1000, v.name+"_cpu_ms")
+	}
+}
