@@ -32,6 +32,11 @@ func BenchmarkAEPathsCPU(b *testing.B) {
 	x3, w3, dy3 := randT(rng, 16, 64, 16, 16), randT(rng, 64, 64, 3, 3), randT(rng, 16, 64, 16, 16)
 	w4, dy4 := randT(rng, 32, 64, 3, 3), randT(rng, 16, 32, 16, 16)
 	d1x, d1w := randT(rng, 16, 32, 16, 16), randT(rng, 32, 32, 4, 4)
+	p2 := Conv2D{StrideH: 2, StrideW: 2, PadT: 1, PadL: 1, PadB: 1, PadR: 1}
+	x1, w1, dy1 := randT(rng, 16, 3, 64, 64), randT(rng, 32, 3, 3, 3), randT(rng, 16, 32, 32, 32)
+	x2, w2, dy2 := randT(rng, 16, 32, 32, 32), randT(rng, 64, 32, 3, 3), randT(rng, 16, 64, 16, 16)
+	y1, y2 := randT(rng, 16, 32, 32, 32), randT(rng, 16, 64, 16, 16)
+	var never bool
 	type variant struct {
 		name string
 		flag *bool
@@ -39,6 +44,12 @@ func BenchmarkAEPathsCPU(b *testing.B) {
 		fn   func()
 	}
 	vs := []variant{
+		{"L1fwd", &never, false, func() { Conv2dForwardInto(y1, x1, w1, nil, p2) }},
+		{"L1dW", &never, false, func() { Conv2dBackward(x1, w1, dy1, p2, false) }},
+		{"L2fwd", &never, false, func() { Conv2dForwardInto(y2, x2, w2, nil, p2) }},
+		{"L2dW", &never, false, func() { Conv2dBackward(x2, w2, dy2, p2, false) }},
+		{"L2bwd_phase", &phaseConvDX, true, func() { Conv2dBackward(x2, w2, dy2, p2, true) }},
+		{"L2bwd_col2im", &phaseConvDX, false, func() { Conv2dBackward(x2, w2, dy2, p2, true) }},
 		{"L3dW_wino", &disableWinoDW, false, func() { Conv2dBackward(x3, w3, dy3, p, false) }},
 		{"L3dW_direct", &disableWinoDW, true, func() { Conv2dBackward(x3, w3, dy3, p, false) }},
 		{"L4dW_wino", &disableWinoDW, false, func() { Conv2dBackward(x3, w4, dy4, p, false) }},
@@ -48,6 +59,7 @@ func BenchmarkAEPathsCPU(b *testing.B) {
 	}
 	const reps = 5
 	best := make([]time.Duration, len(vs))
+	phaseConvDX = true
 	for i := 0; i < b.N; i++ {
 		for round := 0; round < 7; round++ {
 			for k, v := range vs {
@@ -58,7 +70,7 @@ func BenchmarkAEPathsCPU(b *testing.B) {
 					v.fn()
 				}
 				d := (processCPU() - t0) / reps
-				*v.flag = false
+				*v.flag = v.flag == &phaseConvDX
 				if best[k] == 0 || d < best[k] {
 					best[k] = d
 				}
