@@ -324,10 +324,19 @@ func (d *Detector) fitPCA(all []float32, n int) error {
 // KMeans clusters n rows of x (n×dim) into k centroids with k-means++
 // seeding and Lloyd iterations; it returns the k×dim centroids. Seeding
 // runs on a seeded random sample of at most 16·k rows (its cost is
-// sequential in k), the Lloyd steps on all rows.
+// sequential in k), the Lloyd steps on a sample of at most 64·k rows
+// (as FAISS caps points per centroid), so the cost does not grow with n.
 func KMeans(x []float32, n, dim, k, iters int, seed uint64) []float32 {
 	r := rand.New(rand.NewPCG(seed, 0x4b3a))
 	cent := make([]float32, k*dim)
+	if n > 64*k {
+		nl := 64 * k
+		sub := make([]float32, nl*dim)
+		for i, j := range r.Perm(n)[:nl] {
+			copy(sub[i*dim:(i+1)*dim], x[j*dim:(j+1)*dim])
+		}
+		x, n = sub, nl
+	}
 	sample := x
 	ns := n
 	if n > 16*k {
