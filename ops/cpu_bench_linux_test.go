@@ -36,6 +36,8 @@ func BenchmarkAEPathsCPU(b *testing.B) {
 	x1, w1, dy1 := randT(rng, 16, 3, 64, 64), randT(rng, 32, 3, 3, 3), randT(rng, 16, 32, 32, 32)
 	x2, w2, dy2 := randT(rng, 16, 32, 32, 32), randT(rng, 64, 32, 3, 3), randT(rng, 16, 64, 16, 16)
 	y1, y2 := randT(rng, 16, 32, 32, 32), randT(rng, 16, 64, 16, 16)
+	d2x, d2w := randT(rng, 16, 32, 32, 32), randT(rng, 32, 3, 4, 4)
+	d1dy, d2dy := randT(rng, 16, 32, 32, 32), randT(rng, 16, 3, 64, 64)
 	var never bool
 	type variant struct {
 		name string
@@ -54,6 +56,9 @@ func BenchmarkAEPathsCPU(b *testing.B) {
 		{"L3dW_direct", &disableWinoDW, true, func() { Conv2dBackward(x3, w3, dy3, p, false) }},
 		{"L4dW_wino", &disableWinoDW, false, func() { Conv2dBackward(x3, w4, dy4, p, false) }},
 		{"L4dW_direct", &disableWinoDW, true, func() { Conv2dBackward(x3, w4, dy4, p, false) }},
+		{"D1bwd", &never, false, func() { ConvTranspose2dBackward(d1x, d1w, d1dy, pt, true) }},
+		{"D2fwd", &never, false, func() { ConvTranspose2dForward(d2x, d2w, nil, pt) }},
+		{"D2bwd", &never, false, func() { ConvTranspose2dBackward(d2x, d2w, d2dy, pt, true) }},
 		{"D1fwd_phase", &disablePhaseT, false, func() { ConvTranspose2dForward(d1x, d1w, nil, pt) }},
 		{"D1fwd_col2im", &disablePhaseT, true, func() { ConvTranspose2dForward(d1x, d1w, nil, pt) }},
 	}

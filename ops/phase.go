@@ -23,6 +23,10 @@ import "github.com/vigil-ad/vigil/tensor"
 // disablePhaseT forces the GEMM + col2im path (tests compare).
 var disablePhaseT = false
 
+// disablePairCols forces strided stores for stride-2 column phases (tests
+// compare).
+var disablePairCols = false
+
 // phaseTaps lists, for one phase a of one axis, the kernel taps that reach
 // it and the input offset of each: output index m of the phase reads input
 // m+off[t] through tap k[t].
@@ -78,6 +82,9 @@ type phaseTask struct {
 	padT, padL   int
 	rq, wq       int
 	padFn, runFn func(lo, hi int)
+	// pairCols: the column phases pe and po interleave into whole rows.
+	pairCols bool
+	pe, po   int
 }
 
 // phaseTransposed sets v = convTranspose(u, w) (+ bias per v channel when
@@ -125,7 +132,14 @@ func phaseTransposed(v, u, w, bias []float32, n, cu, cv int, g *window) {
 	per = min(per, max(1, n*nph/(2*tensor.Workers())))
 	t.chunk = min(per, n)
 	t.chunks = (n + t.chunk - 1) / t.chunk
-	tensor.Parallel(nph*t.chunks, t.runFn)
+	tasks := nph
+	if g.sw == 2 && !disablePairCols {
+		t.pe, t.po, t.pairCols = pairedColumns(t.px, g.w, g.pl)
+	}
+	if t.pairCols {
+		tasks = g.sh // one task per row phase and image chunk
+	}
+	tensor.Parallel(tasks*t.chunks, t.runFn)
 	for _, m := range t.wp {
 		tensor.Put(m)
 	}
@@ -170,52 +184,133 @@ func (t *phaseTask) run(lo, hi int) {
 	g := &t.win
 	for task := lo; task < hi; task++ {
 		ph, ch := task/t.chunks, task%t.chunks
-		a, b := ph/g.sw, ph%g.sw
 		img0 := ch * t.chunk
 		img1 := min(t.n, img0+t.chunk)
-		t.phase(a, b, &t.py[a], &t.px[b], img0, img1)
+		if t.pairCols {
+			t.pair(ph, img0, img1)
+			continue
+		}
+		a, b := ph/g.sw, ph%g.sw
+		out := t.product(a, b, img0, img1)
+		t.store(a, b, out, img0, img1)
+		if out != nil {
+			tensor.Put(out)
+		}
 	}
 }
 
-// phase computes phase (a,b) of images [img0,img1). Its GEMM runs over
-// "wide" rows of wq columns (the padded pitch; columns past tx.n are
-// computed and dropped), which makes every tap's input for one channel a
-// single contiguous run of the padded plane.
-func (t *phaseTask) phase(a, b int, ty, tx *phaseTaps, img0, img1 int) {
+// pairedColumns reports whether the two column phases of a stride-2 axis
+// start at columns 0 and 1 (phase e and o), so one row of each interleaves
+// into a whole output row.
+func pairedColumns(px []phaseTaps, w, pl int) (e, o int, ok bool) {
+	if len(px) != 2 {
+		return 0, 0, false
+	}
+	for b := 0; b < 2; b++ {
+		j0 := 2*px[b].m0 + b - pl
+		if j0 == 0 && px[b].n == (w+1)/2 && px[1-b].n == w/2 && 2*px[1-b].m0+(1-b)-pl == 1 {
+			return b, 1 - b, true
+		}
+	}
+	return 0, 0, false
+}
+
+// pair computes the column phases of row phase a for images [img0,img1)
+// and interleaves them into whole rows of v (stride-2 columns).
+func (t *phaseTask) pair(a, img0, img1 int) {
 	g := &t.win
-	if ty.n == 0 || tx.n == 0 {
+	ty := &t.py[a]
+	if ty.n == 0 {
 		return
+	}
+	eo, oo := t.product(a, t.pe, img0, img1), t.product(a, t.po, img0, img1)
+	cols := ty.n * t.wq
+	ncol := (img1 - img0) * cols
+	ne, no := t.px[t.pe].n, t.px[t.po].n
+	hwv := g.h * g.w
+	var zero []float32
+	if eo == nil || oo == nil {
+		zero = tensor.Get(ne)
+	}
+	for img := img0; img < img1; img++ {
+		base := (img - img0) * cols
+		for c := 0; c < t.cv; c++ {
+			plane := t.v[(img*t.cv+c)*hwv : (img*t.cv+c+1)*hwv]
+			for mm := 0; mm < ty.n; mm++ {
+				i := g.sh*(ty.m0+mm) + a - g.pt
+				row := plane[i*g.w : (i+1)*g.w]
+				e, o := zero, zero
+				if eo != nil {
+					e = eo[c*ncol+base+mm*t.wq:][:ne]
+				}
+				if oo != nil {
+					o = oo[c*ncol+base+mm*t.wq:][:no]
+				}
+				mergeEvenOdd(row, e, o)
+				if t.bias != nil {
+					biasAct(row, t.bias[c], true, ActNone)
+				}
+			}
+		}
+	}
+	for _, b := range [][]float32{eo, oo, zero} {
+		if b != nil {
+			tensor.Put(b)
+		}
+	}
+}
+
+// product returns phase (a,b)'s GEMM result for images [img0,img1) as
+// [Cv][images·ty.n·wq] ("wide" rows of wq columns: the padded pitch;
+// columns past tx.n are computed and dropped), which makes every tap's
+// input for one channel a single contiguous run of the padded plane. It
+// returns nil when no tap reaches the phase.
+func (t *phaseTask) product(a, b, img0, img1 int) []float32 {
+	g := &t.win
+	ty, tx := &t.py[a], &t.px[b]
+	K := t.cu * len(ty.k) * len(tx.k)
+	if ty.n == 0 || tx.n == 0 || K == 0 {
+		return nil
 	}
 	wq, pq := t.wq, t.rq*t.wq
 	cols := ty.n * wq       // wide columns per image
 	run := cols - wq + tx.n // the part that reads real positions
 	ncol := (img1 - img0) * cols
-	K := t.cu * len(ty.k) * len(tx.k)
-	hwv := g.h * g.w
-	var out []float32
-	if K > 0 {
-		col := tensor.GetDirty(K * ncol)
-		for img := img0; img < img1; img++ {
-			base := (img - img0) * cols
-			for ci := 0; ci < t.cu; ci++ {
-				plane := t.pad[(img*t.cu+ci)*pq : (img*t.cu+ci+1)*pq]
-				r := ci * len(ty.k) * len(tx.k)
-				for _, dy := range ty.off {
-					for _, dx := range tx.off {
-						o := (ty.m0+dy+t.padT)*wq + tx.m0 + dx + t.padL
-						d := col[r*ncol+base : r*ncol+base+cols]
-						copy(d[:run], plane[o:o+run])
-						clear(d[run:])
-						r++
-					}
+	col := tensor.GetDirty(K * ncol)
+	for img := img0; img < img1; img++ {
+		base := (img - img0) * cols
+		for ci := 0; ci < t.cu; ci++ {
+			plane := t.pad[(img*t.cu+ci)*pq : (img*t.cu+ci+1)*pq]
+			r := ci * len(ty.k) * len(tx.k)
+			for _, dy := range ty.off {
+				for _, dx := range tx.off {
+					o := (ty.m0+dy+t.padT)*wq + tx.m0 + dx + t.padL
+					d := col[r*ncol+base : r*ncol+base+cols]
+					copy(d[:run], plane[o:o+run])
+					clear(d[run:])
+					r++
 				}
 			}
 		}
-		out = tensor.GetDirty(t.cv * ncol)
-		sgemmSerial(false, false, t.cv, ncol, K, 1, t.wp[a*g.sw+b], K, col, ncol, 0, out, ncol)
-		tensor.Put(col)
 	}
-	// Strided store of the phase into v (zero when no tap reaches it).
+	out := tensor.GetDirty(t.cv * ncol)
+	sgemmSerial(false, false, t.cv, ncol, K, 1, t.wp[a*g.sw+b], K, col, ncol, 0, out, ncol)
+	tensor.Put(col)
+	return out
+}
+
+// store writes phase (a,b) of images [img0,img1) into v with strided
+// stores, adding the bias (out nil: no tap reaches the phase, bias only).
+func (t *phaseTask) store(a, b int, out []float32, img0, img1 int) {
+	g := &t.win
+	ty, tx := &t.py[a], &t.px[b]
+	if ty.n == 0 || tx.n == 0 {
+		return
+	}
+	wq := t.wq
+	cols := ty.n * wq
+	ncol := (img1 - img0) * cols
+	hwv := g.h * g.w
 	j0, sw, sh := g.sw*tx.m0+b-g.pl, g.sw, g.sh
 	for img := img0; img < img1; img++ {
 		base := (img - img0) * cols
@@ -244,9 +339,6 @@ func (t *phaseTask) phase(a, b int, ty, tx *phaseTaps, img0, img1 int) {
 				}
 			}
 		}
-	}
-	if out != nil {
-		tensor.Put(out)
 	}
 }
 

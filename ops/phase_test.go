@@ -15,7 +15,8 @@ import (
 // gradient it serves against the GEMM + col2im path.
 func TestPhaseTransposedMatchesNaive(t *testing.T) {
 	rng := rand.New(rand.NewPCG(71, 72))
-	for i := 0; i < 60; i++ {
+	paired := 0
+	for i := 0; i < 80; i++ {
 		n, cin, cout := 1+rng.IntN(3), 1+rng.IntN(9), 1+rng.IntN(12)
 		h, w := 1+rng.IntN(9), 1+rng.IntN(9)
 		kh, kw := 1+rng.IntN(5), 1+rng.IntN(5)
@@ -35,10 +36,17 @@ func TestPhaseTransposedMatchesNaive(t *testing.T) {
 		closeT(t, name, got.Data, want.Data, 1e-4)
 		// The phase kernel itself, whatever the channel count.
 		st := convTCheck("test", x, wt, b, p)
-		direct := tensor.New(want.Shape...)
-		direct.Fill(float32(i)) // every element must be overwritten
-		phaseTransposed(direct.Data, x.Data, wt.Data, b.Data, st.n, st.cin, st.cout, &st.win)
-		closeT(t, name+" phases", direct.Data, want.Data, 1e-4)
+		if _, _, ok := pairedColumns(axisPhases(st.win.w, kw, p.StrideW, p.PadL, max(1, p.DilW)), st.win.w, p.PadL); ok && p.StrideW == 2 {
+			paired++
+		}
+		for _, noPair := range []bool{false, true} {
+			disablePairCols = noPair
+			direct := tensor.New(want.Shape...)
+			direct.Fill(float32(i)) // every element must be overwritten
+			phaseTransposed(direct.Data, x.Data, wt.Data, b.Data, st.n, st.cin, st.cout, &st.win)
+			disablePairCols = false
+			closeT(t, fmt.Sprintf("%s phases (no pairing %v)", name, noPair), direct.Data, want.Data, 1e-4)
+		}
 
 		// The same geometry as a convolution: its input gradient by phases
 		// equals the GEMM + col2im path of Conv2dBackward.
@@ -55,6 +63,9 @@ func TestPhaseTransposedMatchesNaive(t *testing.T) {
 		dx := tensor.New(xc.Shape...)
 		phaseTransposed(dx.Data, dy.Data, wc.Data, nil, s.n, s.cout, s.cin, &s.win)
 		closeT(t, name+" conv dx", dx.Data, ref.Data, 1e-4)
+	}
+	if paired < 5 {
+		t.Fatalf("only %d cases exercised paired column phases", paired)
 	}
 }
 
