@@ -10,9 +10,12 @@
 // row-tiled im2col + GEMM otherwise, parallel over images and tiles with a
 // serial GEMM per task (or whole images with the parallel GEMM when there
 // are too few tiles). Backward passes compute dX of ungrouped stride-1 layers as a
-// forward convolution with the flipped kernel and dW of stride-1 layers as
-// one GEMM per kernel tap; reductions over images merge in a fixed order
-// so results are repeatable. Hot loops Go cannot vectorise have AVX2
+// forward convolution with the flipped kernel, dW of Winograd-shaped layers
+// in the Winograd domain (16 GEMMs over the batch's tiles, winograd_dw.go)
+// and dW of other stride-1 layers as one GEMM per kernel tap; reductions
+// over images merge in a fixed order so results are repeatable. Strided
+// transposed convolutions with at least 8 output channels run by output
+// phases (phase.go): one stride-1 gather GEMM per phase, no col2im. Hot loops Go cannot vectorise have AVX2
 // versions (simd_amd64.s) next to portable Go ones.
 //
 // Shape mismatches are programmer errors inside the engine and panic with a
