@@ -20,8 +20,8 @@ echo "peak_gflops_fp32 $peak"
 
 "$out/vigil" bench engine --json --write-onnx "$out/onnx" --runs 30 | tee "$out/vigil.jsonl"
 
-ort() { bash "$shared/bench/ort/run.sh" "$1" --threads 2 --runs 30 --warmup 5 | awk '/ort_ms_median/ {print $2}'; }
-ort_resnet=$(ort "$out/onnx/resnet18_b1.onnx")
+ort() { bash "$shared/bench/ort/run.sh" "$@" --threads 2 --runs 30 --warmup 5 | awk '/ort_ms_median/ {print $2}'; }
+ort_resnet=$(ort "$out/onnx/resnet18_b1.onnx" --input input:1x3x224x224)
 ort_b1=$(ort "$out/onnx/conv3x3_b1.onnx")
 ort_b8=$(ort "$out/onnx/conv3x3_b8.onnx")
 echo "ort_ms resnet18_b1 $ort_resnet conv3x3_b1 $ort_b1 conv3x3_b8 $ort_b8"
