@@ -63,6 +63,9 @@ func (g *window) fillBand(plane, pad []float32, iy0, rows, wp int) {
 // channel is first copied into a zero-padded band (scratch pad, at least
 // bandSize(oy1-oy0) floats) so the column loops need no bounds logic.
 func im2colRows(src []float32, c int, g *window, oy0, oy1 int, pad, dst []float32) {
+	if g.sh == 2 && g.sw == 2 && !disableIm2colS2 && im2colS2(src, c, g, oy0, oy1, pad, dst) {
+		return
+	}
 	hw := g.h * g.w
 	iy0, rows, wp := g.band(oy0, oy1)
 	band := pad[:rows*wp]
