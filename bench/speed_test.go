@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -71,7 +72,8 @@ func best(reps int, fn func() error) (time.Duration, error) {
 // VIGIL_DATA (default /work/shared/data/magnetic_tile/mt) and
 // VIGIL_MODELS (default /work/shared/models) locate the data; VIGIL_N
 // (default 64) is the number of test images scored; VIGIL_FIT_N (default
-// 761) the number of training images fitted on.
+// 761) the number of training images fitted on; VIGIL_SIZES (default
+// "224 256") and VIGIL_METHODS (default "padim patchcore") pick the runs.
 func TestSpeedRatios(t *testing.T) {
 	if os.Getenv("VIGIL_REALDATA") != "1" {
 		t.Skip("set VIGIL_REALDATA=1 to run the real-data speed harness")
@@ -94,7 +96,14 @@ func TestSpeedRatios(t *testing.T) {
 		sample = append(sample, test[i])
 	}
 	ctx := context.Background()
-	for _, size := range []int{224, 256} {
+	var sizes []int
+	for _, f := range strings.Fields(env("VIGIL_SIZES", "224 256")) {
+		var v int
+		fmt.Sscan(f, &v)
+		sizes = append(sizes, v)
+	}
+	methods := strings.Fields(env("VIGIL_METHODS", "padim patchcore"))
+	for _, size := range sizes {
 		cfg := fmt.Sprintf(`{"backbone":"mobilenet_v2","backbone_dir":%q,"size":%d}`, bdir, size)
 		ex, err := backbone.Open("mobilenet_v2", backbone.OpenOptions{BackboneDir: bdir})
 		if err != nil {
@@ -129,7 +138,7 @@ func TestSpeedRatios(t *testing.T) {
 		}
 		per := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / float64(len(sample)) }
 		t.Logf("size %d: backbone forward alone %.1f ms/image, with input preparation %.1f ms/image", size, per(fwd), per(prep))
-		for _, method := range []string{"padim", "patchcore"} {
+		for _, method := range methods {
 			var d detector.Detector
 			switch method {
 			case "padim":

@@ -33,7 +33,7 @@ type Config struct {
 	Neighbour int     `json:"neighbourhood"`  // local aggregation window (default 3)
 	Ratio     float64 `json:"ratio"`          // coreset size as a fraction of all patches (default 0.1)
 	MaxBank   int     `json:"max_bank"`       // cap on the coreset size (default 16384)
-	ProjDim   int     `json:"proj_dim"`       // random projection dimension for the coreset search (default 32)
+	ProjDim   int     `json:"proj_dim"`       // random projection dimension for the coreset search (default 16)
 	Neighbors int     `json:"num_neighbors"`  // bank neighbours in the image-score reweighting (default 9)
 	Sigma     float64 `json:"sigma"`          // map smoothing in input pixels (default 4)
 	Seed      uint64  `json:"seed"`
@@ -58,7 +58,7 @@ func (c *Config) defaults() {
 		c.MaxBank = 16384
 	}
 	if c.ProjDim == 0 {
-		c.ProjDim = 32
+		c.ProjDim = 16
 	}
 	if c.Neighbors == 0 {
 		c.Neighbors = 9
