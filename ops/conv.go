@@ -191,7 +191,8 @@ var disableShiftedDW = false
 // phaseConvDX computes the input gradient of strided convolutions by
 // output phases (phase.go) rather than GEMM + col2im. Off: on the
 // autoencoder's 3×3 stride-2 layer the phase im2col writes twice what
-// col2im reads and it measured ~8% more CPU (BenchmarkAEPathsCPU).
+// col2im reads and the whole backward measured 10-25% more CPU
+// (BenchmarkAEPathsCPU).
 var phaseConvDX = false
 
 // disableWinoDW forces the direct weight gradient where Winograd's would

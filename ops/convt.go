@@ -60,7 +60,7 @@ func ConvTranspose2dForward(x, w, b *tensor.Tensor, p ConvT2D) *tensor.Tensor {
 	if b != nil {
 		bias = b.Data
 	}
-	if usePhaseT(s.g, s.cout, g) {
+	if phaseConvT && usePhaseT(s.g, s.cout, g) {
 		phaseTransposed(y.Data, x.Data, w.Data, bias, s.n, s.cin, s.cout, g)
 		return y
 	}

@@ -20,11 +20,11 @@ func processCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// BenchmarkAEPathsCPU times the alternative kernels of the autoencoder's
-// layers in process CPU time per call, variants interleaved, best of 7
-// rounds: the Winograd vs direct weight gradient (L3, L4) and the phase vs
-// col2im transposed convolution (D1). Run with -benchtime=1x; compare
-// GOMAXPROCS=1 for single-thread cost.
+// BenchmarkAEPathsCPU times the autoencoder's convolution passes in
+// process CPU time per call, all variants interleaved, best of 7 rounds,
+// including the alternative kernels: Winograd vs direct weight gradient
+// (L3, L4), phase vs col2im input gradient (L2) and transposed convolution
+// (D1). Run with -benchtime=1x and GOMAXPROCS=1 for single-thread cost.
 func BenchmarkAEPathsCPU(b *testing.B) {
 	rng := rand.New(rand.NewPCG(91, 92))
 	p := Conv2D{PadT: 1, PadL: 1, PadB: 1, PadR: 1}
@@ -42,7 +42,7 @@ func BenchmarkAEPathsCPU(b *testing.B) {
 	type variant struct {
 		name string
 		flag *bool
-		off  bool
+		off  bool // the flag's value for this variant
 		fn   func()
 	}
 	vs := []variant{
@@ -59,15 +59,15 @@ func BenchmarkAEPathsCPU(b *testing.B) {
 		{"D1bwd", &never, false, func() { ConvTranspose2dBackward(d1x, d1w, d1dy, pt, true) }},
 		{"D2fwd", &never, false, func() { ConvTranspose2dForward(d2x, d2w, nil, pt) }},
 		{"D2bwd", &never, false, func() { ConvTranspose2dBackward(d2x, d2w, d2dy, pt, true) }},
-		{"D1fwd_phase", &disablePhaseT, false, func() { ConvTranspose2dForward(d1x, d1w, nil, pt) }},
-		{"D1fwd_col2im", &disablePhaseT, true, func() { ConvTranspose2dForward(d1x, d1w, nil, pt) }},
+		{"D1fwd_phase", &phaseConvT, true, func() { ConvTranspose2dForward(d1x, d1w, nil, pt) }},
+		{"D1fwd_col2im", &phaseConvT, false, func() { ConvTranspose2dForward(d1x, d1w, nil, pt) }},
 	}
 	const reps = 5
 	best := make([]time.Duration, len(vs))
-	phaseConvDX = true
 	for i := 0; i < b.N; i++ {
 		for round := 0; round < 7; round++ {
 			for k, v := range vs {
+				old := *v.flag
 				*v.flag = v.off
 				v.fn()
 				t0 := processCPU()
@@ -75,7 +75,7 @@ func BenchmarkAEPathsCPU(b *testing.B) {
 					v.fn()
 				}
 				d := (processCPU() - t0) / reps
-				*v.flag = v.flag == &phaseConvDX
+				*v.flag = old
 				if best[k] == 0 || d < best[k] {
 					best[k] = d
 				}

@@ -13,9 +13,11 @@
 // forward convolution with the flipped kernel, dW of Winograd-shaped layers
 // in the Winograd domain (16 GEMMs over the batch's tiles, winograd_dw.go)
 // and dW of other stride-1 layers as one GEMM per kernel tap; reductions
-// over images merge in a fixed order so results are repeatable. Strided
-// transposed convolutions with at least 8 output channels run by output
-// phases (phase.go): one stride-1 gather GEMM per phase, no col2im. Hot loops Go cannot vectorise have AVX2
+// over images merge in a fixed order so results are repeatable. Stride-2
+// im2col and col2im work on the input's four parity planes (im2col_s2.go),
+// one contiguous run per channel and kernel tap. phase.go holds an output-
+// phase transposed convolution (no col2im), off by default because it
+// measured slower on the autoencoder's layers. Hot loops Go cannot vectorise have AVX2
 // versions (simd_amd64.s) next to portable Go ones.
 //
 // Shape mismatches are programmer errors inside the engine and panic with a

@@ -113,10 +113,14 @@ func im2colRows(src []float32, c int, g *window, oy0, oy1 int, pad, dst []float3
 }
 
 // col2im adds columns col ([c*kh*kw][oh*ow]) back into c planes dst (each
-// h×w): the adjoint of im2col over all output positions. It accumulates in
+// h×w): the adjoint of im2col over all output positions. col is scratch:
+// the stride-2 path modifies it. It accumulates in
 // a zero-padded plane (scratch pad, at least bandSize(oh) floats) and adds
 // the in-image part back.
 func col2im(col []float32, c int, g *window, pad, dst []float32) {
+	if g.sh == 2 && g.sw == 2 && !disableIm2colS2 && col2imS2(col, c, g, pad, dst) {
+		return
+	}
 	np := g.oh * g.ow
 	hw := g.h * g.w
 	iy0, rows, wp := g.band(0, g.oh)

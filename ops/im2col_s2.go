@@ -94,3 +94,74 @@ func im2colS2(src []float32, c int, g *window, oy0, oy1 int, scratch, dst []floa
 	}
 	return true
 }
+
+// col2imS2 is col2im for sh = sw = 2, the adjoint of im2colS2: each tap's
+// column row is added to a parity-plane accumulator in one contiguous run,
+// after its edge columns (whose run position wraps into a neighbouring
+// row) have been added straight into dst and zeroed in col; the parity
+// planes are then interleaved back into dst. col is scratch and is
+// modified. It reports false, touching nothing, when scratch is too small.
+func col2imS2(col []float32, c int, g *window, scratch, dst []float32) bool {
+	ow, nr := g.ow, g.oh
+	np := nr * ow
+	qyMin, _ := floorDiv2(-g.pt)
+	qyMax, _ := floorDiv2((g.kh-1)*g.dh - g.pt)
+	i0 := qyMin
+	rows := nr + qyMax - qyMin
+	plane := rows * ow
+	if 4*plane+2*ow > len(scratch) {
+		return false
+	}
+	par := scratch[:4*plane]
+	tmp := scratch[4*plane : 4*plane+2*ow]
+	hw := g.h * g.w
+	nw := min(g.w, 2*ow)
+	for ci := 0; ci < c; ci++ {
+		x := dst[ci*hw : ci*hw+hw]
+		clear(par)
+		for ki := 0; ki < g.kh; ki++ {
+			qy, a := floorDiv2(ki*g.dh - g.pt)
+			for kj := 0; kj < g.kw; kj++ {
+				qx, b := floorDiv2(kj*g.dw - g.pl)
+				p := par[(2*a+b)*plane : (2*a+b+1)*plane]
+				d := col[((ci*g.kh+ki)*g.kw+kj)*np:][:np]
+				if qx != 0 {
+					c0, c1 := 0, -qx
+					if qx > 0 {
+						c0, c1 = ow-qx, ow
+					}
+					c0, c1 = max(c0, 0), min(c1, ow)
+					for r := 0; r < nr; r++ {
+						iy := 2*(r+qy) + a
+						row := d[r*ow : (r+1)*ow]
+						for ox := c0; ox < c1; ox++ {
+							ix := 2*(ox+qx) + b
+							if iy >= 0 && iy < g.h && ix >= 0 && ix < g.w {
+								x[iy*g.w+ix] += row[ox]
+							}
+							row[ox] = 0
+						}
+					}
+				}
+				start := (qy-i0)*ow + qx
+				lo, hi := max(0, -start), min(np, plane-start)
+				if lo < hi {
+					addRow(p[start+lo:start+hi], d[lo:hi])
+				}
+			}
+		}
+		for a := 0; a < 2; a++ {
+			e := par[(2*a)*plane : (2*a+1)*plane]
+			o := par[(2*a+1)*plane : (2*a+2)*plane]
+			for r := 0; r < rows; r++ {
+				iy := 2*(i0+r) + a
+				if iy < 0 || iy >= g.h {
+					continue
+				}
+				mergeEvenOdd(tmp, e[r*ow:(r+1)*ow], o[r*ow:(r+1)*ow])
+				addRow(x[iy*g.w:iy*g.w+nw], tmp[:nw])
+			}
+		}
+	}
+	return true
+}

@@ -20,8 +20,12 @@ import "github.com/vigil-ad/vigil/tensor"
 // convolution weight [Cout][Cin] and the transposed-convolution weight
 // [Cin][Cout] alike.
 
-// disablePhaseT forces the GEMM + col2im path (tests compare).
-var disablePhaseT = false
+// phaseConvT runs strided transposed convolutions by output phases. Off:
+// since col2im accumulates stride-2 planes by parity (im2col_s2.go), GEMM +
+// col2im measured faster on the decoder's k4 s2 layer (2.1 vs 2.5-2.9 ms
+// CPU, BenchmarkAEPathsCPU); the kernel stays for other geometries and is
+// tested directly.
+var phaseConvT = false
 
 // disablePairCols forces strided stores for stride-2 column phases (tests
 // compare).
@@ -59,12 +63,12 @@ func axisPhases(out, k, s, p, d int) []phaseTaps {
 	return ph
 }
 
-// usePhaseT reports whether the phase path applies and pays: ungrouped,
-// strided (stride 1 has a single phase, which the forward paths cover) and
-// at least 8 result channels cv (the GEMM's rows; with fewer the GEMM is
-// all packing and the col2im path is faster).
+// usePhaseT reports whether the phase path applies and can pay:
+// ungrouped, strided (stride 1 has a single phase, which the forward paths
+// cover) and at least 8 result channels cv (the GEMM's rows; with fewer
+// the GEMM is all packing).
 func usePhaseT(g, cv int, win *window) bool {
-	return !disablePhaseT && g == 1 && (win.sh > 1 || win.sw > 1) && cv >= 8
+	return g == 1 && (win.sh > 1 || win.sw > 1) && cv >= 8
 }
 
 // phaseTask is one transposed convolution by phases, handed to the pool.

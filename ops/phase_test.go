@@ -77,6 +77,8 @@ func TestPhaseTransposedDeterministic(t *testing.T) {
 	x := randT(rng, 5, 8, 8, 8)
 	w := randT(rng, 8, 6, 4, 4)
 	p := ConvT2D{StrideH: 2, StrideW: 2, PadT: 1, PadL: 1, PadB: 1, PadR: 1}
+	phaseConvT = true
+	defer func() { phaseConvT = false }()
 	first := ConvTranspose2dForward(x, w, nil, p)
 	for i := 0; i < 5; i++ {
 		again := ConvTranspose2dForward(x, w, nil, p)
@@ -102,18 +104,18 @@ func BenchmarkPhaseT(b *testing.B) {
 			name = "col2im"
 		}
 		b.Run("D1fwd/"+name, func(b *testing.B) {
-			disablePhaseT = off
+			phaseConvT = !off
 			for i := 0; i < b.N; i++ {
 				sink = ConvTranspose2dForward(d1x, d1w, nil, pt)
 			}
-			disablePhaseT = false
+			phaseConvT = false
 		})
 		b.Run("D2fwd/"+name, func(b *testing.B) {
-			disablePhaseT = off
+			phaseConvT = !off
 			for i := 0; i < b.N; i++ {
 				sink = ConvTranspose2dForward(d2x, d2w, nil, pt)
 			}
-			disablePhaseT = false
+			phaseConvT = false
 		})
 	}
 	_ = sink
