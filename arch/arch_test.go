@@ -3,6 +3,7 @@ package arch
 import (
 	"math"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -138,6 +139,18 @@ func TestResNet18FeaturesAndExport(t *testing.T) {
 	assertClose(t, "onnx logits", out["logits"], refLogits.Value, 1e-4)
 	for i, n := range FeatureNames {
 		assertClose(t, "onnx "+n, out[n], ref[i].Value, 1e-4)
+	}
+	// VIGIL_ONNX_DUMP=DIR writes the exported file with its input and nn's
+	// own outputs, so ONNX Runtime can be checked on the very same file
+	// (node onnx/testdata/ort_compare.js DIR).
+	if dir := os.Getenv("VIGIL_ONNX_DUMP"); dir != "" {
+		want := map[string]*tensor.Tensor{"logits": refLogits.Value}
+		for i, n := range FeatureNames {
+			want[n] = ref[i].Value
+		}
+		if err := onnx.WriteCase(dir, "vigil_resnet18_export", m.ExportONNX(), map[string]*tensor.Tensor{"input": x}, want); err != nil {
+			t.Fatal(err)
+		}
 	}
 
 	// The inference path must follow any change of weights or statistics.

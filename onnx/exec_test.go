@@ -1,14 +1,10 @@
 package onnx
 
 import (
-	"encoding/binary"
-	"encoding/json"
 	"fmt"
-	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
-	"slices"
 	"strings"
 	"testing"
 
@@ -76,48 +72,17 @@ func run1(t *testing.T, m *Model, outputs []string, in map[string]*tensor.Tensor
 	return out
 }
 
-// dumpCase writes the model (with every requested tensor declared as a
-// graph output), its inputs and the Executor's outputs, for checking the
-// same cases with ONNX Runtime (see VIGIL_ONNX_DUMP in resnet_test.go).
+// dumpCase writes the case for ONNX Runtime (see VIGIL_ONNX_DUMP in
+// resnet_test.go).
 func dumpCase(t *testing.T, dir string, m *Model, in, out map[string]*tensor.Tensor) {
 	t.Helper()
-	g := *m.Graph
-	g.Outputs = nil
-	for name := range out {
-		g.Outputs = append(g.Outputs, ValueInfo{Name: name})
-	}
 	dumpSeq++
-	base := fmt.Sprintf("%s/%s_%d", dir, strings.ReplaceAll(t.Name(), "/", "_"), dumpSeq)
-	mm := *m
-	mm.Graph = &g
-	if err := WriteFile(base+".onnx", &mm); err != nil {
-		t.Fatal(err)
-	}
-	manifest := map[string]map[string]any{"inputs": {}, "outputs": {}}
-	for kind, ts := range map[string]map[string]*tensor.Tensor{"inputs": in, "outputs": out} {
-		for i, name := range slices.Sorted(maps.Keys(ts)) {
-			f := fmt.Sprintf("%s.%s%d.f32", base, kind, i)
-			if err := writeF32(f, ts[name].Data); err != nil {
-				t.Fatal(err)
-			}
-			manifest[kind][name] = map[string]any{"file": f, "dims": ts[name].Shape}
-		}
-	}
-	j, _ := json.Marshal(manifest)
-	if err := os.WriteFile(base+".json", j, 0o644); err != nil {
+	if err := WriteCase(dir, fmt.Sprintf("%s_%d", strings.ReplaceAll(t.Name(), "/", "_"), dumpSeq), m, in, out); err != nil {
 		t.Fatal(err)
 	}
 }
 
 var dumpSeq int
-
-func writeF32(path string, v []float32) error {
-	buf := make([]byte, 4*len(v))
-	for i, f := range v {
-		binary.LittleEndian.PutUint32(buf[4*i:], math.Float32bits(f))
-	}
-	return os.WriteFile(path, buf, 0o644)
-}
 
 func checkClose(t *testing.T, name string, got, want *tensor.Tensor) {
 	t.Helper()

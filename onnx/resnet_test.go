@@ -212,9 +212,8 @@ func TestResNetVariants(t *testing.T) {
 // BenchmarkResNet18 times Executor.Run on a full-size ResNet-18
 // (1x3x224x224, seeded random weights, BatchNormalization folded at load).
 // With VIGIL_ONNX_DUMP=DIR (which also makes every Executor test dump its
-// model, inputs and outputs as NAME.onnx/.json/.f32) it also writes DIR/resnet18.onnx, the input
-// (input.f32) and the Executor's output (output.f32), raw little-endian,
-// for comparing with ONNX Runtime.
+// model, inputs and outputs as NAME.onnx/.json/.f32) it also writes the
+// case "resnet18" (see WriteCase) for comparing with ONNX Runtime.
 func BenchmarkResNet18(b *testing.B) {
 	m := buildResNet(resnet18, 224, 224, 42)
 	x := tensor.New(1, 3, 224, 224)
@@ -232,13 +231,8 @@ func BenchmarkResNet18(b *testing.B) {
 		b.Fatal(err)
 	}
 	if dir := os.Getenv("VIGIL_ONNX_DUMP"); dir != "" {
-		if err := WriteFile(dir+"/resnet18.onnx", m); err != nil {
+		if err := WriteCase(dir, "resnet18", m, in, out); err != nil {
 			b.Fatal(err)
-		}
-		for name, t := range map[string]*tensor.Tensor{"input.f32": x, "output.f32": out["output"]} {
-			if err := writeF32(dir+"/"+name, t.Data); err != nil {
-				b.Fatal(err)
-			}
 		}
 	}
 	if testing.Verbose() {

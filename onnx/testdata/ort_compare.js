@@ -32,6 +32,7 @@ const readF32 = (f) => {
       for (const [n, v] of Object.entries(man.inputs)) feeds[n] = new ort.Tensor('float32', readF32(v.file), v.dims);
       const out = await s.run(feeds);
       const bad = [];
+      let caseWorst = 0;
       for (const [n, v] of Object.entries(man.outputs)) {
         const ours = readF32(v.file);
         const ref = out[n].data;
@@ -40,9 +41,10 @@ const readF32 = (f) => {
         const sameShape = out[n].dims.join('x') === v.dims.join('x');
         if (d > 1e-4 || !sameShape) bad.push(`${n}: diff ${d}, ORT shape ${out[n].dims}, ours ${v.dims}`);
         worst = Math.max(worst, d);
+        caseWorst = Math.max(caseWorst, d);
       }
       failures += bad.length;
-      console.log(`${j}: ${bad.length ? 'MISMATCH ' + bad.join('; ') : 'ok'}`);
+      console.log(`${j}: ${bad.length ? 'MISMATCH ' + bad.join('; ') : 'ok, max abs diff ' + caseWorst.toExponential(2)}`);
     } catch (e) {
       failures++;
       console.log(`${j}: ORT error: ${String(e.message).split('\n')[0]}`);
