@@ -442,22 +442,25 @@ func (d *Detector) Score(ctx context.Context, images []*imageio.Image) ([]detect
 			cell[q] = float32(s / float64(k))
 		}
 		n := nq / L
-		for i := 0; i < n; i++ {
-			if d.cfg.Mode == "image" {
-				out[start+i] = detector.Result{Score: float64(cell[i])}
-				continue
+		// Maps are resized and smoothed image by image, in parallel.
+		tensor.ParallelChunks(n, 1, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				if d.cfg.Mode == "image" {
+					out[start+i] = detector.Result{Score: float64(cell[i])}
+					continue
+				}
+				img := images[start+i]
+				m := d.cfg.Geometry.ToSide(cell[i*L:(i+1)*L], d.h, d.w)
+				if d.cfg.Sigma > 0 {
+					m = imageio.GaussianSmooth(m, d.cfg.Sigma)
+				}
+				s := m.Pix[0]
+				for _, v := range m.Pix {
+					s = max(s, v)
+				}
+				out[start+i] = detector.Result{Score: float64(s), Map: d.cfg.Geometry.ToOriginal(m, img.H, img.W)}
 			}
-			img := images[start+i]
-			m := d.cfg.Geometry.ToSide(cell[i*L:(i+1)*L], d.h, d.w)
-			if d.cfg.Sigma > 0 {
-				m = imageio.GaussianSmooth(m, d.cfg.Sigma)
-			}
-			s := m.Pix[0]
-			for _, v := range m.Pix {
-				s = max(s, v)
-			}
-			out[start+i] = detector.Result{Score: float64(s), Map: d.cfg.Geometry.ToOriginal(m, img.H, img.W)}
-		}
+		})
 		return nil
 	})
 	if err != nil {

@@ -393,23 +393,26 @@ func (d *Detector) Score(ctx context.Context, images []*imageio.Image) ([]detect
 			return fmt.Errorf("patchcore: features are %d-d on %dx%d, model has %d-d on %dx%d", dim, h, w, d.dim, d.h, d.w)
 		}
 		dist, idx := d.bank.Search(rows, n*L, 1)
-		for i := 0; i < n; i++ {
-			grid := make([]float32, L)
-			best := 0
-			for l := 0; l < L; l++ {
-				grid[l] = float32(math.Sqrt(float64(dist[i*L+l])))
-				if grid[l] > grid[best] {
-					best = l
+		// Maps are resized and smoothed image by image, in parallel.
+		tensor.ParallelChunks(n, 1, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				grid := make([]float32, L)
+				best := 0
+				for l := 0; l < L; l++ {
+					grid[l] = float32(math.Sqrt(float64(dist[i*L+l])))
+					if grid[l] > grid[best] {
+						best = l
+					}
 				}
+				score := d.reweight(rows[(i*L+best)*dim:(i*L+best+1)*dim], int(idx[i*L+best]), float64(grid[best]))
+				img := images[start+i]
+				m := d.cfg.Geometry.ToSide(grid, d.h, d.w)
+				if d.cfg.Sigma > 0 {
+					m = imageio.GaussianSmooth(m, d.cfg.Sigma)
+				}
+				out[start+i] = detector.Result{Score: score, Map: d.cfg.Geometry.ToOriginal(m, img.H, img.W)}
 			}
-			score := d.reweight(rows[(i*L+best)*dim:(i*L+best+1)*dim], int(idx[i*L+best]), float64(grid[best]))
-			img := images[start+i]
-			m := d.cfg.Geometry.ToSide(grid, d.h, d.w)
-			if d.cfg.Sigma > 0 {
-				m = imageio.GaussianSmooth(m, d.cfg.Sigma)
-			}
-			out[start+i] = detector.Result{Score: score, Map: d.cfg.Geometry.ToOriginal(m, img.H, img.W)}
-		}
+		})
 		return nil
 	})
 	if err != nil {
