@@ -1,6 +1,8 @@
 package decision
 
 import (
+	"fmt"
+	"math"
 	"slices"
 
 	"github.com/vigil-ad/vigil/imageio"
@@ -69,3 +71,33 @@ func (c Calibration) Decide(score float64) bool { return score >= c.Threshold }
 // PValue returns the conformal p-value of score against the stored
 // validation scores (see PValue).
 func (c Calibration) PValue(score float64) float64 { return PValue(c.ValScores, score) }
+
+// Rules lists the image-threshold rules UseRule accepts.
+var Rules = []string{"conformal", "three_sigma", "bootstrap"}
+
+// UseRule makes the stored decision threshold follow rule: "conformal"
+// (the default: the conformal quantile at Alpha, the only rule with a
+// finite-sample false-positive guarantee), "three_sigma" (mean + 3 standard
+// deviations of the validation scores) or "bootstrap" (the upper end of
+// the bootstrap confidence interval of the (1−Alpha) quantile, a
+// conservative choice). The other thresholds stay recorded.
+func (c *Calibration) UseRule(rule string) error {
+	switch rule {
+	case "conformal":
+		t, err := ConformalThreshold(c.ValScores, c.Alpha)
+		if err != nil {
+			return err
+		}
+		c.Threshold, c.Method = t.Value, t.Method
+	case "three_sigma":
+		c.Threshold, c.Method = c.ThreeSigma, "three_sigma"
+	case "bootstrap":
+		if math.IsNaN(c.BootstrapHi) {
+			return fmt.Errorf("no bootstrap interval to use")
+		}
+		c.Threshold, c.Method = c.BootstrapHi, "bootstrap"
+	default:
+		return fmt.Errorf("unknown threshold rule %q (known: %v)", rule, Rules)
+	}
+	return nil
+}

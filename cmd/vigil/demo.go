@@ -96,7 +96,7 @@ func cmdDemo(args []string, stdout io.Writer) error {
 			return err
 		}
 		modelPath := filepath.Join(dir, "model.safetensors")
-		if _, err := fitAndSave(ctx, det, ds, *alpha, *seed, modelPath, true, map[string]string{"data": "demo:" + f}); err != nil {
+		if _, err := fitAndSave(ctx, det, ds, *alpha, "conformal", *seed, modelPath, true, map[string]string{"data": "demo:" + f}); err != nil {
 			return fmt.Errorf("family %s: %w", f, err)
 		}
 		// Evaluate the saved model, as a user would.

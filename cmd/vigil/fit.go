@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -73,6 +74,7 @@ type fitSummary struct {
 	NVal        int      `json:"n_val"`
 	TargetFPR   float64  `json:"target_fpr"`
 	Threshold   float64  `json:"threshold"`
+	Rule        string   `json:"rule"`
 	Warning     string   `json:"warning,omitempty"`
 	FitSeconds  float64  `json:"fit_seconds"`
 	CalibSecond float64  `json:"calibration_seconds"`
@@ -87,6 +89,7 @@ func cmdFit(args []string, stdout io.Writer) error {
 	mf.register(fs)
 	out := fs.String("out", "", "where to write the model (one .safetensors file)")
 	alpha := fs.Float64("alpha", 0.01, "target false-positive rate for the decision threshold")
+	rule := fs.String("rule", "conformal", "image threshold rule: conformal (quantile with an FPR guarantee), three_sigma, or bootstrap (upper confidence bound of the quantile)")
 	asJSON := fs.Bool("json", false, "print the summary as JSON")
 	quiet := fs.Bool("quiet", false, "no progress output on stderr")
 	if err := parse(fs, args); err != nil {
@@ -110,15 +113,18 @@ func cmdFit(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	sum, err := fitAndSave(context.Background(), det, ds, *alpha, df.seed, *out, *quiet, map[string]string{"data": dataDesc(&df)})
+	if !slices.Contains(decision.Rules, *rule) {
+		return usagef("--rule must be one of %s", joinNames(decision.Rules))
+	}
+	sum, err := fitAndSave(context.Background(), det, ds, *alpha, *rule, df.seed, *out, *quiet, map[string]string{"data": dataDesc(&df)})
 	if err != nil {
 		return err
 	}
 	if *asJSON {
 		return json.NewEncoder(stdout).Encode(sum)
 	}
-	fmt.Fprintf(stdout, "fitted %s on %d normal images in %.2fs; threshold %.6g for FPR %.3g (calibrated on %d validation images)\n",
-		sum.Method, sum.NTrain, sum.FitSeconds, sum.Threshold, sum.TargetFPR, sum.NVal)
+	fmt.Fprintf(stdout, "fitted %s on %d normal images in %.2fs; %s threshold %.6g for FPR %.3g (calibrated on %d validation images)\n",
+		sum.Method, sum.NTrain, sum.FitSeconds, sum.Rule, sum.Threshold, sum.TargetFPR, sum.NVal)
 	if sum.Warning != "" {
 		fmt.Fprintf(stdout, "warning: %s\n", sum.Warning)
 	}
@@ -138,7 +144,7 @@ func dataDesc(df *dataFlags) string {
 
 // fitAndSave fits det on the training split, calibrates on the validation
 // split and writes the model with its calibration.
-func fitAndSave(ctx context.Context, det detector.Detector, ds *dataset.Dataset, alpha float64, seed uint64, out string, quiet bool, extra map[string]string) (fitSummary, error) {
+func fitAndSave(ctx context.Context, det detector.Detector, ds *dataset.Dataset, alpha float64, rule string, seed uint64, out string, quiet bool, extra map[string]string) (fitSummary, error) {
 	if len(ds.Train) == 0 {
 		return fitSummary{}, fmt.Errorf("dataset %s has no training images", ds.Name)
 	}
@@ -156,6 +162,9 @@ func fitAndSave(ctx context.Context, det detector.Detector, ds *dataset.Dataset,
 	if err != nil {
 		return fitSummary{}, err
 	}
+	if err := calib.UseRule(rule); err != nil {
+		return fitSummary{}, err
+	}
 	cb, err := json.Marshal(calib)
 	if err != nil {
 		return fitSummary{}, err
@@ -169,7 +178,7 @@ func fitAndSave(ctx context.Context, det detector.Detector, ds *dataset.Dataset,
 	}
 	return fitSummary{
 		Model: out, Method: det.Method(), NTrain: len(ds.Train), NVal: len(ds.Val),
-		TargetFPR: alpha, Threshold: calib.Threshold, Warning: calib.Warning,
+		TargetFPR: alpha, Threshold: calib.Threshold, Rule: calib.Method, Warning: calib.Warning,
 		FitSeconds: fitSec, CalibSecond: time.Since(t1).Seconds(),
 	}, nil
 }

@@ -30,6 +30,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"predict", "--model", "m", "--out", "d"},                // no images
 		{"demo", "--family", "plaid"},
 		{"fit", "--data", "x", "--out", "m", "--alpha", "2"},
+		{"fit", "--data", "x", "--out", "m", "--rule", "median"},
 	} {
 		code, _, stderr := vigil(t, args...)
 		if code != 2 {
@@ -104,8 +105,15 @@ func TestFitTestPredictEndToEnd(t *testing.T) {
 		t.Fatalf("fit: %s", stderr)
 	}
 	var fs fitSummary
-	if err := json.Unmarshal([]byte(out), &fs); err != nil || fs.NTrain == 0 || fs.Threshold <= 0 {
+	if err := json.Unmarshal([]byte(out), &fs); err != nil || fs.NTrain == 0 || fs.Threshold <= 0 || fs.Rule != "conformal" {
 		t.Fatalf("fit summary %q: %v", out, err)
+	}
+	// The 3-sigma rule stores a different threshold in the model.
+	model3 := filepath.Join(dir, "m3.safetensors")
+	code, out, stderr = vigil(t, "fit", "--data", cat, "--out", model3, "--rule", "three_sigma", "--quiet", "--json")
+	var fs3 fitSummary
+	if code != 0 || json.Unmarshal([]byte(out), &fs3) != nil || fs3.Rule != "three_sigma" || fs3.Threshold == fs.Threshold {
+		t.Fatalf("fit --rule three_sigma: exit %d, %q, %s", code, out, stderr)
 	}
 	rep := filepath.Join(dir, "report")
 	code, out, stderr = vigil(t, "test", "--model", model, "--data", cat, "--json", "--report", rep, "--quiet")
