@@ -101,6 +101,9 @@ func cmdFit(args []string, stdout io.Writer) error {
 	if *alpha <= 0 || *alpha >= 1 {
 		return usagef("--alpha must be in (0,1), got %g", *alpha)
 	}
+	if !slices.Contains(decision.Rules, *rule) {
+		return usagef("--rule must be one of %s", joinNames(decision.Rules))
+	}
 	cfg, err := mf.configJSON(setFlags(fs), df.seed)
 	if err != nil {
 		return err
@@ -112,9 +115,6 @@ func cmdFit(args []string, stdout io.Writer) error {
 	ds, err := df.load()
 	if err != nil {
 		return err
-	}
-	if !slices.Contains(decision.Rules, *rule) {
-		return usagef("--rule must be one of %s", joinNames(decision.Rules))
 	}
 	sum, err := fitAndSave(context.Background(), det, ds, *alpha, *rule, df.seed, *out, *quiet, map[string]string{"data": dataDesc(&df)})
 	if err != nil {
