@@ -62,6 +62,7 @@ func LoadFolders(normalDir, abnormalDir, masksDir string, opt Options) (*Dataset
 		masks = maskIndex(files, true)
 	}
 	ds.Test = append(testNormals, abnormal...)
+	opt.dropSkipped(ds)
 	jobs := normalJobs(ds)
 	for i := range ds.Test {
 		j := loadJob{s: &ds.Test[i]}

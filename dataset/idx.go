@@ -190,5 +190,6 @@ func LoadIDX(dir string, normalClass int, opt Options) (*Dataset, error) {
 			ds.Test[i] = te.sample(i, slab[i*hw:], 1, fmt.Sprintf("class%d", l))
 		}
 	}
+	opt.dropSkipped(ds)
 	return ds, nil
 }

@@ -254,6 +254,10 @@ func LoadMVTec(dir string, opt Options) (*Dataset, error) {
 	if ds.Train, ds.Val, err = splitVal(train, opt, trainDir); err != nil {
 		return nil, err
 	}
+	if opt.SkipTest {
+		maskPaths = nil
+	}
+	opt.dropSkipped(ds)
 	jobs := normalJobs(ds)
 	for i := range ds.Test {
 		jobs = append(jobs, loadJob{s: &ds.Test[i], maskPath: maskPaths[i]})

@@ -23,6 +23,22 @@ type Options struct {
 	// MaxPixels refuses larger images (see imageio.Options); 0 means the
 	// imageio default.
 	MaxPixels int
+	// SkipTrain leaves Train and Val empty and SkipTest leaves Test empty
+	// (HasMasks false), without decoding them: fitting needs no test
+	// images and testing no training images, and decoded images dominate
+	// memory on large datasets. Splits are still computed as usual, so the
+	// other splits are the same as in a full load.
+	SkipTrain, SkipTest bool
+}
+
+// dropSkipped empties the splits the options skip.
+func (o Options) dropSkipped(ds *Dataset) {
+	if o.SkipTrain {
+		ds.Train, ds.Val = nil, nil
+	}
+	if o.SkipTest {
+		ds.Test = nil
+	}
 }
 
 func (o Options) valCount(n int) int {

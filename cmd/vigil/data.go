@@ -35,8 +35,17 @@ func (d *dataFlags) options() dataset.Options {
 	return dataset.Options{Seed: d.seed, ValFraction: d.valFraction, MinVal: 5, MaxPixels: d.maxPixels}
 }
 
-// load reads whichever dataset form was selected; exactly one is required.
-func (d *dataFlags) load() (*dataset.Dataset, error) {
+// split selects which splits a command decodes (the rest stay empty).
+type split int
+
+const (
+	fitSplits  split = iota + 1 // Train and Val
+	testSplits                  // Test
+)
+
+// load reads whichever dataset form was selected (exactly one is
+// required), decoding only the splits the command needs.
+func (d *dataFlags) load(need split) (*dataset.Dataset, error) {
 	n := 0
 	for _, s := range []string{d.data, d.normal, d.idx} {
 		if s != "" {
@@ -46,16 +55,19 @@ func (d *dataFlags) load() (*dataset.Dataset, error) {
 	if n != 1 {
 		return nil, usagef("give exactly one of --data DIR, --normal DIR --abnormal DIR, or --idx DIR")
 	}
+	opt := d.options()
+	opt.SkipTest = need == fitSplits
+	opt.SkipTrain = need == testSplits
 	switch {
 	case d.data != "":
-		return dataset.LoadMVTec(d.data, d.options())
+		return dataset.LoadMVTec(d.data, opt)
 	case d.normal != "":
 		if d.abnormal == "" {
 			return nil, usagef("--normal needs --abnormal")
 		}
-		return dataset.LoadFolders(d.normal, d.abnormal, d.masks, d.options())
+		return dataset.LoadFolders(d.normal, d.abnormal, d.masks, opt)
 	default:
-		return dataset.LoadIDX(d.idx, d.normalClass, d.options())
+		return dataset.LoadIDX(d.idx, d.normalClass, opt)
 	}
 }
 

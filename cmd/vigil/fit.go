@@ -112,7 +112,7 @@ func cmdFit(args []string, stdout io.Writer) error {
 	if err != nil {
 		return usageError{err.Error()}
 	}
-	ds, err := df.load()
+	ds, err := df.load(fitSplits)
 	if err != nil {
 		return err
 	}

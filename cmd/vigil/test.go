@@ -182,7 +182,7 @@ func cmdTest(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ds, err := df.load()
+	ds, err := df.load(testSplits)
 	if err != nil {
 		return err
 	}
