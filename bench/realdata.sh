@@ -10,15 +10,15 @@
 #   'mt:padim={"dim":200}'); with no arguments every run is done.
 #   Environment:
 #   VIGIL      binary (default: built from this tree into $WORK/vigil)
-#   DATA       data root (default /work/shared/data)
-#   MODELS     backbone root (default /work/shared/models)
+#   DATA       data root (default ../shared/data beside the repo)
+#   MODELS     backbone root (default ../shared/models beside the repo)
 #   WORK       scratch folder for models and logs (default /tmp/vigil-bench)
 #   EXTRA      extra JSON merged into every --config (e.g. '{"batch":4}')
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-DATA=${DATA:-/work/shared/data}
-MODELS=${MODELS:-/work/shared/models}
+DATA=${DATA:-$ROOT/../shared/data}
+MODELS=${MODELS:-$ROOT/../shared/models}
 WORK=${WORK:-/tmp/vigil-bench}
 mkdir -p "$WORK"
 if [[ -z "${VIGIL:-}" ]]; then
