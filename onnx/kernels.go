@@ -408,6 +408,7 @@ type convK struct {
 	group int
 	act   ops.Act
 	p     ops.Conv2D
+	plan  *ops.Conv2dPlan // weights prepared once for the current p
 }
 
 func (k *convK) infer(in [][]int) ([]int, error) {
@@ -425,11 +426,14 @@ func (k *convK) infer(in [][]int) ([]int, error) {
 	if oh <= 0 || ow <= 0 {
 		return nil, fmt.Errorf("input %dx%d is too small for kernel %dx%d", x[2], x[3], k.w.Shape[2], k.w.Shape[3])
 	}
+	if k.plan == nil || k.plan.Params() != ops.PrepareConv2dParams(k.p) {
+		k.plan = ops.PrepareConv2d(k.w, k.b, k.p)
+	}
 	return []int{x[0], k.w.Shape[0], oh, ow}, nil
 }
 
 func (k *convK) run(out *tensor.Tensor, in []*tensor.Tensor) {
-	ops.Conv2dForwardInto(out, in[0], k.w, k.b, k.p)
+	k.plan.Forward(out, in[0])
 }
 
 type poolK struct {

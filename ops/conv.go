@@ -3,6 +3,8 @@ package ops
 import (
 	"sync"
 
+	"github.com/vigil-ad/vigil/gemm"
+
 	"github.com/vigil-ad/vigil/tensor"
 )
 
@@ -174,6 +176,7 @@ type convFwdTask struct {
 	u             []float32 // Winograd-transformed weights
 	img, grp      int       // current image and group (wholeImages)
 	col           []float32 // im2col scratch (wholeImages)
+	tr            []float32 // Yᵀ of the current image and group, or nil (wholeImages)
 	// Bound method values, made once per recycled task.
 	fn, dwfn, ufn, wfn, colfn, epifn func(lo, hi int)
 }
@@ -198,6 +201,10 @@ var phaseConvDX = false
 // disableWinoDW forces the direct weight gradient where Winograd's would
 // apply (tests and benchmarks compare).
 var disableWinoDW = false
+
+// disableTransposedGemm keeps Y = W·col where the transposed product
+// would pad less (tests and benchmarks compare).
+var disableTransposedGemm = false
 
 // disableWinograd forces the im2col path (tests and benchmarks compare).
 var disableWinograd = false
@@ -235,6 +242,11 @@ func (t *convFwdTask) wholeImages() {
 	if !pw {
 		t.col = tensor.GetDirty(K * P)
 	}
+	var tr []float32
+	if !disableTransposedGemm && transposedPays(s.coutg, P) {
+		tr = tensor.GetDirty(P * s.coutg)
+		t.tr = tr
+	}
 	for img := 0; img < s.n; img++ {
 		for g := 0; g < s.g; g++ {
 			t.img, t.grp = img, g
@@ -245,6 +257,12 @@ func (t *convFwdTask) wholeImages() {
 				bm = t.col
 			}
 			ys := t.y[(img*s.cout+g*s.coutg)*P:]
+			if tr != nil {
+				// Yᵀ = colᵀ·Wᵀ, then transposed back with the epilogue.
+				sgemmPar(true, true, P, s.coutg, K, 1, bm, P, t.w[g*s.coutg*K:], K, 0, tr, s.coutg)
+				tensor.Parallel(s.coutg, t.epifn)
+				continue
+			}
 			sgemmPar(false, false, s.coutg, P, K, 1, t.w[g*s.coutg*K:], K, bm, P, 0, ys, P)
 			if t.bias != nil || t.act != ActNone {
 				tensor.Parallel(s.coutg, t.epifn)
@@ -254,6 +272,27 @@ func (t *convFwdTask) wholeImages() {
 	if t.col != nil {
 		tensor.Put(t.col)
 	}
+	if tr != nil {
+		tensor.Put(tr)
+		t.tr = nil
+	}
+}
+
+// transposedPays reports whether the product Y (m×n) runs better as
+// Yᵀ = Bᵀ·Aᵀ: with few columns (under 4 micro-tiles) each packed weight
+// panel serves only a couple of kernel calls and the last column tile is
+// mostly padding; transposed, the weights become the wide side. The
+// kernel's tiles are mr×nr (14×32 with AVX-512), so 512×49 pads 49 columns
+// to 64 but its transpose 49 rows only to 56. Measured on ResNet-18's 7×7
+// layers: 3×3 512→512 2.9 → 2.3 ms; on 14×14 (196 columns) no gain, and on
+// a 1×1 layer with 784 columns a loss (BenchmarkResNetPlanVariants).
+func transposedPays(m, n int) bool {
+	mr, nr := 14, 32
+	if gemm.Kernel() != "avx512" {
+		mr, nr = 6, 16
+	}
+	pad := func(v, u int) int { return (v + u - 1) / u * u }
+	return n >= mr && n < 4*nr && m >= 4*nr && pad(n, mr)*pad(m, nr) < pad(m, mr)*pad(n, nr)
 }
 
 // im2colChannels fills the columns of input channels [lo,hi) of the
@@ -278,7 +317,15 @@ func (t *convFwdTask) epilogue(lo, hi int) {
 		if t.bias != nil {
 			bv = t.bias[t.grp*s.coutg+co]
 		}
-		biasAct(ys[co*P:(co+1)*P], bv, t.bias != nil, t.act)
+		row := ys[co*P : (co+1)*P]
+		if t.tr != nil {
+			for p := range row {
+				row[p] = t.tr[p*s.coutg+co]
+			}
+		}
+		if t.bias != nil || t.act != ActNone {
+			biasAct(row, bv, t.bias != nil, t.act)
+		}
 	}
 }
 

@@ -28,16 +28,17 @@ func useWinograd(s *convShape) bool {
 	return s.cin >= 16 && s.cout >= 16 && s.n*tiles >= 128
 }
 
-// winogradWeights fills t.u with U as [16][Cout][Cin] for channels
-// [lo,hi) of the output.
+// winogradWeights fills t.u with U as [16][Cin][Cout] for channels
+// [lo,hi) of the output: stored transposed, the GEMM packs each micro-panel
+// with contiguous loads.
 func (t *convFwdTask) winogradWeights(lo, hi int) {
 	cin, cout := t.s.cin, t.s.cout
 	plane := skew(cout * cin)
 	u := t.u[:16*plane]
 	for co := lo; co < hi; co++ {
 		for ci := 0; ci < cin; ci++ {
-			o := co*cin + ci
-			k := t.w[o*9 : o*9+9]
+			k := t.w[(co*cin+ci)*9 : (co*cin+ci)*9+9]
+			o := ci*cout + co
 			// Columns j of q = G·k (4×3), then each row of q times Gᵀ.
 			k0, k1, k2, k3, k4, k5, k6, k7, k8 := k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8]
 			q10, q11, q12 := 0.5*(k0+k3+k6), 0.5*(k1+k4+k7), 0.5*(k2+k5+k8)
@@ -151,9 +152,6 @@ func winoRows(s *convShape, th, tw int) int {
 func winogradForward(y, x, w, bias []float32, act Act, s *convShape) {
 	t := convFwdTasks.Get().(*convFwdTask)
 	t.y, t.x, t.w, t.bias, t.act, t.s = y, x, w, bias, act, *s
-	g := &t.s.win
-	t.tw = (g.ow + 1) / 2
-	th := (g.oh + 1) / 2
 	key := winoKey{cout: s.cout, cin: s.cin, sum: weightHash(w)}
 	cached := winoCache.get(key)
 	if cached != nil {
@@ -163,6 +161,37 @@ func winogradForward(y, x, w, bias []float32, act Act, s *convShape) {
 		tensor.Parallel(s.cout, t.ufn)
 		winoCache.put(key, t.u)
 	}
+	t.winogradRun()
+}
+
+// winogradTransform returns the Winograd weights U of w for s's shape, in
+// the layout winogradForwardU takes.
+func winogradTransform(w []float32, s *convShape) []float32 {
+	t := convFwdTasks.Get().(*convFwdTask)
+	t.w, t.s = w, *s
+	t.u = make([]float32, 16*skew(s.cout*s.cin))
+	tensor.Parallel(s.cout, t.ufn)
+	u := t.u
+	t.w, t.u = nil, nil
+	convFwdTasks.Put(t)
+	return u
+}
+
+// winogradForwardU is winogradForward with weights already transformed by
+// winogradTransform.
+func winogradForwardU(y, x, u, bias []float32, act Act, s *convShape) {
+	t := convFwdTasks.Get().(*convFwdTask)
+	t.y, t.x, t.bias, t.act, t.s, t.u = y, x, bias, act, *s, u
+	t.winogradRun()
+}
+
+// winogradRun multiplies with t.u over bands of tile rows in parallel and
+// returns t to the pool.
+func (t *convFwdTask) winogradRun() {
+	s := &t.s
+	g := &s.win
+	t.tw = (g.ow + 1) / 2
+	th := (g.oh + 1) / 2
 	t.tile = winoRows(s, th, t.tw) // tile rows per band
 	t.tiles = (th + t.tile - 1) / t.tile
 	tensor.Parallel(s.n*t.tiles, t.wfn)
@@ -189,7 +218,7 @@ func (t *convFwdTask) winograd(lo, hi int) {
 		nt := (ty1 - ty0) * tw
 		winoInput(v, t.x[img*cin*hw:(img+1)*cin*hw], cin, g, tw, ty0, ty1, blk, scratch)
 		for e := 0; e < 16; e++ {
-			sgemmSerial(false, false, cout, nt, cin, 1, t.u[e*us:], cin, v[e*vs:], blk, 0, m[e*ms:], blk)
+			sgemmSerial(true, false, cout, nt, cin, 1, t.u[e*us:], cout, v[e*vs:], blk, 0, m[e*ms:], blk)
 		}
 		winoOutput(t.y[img*cout*ohw:(img+1)*cout*ohw], m, t.bias, t.act, cout, g, tw, ty0, ty1, blk)
 	}
