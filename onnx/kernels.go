@@ -465,83 +465,12 @@ func (k *poolK) infer(in [][]int) ([]int, error) {
 
 func (k *poolK) run(out *tensor.Tensor, in []*tensor.Tensor) {
 	if k.max {
-		maxPoolInto(out, in[0], &k.p)
+		ops.MaxPool2dInferenceInto(out, in[0], k.p)
 		return
 	}
 	y := ops.AvgPool2dForward(in[0], k.p)
 	copy(out.Data, y.Data)
 	tensor.Put(y.Data)
-}
-
-// maxPoolInto is inference max pooling straight into out: no argmax (which
-// ops.MaxPool2dForward records for training), and separable, taking the
-// column-wise max over the window's rows first, then the max along each
-// window's columns. infer guarantees every window holds an input element.
-func maxPoolInto(out, x *tensor.Tensor, p *ops.Pool2D) {
-	h, w := x.Shape[2], x.Shape[3]
-	oh, ow := out.Shape[2], out.Shape[3]
-	planes := out.Shape[0] * out.Shape[1]
-	sh, sw := max(p.StrideH, 1), max(p.StrideW, 1)
-	// Output columns [ox0, ox1) have windows entirely inside the row.
-	ox0 := min((p.PadL+sw-1)/sw, ow)
-	ox1 := ox0
-	if in := w - p.KW + p.PadL; in >= 0 {
-		ox1 = max(min(in/sw+1, ow), ox0)
-	}
-	parallel(planes, 1, func(lo, hi int) {
-		tmp := tensor.GetDirty(w)
-		defer tensor.Put(tmp)
-		for pl := lo; pl < hi; pl++ {
-			src := x.Data[pl*h*w : (pl+1)*h*w]
-			dst := out.Data[pl*oh*ow : (pl+1)*oh*ow]
-			for oy := 0; oy < oh; oy++ {
-				hs := oy*sh - p.PadT
-				he := min(hs+p.KH, h)
-				hs = max(hs, 0)
-				copy(tmp, src[hs*w:hs*w+w])
-				for y := hs + 1; y < he; y++ {
-					row := src[y*w : y*w+w]
-					row = row[:len(tmp)]
-					for i, v := range row {
-						tmp[i] = max(tmp[i], v)
-					}
-				}
-				drow := dst[oy*ow : oy*ow+ow]
-				edge := func(ox int) {
-					ws := ox*sw - p.PadL
-					we := min(ws+p.KW, w)
-					ws = max(ws, 0)
-					m := tmp[ws]
-					for _, v := range tmp[ws+1 : we] {
-						m = max(m, v)
-					}
-					drow[ox] = m
-				}
-				for ox := 0; ox < ox0; ox++ {
-					edge(ox)
-				}
-				if p.KW == 3 {
-					for ox := ox0; ox < ox1; ox++ {
-						t := tmp[ox*sw-p.PadL:]
-						t = t[:3]
-						drow[ox] = max(t[0], t[1], t[2])
-					}
-				} else {
-					for ox := ox0; ox < ox1; ox++ {
-						ws := ox*sw - p.PadL
-						m := tmp[ws]
-						for _, v := range tmp[ws+1 : ws+p.KW] {
-							m = max(m, v)
-						}
-						drow[ox] = m
-					}
-				}
-				for ox := ox1; ox < ow; ox++ {
-					edge(ox)
-				}
-			}
-		}
-	})
 }
 
 type gapK struct{}

@@ -91,17 +91,40 @@ func MaxPool2dForward(x *tensor.Tensor, p Pool2D) (y *tensor.Tensor, argmax []in
 // which costs more than the pooling itself. Windows of padding only give 0.
 func MaxPool2dInference(x *tensor.Tensor, p Pool2D) *tensor.Tensor {
 	p = p.norm()
-	n, c, h, w, oh, ow := poolCheck("ops.MaxPool2dInference", x, p)
+	n, c, _, _, oh, ow := poolCheck("ops.MaxPool2dInference", x, p)
 	y := tensor.New(n, c, oh, ow)
+	maxPoolInference(y, x, p)
+	return y
+}
+
+// MaxPool2dInferenceInto is MaxPool2dInference writing into the
+// preallocated y ([N,C,OH,OW]).
+func MaxPool2dInferenceInto(y, x *tensor.Tensor, p Pool2D) {
+	p = p.norm()
+	n, c, _, _, oh, ow := poolCheck("ops.MaxPool2dInferenceInto", x, p)
+	if yn, yc, yh, yw := y.Dims4("ops.MaxPool2dInferenceInto output"); yn != n || yc != c || yh != oh || yw != ow {
+		panicf("ops.MaxPool2dInferenceInto: output %v, want [%d %d %d %d]", y.Shape, n, c, oh, ow)
+	}
+	maxPoolInference(y, x, p)
+}
+
+func maxPoolInference(y, x *tensor.Tensor, p Pool2D) {
+	n, c, h, w := x.Shape[0], x.Shape[1], x.Shape[2], x.Shape[3]
+	oh, ow := y.Shape[2], y.Shape[3]
 	g := window{h: h, w: w, oh: oh, ow: ow, kh: p.KH, kw: p.KW, sh: p.StrideH, sw: p.StrideW,
 		pt: p.PadT, pl: p.PadL, dh: 1, dw: 1}
 	hw, ohw := h*w, oh*ow
 	_, rows, wp := g.band(0, oh)
 	ninf := float32(math.Inf(-1))
+	fast := use3s2(&g)
 	tensor.Parallel(n*c, func(lo, hi int) {
 		scratch := tensor.GetDirty(2*rows*wp + rows*ow)
 		for pl := lo; pl < hi; pl++ {
 			yp := y.Data[pl*ohw : pl*ohw+ohw]
+			if fast {
+				maxPool3s2Plane(yp, x.Data[pl*hw:pl*hw+hw], &g)
+				continue
+			}
 			maxPoolPlane(yp, x.Data[pl*hw:pl*hw+hw], &g, scratch)
 			for i, v := range yp {
 				if v == ninf && !windowHasInput(&g, i) {
@@ -111,7 +134,81 @@ func MaxPool2dInference(x *tensor.Tensor, p Pool2D) *tensor.Tensor {
 		}
 		tensor.Put(scratch)
 	})
-	return y
+}
+
+// use3s2 reports whether maxPool3s2Plane applies: a 3×3 stride-2 window
+// that always covers an input row and column (ResNet's stem pool).
+func use3s2(g *window) bool {
+	if g.kh != 3 || g.kw != 3 || g.sh != 2 || g.sw != 2 || g.pt > 2 || g.pl > 2 {
+		return false
+	}
+	return (g.oh-1)*2-g.pt < g.h && (g.ow-1)*2-g.pl < g.w
+}
+
+// maxPool3s2Plane is maxPoolPlane for use3s2 windows, one pass per output
+// row straight from the input: rows outside the image are replaced by a
+// row inside the window (max is idempotent), interior columns go through
+// maxPool3s2Row and the few edge columns are done here.
+func maxPool3s2Plane(yp, xp []float32, g *window) {
+	w := g.w
+	ox0 := min((g.pl+1)/2, g.ow) // first window entirely right of the left edge
+	ox1 := ox0                   // ... and past the last entirely inside
+	if last := (w - 3 + g.pl) / 2; last >= ox0 {
+		ox1 = min(last+1, g.ow)
+	}
+	for oy := 0; oy < g.oh; oy++ {
+		iy := oy*2 - g.pt
+		lo, hi := max(iy, 0), min(iy+2, g.h-1)
+		rows := [3][]float32{}
+		for k := range rows {
+			r := min(max(iy+k, lo), hi)
+			rows[k] = xp[r*w : r*w+w]
+		}
+		out := yp[oy*g.ow : oy*g.ow+g.ow]
+		if ox1 > ox0 {
+			b := 2*ox0 - g.pl
+			maxPool3s2Row(out[ox0:ox1], rows[0][b:], rows[1][b:], rows[2][b:])
+		}
+		for ox := 0; ox < g.ow; ox++ {
+			if ox == ox0 && ox1 > ox0 {
+				ox = ox1
+				if ox >= g.ow {
+					break
+				}
+			}
+			ws := ox*2 - g.pl
+			m := float32(math.Inf(-1))
+			for _, row := range rows {
+				for ix := max(ws, 0); ix < min(ws+3, w); ix++ {
+					if v := row[ix]; v > m || v != v {
+						m = v
+					}
+					if m != m {
+						break
+					}
+				}
+			}
+			out[ox] = m
+		}
+	}
+}
+
+// maxPool3s2RowGo is the portable maxPool3s2Row from column from.
+func maxPool3s2RowGo(out, r0, r1, r2 []float32, from int) {
+	for i := from; i < len(out); i++ {
+		m := r0[2*i]
+		for _, r := range [3][]float32{r0, r1, r2} {
+			for _, v := range r[2*i : 2*i+3] {
+				if v > m || v != v {
+					m = v
+				}
+			}
+			if m != m {
+				break
+			}
+		}
+		out[i] = m
+	}
 }
 
 // windowHasInput reports whether output o's window covers an input pixel.

@@ -195,3 +195,25 @@ func addRow(dst, src []float32) {
 	}
 	addRowGo(dst[done:], src[done:])
 }
+
+// maxPool3s2x8 sets out[i] to the maximum of rows r0..r2 over columns
+// 2i..2i+2 for i < n (a multiple of 8), NaN when the window holds one;
+// every row must hold 2n+1 readable values.
+//
+//go:noescape
+func maxPool3s2x8(out, r0, r1, r2 *float32, n int)
+
+// maxPool3s2Row sets out[i] = max of rows r0..r2 over columns 2i..2i+2
+// (NaN winning); the rows hold 2·len(out)+1 values.
+func maxPool3s2Row(out, r0, r1, r2 []float32) {
+	n := len(out)
+	r0, r1, r2 = r0[:2*n+1], r1[:2*n+1], r2[:2*n+1]
+	if !haveSIMD || n < 8 {
+		maxPool3s2RowGo(out, r0, r1, r2, 0)
+		return
+	}
+	maxPool3s2x8(&out[0], &r0[0], &r1[0], &r2[0], n&^7)
+	if t := n - 8; n%8 != 0 { // the tail as one overlapping block
+		maxPool3s2x8(&out[t], &r0[2*t], &r1[2*t], &r2[2*t], 8)
+	}
+}

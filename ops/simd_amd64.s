@@ -537,3 +537,76 @@ adloop:
 addone:
 	VZEROUPPER
 	RET
+
+// func maxPool3s2x8(out, r0, r1, r2 *float32, n int)
+// out[i] = max over rows r0..r2 and columns 2i..2i+2 for i < n (a multiple
+// of 8); every row holds 2n+1 readable values; a NaN anywhere in a window
+// gives NaN. Vertical maxima of the columns at offsets 0 and 1 give
+// h[c] = max(col c, col c+1); out[j] = max(h[2j], h[2j+1]) via an even/odd
+// shuffle, whose lane order one VPERMPD restores. NaN masks follow the
+// same path and are OR-ed in at the end (all-ones is a NaN).
+TEXT ·maxPool3s2x8(SB), NOSPLIT, $0-40
+	MOVQ out+0(FP), DI
+	MOVQ r0+8(FP), SI
+	MOVQ r1+16(FP), DX
+	MOVQ r2+24(FP), BX
+	MOVQ n+32(FP), CX
+	SHRQ $3, CX
+	JZ mpdone
+
+mploop:
+	VMOVUPS 0(SI), Y0
+	VMOVUPS 0(DX), Y1
+	VMOVUPS 0(BX), Y2
+	VCMPPS $3, Y1, Y0, Y8
+	VCMPPS $3, Y2, Y2, Y9
+	VORPS Y9, Y8, Y8
+	VMAXPS Y1, Y0, Y0
+	VMAXPS Y2, Y0, Y0
+	VMOVUPS 32(SI), Y1
+	VMOVUPS 32(DX), Y2
+	VMOVUPS 32(BX), Y3
+	VCMPPS $3, Y2, Y1, Y9
+	VCMPPS $3, Y3, Y3, Y10
+	VORPS Y10, Y9, Y9
+	VMAXPS Y2, Y1, Y1
+	VMAXPS Y3, Y1, Y1
+	VMOVUPS 4(SI), Y2
+	VMOVUPS 4(DX), Y3
+	VMOVUPS 4(BX), Y4
+	VCMPPS $3, Y3, Y2, Y10
+	VCMPPS $3, Y4, Y4, Y11
+	VORPS Y11, Y10, Y10
+	VMAXPS Y3, Y2, Y2
+	VMAXPS Y4, Y2, Y2
+	VMOVUPS 36(SI), Y3
+	VMOVUPS 36(DX), Y4
+	VMOVUPS 36(BX), Y5
+	VCMPPS $3, Y4, Y3, Y11
+	VCMPPS $3, Y5, Y5, Y12
+	VORPS Y12, Y11, Y11
+	VMAXPS Y4, Y3, Y3
+	VMAXPS Y5, Y3, Y3
+	VMAXPS Y2, Y0, Y0
+	VORPS Y10, Y8, Y8
+	VMAXPS Y3, Y1, Y1
+	VORPS Y11, Y9, Y9
+	VSHUFPS $0x88, Y1, Y0, Y2
+	VSHUFPS $0xDD, Y1, Y0, Y3
+	VSHUFPS $0x88, Y9, Y8, Y4
+	VSHUFPS $0xDD, Y9, Y8, Y5
+	VMAXPS Y3, Y2, Y2
+	VORPS Y5, Y4, Y4
+	VORPS Y4, Y2, Y2
+	VPERMPD $0xD8, Y2, Y2
+	VMOVUPS Y2, 0(DI)
+	ADDQ $64, SI
+	ADDQ $64, DX
+	ADDQ $64, BX
+	ADDQ $32, DI
+	DECQ CX
+	JNZ mploop
+
+mpdone:
+	VZEROUPPER
+	RET

@@ -40,3 +40,7 @@ func lerpRows(dst, r0, r1 []float32, a, b float32) { lerpRowsGo(dst, r0, r1, a, 
 
 // addRow adds src into dst.
 func addRow(dst, src []float32) { addRowGo(dst, src) }
+
+// maxPool3s2Row sets out[i] = max of rows r0..r2 over columns 2i..2i+2
+// (NaN winning); the rows hold 2·len(out)+1 values.
+func maxPool3s2Row(out, r0, r1, r2 []float32) { maxPool3s2RowGo(out, r0, r1, r2, 0) }
