@@ -153,7 +153,7 @@ func maxPool3s2Plane(yp, xp []float32, g *window) {
 	w := g.w
 	ox0 := min((g.pl+1)/2, g.ow) // first window entirely right of the left edge
 	ox1 := ox0                   // ... and past the last entirely inside
-	if last := (w - 3 + g.pl) / 2; last >= ox0 {
+	if last := (w - 3 + g.pl) / 2; w-3+g.pl >= 0 && last >= ox0 {
 		ox1 = min(last+1, g.ow)
 	}
 	for oy := 0; oy < g.oh; oy++ {
