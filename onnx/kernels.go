@@ -659,11 +659,7 @@ func (k *binaryK) infer(in [][]int) ([]int, error) {
 func (k *binaryK) apply(dst, a, b []float32) {
 	if k.op == "Add" && k.act == ops.ActReLU {
 		// The residual Add+Relu of every ResNet block: one pass.
-		b = b[:len(dst)]
-		a = a[:len(dst)]
-		for i := range dst {
-			dst[i] = max(a[i]+b[i], 0)
-		}
+		ops.AddReLUSlices(dst, a, b)
 		return
 	}
 	switch k.op {
@@ -1030,7 +1026,29 @@ func (k *gemmK) run(out *tensor.Tensor, in []*tensor.Tensor) {
 	if k.transB {
 		ldb = k.kk
 	}
+	if k.m == 1 && k.transB {
+		// A classifier head (1×K times Bᵀ): dot products straight from the
+		// weight rows; the GEMM would pack all of B for a single row.
+		matvecT(out.Data, in[0].Data, in[1].Data, k.kk, k.alpha, beta)
+		return
+	}
 	gemm.Sgemm(k.transA, k.transB, k.m, k.n, k.kk, k.alpha, in[0].Data, lda, in[1].Data, ldb, beta, out.Data, k.n)
+}
+
+// matvecT sets y[j] = alpha·(a·B[j]) + beta·y[j] for the rows B[j] of the
+// len(y)×kk matrix b, in parallel over rows with a fixed-order vector dot
+// product, so results are repeatable.
+func matvecT(y, a, b []float32, kk int, alpha, beta float32) {
+	a = a[:kk]
+	parallel(len(y), 64, func(lo, hi int) {
+		for j := lo; j < hi; j++ {
+			v := alpha * ops.Dot(a, b[j*kk:j*kk+kk])
+			if beta != 0 {
+				v += beta * y[j]
+			}
+			y[j] = v
+		}
+	})
 }
 
 type concatK struct {

@@ -287,8 +287,11 @@ func (t *convFwdTask) wholeImages() {
 // layers: 3×3 512→512 2.9 → 2.3 ms; on 14×14 (196 columns) no gain, and on
 // a 1×1 layer with 784 columns a loss (BenchmarkResNetPlanVariants).
 func transposedPays(m, n int) bool {
-	mr, nr := 14, 32
-	if gemm.Kernel() != "avx512" {
+	mr, nr := 4, 4 // the generic kernel
+	switch gemm.Kernel() {
+	case "avx512":
+		mr, nr = 14, 32
+	case "avx2":
 		mr, nr = 6, 16
 	}
 	pad := func(v, u int) int { return (v + u - 1) / u * u }

@@ -117,3 +117,49 @@ func Softmax(x *tensor.Tensor, axis int) *tensor.Tensor {
 	})
 	return y
 }
+
+// AddReLUSlices sets dst[i] = max(a[i]+b[i], 0) (the residual Add+ReLU),
+// vectorised; a NaN sum stays NaN. dst may alias a or b; a and b must hold
+// len(dst) values.
+func AddReLUSlices(dst, a, b []float32) {
+	if len(a) < len(dst) || len(b) < len(dst) {
+		panicf("ops.AddReLUSlices: operands of %d and %d values for %d outputs", len(a), len(b), len(dst))
+	}
+	addReLU(dst, a, b)
+}
+
+func addReLUGo(dst, a, b []float32) {
+	for i := range dst {
+		v := a[i] + b[i]
+		if v < 0 {
+			v = 0
+		}
+		dst[i] = v
+	}
+}
+
+// Dot returns Σ a[i]·b[i], vectorised with a fixed summation order (the
+// same inputs always give the same bits). a and b must have equal length.
+func Dot(a, b []float32) float32 {
+	if len(a) != len(b) {
+		panicf("ops.Dot: lengths %d and %d differ", len(a), len(b))
+	}
+	return dotF32(a, b)
+}
+
+// dotGo is the portable dot product with four partial sums.
+func dotGo(a, b []float32) float32 {
+	b = b[:len(a)]
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+4 <= len(a); i += 4 {
+		s0 += a[i] * b[i]
+		s1 += a[i+1] * b[i+1]
+		s2 += a[i+2] * b[i+2]
+		s3 += a[i+3] * b[i+3]
+	}
+	for ; i < len(a); i++ {
+		s0 += a[i] * b[i]
+	}
+	return (s0 + s1) + (s2 + s3)
+}

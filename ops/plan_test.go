@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/vigil-ad/vigil/gemm"
 	"github.com/vigil-ad/vigil/tensor"
 )
 
@@ -50,7 +51,7 @@ func TestConv2dPlanMatchesForward(t *testing.T) {
 // one and the naive convolution on a 7×7 map with many output channels,
 // with bias and ReLU in the transposing epilogue.
 func TestTransposedGemmPath(t *testing.T) {
-	if !transposedPays(128, 49) || transposedPays(64, 49) || transposedPays(128, 784) {
+	if gemm.Kernel() == "avx512" && (!transposedPays(128, 49) || transposedPays(64, 49) || transposedPays(128, 784)) {
 		t.Fatalf("transposedPays: want true only for the narrow 128×49 product")
 	}
 	rng := rand.New(rand.NewPCG(13, 14))

@@ -217,3 +217,38 @@ func maxPool3s2Row(out, r0, r1, r2 []float32) {
 		maxPool3s2x8(&out[t], &r0[2*t], &r1[2*t], &r2[2*t], 8)
 	}
 }
+
+// addReLU8 sets dst[i] = max(a[i]+b[i], 0) for i < n (a multiple of 8).
+//
+//go:noescape
+func addReLU8(dst, a, b *float32, n int)
+
+// addReLU sets dst[i] = max(a[i]+b[i], 0); dst may alias a or b.
+func addReLU(dst, a, b []float32) {
+	n := len(dst)
+	a, b = a[:n], b[:n]
+	done := 0
+	if haveSIMD && n >= 8 {
+		done = n &^ 7
+		addReLU8(&dst[0], &a[0], &b[0], done)
+	}
+	addReLUGo(dst[done:], a[done:], b[done:])
+}
+
+// dot32 returns Σ a[i]·b[i] for i < n (a multiple of 32).
+//
+//go:noescape
+func dot32(a, b *float32, n int) float32
+
+// dotF32 returns Σ a[i]·b[i] over len(a) values (b holds at least as many).
+func dotF32(a, b []float32) float32 {
+	n := len(a)
+	b = b[:n]
+	done := 0
+	var s float32
+	if haveSIMD && n >= 32 {
+		done = n &^ 31
+		s = dot32(&a[0], &b[0], done)
+	}
+	return s + dotGo(a[done:], b[done:])
+}

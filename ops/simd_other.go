@@ -44,3 +44,9 @@ func addRow(dst, src []float32) { addRowGo(dst, src) }
 // maxPool3s2Row sets out[i] = max of rows r0..r2 over columns 2i..2i+2
 // (NaN winning); the rows hold 2·len(out)+1 values.
 func maxPool3s2Row(out, r0, r1, r2 []float32) { maxPool3s2RowGo(out, r0, r1, r2, 0) }
+
+// addReLU sets dst[i] = max(a[i]+b[i], 0); dst may alias a or b.
+func addReLU(dst, a, b []float32) { addReLUGo(dst, a[:len(dst)], b[:len(dst)]) }
+
+// dotF32 returns Σ a[i]·b[i] over len(a) values.
+func dotF32(a, b []float32) float32 { return dotGo(a, b[:len(a)]) }
