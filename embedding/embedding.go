@@ -187,3 +187,18 @@ func Rows(x *tensor.Tensor) []float32 {
 	})
 	return out
 }
+
+// ScoreMap turns an h×w score grid into the image's anomaly map: upsampled
+// to the input side, smoothed with sigma (0: none), mapped back to an H×W
+// image. It also returns the smoothed map's maximum, the usual image score.
+func (g Geometry) ScoreMap(grid []float32, h, w int, sigma float64, H, W int) (*imageio.Map, float32) {
+	m := g.ToSide(grid, h, w)
+	if sigma > 0 {
+		m = imageio.GaussianSmooth(m, sigma)
+	}
+	hi := m.Pix[0]
+	for _, v := range m.Pix {
+		hi = max(hi, v)
+	}
+	return g.ToOriginal(m, H, W), hi
+}

@@ -73,8 +73,8 @@ func (c *Config) defaults() {
 
 // Detector is a fitted (or unfitted) k-NN model.
 type Detector struct {
-	cfg  Config
-	ex   backbone.Extractor
+	cfg Config
+	embedding.Lazy
 	in   int       // raw feature dimension
 	dim  int       // PCA dimension
 	mean []float32 // [in]
@@ -106,9 +106,6 @@ func New(raw json.RawMessage) (*Detector, error) {
 	return &Detector{cfg: c}, nil
 }
 
-// SetExtractor uses ex instead of opening the configured backbone.
-func (d *Detector) SetExtractor(ex backbone.Extractor) { d.ex = ex }
-
 // Method is "knn".
 func (d *Detector) Method() string { return "knn" }
 
@@ -117,17 +114,6 @@ func (d *Detector) Config() any { return d.cfg }
 
 // Preprocessing describes the input geometry.
 func (d *Detector) Preprocessing() any { return d.cfg.Geometry }
-
-func (d *Detector) extractor() (backbone.Extractor, error) {
-	if d.ex == nil {
-		ex, err := d.cfg.Source.Open()
-		if err != nil {
-			return nil, err
-		}
-		d.ex = ex
-	}
-	return d.ex, nil
-}
 
 // rows returns raw feature rows for a batch: one per image (image mode)
 // or one per grid cell (patch mode), plus the grid size.
@@ -210,7 +196,7 @@ func (d *Detector) Fit(ctx context.Context, train []*imageio.Image) error {
 	if len(train) < 2 {
 		return fmt.Errorf("knn: need at least 2 training images, got %d", len(train))
 	}
-	ex, err := d.extractor()
+	ex, err := d.Extractor(d.cfg.Source)
 	if err != nil {
 		return err
 	}
@@ -413,7 +399,7 @@ func (d *Detector) Score(ctx context.Context, images []*imageio.Image) ([]detect
 	if d.bank == nil {
 		return nil, fmt.Errorf("knn: not fitted")
 	}
-	ex, err := d.extractor()
+	ex, err := d.Extractor(d.cfg.Source)
 	if err != nil {
 		return nil, err
 	}
@@ -450,15 +436,8 @@ func (d *Detector) Score(ctx context.Context, images []*imageio.Image) ([]detect
 					continue
 				}
 				img := images[start+i]
-				m := d.cfg.Geometry.ToSide(cell[i*L:(i+1)*L], d.h, d.w)
-				if d.cfg.Sigma > 0 {
-					m = imageio.GaussianSmooth(m, d.cfg.Sigma)
-				}
-				s := m.Pix[0]
-				for _, v := range m.Pix {
-					s = max(s, v)
-				}
-				out[start+i] = detector.Result{Score: float64(s), Map: d.cfg.Geometry.ToOriginal(m, img.H, img.W)}
+				m, s := d.cfg.Geometry.ScoreMap(cell[i*L:(i+1)*L], d.h, d.w, d.cfg.Sigma, img.H, img.W)
+				out[start+i] = detector.Result{Score: float64(s), Map: m}
 			}
 		})
 		return nil

@@ -62,7 +62,7 @@ func (c *Config) defaults() {
 // Detector is a fitted (or unfitted) PaDiM model.
 type Detector struct {
 	cfg Config
-	ex  backbone.Extractor
+	embedding.Lazy
 
 	channels []int     // selected channel indices into the concatenated features
 	h, w     int       // feature grid
@@ -95,9 +95,6 @@ func New(raw json.RawMessage) (*Detector, error) {
 	return &Detector{cfg: c}, nil
 }
 
-// SetExtractor uses ex instead of opening the configured backbone.
-func (d *Detector) SetExtractor(ex backbone.Extractor) { d.ex = ex }
-
 // Method is "padim".
 func (d *Detector) Method() string { return "padim" }
 
@@ -106,17 +103,6 @@ func (d *Detector) Config() any { return d.cfg }
 
 // Preprocessing describes the input geometry.
 func (d *Detector) Preprocessing() any { return d.cfg.Geometry }
-
-func (d *Detector) extractor() (backbone.Extractor, error) {
-	if d.ex == nil {
-		ex, err := d.cfg.Source.Open()
-		if err != nil {
-			return nil, err
-		}
-		d.ex = ex
-	}
-	return d.ex, nil
-}
 
 // features extracts the concatenated, channel-selected features of a
 // batch: N×d×h×w.
@@ -185,7 +171,7 @@ func (d *Detector) Fit(ctx context.Context, train []*imageio.Image) error {
 	if len(train) < 2 {
 		return fmt.Errorf("padim: need at least 2 training images, got %d", len(train))
 	}
-	ex, err := d.extractor()
+	ex, err := d.Extractor(d.cfg.Source)
 	if err != nil {
 		return err
 	}
@@ -323,7 +309,7 @@ func (d *Detector) Score(ctx context.Context, images []*imageio.Image) ([]detect
 	if d.mean == nil {
 		return nil, fmt.Errorf("padim: not fitted")
 	}
-	ex, err := d.extractor()
+	ex, err := d.Extractor(d.cfg.Source)
 	if err != nil {
 		return nil, err
 	}
@@ -346,15 +332,8 @@ func (d *Detector) Score(ctx context.Context, images []*imageio.Image) ([]detect
 		tensor.ParallelChunks(n, 1, func(lo, hi int) {
 			for i := lo; i < hi; i++ {
 				img := images[start+i]
-				m := d.cfg.Geometry.ToSide(grids[i*L:(i+1)*L], d.h, d.w)
-				if d.cfg.Sigma > 0 {
-					m = imageio.GaussianSmooth(m, d.cfg.Sigma)
-				}
-				s := m.Pix[0]
-				for _, v := range m.Pix {
-					s = max(s, v)
-				}
-				out[start+i] = detector.Result{Score: float64(s), Map: d.cfg.Geometry.ToOriginal(m, img.H, img.W)}
+				m, s := d.cfg.Geometry.ScoreMap(grids[i*L:(i+1)*L], d.h, d.w, d.cfg.Sigma, img.H, img.W)
+				out[start+i] = detector.Result{Score: float64(s), Map: m}
 			}
 		})
 		return nil

@@ -163,7 +163,7 @@ func TestFitMatchesDirectGaussian(t *testing.T) {
 	if err := d.Fit(context.Background(), train); err != nil {
 		t.Fatal(err)
 	}
-	ex, _ := d.extractor()
+	ex, _ := d.Extractor(d.cfg.Source)
 	x, err := d.cfg.Geometry.Batch(train)
 	if err != nil {
 		t.Fatal(err)

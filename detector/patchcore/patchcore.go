@@ -73,8 +73,8 @@ func (c *Config) defaults() {
 
 // Detector is a PatchCore model.
 type Detector struct {
-	cfg  Config
-	ex   backbone.Extractor
+	cfg Config
+	embedding.Lazy
 	dim  int
 	h, w int
 	bank *nnsearch.Bank
@@ -100,9 +100,6 @@ func New(raw json.RawMessage) (*Detector, error) {
 	return &Detector{cfg: c}, nil
 }
 
-// SetExtractor uses ex instead of opening the configured backbone.
-func (d *Detector) SetExtractor(ex backbone.Extractor) { d.ex = ex }
-
 // Method is "patchcore".
 func (d *Detector) Method() string { return "patchcore" }
 
@@ -118,17 +115,6 @@ func (d *Detector) BankSize() int {
 		return 0
 	}
 	return d.bank.N
-}
-
-func (d *Detector) extractor() (backbone.Extractor, error) {
-	if d.ex == nil {
-		ex, err := d.cfg.Source.Open()
-		if err != nil {
-			return nil, err
-		}
-		d.ex = ex
-	}
-	return d.ex, nil
 }
 
 // patches turns a batch of backbone outputs into N×h×w rows of features.
@@ -162,7 +148,7 @@ func (d *Detector) Fit(ctx context.Context, train []*imageio.Image) error {
 	if len(train) == 0 {
 		return fmt.Errorf("patchcore: no training images")
 	}
-	ex, err := d.extractor()
+	ex, err := d.Extractor(d.cfg.Source)
 	if err != nil {
 		return err
 	}
@@ -375,7 +361,7 @@ func (d *Detector) Score(ctx context.Context, images []*imageio.Image) ([]detect
 	if d.bank == nil {
 		return nil, fmt.Errorf("patchcore: not fitted")
 	}
-	ex, err := d.extractor()
+	ex, err := d.Extractor(d.cfg.Source)
 	if err != nil {
 		return nil, err
 	}
@@ -406,11 +392,8 @@ func (d *Detector) Score(ctx context.Context, images []*imageio.Image) ([]detect
 				}
 				score := d.reweight(rows[(i*L+best)*dim:(i*L+best+1)*dim], int(idx[i*L+best]), float64(grid[best]))
 				img := images[start+i]
-				m := d.cfg.Geometry.ToSide(grid, d.h, d.w)
-				if d.cfg.Sigma > 0 {
-					m = imageio.GaussianSmooth(m, d.cfg.Sigma)
-				}
-				out[start+i] = detector.Result{Score: score, Map: d.cfg.Geometry.ToOriginal(m, img.H, img.W)}
+				m, _ := d.cfg.Geometry.ScoreMap(grid, d.h, d.w, d.cfg.Sigma, img.H, img.W)
+				out[start+i] = detector.Result{Score: score, Map: m}
 			}
 		})
 		return nil
