@@ -63,6 +63,10 @@ func (g *window) fillBand(plane, pad []float32, iy0, rows, wp int) {
 // channel is first copied into a zero-padded band (scratch pad, at least
 // bandSize(oy1-oy0) floats) so the column loops need no bounds logic.
 func im2colRows(src []float32, c int, g *window, oy0, oy1 int, pad, dst []float32) {
+	if g.kh == 1 && g.kw == 1 && g.pt == 0 && g.pl == 0 && !disableIm2colPoint {
+		im2colPoint(src, c, g, oy0, oy1, pad, dst)
+		return
+	}
 	if g.sh == 2 && g.sw == 2 && !disableIm2colS2 && im2colS2(src, c, g, oy0, oy1, pad, dst) {
 		return
 	}
@@ -201,5 +205,37 @@ func addRowGo(dst, src []float32) {
 	src = src[:len(dst)]
 	for i, v := range src {
 		dst[i] += v
+	}
+}
+
+// disableIm2colPoint sends unpadded 1×1 layers through the general path
+// (tests compare).
+var disableIm2colPoint = false
+
+// im2colPoint is im2colRows for an unpadded 1×1 kernel (ResNet's strided
+// shortcut convolutions): the columns are the input subsampled by the
+// stride, read straight from the input rows they come from (stride-2 rows
+// through the vector even/odd split, the odd half going to pad) instead of
+// staging whole bands.
+func im2colPoint(src []float32, c int, g *window, oy0, oy1 int, pad, dst []float32) {
+	hw, np := g.h*g.w, (oy1-oy0)*g.ow
+	split := g.sw == 2 && (g.w+1)/2 == g.ow && len(pad) >= g.w/2
+	for ci := 0; ci < c; ci++ {
+		plane := src[ci*hw : ci*hw+hw]
+		d := dst[ci*np : ci*np+np]
+		for oy := oy0; oy < oy1; oy++ {
+			row := plane[oy*g.sh*g.w : oy*g.sh*g.w+g.w]
+			out := d[(oy-oy0)*g.ow : (oy-oy0+1)*g.ow]
+			switch {
+			case g.sw == 1:
+				copy(out, row)
+			case split:
+				splitEvenOdd(row, out, pad[:g.w/2])
+			default:
+				for ox := range out {
+					out[ox] = row[ox*g.sw]
+				}
+			}
+		}
 	}
 }
