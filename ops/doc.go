@@ -17,7 +17,11 @@
 // im2col and col2im work on the input's four parity planes (im2col_s2.go),
 // one contiguous run per channel and kernel tap. phase.go holds an output-
 // phase transposed convolution (no col2im), off by default because it
-// measured slower on the autoencoder's layers. Hot loops Go cannot vectorise have AVX2
+// measured slower on the autoencoder's layers. For inference, Conv2dPlan
+// (PrepareConv2d) keeps a layer's Winograd weights transformed across calls;
+// whole-image products with few output positions and many channels (7×7
+// maps) run transposed, Yᵀ = colᵀ·Wᵀ, so the weights are the wide GEMM side.
+// Hot loops Go cannot vectorise have AVX2
 // versions (simd_amd64.s) next to portable Go ones.
 //
 // Shape mismatches are programmer errors inside the engine and panic with a
