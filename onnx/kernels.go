@@ -680,16 +680,7 @@ func (k *binaryK) apply(dst, a, b []float32) {
 			dst[i] = a[i] / b[i]
 		}
 	}
-	switch k.act {
-	case ops.ActReLU:
-		for i, v := range dst {
-			dst[i] = max(v, 0)
-		}
-	case ops.ActReLU6:
-		for i, v := range dst {
-			dst[i] = min(max(v, 0), 6)
-		}
-	}
+	applyAct(dst, k.act)
 }
 
 // scalarOp applies the op with a broadcast scalar second operand.
@@ -710,16 +701,7 @@ func (k *binaryK) scalarOp(dst, a []float32, b float32, aScalar bool, av float32
 			dst[i] = x / y
 		}
 	}
-	switch k.act {
-	case ops.ActReLU:
-		for i, v := range dst {
-			dst[i] = max(v, 0)
-		}
-	case ops.ActReLU6:
-		for i, v := range dst {
-			dst[i] = min(max(v, 0), 6)
-		}
-	}
+	applyAct(dst, k.act)
 }
 
 func (k *binaryK) run(out *tensor.Tensor, in []*tensor.Tensor) {
@@ -784,16 +766,7 @@ func (k *binaryK) scalarSwap(dst []float32, av float32) {
 			dst[i] = av / y
 		}
 	}
-	switch k.act {
-	case ops.ActReLU:
-		for i, v := range dst {
-			dst[i] = max(v, 0)
-		}
-	case ops.ActReLU6:
-		for i, v := range dst {
-			dst[i] = min(max(v, 0), 6)
-		}
-	}
+	applyAct(dst, k.act)
 }
 
 // reshapeK covers the shape-only ops; the output shares the input buffer.
@@ -1522,4 +1495,18 @@ func (k *padK) run(out *tensor.Tensor, in []*tensor.Tensor) {
 			copy(out.Data[off:off+inner], x[row*inner:row*inner+inner])
 		}
 	})
+}
+
+// applyAct applies a fused activation to a row in place.
+func applyAct(dst []float32, act ops.Act) {
+	switch act {
+	case ops.ActReLU:
+		for i, v := range dst {
+			dst[i] = max(v, 0)
+		}
+	case ops.ActReLU6:
+		for i, v := range dst {
+			dst[i] = min(max(v, 0), 6)
+		}
+	}
 }
