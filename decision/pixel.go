@@ -3,30 +3,10 @@ package decision
 import (
 	"errors"
 	"fmt"
-	"math"
 
 	"github.com/vigil-ad/vigil/imageio"
+	"github.com/vigil-ad/vigil/metrics"
 )
-
-// floatKey maps a non-NaN float32 to an order-preserving uint32 (−0 folded
-// into +0).
-func floatKey(v float32) uint32 {
-	if v == 0 {
-		v = 0
-	}
-	b := math.Float32bits(v)
-	if b&0x80000000 != 0 {
-		return ^b
-	}
-	return b | 0x80000000
-}
-
-func keyFloat(k uint32) float32 {
-	if k&0x80000000 != 0 {
-		return math.Float32frombits(k &^ 0x80000000)
-	}
-	return math.Float32frombits(^k)
-}
 
 // PixelThreshold returns a pixel-level threshold from anomaly maps of
 // normal validation images: pixels are anomalous iff value >= threshold,
@@ -56,7 +36,7 @@ func PixelThreshold(maps []*imageio.Map, alpha float64) (float64, error) {
 			if v != v {
 				return 0, fmt.Errorf("decision: validation map %d pixel (y=%d, x=%d) is NaN", j, i/m.W, i%m.W)
 			}
-			hist[floatKey(v)>>16]++
+			hist[metrics.OrderKey(v)>>16]++
 		}
 		n += len(m.Pix)
 	}
@@ -71,7 +51,7 @@ func PixelThreshold(maps []*imageio.Map, alpha float64) (float64, error) {
 	clear(hist)
 	for _, m := range maps {
 		for _, v := range m.Pix {
-			if key := floatKey(v); int(key>>16) == hi {
+			if key := metrics.OrderKey(v); int(key>>16) == hi {
 				hist[key&0xffff]++
 			}
 		}
@@ -80,5 +60,5 @@ func PixelThreshold(maps []*imageio.Map, alpha float64) (float64, error) {
 	for ; below+hist[lo] < k; lo++ {
 		below += hist[lo]
 	}
-	return above(float64(keyFloat(uint32(hi)<<16 | uint32(lo)))), nil
+	return above(float64(metrics.FromOrderKey(uint32(hi)<<16 | uint32(lo)))), nil
 }

@@ -35,8 +35,9 @@ const (
 	DefaultBins = 1 << 20
 )
 
-// floatKey is the order-preserving key of a non-NaN float32.
-func floatKey(v float32) uint32 {
+// OrderKey maps a non-NaN float32 to a uint32 whose unsigned order is the
+// float order, so histograms and radix selection can work on keys.
+func OrderKey(v float32) uint32 {
 	if v == 0 {
 		v = 0 // folds −0 into +0 so that equal values share a key
 	}
@@ -47,8 +48,8 @@ func floatKey(v float32) uint32 {
 	return b | 0x80000000
 }
 
-// keyFloat inverts floatKey.
-func keyFloat(k uint32) float32 {
+// FromOrderKey inverts OrderKey.
+func FromOrderKey(k uint32) float32 {
 	if k&0x80000000 != 0 {
 		return math.Float32frombits(k &^ 0x80000000)
 	}
@@ -121,7 +122,7 @@ func (h *keyHist) descend(f func(b hbin, lo float32)) {
 					cb.pos += fb.pos
 				}
 			}
-			f(cb, keyFloat(base))
+			f(cb, FromOrderKey(base))
 			continue
 		}
 		if b < 0 {
@@ -130,7 +131,7 @@ func (h *keyHist) descend(f func(b hbin, lo float32)) {
 		blk := h.fine[int(b)*fineCount : int(b+1)*fineCount]
 		for i := fineCount - 1; i >= 0; i-- {
 			if fb := blk[i]; fb.neg != 0 || fb.pos != 0 {
-				f(fb, keyFloat(base|uint32(i)<<fineShift))
+				f(fb, FromOrderKey(base|uint32(i)<<fineShift))
 			}
 		}
 	}

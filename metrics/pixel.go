@@ -86,7 +86,7 @@ func (p *PixelROC) Add(m, mask *imageio.Map) error {
 	mp := mask.Pix[:len(m.Pix)]
 	pos := 0
 	for i, v := range m.Pix {
-		s := p.h.slot(floatKey(v))
+		s := p.h.slot(OrderKey(v))
 		if mp[i] >= MaskThreshold {
 			s.pos++
 			pos++

@@ -14,12 +14,12 @@ func TestFloatKeyOrder(t *testing.T) {
 	vals := []float32{float32(math.Inf(-1)), -math.MaxFloat32, -3, -1e-30, -math.SmallestNonzeroFloat32,
 		0, math.SmallestNonzeroFloat32, 1e-30, 0.5, 1, 3, math.MaxFloat32, float32(math.Inf(1))}
 	for i := 1; i < len(vals); i++ {
-		if floatKey(vals[i-1]) >= floatKey(vals[i]) {
+		if OrderKey(vals[i-1]) >= OrderKey(vals[i]) {
 			t.Fatalf("key(%v) >= key(%v)", vals[i-1], vals[i])
 		}
 	}
 	negZero := float32(math.Copysign(0, -1))
-	if floatKey(negZero) != floatKey(0) {
+	if OrderKey(negZero) != OrderKey(0) {
 		t.Fatal("-0 and +0 must share a key")
 	}
 	rng := rand.New(rand.NewPCG(7, 8))
@@ -28,8 +28,8 @@ func TestFloatKeyOrder(t *testing.T) {
 		if v != v {
 			continue
 		}
-		if keyFloat(floatKey(v)) != v {
-			t.Fatalf("keyFloat(floatKey(%v)) = %v", v, keyFloat(floatKey(v)))
+		if FromOrderKey(OrderKey(v)) != v {
+			t.Fatalf("FromOrderKey(OrderKey(%v)) = %v", v, FromOrderKey(OrderKey(v)))
 		}
 	}
 }

@@ -73,7 +73,7 @@ func (p *PRO) Add(m, mask *imageio.Map) error {
 		p.inv = append(p.inv, 1/float64(a))
 	}
 	for i, v := range m.Pix {
-		s := p.h.slot(floatKey(v))
+		s := p.h.slot(OrderKey(v))
 		if l := labels[i]; l > 0 {
 			s.pos += p.inv[l-1]
 		} else {
