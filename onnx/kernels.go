@@ -475,15 +475,7 @@ func (k *poolK) run(out *tensor.Tensor, in []*tensor.Tensor) {
 
 type gapK struct{}
 
-func (gapK) infer(in [][]int) ([]int, error) {
-	if err := want4D(in[0]); err != nil {
-		return nil, err
-	}
-	if in[0][2]*in[0][3] == 0 {
-		return nil, fmt.Errorf("empty spatial size")
-	}
-	return []int{in[0][0], in[0][1], 1, 1}, nil
-}
+func (gapK) infer(in [][]int) ([]int, error) { return globalPoolShape(in[0]) }
 
 func (gapK) run(out *tensor.Tensor, in []*tensor.Tensor) {
 	y := ops.GlobalAvgPoolForward(in[0])
@@ -1404,15 +1396,7 @@ func (k *resizeK) run(out *tensor.Tensor, in []*tensor.Tensor) {
 
 type gmpK struct{}
 
-func (gmpK) infer(in [][]int) ([]int, error) {
-	if err := want4D(in[0]); err != nil {
-		return nil, err
-	}
-	if in[0][2]*in[0][3] == 0 {
-		return nil, fmt.Errorf("empty spatial size")
-	}
-	return []int{in[0][0], in[0][1], 1, 1}, nil
-}
+func (gmpK) infer(in [][]int) ([]int, error) { return globalPoolShape(in[0]) }
 
 func (gmpK) run(out *tensor.Tensor, in []*tensor.Tensor) {
 	hw := in[0].Shape[2] * in[0].Shape[3]
@@ -1509,4 +1493,15 @@ func applyAct(dst []float32, act ops.Act) {
 			dst[i] = min(max(v, 0), 6)
 		}
 	}
+}
+
+// globalPoolShape is the N×C×1×1 output shape of a global pooling.
+func globalPoolShape(x []int) ([]int, error) {
+	if err := want4D(x); err != nil {
+		return nil, err
+	}
+	if x[2]*x[3] == 0 {
+		return nil, fmt.Errorf("empty spatial size")
+	}
+	return []int{x[0], x[1], 1, 1}, nil
 }
