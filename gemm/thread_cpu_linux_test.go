@@ -33,17 +33,7 @@ func rusage(who int) time.Duration {
 // for the parallel Sgemm in process CPU time per core (idle waiting for
 // a slower worker is not counted there). Run with -benchtime=1x.
 func BenchmarkSgemmThreadCPU(b *testing.B) {
-	shapes := []struct {
-		name    string
-		tA, tB  bool
-		m, n, k int
-	}{
-		{"1024", false, false, 1024, 1024, 1024},
-		{"M64_N3136_K576", false, false, 64, 3136, 576},
-		{"M3136_N64_K576", false, false, 3136, 64, 576},
-		{"AtB_M64_N3136_K576", true, false, 64, 3136, 576},
-		{"ABt_M64_N576_K3136", false, true, 64, 576, 3136},
-	}
+	shapes := peakShapes
 	orig := active.Load()
 	defer active.Store(orig)
 	for _, ki := range kernels {
