@@ -42,3 +42,17 @@ type Detector interface {
 // Factory makes an unfitted detector from a JSON configuration (nil or
 // empty means defaults).
 type Factory func(config json.RawMessage) (Detector, error)
+
+// Checker is implemented by detectors that depend on resources outside
+// the model file (a backbone); Check verifies that they can be found, so a
+// missing backbone is reported before any data is read.
+type Checker interface {
+	Check() error
+}
+
+// BackboneDirSetter is implemented by detectors that load a backbone by
+// name; SetBackboneDir makes a loaded model look for it in dir first
+// (vigil test/predict --backbone-dir).
+type BackboneDirSetter interface {
+	SetBackboneDir(dir string)
+}

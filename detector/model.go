@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/vigil-ad/vigil/safetensors"
 	"github.com/vigil-ad/vigil/version"
@@ -15,6 +16,7 @@ type Meta struct {
 	Config        json.RawMessage   `json:"config"`
 	Preprocessing json.RawMessage   `json:"preprocessing,omitempty"`
 	Calibration   json.RawMessage   `json:"calibration,omitempty"` // decision.Calibration, opaque here
+	Provenance    json.RawMessage   `json:"provenance,omitempty"`  // what the model was fitted on (pipeline), opaque here
 	Version       string            `json:"vigil_version"`
 	Format        string            `json:"format"`
 	Extra         map[string]string `json:"extra,omitempty"` // e.g. training data path, image size
@@ -33,6 +35,7 @@ const (
 	keyConfig  = "config"
 	keyPre     = "preprocessing"
 	keyCalib   = "calibration"
+	keyProv    = "provenance"
 	keyVersion = "vigil_version"
 	keyExtra   = "extra"
 )
@@ -60,6 +63,9 @@ func Save(path string, d Detector, meta Meta) error {
 	}
 	if len(meta.Calibration) > 0 {
 		md[keyCalib] = string(meta.Calibration)
+	}
+	if len(meta.Provenance) > 0 {
+		md[keyProv] = string(meta.Provenance)
 	}
 	if len(meta.Extra) > 0 {
 		eb, _ := json.Marshal(meta.Extra)
@@ -98,6 +104,9 @@ func Load(path string) (Detector, Meta, error) {
 	if s, ok := md[keyCalib]; ok {
 		meta.Calibration = json.RawMessage(s)
 	}
+	if s, ok := md[keyProv]; ok {
+		meta.Provenance = json.RawMessage(s)
+	}
 	if s, ok := md[keyExtra]; ok {
 		if err := json.Unmarshal([]byte(s), &meta.Extra); err != nil {
 			return nil, Meta{}, fmt.Errorf("model %s: metadata %q: %v", path, keyExtra, err)
@@ -134,11 +143,22 @@ func CheckShape(tensors map[string]safetensors.Tensor, name string, want ...int)
 	return t, nil
 }
 
-// Float32s is CheckShape followed by decoding to float32 (F32 or F16).
+// Float32s is CheckShape followed by decoding to float32 (F32 or F16). A
+// NaN or infinite value is refused: fitted state is always finite, and a
+// corrupt value would otherwise turn into NaN scores.
 func Float32s(tensors map[string]safetensors.Tensor, name string, want ...int) ([]float32, error) {
 	t, err := CheckShape(tensors, name, want...)
 	if err != nil {
 		return nil, err
 	}
-	return t.Float32s()
+	v, err := t.Float32s()
+	if err != nil {
+		return nil, fmt.Errorf("tensor %q: %w", name, err)
+	}
+	for i, x := range v {
+		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+			return nil, fmt.Errorf("tensor %q holds a non-finite value (%v) at index %d", name, x, i)
+		}
+	}
+	return v, nil
 }

@@ -2,6 +2,8 @@ package embedding
 
 import (
 	"math"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/vigil-ad/vigil/imageio"
@@ -102,5 +104,26 @@ func TestGeometry(t *testing.T) {
 	side := g.ToSide([]float32{2, 2, 2, 2}, 2, 2)
 	if side.H != 64 || math.Abs(float64(side.At(10, 50))-2) > 1e-6 {
 		t.Fatalf("ToSide %dx%d value %v", side.H, side.W, side.At(10, 50))
+	}
+}
+
+func TestSourceCheck(t *testing.T) {
+	dir := t.TempDir()
+	if err := (Source{Backbone: "random:3"}).Check(); err != nil {
+		t.Fatalf("random: %v", err)
+	}
+	missing := filepath.Join(dir, "nope.onnx")
+	if err := (Source{Backbone: missing}).Check(); err == nil || !strings.Contains(err.Error(), missing) {
+		t.Fatalf("missing file: %v", err)
+	}
+	if err := (Source{Backbone: dir + "/x.tflite"}).Check(); err == nil {
+		t.Fatal("missing tflite accepted")
+	}
+	if err := (Source{Backbone: "no_such_net"}).Check(); err == nil || !strings.Contains(err.Error(), "no_such_net") {
+		t.Fatalf("unknown name: %v", err)
+	}
+	// a built-in name is located in BackboneDir without being opened
+	if err := (Source{Backbone: "mobilenet_v2", BackboneDir: dir}).Check(); err == nil {
+		t.Fatal("mobilenet_v2 found in an empty folder")
 	}
 }

@@ -2,6 +2,7 @@ package embedding
 
 import (
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 
@@ -53,4 +54,26 @@ func (l *Lazy) Extractor(s Source) (backbone.Extractor, error) {
 		l.ex = ex
 	}
 	return l.ex, nil
+}
+
+// Check reports, without loading it, whether the backbone can be found: a
+// built-in name must be located, a file must exist; "random" always can.
+func (s Source) Check() error {
+	name := s.Backbone
+	lower := strings.ToLower(name)
+	switch {
+	case name == "random" || strings.HasPrefix(name, "random:"):
+		return nil
+	case strings.HasSuffix(lower, ".onnx") || strings.HasSuffix(lower, ".tflite"):
+		st, err := os.Stat(name)
+		if err != nil {
+			return fmt.Errorf("backbone file %s does not exist", name)
+		}
+		if !st.Mode().IsRegular() {
+			return fmt.Errorf("backbone %s is not a file", name)
+		}
+		return nil
+	}
+	_, err := backbone.Locate(name, backbone.OpenOptions{BackboneDir: s.BackboneDir})
+	return err
 }
