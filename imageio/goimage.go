@@ -5,7 +5,7 @@ import (
 	"image/png"
 	"io"
 
-	"github.com/vigil-ad/vigil/safetensors"
+	"github.com/vigil-ad/vigil/internal/atomicfile"
 )
 
 // to8 quantises a [0,1] value to 8 bits, clamping out-of-range values.
@@ -56,7 +56,7 @@ func (m *Map) ToGoImage() image.Image {
 // SavePNG writes img as a PNG file atomically: the data goes to a temporary
 // file next to path that is renamed into place only when complete.
 func SavePNG(path string, img image.Image) error {
-	return safetensors.AtomicWrite(path, func(w io.Writer) error {
+	return atomicfile.Write(path, func(w io.Writer) error {
 		return png.Encode(w, img)
 	})
 }

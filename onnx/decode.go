@@ -7,7 +7,7 @@ import (
 	"math"
 	"os"
 
-	"github.com/vigil-ad/vigil/safetensors"
+	"github.com/vigil-ad/vigil/tensor"
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
@@ -577,7 +577,7 @@ func decodeTensor(b []byte, path string) (*Tensor, error) {
 			} else {
 				h = uint16(int32Data[i])
 			}
-			t.Float[i] = safetensors.HalfToFloat32(h)
+			t.Float[i] = tensor.HalfToFloat32(h)
 		}
 	case DataTypeInt64:
 		if err := check(8, len(int64Data)); err != nil {

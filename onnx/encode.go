@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 
-	"github.com/vigil-ad/vigil/safetensors"
+	"github.com/vigil-ad/vigil/internal/atomicfile"
+	"github.com/vigil-ad/vigil/tensor"
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
@@ -45,13 +45,7 @@ func WriteFile(path string, m *Model) error {
 	if err != nil {
 		return fmt.Errorf("%w (writing %s)", err, path)
 	}
-	return safetensors.AtomicWrite(path, func(w io.Writer) error {
-		if f, ok := w.(*os.File); ok {
-			// The temporary file is created 0600; a model is not secret.
-			if err := f.Chmod(0o644); err != nil {
-				return err
-			}
-		}
+	return atomicfile.Write(path, func(w io.Writer) error {
 		_, err := w.Write(b)
 		return err
 	})
@@ -233,7 +227,7 @@ func encodeTensor(t *Tensor) ([]byte, error) {
 		default:
 			raw = make([]byte, 2*n)
 			for i, v := range t.Float {
-				binary.LittleEndian.PutUint16(raw[2*i:], safetensors.Float32ToHalf(v))
+				binary.LittleEndian.PutUint16(raw[2*i:], tensor.Float32ToHalf(v))
 			}
 		}
 	case DataTypeInt64, DataTypeInt32, DataTypeBool, DataTypeUint8, DataTypeInt8:

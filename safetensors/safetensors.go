@@ -1,7 +1,7 @@
 // Package safetensors reads and writes the safetensors format: an 8-byte
 // little-endian header length, a JSON header mapping tensor names to dtype,
 // shape and byte offsets (plus an optional "__metadata__" string map), then
-// the raw little-endian tensor bytes. Writes are atomic.
+// the raw little-endian tensor bytes. WriteFile is atomic.
 package safetensors
 
 import (
@@ -12,8 +12,10 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"sort"
+
+	"github.com/vigil-ad/vigil/internal/atomicfile"
+	"github.com/vigil-ad/vigil/tensor"
 )
 
 // MaxHeader bounds the JSON header so a corrupt length cannot make us
@@ -53,7 +55,7 @@ func F32(name string, shape []int, v []float32) Tensor {
 func F16(name string, shape []int, v []float32) Tensor {
 	b := make([]byte, 2*len(v))
 	for i, x := range v {
-		binary.LittleEndian.PutUint16(b[2*i:], Float32ToHalf(x))
+		binary.LittleEndian.PutUint16(b[2*i:], tensor.Float32ToHalf(x))
 	}
 	return Tensor{Name: name, DType: "F16", Shape: append([]int(nil), shape...), Data: b}
 }
@@ -80,7 +82,7 @@ func (t Tensor) Float32s() ([]float32, error) {
 		}
 		v := make([]float32, n)
 		for i := range v {
-			v[i] = HalfToFloat32(binary.LittleEndian.Uint16(t.Data[2*i:]))
+			v[i] = tensor.HalfToFloat32(binary.LittleEndian.Uint16(t.Data[2*i:]))
 		}
 		return v, nil
 	}
@@ -151,48 +153,18 @@ func Encode(w io.Writer, meta map[string]string, tensors []Tensor) error {
 	return nil
 }
 
-// WriteFile writes the file atomically: a temporary file in the same
-// directory, synced, then renamed over path. An interrupted write never
-// leaves a partial file at path.
+// WriteFile writes the file atomically (see internal/atomicfile): an
+// interrupted write never leaves a partial file at path.
 func WriteFile(path string, meta map[string]string, tensors []Tensor) error {
-	return AtomicWrite(path, func(w io.Writer) error { return Encode(w, meta, tensors) })
+	return atomicfile.Write(path, func(w io.Writer) error { return Encode(w, meta, tensors) })
 }
 
-// AtomicWrite creates path by writing to a temporary file next to it and
-// renaming it into place once fill succeeded and the data is on disk.
+// AtomicWrite creates path atomically with what fill writes.
+//
+// Deprecated: atomic writing is not part of the model format; use
+// internal/atomicfile.Write. Kept until cmd/vigil stops calling it.
 func AtomicWrite(path string, fill func(io.Writer) error) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if err := fill(f); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	// CreateTemp makes the file 0600; give it the usual 0644 (less umask
-	// is not known here, so the common default is used).
-	if err := f.Chmod(0o644); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	ok = true
-	return nil
+	return atomicfile.Write(path, fill)
 }
 
 // ReadFile reads and validates a whole safetensors file.
@@ -279,61 +251,11 @@ func Decode(b []byte) (*File, error) {
 }
 
 // Float32ToHalf converts to IEEE 754 binary16, rounding to nearest even.
-func Float32ToHalf(f float32) uint16 {
-	b := math.Float32bits(f)
-	sign := uint16(b>>16) & 0x8000
-	exp := int((b >> 23) & 0xff)
-	man := b & 0x7fffff
-	if exp == 0xff { // Inf or NaN
-		if man != 0 {
-			return sign | 0x7e00
-		}
-		return sign | 0x7c00
-	}
-	e := exp - 127 + 15
-	if e >= 0x1f {
-		return sign | 0x7c00
-	}
-	if e <= 0 {
-		if e < -10 {
-			return sign
-		}
-		man |= 0x800000
-		shift := uint(14 - e)
-		half := man >> shift
-		rem := man & ((1 << shift) - 1)
-		mid := uint32(1) << (shift - 1)
-		if rem > mid || (rem == mid && half&1 == 1) {
-			half++
-		}
-		return sign | uint16(half)
-	}
-	half := uint32(e)<<10 | man>>13
-	rem := man & 0x1fff
-	if rem > 0x1000 || (rem == 0x1000 && half&1 == 1) {
-		half++ // may carry into the exponent, which is the right rounding
-	}
-	return sign | uint16(half)
-}
+//
+// Deprecated: use tensor.Float32ToHalf.
+func Float32ToHalf(f float32) uint16 { return tensor.Float32ToHalf(f) }
 
 // HalfToFloat32 converts IEEE 754 binary16 to float32 exactly.
-func HalfToFloat32(h uint16) float32 {
-	sign := uint32(h&0x8000) << 16
-	exp := uint32(h>>10) & 0x1f
-	man := uint32(h & 0x3ff)
-	switch {
-	case exp == 0x1f:
-		return math.Float32frombits(sign | 0x7f800000 | man<<13)
-	case exp == 0:
-		if man == 0 {
-			return math.Float32frombits(sign)
-		}
-		// subnormal: value = man * 2^-24
-		v := float32(man) * (1.0 / (1 << 24))
-		if sign != 0 {
-			v = -v
-		}
-		return v
-	}
-	return math.Float32frombits(sign | (exp+127-15)<<23 | man<<13)
-}
+//
+// Deprecated: use tensor.HalfToFloat32.
+func HalfToFloat32(h uint16) float32 { return tensor.HalfToFloat32(h) }

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"math"
-	"math/rand/v2"
 	"testing"
 )
 
@@ -56,30 +54,5 @@ func TestDecodeRefuses(t *testing.T) {
 	binary.LittleEndian.PutUint64(hdr, uint64(len(bad)))
 	if _, err := Decode(append(append(hdr, bad...), make([]byte, 16)...)); err == nil {
 		t.Fatal("offsets inconsistent with shape accepted")
-	}
-}
-
-func TestHalfMatchesExactConversion(t *testing.T) {
-	// Every half value converts to float32 and back unchanged.
-	for h := 0; h < 1<<16; h++ {
-		f := HalfToFloat32(uint16(h))
-		if math.IsNaN(float64(f)) {
-			continue
-		}
-		if got := Float32ToHalf(f); got != uint16(h) {
-			t.Fatalf("half %#04x -> %v -> %#04x", h, f, got)
-		}
-	}
-	// Random floats round to the nearest half.
-	r := rand.New(rand.NewPCG(1, 2))
-	for i := 0; i < 100000; i++ {
-		f := float32(r.NormFloat64() * 100)
-		h := HalfToFloat32(Float32ToHalf(f))
-		up := HalfToFloat32(Float32ToHalf(f) + 1)
-		down := HalfToFloat32(Float32ToHalf(f) - 1)
-		d := math.Abs(float64(h - f))
-		if d > math.Abs(float64(up-f)) || d > math.Abs(float64(down-f)) {
-			t.Fatalf("%v rounded to %v, neighbours %v %v are closer", f, h, down, up)
-		}
 	}
 }

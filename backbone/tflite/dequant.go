@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+
+	"github.com/vigil-ad/vigil/tensor"
 )
 
 // elemSize is the byte width of the types Dequantize accepts.
@@ -56,7 +58,7 @@ func Dequantize(data []byte, typ TensorType, shape []int32, q *Quantization) ([]
 		return out, nil
 	case Float16:
 		for i := range out {
-			out[i] = halfToFloat(binary.LittleEndian.Uint16(data[2*i:]))
+			out[i] = tensor.HalfToFloat32(binary.LittleEndian.Uint16(data[2*i:]))
 		}
 		return out, nil
 	}
@@ -115,25 +117,4 @@ func Dequantize(data []byte, typ TensorType, shape []int32, q *Quantization) ([]
 		out[i] = float32(float64(q.Scale[c]) * float64(raw(i)-zp(c)))
 	}
 	return out, nil
-}
-
-// halfToFloat converts an IEEE 754 binary16 value to float32.
-func halfToFloat(h uint16) float32 {
-	sign := uint32(h>>15) << 31
-	exp := uint32(h>>10) & 0x1f
-	mant := uint32(h) & 0x3ff
-	switch {
-	case exp == 0x1f: // Inf/NaN
-		return math.Float32frombits(sign | 0x7f800000 | mant<<13)
-	case exp != 0:
-		return math.Float32frombits(sign | (exp+112)<<23 | mant<<13)
-	case mant == 0:
-		return math.Float32frombits(sign)
-	}
-	// Subnormal half: value = mant * 2^-24.
-	f := float32(mant) * (1.0 / (1 << 24))
-	if sign != 0 {
-		f = -f
-	}
-	return f
 }
