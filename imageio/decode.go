@@ -400,7 +400,7 @@ func fromGeneric(g image.Image, w, h int) *Image {
 }
 
 // LoadMask reads a ground-truth mask in any supported format: a pixel is
-// anomalous (1) when any of its channels is >= 0.5 (128 of 255), else 0.
+// anomalous (1) when any of its channels is non-zero (IsDefect), else 0.
 func LoadMask(path string) (*Map, error) { return LoadMaskWith(path, Options{}) }
 
 // LoadMaskWith is LoadMask with explicit options.
@@ -412,15 +412,15 @@ func LoadMaskWith(path string, opt Options) (*Map, error) {
 	return MaskFromImage(img), nil
 }
 
-// MaskFromImage thresholds an image into a 0/1 mask: 1 where any channel
-// is >= 0.5.
+// MaskFromImage turns an image into a 0/1 mask: 1 where any channel is a
+// defect by IsDefect (non-zero).
 func MaskFromImage(img *Image) *Map {
 	m := NewMap(img.H, img.W)
 	hw := img.H * img.W
 	for c := 0; c < img.C; c++ {
 		pl := img.Pix[c*hw : (c+1)*hw]
 		for i, v := range pl {
-			if v >= 0.5 {
+			if IsDefect(v) {
 				m.Pix[i] = 1
 			}
 		}

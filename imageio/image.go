@@ -37,6 +37,14 @@ type Map struct {
 	Pix  []float32 // row-major, index y*W + x
 }
 
+// IsDefect is the one ground-truth mask cut of the project: a mask pixel
+// marks a defect when it is non-zero, as in the MVTec AD and MVTec LOCO AD
+// evaluation code (scipy labels and numpy bool casts of the integer masks).
+// Masks resized with interpolation therefore grow by their fringe; resize
+// anomaly maps to the mask instead. NaN counts as a defect (it is non-zero),
+// so a corrupt mask never silently loses defect pixels.
+func IsDefect(v float32) bool { return v != 0 }
+
 // NewMap returns a zeroed H×W map.
 func NewMap(h, w int) *Map { return &Map{H: h, W: w, Pix: make([]float32, h*w)} }
 

@@ -8,11 +8,6 @@ import (
 	"github.com/vigil-ad/vigil/imageio"
 )
 
-// MaskThreshold separates ground-truth mask values: a mask pixel >= 0.5 is
-// anomalous, anything below is normal (masks resized with interpolation
-// stay usable).
-const MaskThreshold = 0.5
-
 // PixelROC accumulates pixel-level ROC statistics over many (anomaly map,
 // ground-truth mask) pairs in bounded memory.
 //
@@ -76,7 +71,7 @@ func noteMax(cur *float32, seen *bool, mx float32, n int) {
 }
 
 // Add accumulates one anomaly map and its ground-truth mask (same size;
-// mask >= MaskThreshold marks anomalous pixels). On error nothing is added.
+// imageio.IsDefect, non-zero, marks anomalous pixels). On error nothing is added.
 func (p *PixelROC) Add(m, mask *imageio.Map) error {
 	mx, err := checkPair(m, mask)
 	if err != nil {
@@ -87,7 +82,7 @@ func (p *PixelROC) Add(m, mask *imageio.Map) error {
 	pos := 0
 	for i, v := range m.Pix {
 		s := p.h.slot(OrderKey(v))
-		if mp[i] >= MaskThreshold {
+		if imageio.IsDefect(mp[i]) {
 			s.pos++
 			pos++
 		} else {

@@ -50,7 +50,7 @@ func pixelPairs(rng *rand.Rand, n, h, w int, gen func(anom bool) float32) (maps,
 			}
 		}
 		for i := range m.Pix {
-			m.Pix[i] = gen(g.Pix[i] >= 0.5)
+			m.Pix[i] = gen(imageio.IsDefect(g.Pix[i]))
 		}
 		maps, masks = append(maps, m), append(masks, g)
 	}
@@ -63,7 +63,7 @@ func flatten(maps, masks []*imageio.Map) ([]float64, []int) {
 	for k, m := range maps {
 		for i, v := range m.Pix {
 			s = append(s, float64(v))
-			if masks[k].Pix[i] >= 0.5 {
+			if imageio.IsDefect(masks[k].Pix[i]) {
 				l = append(l, 1)
 			} else {
 				l = append(l, 0)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/vigil-ad/vigil/imageio"
+	"github.com/vigil-ad/vigil/internal/label"
 )
 
 // DefaultFPRLimit is the MVTec AD integration limit for AUPRO.
@@ -14,7 +15,7 @@ const DefaultFPRLimit = 0.3
 // bounded memory.
 //
 // Definition: the regions are the 8-connected components of every
-// ground-truth mask (mask >= MaskThreshold). For a threshold t,
+// ground-truth mask's defect pixels (imageio.IsDefect: non-zero). For a threshold t,
 // PRO(t) = mean over all regions r of |r ∩ {map >= t}| / |r|, and
 // FPR(t) = fraction of normal pixels (over all images) with map >= t.
 // AUPRO is the trapezoid integral of PRO over FPR from 0 to the limit
@@ -67,7 +68,7 @@ func (p *PRO) Add(m, mask *imageio.Map) error {
 	}
 	labels := p.labels[:n]
 	var nr int
-	nr, p.areas = label8(mask, labels, p.queue[:n], p.areas)
+	nr, p.areas = regionLabels(mask, labels, p.queue[:n], p.areas)
 	p.inv = p.inv[:0]
 	for _, a := range p.areas {
 		p.inv = append(p.inv, 1/float64(a))
@@ -207,50 +208,18 @@ func (p *PRO) Curve(maxPoints int) Curve {
 	return c
 }
 
-// label8 labels the 8-connected components of the mask pixels >=
-// MaskThreshold with 1..n in raster order of their first pixel (0 is
-// background) by breadth-first flood fill, and returns n and the areas
-// (areas[l-1] is the size of label l), reusing areas' storage. labels and
-// queue must hold H·W entries.
-func label8(mask *imageio.Map, labels, queue []int32, areas []int) (int, []int) {
-	w, h := mask.W, mask.H
-	for i := range labels {
+// regionLabels labels the 8-connected components of the defect pixels of
+// mask (imageio.IsDefect) with 1..n through the shared labeller
+// internal/label (8-connectivity as MVTec AD's scipy.ndimage.label with a
+// 3×3 structure), returning n and the areas (areas[l-1] is the size of
+// label l), reusing areas' storage. labels and queue must hold H·W
+// entries.
+func regionLabels(mask *imageio.Map, labels, queue []int32, areas []int) (int, []int) {
+	for i, v := range mask.Pix[:len(labels)] {
 		labels[i] = 0
-	}
-	areas = areas[:0]
-	n := int32(0)
-	for start, v := range mask.Pix[:w*h] {
-		if v < MaskThreshold || labels[start] != 0 {
-			continue
+		if imageio.IsDefect(v) {
+			labels[i] = -1
 		}
-		n++
-		labels[start] = n
-		queue[0] = int32(start)
-		head, tail := 0, 1
-		for head < tail {
-			i := int(queue[head])
-			head++
-			y, x := i/w, i%w
-			for dy := -1; dy <= 1; dy++ {
-				yy := y + dy
-				if yy < 0 || yy >= h {
-					continue
-				}
-				for dx := -1; dx <= 1; dx++ {
-					xx := x + dx
-					if xx < 0 || xx >= w {
-						continue
-					}
-					j := yy*w + xx
-					if labels[j] == 0 && mask.Pix[j] >= MaskThreshold {
-						labels[j] = n
-						queue[tail] = int32(j)
-						tail++
-					}
-				}
-			}
-		}
-		areas = append(areas, tail)
 	}
-	return int(n), areas
+	return label.Components(labels, mask.W, mask.H, true, queue, areas)
 }

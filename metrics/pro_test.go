@@ -57,15 +57,15 @@ func TestAUPROHandExample(t *testing.T) {
 	}
 }
 
-func TestLabel8Connectivity(t *testing.T) {
+func TestRegionLabelsConnectivity(t *testing.T) {
 	// Diagonal neighbours join under 8-connectivity: two regions, not four.
 	mask := mapOf(4, 4,
 		1, 0, 0, 1,
 		0, 1, 0, 0,
 		0, 0, 0, 0,
-		1, 1, 0, 0.4)
+		1, 1, 0, 0)
 	labels, queue := make([]int32, 16), make([]int32, 16)
-	n, areas := label8(mask, labels, queue, nil)
+	n, areas := regionLabels(mask, labels, queue, nil)
 	if n != 3 || areas[0] != 2 || areas[1] != 1 || areas[2] != 2 {
 		t.Fatalf("n=%d areas=%v labels=%v", n, areas, labels)
 	}
@@ -75,7 +75,7 @@ func TestLabel8Connectivity(t *testing.T) {
 }
 
 // ufRegions labels 8-connected mask components with union-find (an
-// algorithm independent of label8) and returns each pixel's region root
+// algorithm independent of internal/label) and returns each pixel's region root
 // (-1 for background).
 func ufRegions(mask *imageio.Map) []int {
 	w, h := mask.W, mask.H
@@ -90,7 +90,7 @@ func ufRegions(mask *imageio.Map) []int {
 	for i := range parent {
 		parent[i] = i
 	}
-	fg := func(y, x int) bool { return y >= 0 && y < h && x >= 0 && x < w && mask.At(y, x) >= 0.5 }
+	fg := func(y, x int) bool { return y >= 0 && y < h && x >= 0 && x < w && imageio.IsDefect(mask.At(y, x)) }
 	for y := 0; y < h; y++ {
 		for x := 0; x < w; x++ {
 			if !fg(y, x) {

@@ -2,10 +2,6 @@ package postprocess
 
 import "github.com/vigil-ad/vigil/imageio"
 
-// Foreground is the value at and above which a pixel of a binary input
-// counts as foreground.
-const Foreground = 0.5
-
 // Binarize returns 1 where m >= threshold (compared in float64) and 0
 // elsewhere, NaN included.
 func Binarize(m *imageio.Map, threshold float64) *imageio.Map {
@@ -70,7 +66,7 @@ func morph(m *imageio.Map, radius int, erode, clip bool) *imageio.Map {
 	out := imageio.NewMap(h, w)
 	if radius <= 0 {
 		for i, v := range m.Pix {
-			if v >= Foreground {
+			if imageio.IsDefect(v) {
 				out.Pix[i] = 1
 			}
 		}
@@ -94,15 +90,15 @@ func morph(m *imageio.Map, radius int, erode, clip bool) *imageio.Map {
 		cnt := 0
 		// Window of x is [x−r, x+r] ∩ [0, w).
 		for x := 0; x < min(radius, w); x++ {
-			if row[x] >= Foreground {
+			if imageio.IsDefect(row[x]) {
 				cnt++
 			}
 		}
 		for x := 0; x < w; x++ {
-			if a := x + radius; a < w && row[a] >= Foreground {
+			if a := x + radius; a < w && imageio.IsDefect(row[a]) {
 				cnt++
 			}
-			if d := x - radius - 1; d >= 0 && row[d] >= Foreground {
+			if d := x - radius - 1; d >= 0 && imageio.IsDefect(row[d]) {
 				cnt--
 			}
 			if keep(cnt, min(w-1, x+radius)-max(0, x-radius)+1) {

@@ -1,71 +1,30 @@
 package postprocess
 
-import "github.com/vigil-ad/vigil/imageio"
+import (
+	"github.com/vigil-ad/vigil/imageio"
+	"github.com/vigil-ad/vigil/internal/label"
+)
 
 // Components labels the connected components of the foreground pixels
-// (>= 0.5) of m. connectivity 4 joins edge neighbours only; any other value
-// means 8 (edges and corners). labels holds 0 for background and 1..n in
-// raster order of each component's first pixel; areas has n+1 entries,
-// areas[l] the pixel count of label l and areas[0] the background count.
-// Breadth-first flood fill with one preallocated queue: O(H·W).
+// (imageio.IsDefect: non-zero) of m. connectivity 4 joins edge neighbours
+// only; any other value means 8 (edges and corners). labels holds 0 for
+// background and 1..n in raster order of each component's first pixel;
+// areas has n+1 entries, areas[l] the pixel count of label l and areas[0]
+// the background count. The labelling is internal/label's breadth-first
+// flood fill, shared with metrics' PRO regions: O(H·W).
 func Components(m *imageio.Map, connectivity int) (labels []int32, n int, areas []int) {
-	h, w := m.H, m.W
-	labels = make([]int32, h*w)
-	queue := make([]int32, h*w)
-	areas = []int{0}
-	eight := connectivity != 4
-	var lab int32
-	for start, v := range m.Pix[:h*w] {
-		if v < Foreground {
-			areas[0]++
-			continue
+	hw := m.H * m.W
+	labels = make([]int32, hw)
+	fg := 0
+	for i, v := range m.Pix[:hw] {
+		if imageio.IsDefect(v) {
+			labels[i] = -1
+			fg++
 		}
-		if labels[start] != 0 {
-			continue
-		}
-		lab++
-		labels[start] = lab
-		queue[0] = int32(start)
-		head, tail := 0, 1
-		visit := func(j int) {
-			if labels[j] == 0 && m.Pix[j] >= Foreground {
-				labels[j] = lab
-				queue[tail] = int32(j)
-				tail++
-			}
-		}
-		for head < tail {
-			i := int(queue[head])
-			head++
-			y, x := i/w, i%w
-			if y > 0 {
-				visit(i - w)
-				if eight && x > 0 {
-					visit(i - w - 1)
-				}
-				if eight && x < w-1 {
-					visit(i - w + 1)
-				}
-			}
-			if y < h-1 {
-				visit(i + w)
-				if eight && x > 0 {
-					visit(i + w - 1)
-				}
-				if eight && x < w-1 {
-					visit(i + w + 1)
-				}
-			}
-			if x > 0 {
-				visit(i - 1)
-			}
-			if x < w-1 {
-				visit(i + 1)
-			}
-		}
-		areas = append(areas, tail)
 	}
-	return labels, int(lab), areas
+	n, comp := label.Components(labels, m.W, m.H, connectivity != 4, make([]int32, hw), nil)
+	areas = append([]int{hw - fg}, comp...)
+	return labels, n, areas
 }
 
 // RemoveSmall returns a binary map of the foreground of m without the

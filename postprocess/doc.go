@@ -6,5 +6,6 @@
 // width).
 //
 // Binary maps use 1 for foreground and 0 for background; inputs to the
-// binary operations treat any value >= 0.5 as foreground.
+// binary operations treat any non-zero value as foreground
+// (imageio.IsDefect, the project's one mask cut).
 package postprocess

@@ -31,7 +31,7 @@ func bruteMorph(m *imageio.Map, r int, erode bool) *imageio.Map {
 			all, any := true, false
 			for yy := max(0, y-r); yy <= min(m.H-1, y+r); yy++ {
 				for xx := max(0, x-r); xx <= min(m.W-1, x+r); xx++ {
-					fg := m.At(yy, xx) >= 0.5
+					fg := imageio.IsDefect(m.At(yy, xx))
 					all = all && fg
 					any = any || fg
 				}
@@ -117,6 +117,10 @@ func TestComponentsConnectivity(t *testing.T) {
 	if n != 4 || !slices.Equal(areas, []int{15, 1, 2, 1, 1}) {
 		t.Fatalf("4-conn: n=%d areas=%v", n, areas)
 	}
+	// Any non-zero value is foreground (imageio.IsDefect), not only >= 0.5.
+	if _, n, _ := Components(mapOf(1, 3, 0.2, 0, -0.1), 8); n != 2 {
+		t.Fatalf("non-zero foreground: %d components, want 2", n)
+	}
 	// RemoveSmall with 4-conn drops the three single pixels of the chain.
 	r := RemoveSmall(m, 2, 4)
 	want := make([]float32, 20)
@@ -148,7 +152,7 @@ func ufCount(m *imageio.Map, eight bool) (int, func(a, b int) bool) {
 		}
 		return i
 	}
-	fg := func(y, x int) bool { return y >= 0 && y < h && x >= 0 && x < w && m.At(y, x) >= 0.5 }
+	fg := func(y, x int) bool { return y >= 0 && y < h && x >= 0 && x < w && imageio.IsDefect(m.At(y, x)) }
 	nb := [][2]int{{-1, 0}, {0, -1}}
 	if eight {
 		nb = append(nb, [2]int{-1, -1}, [2]int{-1, 1})
@@ -275,7 +279,7 @@ func bruteClose(m *imageio.Map, r int) *imageio.Map {
 					any := false
 					for yy := max(0, qy-r); yy <= min(m.H-1, qy+r) && !any; yy++ {
 						for xx := max(0, qx-r); xx <= min(m.W-1, qx+r); xx++ {
-							if m.At(yy, xx) >= 0.5 {
+							if imageio.IsDefect(m.At(yy, xx)) {
 								any = true
 								break
 							}
