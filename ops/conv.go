@@ -191,13 +191,6 @@ var convFwdTasks = sync.Pool{New: func() any {
 // disableShiftedDW forces the im2col weight gradient (tests compare).
 var disableShiftedDW = false
 
-// phaseConvDX computes the input gradient of strided convolutions by
-// output phases (phase.go) rather than GEMM + col2im. Off: on the
-// autoencoder's 3×3 stride-2 layer the phase im2col writes twice what
-// col2im reads and the whole backward measured 10-25% more CPU
-// (BenchmarkAEPathsCPU).
-var phaseConvDX = false
-
 // disableWinoDW forces the direct weight gradient where Winograd's would
 // apply (tests and benchmarks compare).
 var disableWinoDW = false
@@ -410,10 +403,6 @@ func Conv2dBackward(x, w, dy *tensor.Tensor, p Conv2D, needDX bool) (dx, dw, db 
 			gemmConvBackward(dxd, nil, x.Data, w.Data, dy.Data, &s)
 		}
 		return dx, dw, db
-	}
-	if dxd != nil && phaseConvDX && usePhaseT(s.g, s.cin, &s.win) {
-		phaseTransposed(dxd, dy.Data, w.Data, nil, s.n, s.cout, s.cin, &s.win)
-		dxd = nil // done by output phases; only dW remains
 	}
 	// The per-tap GEMMs have Cin/G columns: they pay for stride 1 with
 	// enough channels; strided or narrow layers share one im2col instead.

@@ -56,14 +56,6 @@ func ConvTranspose2dForward(x, w, b *tensor.Tensor, p ConvT2D) *tensor.Tensor {
 	s := convTCheck("ops.ConvTranspose2dForward", x, w, b, p)
 	g := &s.win
 	y := tensor.New(s.n, s.cout, g.h, g.w)
-	var bias []float32
-	if b != nil {
-		bias = b.Data
-	}
-	if phaseConvT && usePhaseT(s.g, s.cout, g) {
-		phaseTransposed(y.Data, x.Data, w.Data, bias, s.n, s.cin, s.cout, g)
-		return y
-	}
 	hwIn, hwOut := g.oh*g.ow, g.h*g.w // x plane, y plane
 	M := s.coutg * g.kh * g.kw
 	one := func(img int, buf []float32, gemm gemmFunc) {

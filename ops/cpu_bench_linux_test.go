@@ -23,8 +23,7 @@ func processCPU() time.Duration {
 // BenchmarkAEPathsCPU times the autoencoder's convolution passes in
 // process CPU time per call, all variants interleaved, best of 7 rounds,
 // including the alternative kernels: Winograd vs direct weight gradient
-// (L3, L4), phase vs col2im input gradient (L2) and transposed convolution
-// (D1). Run with -benchtime=1x and GOMAXPROCS=1 for single-thread cost.
+// (L3, L4). Run with -benchtime=1x and GOMAXPROCS=1 for single-thread cost.
 func BenchmarkAEPathsCPU(b *testing.B) {
 	rng := rand.New(rand.NewPCG(91, 92))
 	p := Conv2D{PadT: 1, PadL: 1, PadB: 1, PadR: 1}
@@ -50,8 +49,7 @@ func BenchmarkAEPathsCPU(b *testing.B) {
 		{"L1dW", &never, false, func() { Conv2dBackward(x1, w1, dy1, p2, false) }},
 		{"L2fwd", &never, false, func() { Conv2dForwardInto(y2, x2, w2, nil, p2) }},
 		{"L2dW", &never, false, func() { Conv2dBackward(x2, w2, dy2, p2, false) }},
-		{"L2bwd_phase", &phaseConvDX, true, func() { Conv2dBackward(x2, w2, dy2, p2, true) }},
-		{"L2bwd_col2im", &phaseConvDX, false, func() { Conv2dBackward(x2, w2, dy2, p2, true) }},
+		{"L2bwd", &never, false, func() { Conv2dBackward(x2, w2, dy2, p2, true) }},
 		{"L3dW_wino", &disableWinoDW, false, func() { Conv2dBackward(x3, w3, dy3, p, false) }},
 		{"L3dW_direct", &disableWinoDW, true, func() { Conv2dBackward(x3, w3, dy3, p, false) }},
 		{"L4dW_wino", &disableWinoDW, false, func() { Conv2dBackward(x3, w4, dy4, p, false) }},
@@ -59,8 +57,7 @@ func BenchmarkAEPathsCPU(b *testing.B) {
 		{"D1bwd", &never, false, func() { ConvTranspose2dBackward(d1x, d1w, d1dy, pt, true) }},
 		{"D2fwd", &never, false, func() { ConvTranspose2dForward(d2x, d2w, nil, pt) }},
 		{"D2bwd", &never, false, func() { ConvTranspose2dBackward(d2x, d2w, d2dy, pt, true) }},
-		{"D1fwd_phase", &phaseConvT, true, func() { ConvTranspose2dForward(d1x, d1w, nil, pt) }},
-		{"D1fwd_col2im", &phaseConvT, false, func() { ConvTranspose2dForward(d1x, d1w, nil, pt) }},
+		{"D1fwd", &never, false, func() { ConvTranspose2dForward(d1x, d1w, nil, pt) }},
 	}
 	const reps = 5
 	best := make([]time.Duration, len(vs))

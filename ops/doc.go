@@ -15,9 +15,9 @@
 // and dW of other stride-1 layers as one GEMM per kernel tap; reductions
 // over images merge in a fixed order so results are repeatable. Stride-2
 // im2col and col2im work on the input's four parity planes (im2col_s2.go),
-// one contiguous run per channel and kernel tap. phase.go holds an output-
-// phase transposed convolution (no col2im), off by default because it
-// measured slower on the autoencoder's layers. For inference, Conv2dPlan
+// one contiguous run per channel and kernel tap (an output-phase
+// transposed convolution without col2im measured slower on the
+// autoencoder's layers and was removed; see git history). For inference, Conv2dPlan
 // (PrepareConv2d) keeps a layer's Winograd weights transformed across calls;
 // whole-image products with few output positions and many channels (7×7
 // maps) run transposed, Yᵀ = colᵀ·Wᵀ, so the weights are the wide GEMM side.

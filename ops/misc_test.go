@@ -313,3 +313,17 @@ func TestSoftmax(t *testing.T) {
 		}
 	}
 }
+
+// TestSumFloats checks the unrolled sum against a float64 sum for lengths
+// around the unroll width.
+func TestSumFloats(t *testing.T) {
+	rng := rand.New(rand.NewPCG(77, 78))
+	for n := 0; n < 40; n++ {
+		v := randT(rng, n+1).Data[:n]
+		var want float64
+		for _, e := range v {
+			want += float64(e)
+		}
+		closeS(t, fmt.Sprintf("n=%d", n), float64(sumFloats(v)), want, float64(n)+1, 1e-6)
+	}
+}
