@@ -26,49 +26,64 @@ import (
 	"github.com/vigil-ad/vigil/tensor"
 )
 
-// Config holds the detector's hyper-parameters.
+// Config holds the detector's hyper-parameters. Keys absent from the JSON
+// keep the DefaultConfig values; explicit zeros mean what the field
+// documents. The help tags are what `vigil methods` prints.
 type Config struct {
-	embedding.Source
-	embedding.Geometry
-	Taps     []int   `json:"taps,omitempty"` // backbone tap indices (default: all in image mode, the last two in patch mode)
-	Mode     string  `json:"mode"`           // "image" (global average pooled) or "patch"
-	Dim      int     `json:"dim"`            // PCA dimensions (default 64)
-	K        int     `json:"k"`              // neighbours averaged (default 5)
-	Clusters int     `json:"clusters"`       // 0: keep every normal feature; else k-means centroids (patch mode default 2048)
-	Iters    int     `json:"iters"`          // k-means iterations (default 15)
-	Sigma    float64 `json:"sigma"`          // patch-mode map smoothing in input pixels (default 4)
-	Seed     uint64  `json:"seed"`
-	Batch    int     `json:"batch,omitempty"`
+	embedding.Source   `help.backbone:"feature extractor: mobilenet_v2, mobilenet_v1, a .tflite/.onnx file, or random[:seed] (untrained, for tests)" help.backbone_dir:"folder searched first for backbone files (else $VIGIL_BACKBONE_DIR, then $VIGIL_HOME/backbones)" help.layers:"layer names to tap (ONNX backbones); empty: the backbone's default taps"`
+	embedding.Geometry `help.size:"images are resized to size x size (a multiple of 32)" help.crop:"centre crop to crop x crop after resizing (a multiple of 32); 0: no crop"`
+	Taps               []int   `json:"taps,omitempty" help:"backbone tap indices used; empty: all in image mode, the last two in patch mode"`
+	Mode               string  `json:"mode" enum:"image,patch" help:"image: one globally pooled feature per image (no map); patch: one feature per grid cell, with a map"`
+	Dim                int     `json:"dim" help:"PCA dimensions kept"`
+	K                  int     `json:"k" help:"nearest normal features whose distances are averaged into the score"`
+	Clusters           int     `json:"clusters" help:"k-means centroids replacing the normal features; 0: automatic (every feature in image mode, 2048 in patch mode)"`
+	Iters              int     `json:"iters" help:"k-means iterations"`
+	Sigma              float64 `json:"sigma" help:"patch-mode map smoothing (Gaussian sigma, input pixels); 0: none"`
+	Seed               uint64  `json:"seed" help:"seed of the k-means initialisation"`
+	Batch              int     `json:"batch,omitempty" help:"images per backbone batch"`
 }
 
-func (c *Config) defaults() {
-	if c.Backbone == "" {
-		c.Backbone = "mobilenet_v2"
+// patchClusters is the automatic k-means size in patch mode, where the
+// normal set holds a feature per grid cell of every image and an exact
+// search over all of them would be slow.
+const patchClusters = 2048
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{
+		Source:   embedding.Source{Backbone: "mobilenet_v2"},
+		Geometry: embedding.Geometry{Size: 224},
+		Mode:     "image", Dim: 64, K: 5, Iters: 15, Sigma: 4, Batch: 8,
 	}
-	if c.Size == 0 {
-		c.Size = 224
+}
+
+// Validate reports the first bad value by its key.
+func (c Config) Validate() error {
+	if err := c.Geometry.Validate(); err != nil {
+		return fmt.Errorf("knn config: %v", err)
 	}
-	if c.Mode == "" {
-		c.Mode = "image"
+	switch {
+	case c.Backbone == "":
+		return fmt.Errorf("knn config: backbone must be set")
+	case c.Dim < 1:
+		return fmt.Errorf("knn config: dim %d must be >= 1", c.Dim)
+	case c.K < 1:
+		return fmt.Errorf("knn config: k %d must be >= 1", c.K)
+	case c.Clusters < 0:
+		return fmt.Errorf("knn config: clusters %d must be >= 0", c.Clusters)
+	case c.Iters < 1:
+		return fmt.Errorf("knn config: iters %d must be >= 1", c.Iters)
+	case c.Sigma < 0:
+		return fmt.Errorf("knn config: sigma %g must be >= 0", c.Sigma)
+	case c.Batch < 1:
+		return fmt.Errorf("knn config: batch %d must be >= 1", c.Batch)
 	}
-	if c.Dim == 0 {
-		c.Dim = 64
+	for _, t := range c.Taps {
+		if t < 0 {
+			return fmt.Errorf("knn config: taps: index %d must be >= 0", t)
+		}
 	}
-	if c.K == 0 {
-		c.K = 5
-	}
-	if c.Clusters == 0 && c.Mode == "patch" {
-		c.Clusters = 2048
-	}
-	if c.Iters == 0 {
-		c.Iters = 15
-	}
-	if c.Sigma == 0 {
-		c.Sigma = 4
-	}
-	if c.Batch == 0 {
-		c.Batch = 8
-	}
+	return nil
 }
 
 // Detector is a fitted (or unfitted) k-NN model.
@@ -84,24 +99,26 @@ type Detector struct {
 }
 
 func init() {
-	detector.Register("knn", func(raw json.RawMessage) (detector.Detector, error) { return New(raw) })
+	detector.RegisterMethod(detector.Method{
+		Name:     "knn",
+		Summary:  "k nearest normal CNN features (per image or per patch) after PCA",
+		New:      func(raw json.RawMessage) (detector.Detector, error) { return New(raw) },
+		Defaults: func() any { return DefaultConfig() },
+	})
 }
 
-// New makes an unfitted detector from a JSON configuration.
+// New makes an unfitted detector from a JSON configuration (nil or {}:
+// defaults).
 func New(raw json.RawMessage) (*Detector, error) {
-	var c Config
+	c := DefaultConfig()
 	if err := detector.DecodeConfig("knn", raw, &c); err != nil {
 		return nil, err
 	}
-	c.defaults()
-	if err := c.Geometry.Validate(); err != nil {
-		return nil, fmt.Errorf("knn config: %v", err)
+	if err := c.Validate(); err != nil {
+		return nil, err
 	}
-	if c.Mode != "image" && c.Mode != "patch" {
-		return nil, fmt.Errorf("knn config: mode must be \"image\" or \"patch\", got %q", c.Mode)
-	}
-	if c.Dim < 1 || c.K < 1 || c.Clusters < 0 || c.Iters < 1 || c.Sigma < 0 {
-		return nil, fmt.Errorf("knn config: dim, k, iters must be >= 1; clusters, sigma >= 0")
+	if c.Clusters == 0 && c.Mode == "patch" {
+		c.Clusters = patchClusters
 	}
 	return &Detector{cfg: c}, nil
 }

@@ -24,39 +24,53 @@ import (
 	"github.com/vigil-ad/vigil/tensor"
 )
 
-// Config holds PaDiM's hyper-parameters.
+// Config holds PaDiM's hyper-parameters. Keys absent from the JSON keep
+// the DefaultConfig values; explicit zeros mean what the field documents.
+// The help tags are what `vigil methods` prints.
 type Config struct {
-	embedding.Source
-	embedding.Geometry
-	Taps  []int   `json:"taps,omitempty"` // backbone tap indices to use (default: all)
-	Dim   int     `json:"dim"`            // random channel subset size (default 100)
-	Eps   float64 `json:"eps"`            // shrinkage: covariance + eps·I (the paper's 0.01)
-	Sigma float64 `json:"sigma"`          // map smoothing, in input pixels (default 4)
-	Seed  uint64  `json:"seed"`
-	Half  bool    `json:"half,omitempty"` // store the inverse covariances as float16
-	Batch int     `json:"batch,omitempty"`
+	embedding.Source   `help.backbone:"feature extractor: mobilenet_v2, mobilenet_v1, a .tflite/.onnx file, or random[:seed] (untrained, for tests)" help.backbone_dir:"folder searched first for backbone files (else $VIGIL_BACKBONE_DIR, then $VIGIL_HOME/backbones)" help.layers:"layer names to tap (ONNX backbones); empty: the backbone's default taps"`
+	embedding.Geometry `help.size:"images are resized to size x size (a multiple of 32)" help.crop:"centre crop to crop x crop after resizing (a multiple of 32); 0: no crop"`
+	Taps               []int   `json:"taps,omitempty" help:"backbone tap indices used; empty: all"`
+	Dim                int     `json:"dim" help:"size of the random channel subset modelled per location"`
+	Eps                float64 `json:"eps" help:"covariance shrinkage: covariance + eps*I (the paper's 0.01)"`
+	Sigma              float64 `json:"sigma" help:"map smoothing (Gaussian sigma, input pixels); 0: none"`
+	Seed               uint64  `json:"seed" help:"seed of the random channel subset"`
+	Half               bool    `json:"half,omitempty" help:"store the inverse covariances as float16 (half the model file)"`
+	Batch              int     `json:"batch,omitempty" help:"images per backbone batch"`
 }
 
-// Defaults fills unset fields.
-func (c *Config) defaults() {
-	if c.Backbone == "" {
-		c.Backbone = "mobilenet_v2"
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{
+		Source:   embedding.Source{Backbone: "mobilenet_v2"},
+		Geometry: embedding.Geometry{Size: 256},
+		Dim:      100, Eps: 0.01, Sigma: 4, Batch: 8,
 	}
-	if c.Size == 0 {
-		c.Size = 256
+}
+
+// Validate reports the first bad value by its key.
+func (c Config) Validate() error {
+	if err := c.Geometry.Validate(); err != nil {
+		return fmt.Errorf("padim config: %v", err)
 	}
-	if c.Dim == 0 {
-		c.Dim = 100
+	switch {
+	case c.Backbone == "":
+		return fmt.Errorf("padim config: backbone must be set")
+	case c.Dim < 1:
+		return fmt.Errorf("padim config: dim %d must be >= 1", c.Dim)
+	case c.Eps < 0:
+		return fmt.Errorf("padim config: eps %g must be >= 0", c.Eps)
+	case c.Sigma < 0:
+		return fmt.Errorf("padim config: sigma %g must be >= 0", c.Sigma)
+	case c.Batch < 1:
+		return fmt.Errorf("padim config: batch %d must be >= 1", c.Batch)
 	}
-	if c.Eps == 0 {
-		c.Eps = 0.01
+	for _, t := range c.Taps {
+		if t < 0 {
+			return fmt.Errorf("padim config: taps: index %d must be >= 0", t)
+		}
 	}
-	if c.Sigma == 0 {
-		c.Sigma = 4
-	}
-	if c.Batch == 0 {
-		c.Batch = 8
-	}
+	return nil
 }
 
 // Detector is a fitted (or unfitted) PaDiM model.
@@ -76,21 +90,23 @@ type Detector struct {
 }
 
 func init() {
-	detector.Register("padim", func(raw json.RawMessage) (detector.Detector, error) { return New(raw) })
+	detector.RegisterMethod(detector.Method{
+		Name:     "padim",
+		Summary:  "PaDiM: a Gaussian of CNN features at every location, Mahalanobis distance map",
+		New:      func(raw json.RawMessage) (detector.Detector, error) { return New(raw) },
+		Defaults: func() any { return DefaultConfig() },
+	})
 }
 
-// New makes an unfitted detector from a JSON configuration.
+// New makes an unfitted detector from a JSON configuration (nil or {}:
+// defaults).
 func New(raw json.RawMessage) (*Detector, error) {
-	var c Config
+	c := DefaultConfig()
 	if err := detector.DecodeConfig("padim", raw, &c); err != nil {
 		return nil, err
 	}
-	c.defaults()
-	if err := c.Geometry.Validate(); err != nil {
-		return nil, fmt.Errorf("padim config: %v", err)
-	}
-	if c.Dim < 1 || c.Eps < 0 || c.Sigma < 0 {
-		return nil, fmt.Errorf("padim config: dim must be >= 1, eps and sigma >= 0")
+	if err := c.Validate(); err != nil {
+		return nil, err
 	}
 	return &Detector{cfg: c}, nil
 }

@@ -25,50 +25,62 @@ import (
 	"github.com/vigil-ad/vigil/tensor"
 )
 
-// Config holds PatchCore's hyper-parameters.
+// Config holds PatchCore's hyper-parameters. Keys absent from the JSON
+// keep the DefaultConfig values; explicit zeros mean what the field
+// documents. The help tags are what `vigil methods` prints.
 type Config struct {
-	embedding.Source
-	embedding.Geometry
-	Taps      []int   `json:"taps,omitempty"` // backbone tap indices (default: the last two, the mid-level layers)
-	Neighbour int     `json:"neighbourhood"`  // local aggregation window (default 3)
-	Ratio     float64 `json:"ratio"`          // coreset size as a fraction of all patches (default 0.1)
-	MaxBank   int     `json:"max_bank"`       // cap on the coreset size (default 16384)
-	ProjDim   int     `json:"proj_dim"`       // random projection dimension for the coreset search (default 16)
-	Neighbors int     `json:"num_neighbors"`  // bank neighbours in the image-score reweighting (default 9)
-	Sigma     float64 `json:"sigma"`          // map smoothing in input pixels (default 4)
-	Seed      uint64  `json:"seed"`
-	Half      bool    `json:"half,omitempty"` // store the memory bank as float16
-	Batch     int     `json:"batch,omitempty"`
+	embedding.Source   `help.backbone:"feature extractor: mobilenet_v2, mobilenet_v1, a .tflite/.onnx file, or random[:seed] (untrained, for tests)" help.backbone_dir:"folder searched first for backbone files (else $VIGIL_BACKBONE_DIR, then $VIGIL_HOME/backbones)" help.layers:"layer names to tap (ONNX backbones); empty: the backbone's default taps"`
+	embedding.Geometry `help.size:"images are resized to size x size (a multiple of 32)" help.crop:"centre crop to crop x crop after resizing (a multiple of 32); 0: no crop"`
+	Taps               []int   `json:"taps,omitempty" help:"backbone tap indices used; empty: the last two (the mid-level layers)"`
+	Neighbour          int     `json:"neighbourhood" help:"side of the local averaging window over the feature grid"`
+	Ratio              float64 `json:"ratio" help:"coreset size as a fraction of all training patches, in (0,1]"`
+	MaxBank            int     `json:"max_bank" help:"cap on the coreset (memory bank) size"`
+	ProjDim            int     `json:"proj_dim" help:"random projection dimension for the coreset search"`
+	Neighbors          int     `json:"num_neighbors" help:"bank neighbours in the image-score reweighting"`
+	Sigma              float64 `json:"sigma" help:"map smoothing (Gaussian sigma, input pixels); 0: none"`
+	Seed               uint64  `json:"seed" help:"seed of the coreset projection and start"`
+	Half               bool    `json:"half,omitempty" help:"store the memory bank as float16 (half the model file)"`
+	Batch              int     `json:"batch,omitempty" help:"images per backbone batch"`
 }
 
-func (c *Config) defaults() {
-	if c.Backbone == "" {
-		c.Backbone = "mobilenet_v2"
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{
+		Source:    embedding.Source{Backbone: "mobilenet_v2"},
+		Geometry:  embedding.Geometry{Size: 256},
+		Neighbour: 3, Ratio: 0.1, MaxBank: 16384, ProjDim: 16, Neighbors: 9, Sigma: 4, Batch: 8,
 	}
-	if c.Size == 0 {
-		c.Size = 256
+}
+
+// Validate reports the first bad value by its key.
+func (c Config) Validate() error {
+	if err := c.Geometry.Validate(); err != nil {
+		return fmt.Errorf("patchcore config: %v", err)
 	}
-	if c.Neighbour == 0 {
-		c.Neighbour = 3
+	switch {
+	case c.Backbone == "":
+		return fmt.Errorf("patchcore config: backbone must be set")
+	case c.Neighbour < 1:
+		return fmt.Errorf("patchcore config: neighbourhood %d must be >= 1", c.Neighbour)
+	case !(c.Ratio > 0 && c.Ratio <= 1):
+		return fmt.Errorf("patchcore config: ratio %g must be in (0,1]", c.Ratio)
+	case c.MaxBank < 1:
+		return fmt.Errorf("patchcore config: max_bank %d must be >= 1", c.MaxBank)
+	case c.ProjDim < 1:
+		return fmt.Errorf("patchcore config: proj_dim %d must be >= 1", c.ProjDim)
+	case c.Neighbors < 1:
+		return fmt.Errorf("patchcore config: num_neighbors %d must be >= 1", c.Neighbors)
+	case c.Sigma < 0:
+		return fmt.Errorf("patchcore config: sigma %g must be >= 0", c.Sigma)
+	case c.Batch < 1:
+		return fmt.Errorf("patchcore config: batch %d must be >= 1", c.Batch)
 	}
-	if c.Ratio == 0 {
-		c.Ratio = 0.1
+	for _, t := range c.Taps {
+		if t < 0 {
+			return fmt.Errorf("patchcore config: taps: index %d must be >= 0", t)
+		}
 	}
-	if c.MaxBank == 0 {
-		c.MaxBank = 16384
-	}
-	if c.ProjDim == 0 {
-		c.ProjDim = 16
-	}
-	if c.Neighbors == 0 {
-		c.Neighbors = 9
-	}
-	if c.Sigma == 0 {
-		c.Sigma = 4
-	}
-	if c.Batch == 0 {
-		c.Batch = 8
-	}
+	return nil
 }
 
 // Detector is a PatchCore model.
@@ -81,21 +93,23 @@ type Detector struct {
 }
 
 func init() {
-	detector.Register("patchcore", func(raw json.RawMessage) (detector.Detector, error) { return New(raw) })
+	detector.RegisterMethod(detector.Method{
+		Name:     "patchcore",
+		Summary:  "PatchCore: nearest-neighbour distance to a coreset memory bank of CNN patch features",
+		New:      func(raw json.RawMessage) (detector.Detector, error) { return New(raw) },
+		Defaults: func() any { return DefaultConfig() },
+	})
 }
 
-// New makes an unfitted detector from a JSON configuration.
+// New makes an unfitted detector from a JSON configuration (nil or {}:
+// defaults).
 func New(raw json.RawMessage) (*Detector, error) {
-	var c Config
+	c := DefaultConfig()
 	if err := detector.DecodeConfig("patchcore", raw, &c); err != nil {
 		return nil, err
 	}
-	c.defaults()
-	if err := c.Geometry.Validate(); err != nil {
-		return nil, fmt.Errorf("patchcore config: %v", err)
-	}
-	if c.Ratio <= 0 || c.Ratio > 1 || c.MaxBank < 1 || c.ProjDim < 1 || c.Neighbors < 1 || c.Neighbour < 1 || c.Sigma < 0 {
-		return nil, fmt.Errorf("patchcore config: ratio must be in (0,1]; max_bank, proj_dim, num_neighbors, neighbourhood >= 1; sigma >= 0")
+	if err := c.Validate(); err != nil {
+		return nil, err
 	}
 	return &Detector{cfg: c}, nil
 }

@@ -29,41 +29,31 @@ import (
 const Name = "pcarecon"
 
 func init() {
-	detector.Register(Name, func(cfg json.RawMessage) (detector.Detector, error) { return New(cfg) })
+	detector.RegisterMethod(detector.Method{
+		Name:     Name,
+		Summary:  "PCA reconstruction of image patches; no backbone, fits in seconds",
+		New:      func(cfg json.RawMessage) (detector.Detector, error) { return New(cfg) },
+		Defaults: func() any { return DefaultConfig() },
+	})
 }
 
-// Config holds the hyper-parameters. Fields absent from the JSON keep
-// their defaults (see DefaultConfig); explicit zeros mean what the field
-// documents (Size 0 = native resolution, Smooth 0 = no smoothing).
+// Config holds the hyper-parameters. Keys absent from the JSON keep their
+// defaults (see DefaultConfig); explicit zeros mean what the field
+// documents (size 0 = native resolution, smooth 0 = no smoothing). The
+// help tags are what `vigil methods` prints.
 type Config struct {
-	// Size: images are resized to Size×Size for fitting and scoring
-	// (maps come back at the input's own size); 0 keeps native size.
-	Size int `json:"size"`
-	// Gray converts images to one luminance channel; otherwise all
-	// channels are used (gray inputs are replicated to match a colour model).
-	Gray bool `json:"gray"`
-	// Patch is the side of the square patches, Stride their spacing.
-	Patch  int `json:"patch"`
-	Stride int `json:"stride"`
-	// Components is the number of principal directions kept (the code size
-	// of the linear autoencoder).
-	Components int `json:"components"`
-	// Scales are downscale factors, each with its own PCA (e.g. [1,2]);
-	// empty means [1].
-	Scales []int `json:"scales,omitempty"`
-	// MaxPatches caps the training patches per scale; when there are more,
-	// a uniform sample of exactly MaxPatches is drawn with Seed.
-	MaxPatches int    `json:"max_patches"`
-	Seed       uint64 `json:"seed"`
-	// Smooth is the Gaussian sigma, in working-resolution pixels, applied
-	// to the map before the image score is taken.
-	Smooth float64 `json:"smooth"`
-	// Score is "max" (maximum of the smoothed map) or "topk" (mean of the
-	// TopK fraction of highest map values).
-	Score string  `json:"score"`
-	TopK  float64 `json:"top_k"`
-	// Channels is set by Fit: the channel count of the patches (1 when Gray).
-	Channels int `json:"channels,omitempty"`
+	Size       int     `json:"size" help:"images are resized to size x size for fitting and scoring (maps come back at the input's size); 0: native size"`
+	Gray       bool    `json:"gray" help:"convert images to one luminance channel; else all channels are used (gray inputs are replicated to match a colour model)"`
+	Patch      int     `json:"patch" help:"side of the square patches, in working-resolution pixels (1..64)"`
+	Stride     int     `json:"stride" help:"spacing of the patches"`
+	Components int     `json:"components" help:"principal directions kept (the code size of the linear autoencoder)"`
+	Scales     []int   `json:"scales,omitempty" help:"downscale factors, each with its own PCA, e.g. 1,2; empty: 1"`
+	MaxPatches int     `json:"max_patches" help:"cap on training patches per scale; above it a uniform sample of this many is drawn with seed"`
+	Seed       uint64  `json:"seed" help:"seed of the training-patch sample"`
+	Smooth     float64 `json:"smooth" help:"Gaussian sigma, in working-resolution pixels, applied to the map before the image score is taken; 0: none"`
+	Score      string  `json:"score" enum:"max,topk" help:"image score: max of the smoothed map, or topk: mean of its top_k fraction of highest values"`
+	TopK       float64 `json:"top_k" help:"fraction of the map averaged by score topk, in (0,1]"`
+	Channels   int     `json:"channels,omitempty" help:"set by fit: channel count of the patches (1 with gray); leave unset"`
 }
 
 // DefaultConfig returns the defaults.
@@ -71,13 +61,12 @@ func DefaultConfig() Config {
 	return Config{Size: 128, Patch: 8, Stride: 4, Components: 16, MaxPatches: 200000, Smooth: 2, Score: "max", TopK: 0.01}
 }
 
-// ParseConfig reads a JSON configuration over the defaults and validates it.
+// ParseConfig reads a JSON configuration over the defaults (refusing
+// unknown keys and wrong types by name) and validates it.
 func ParseConfig(raw json.RawMessage) (Config, error) {
 	cfg := DefaultConfig()
-	if len(raw) > 0 && string(raw) != "null" {
-		if err := json.Unmarshal(raw, &cfg); err != nil {
-			return cfg, fmt.Errorf("pcarecon config: %w", err)
-		}
+	if err := detector.DecodeConfig(Name, raw, &cfg); err != nil {
+		return cfg, err
 	}
 	return cfg, cfg.Validate()
 }
