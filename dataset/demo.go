@@ -145,7 +145,7 @@ func GenerateDemo(opt DemoOptions) (*Dataset, error) {
 		return test[a].Name < test[b].Name
 	})
 	k := min(Options{}.valCount(nTrain), nTrain/2)
-	ds := &Dataset{Name: "demo-" + fam, Test: test, HasMasks: nBad > 0}
+	ds := &Dataset{Name: "demo-" + fam, Layout: LayoutDemo, Test: test, HasMasks: nBad > 0, Split: Options{Seed: opt.Seed}.splitInfo(0)}
 	ds.Train, ds.Val = partition(train, pickSubset(nTrain, k, opt.Seed, streamVal))
 	if nBad == 0 {
 		for i := range ds.Test {

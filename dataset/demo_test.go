@@ -143,13 +143,14 @@ func TestWriteMVTecRoundTrip(t *testing.T) {
 	const q = 0.5/255 + 1e-6 // 8-bit quantisation
 	check := func(a, b []Sample) {
 		for i := range a {
-			if a[i].Label != b[i].Label || a[i].Defect != b[i].Defect || a[i].Image.C != 3 {
+			la, lb := mustLoad(t, &a[i]), mustLoad(t, &b[i])
+			if a[i].Label != b[i].Label || a[i].Defect != b[i].Defect || la.Image.C != 3 {
 				t.Fatalf("%s: label/defect/channels differ", a[i].Name)
 			}
-			if !sameF(a[i].Image.Pix, b[i].Image.Pix, q) {
+			if !sameF(la.Image.Pix, lb.Image.Pix, q) {
 				t.Fatalf("%s: pixels differ beyond quantisation", a[i].Name)
 			}
-			if (a[i].Mask == nil) != (b[i].Mask == nil) || (a[i].Mask != nil && !sameF(a[i].Mask.Pix, b[i].Mask.Pix, 0)) {
+			if (la.Mask == nil) != (lb.Mask == nil) || (la.Mask != nil && !sameF(la.Mask.Pix, lb.Mask.Pix, 0)) {
 				t.Fatalf("%s: masks differ", a[i].Name)
 			}
 		}
@@ -190,7 +191,7 @@ func TestWriteMVTecGrayAndNames(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(back.Test) != 10 || back.HasMasks || back.Test[0].Image.C != 1 {
+	if len(back.Test) != 10 || back.HasMasks || mustLoad(t, &back.Test[0]).Image.C != 1 {
 		t.Fatalf("gray round trip: %d test, masks %v", len(back.Test), back.HasMasks)
 	}
 	for _, s := range back.Test {

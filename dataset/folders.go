@@ -1,29 +1,31 @@
 package dataset
 
 import (
-	"fmt"
-	"math"
 	"path/filepath"
 )
 
-// AnomalyDefect is the Defect name LoadFolders gives to anomalous images.
+// AnomalyDefect is the Defect name given to anomalous images of layouts
+// without defect types (folders, NanoTWICE, a manifest without a defect
+// column).
 const AnomalyDefect = "anomaly"
 
-// LoadFolders builds a dataset from plain folders of images:
+// LoadFolders builds a dataset from plain folders of images; it is Load
+// with Source{Layout: "folders", Normal: normalDir, Abnormal: abnormalDir,
+// Masks: masksDir}.
+func LoadFolders(normalDir, abnormalDir, masksDir string, opt Options) (*Dataset, error) {
+	return Load(Source{Layout: LayoutFolders, Normal: normalDir, Abnormal: abnormalDir, Masks: masksDir}, opt)
+}
+
+// loadFolders reads plain folders:
 //
-//   - normalDir holds normal images. A seeded random 20% of them (at least
-//     1) are held out as normal test images; Val is then carved from the
-//     rest as in LoadMVTec, and what remains is Train.
+//   - normalDir holds normal images. A seeded TestFraction (20%, at least
+//     1) of them are held out as normal test images; Val is then carved
+//     from the rest, and what remains is Train.
 //   - abnormalDir ("" for none) holds anomalous images; all of them are
 //     test samples with Defect "anomaly".
 //   - masksDir ("" for none) holds masks matched to anomalous images by
-//     file stem: <stem>_mask.* is preferred, else <stem>.* (any image
-//     format). Masks must match their image size. When every anomalous
-//     image has a mask, HasMasks is set and normal test images get an
-//     all-zero mask.
-//
-// Files are taken in name order; hidden and non-image files are ignored.
-func LoadFolders(normalDir, abnormalDir, masksDir string, opt Options) (*Dataset, error) {
+//     file stem: <stem>_mask.* is preferred, else <stem>.*.
+func loadFolders(normalDir, abnormalDir, masksDir string, opt Options) (*Dataset, error) {
 	if err := requireDir(normalDir, "normal images"); err != nil {
 		return nil, err
 	}
@@ -31,14 +33,9 @@ func LoadFolders(normalDir, abnormalDir, masksDir string, opt Options) (*Dataset
 	if err != nil {
 		return nil, err
 	}
-	n := len(normals)
-	nTest := max(1, int(math.Round(0.2*float64(n))))
-	if n-nTest < 1 {
-		return nil, fmt.Errorf("dataset: %s has %d normal images; need at least 2 (20%% are held out for testing)", normalDir, n)
-	}
-	rest, testNormals := partition(normals, pickSubset(n, nTest, opt.Seed, streamTestNorm))
-	ds := &Dataset{Name: filepath.Base(filepath.Clean(normalDir))}
-	if ds.Train, ds.Val, err = splitVal(rest, opt, normalDir); err != nil {
+	ds := &Dataset{Name: filepath.Base(filepath.Clean(normalDir)), Layout: LayoutFolders, Split: opt.splitInfo(opt.testFraction())}
+	var testNormals []Sample
+	if ds.Train, ds.Val, testNormals, err = holdOutNormals(normals, opt, normalDir); err != nil {
 		return nil, err
 	}
 	var abnormal []Sample
@@ -51,6 +48,7 @@ func LoadFolders(normalDir, abnormalDir, masksDir string, opt Options) (*Dataset
 		}
 	}
 	var masks map[string]string
+	var maskFiles []string
 	if masksDir != "" {
 		if err := requireDir(masksDir, "mask"); err != nil {
 			return nil, err
@@ -60,22 +58,41 @@ func LoadFolders(normalDir, abnormalDir, masksDir string, opt Options) (*Dataset
 			return nil, err
 		}
 		masks = maskIndex(files, true)
+		for _, f := range files {
+			maskFiles = append(maskFiles, filepath.Join(masksDir, f))
+		}
 	}
-	ds.Test = append(testNormals, abnormal...)
-	opt.dropSkipped(ds)
-	jobs := normalJobs(ds)
-	for i := range ds.Test {
-		j := loadJob{s: &ds.Test[i]}
-		if ds.Test[i].Label == 1 {
-			if f := masks[stem(filepath.Base(ds.Test[i].Path))]; f != "" {
-				j.maskPath = filepath.Join(masksDir, f)
+	used := map[string]bool{}
+	for i := range abnormal {
+		if f := masks[stem(filepath.Base(abnormal[i].Path))]; f != "" {
+			mp := filepath.Join(masksDir, f)
+			abnormal[i].MaskPaths = []string{mp}
+			used[mp] = true
+		}
+	}
+	// a stem's plain-named file loses to its _mask file: not an orphan
+	for st, f := range masks {
+		if used[filepath.Join(masksDir, f)] {
+			for _, g := range maskFilesOfStem(maskFiles, st) {
+				used[g] = true
 			}
 		}
-		jobs = append(jobs, j)
 	}
-	if err := loadSamples(jobs, opt); err != nil {
-		return nil, err
+	ds.Test = append(testNormals, abnormal...)
+	if !opt.SkipTest {
+		ds.Warnings = orphanWarnings(masksDir, maskFiles, used)
 	}
-	finishMasks(ds)
-	return ds, nil
+	return finished(ds, opt)
+}
+
+// maskFilesOfStem returns the files named <st>.* or <st>_mask.*.
+func maskFilesOfStem(files []string, st string) []string {
+	var out []string
+	for _, f := range files {
+		s := stem(filepath.Base(f))
+		if s == st || s == st+"_mask" {
+			out = append(out, f)
+		}
+	}
+	return out
 }

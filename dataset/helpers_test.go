@@ -90,3 +90,13 @@ func wantErr(t *testing.T, err error, parts ...string) {
 }
 
 var _ = image.Rect
+
+// mustLoad decodes a sample with default options.
+func mustLoad(t *testing.T, s *Sample) Loaded {
+	t.Helper()
+	ld, err := s.Load(imageio.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ld
+}

@@ -134,16 +134,23 @@ func (s *idxSplit) sample(i int, slab []float32, label int, defect string) Sampl
 	}
 }
 
-// LoadIDX reads an MNIST-style IDX dataset (train-images-idx3-ubyte,
-// train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte,
-// each raw or gzip-compressed, optionally with a .gz suffix) under the
-// one-class protocol: Train holds the training images of normalClass (less
-// the Val split carved by opt), Test holds the whole test split with
-// Label 0 and Defect "good" for normalClass and Label 1 and Defect
-// "class<N>" for every other class N. Images are 1-channel; there are no
+// LoadIDX reads an MNIST-style IDX dataset; it is Load with
+// Source{Layout: "idx", IDX: dir, NormalClass: normalClass,
+// NormalClassSet: true}.
+func LoadIDX(dir string, normalClass int, opt Options) (*Dataset, error) {
+	return Load(Source{Layout: LayoutIDX, IDX: dir, NormalClass: normalClass, NormalClassSet: true}, opt)
+}
+
+// loadIDX reads train-images-idx3-ubyte, train-labels-idx1-ubyte,
+// t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte (each raw or
+// gzip-compressed, optionally with a .gz suffix) under the one-class
+// protocol: Train holds the training images of normalClass (less the Val
+// split carved by opt), Test holds the whole test split with Label 0 and
+// Defect "good" for normalClass and Label 1 and Defect "class<N>" for
+// every other class N. Images are 1-channel, in memory; there are no
 // masks. A sample's Path is "<images file>#<index>" and its Name
 // "<defect>/<index>" with the index zero-padded to 5 digits.
-func LoadIDX(dir string, normalClass int, opt Options) (*Dataset, error) {
+func loadIDX(dir string, normalClass int, opt Options) (*Dataset, error) {
 	if normalClass < 0 || normalClass > 255 {
 		return nil, fmt.Errorf("dataset: normal class %d out of range 0..255", normalClass)
 	}
@@ -177,7 +184,8 @@ func LoadIDX(dir string, normalClass int, opt Options) (*Dataset, error) {
 	for k, i := range normalIdx {
 		normals[k] = tr.sample(i, slab[k*hw:], 0, "good")
 	}
-	ds := &Dataset{Name: fmt.Sprintf("%s-class%d", filepath.Base(filepath.Clean(dir)), normalClass)}
+	ds := &Dataset{Name: fmt.Sprintf("%s-class%d", filepath.Base(filepath.Clean(dir)), normalClass), Layout: LayoutIDX, Split: opt.splitInfo(0)}
+	ds.Split.NormalClass = &normalClass
 	if ds.Train, ds.Val, err = splitVal(normals, opt, tr.imgPath); err != nil {
 		return nil, err
 	}
@@ -190,6 +198,5 @@ func LoadIDX(dir string, normalClass int, opt Options) (*Dataset, error) {
 			ds.Test[i] = te.sample(i, slab[i*hw:], 1, fmt.Sprintf("class%d", l))
 		}
 	}
-	opt.dropSkipped(ds)
-	return ds, nil
+	return finished(ds, opt)
 }

@@ -7,8 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-
-	"github.com/vigil-ad/vigil/imageio"
 )
 
 // imageExts are the file extensions treated as images (case-insensitive).
@@ -112,72 +110,6 @@ func maskIndex(files []string, alsoPlain bool) map[string]string {
 	return idx
 }
 
-// loadJob is one image to decode, with the mask to read for it.
-type loadJob struct {
-	s        *Sample
-	maskPath string // "" for none
-}
-
-// loadSamples decodes images and masks in parallel over GOMAXPROCS.
-func loadSamples(jobs []loadJob, opt Options) error {
-	iopt := imageio.Options{MaxPixels: opt.MaxPixels}
-	return parallelDo(len(jobs), func(i int) error {
-		j := jobs[i]
-		img, err := imageio.LoadWith(j.s.Path, iopt)
-		if err != nil {
-			return err
-		}
-		j.s.Image = img
-		if j.maskPath != "" {
-			m, err := imageio.LoadMaskWith(j.maskPath, iopt)
-			if err != nil {
-				return err
-			}
-			if err := imageio.CheckMask(img, m, j.maskPath); err != nil {
-				return err
-			}
-			j.s.Mask = m
-		}
-		return nil
-	})
-}
-
-// normalJobs returns decode jobs for the Train and Val samples of ds.
-func normalJobs(ds *Dataset) []loadJob {
-	jobs := make([]loadJob, 0, len(ds.Train)+len(ds.Val)+len(ds.Test))
-	for i := range ds.Train {
-		jobs = append(jobs, loadJob{s: &ds.Train[i]})
-	}
-	for i := range ds.Val {
-		jobs = append(jobs, loadJob{s: &ds.Val[i]})
-	}
-	return jobs
-}
-
-// finishMasks sets HasMasks when every anomalous test sample has a mask
-// and then gives the normal test samples an all-zero mask.
-func finishMasks(ds *Dataset) {
-	anomalous, masked := 0, 0
-	for _, s := range ds.Test {
-		if s.Label == 1 {
-			anomalous++
-			if s.Mask != nil {
-				masked++
-			}
-		}
-	}
-	ds.HasMasks = anomalous > 0 && masked == anomalous
-	if !ds.HasMasks {
-		return
-	}
-	for i := range ds.Test {
-		s := &ds.Test[i]
-		if s.Label == 0 && s.Mask == nil {
-			s.Mask = imageio.NewMap(s.Image.H, s.Image.W)
-		}
-	}
-}
-
 // LoadMVTec reads a dataset in the MVTec AD layout:
 //
 //	dir/train/good/*              normal training images
@@ -185,39 +117,53 @@ func finishMasks(ds *Dataset) {
 //	dir/test/<defect>/*           anomalous test images
 //	dir/ground_truth/<defect>/<name>_mask.png   optional masks
 //
-// Files are taken in name order; hidden and non-image files are ignored.
-// The ground_truth folder may be absent (HasMasks false, every Mask nil);
-// masks that exist must match their image size. When every anomalous image
-// has a mask, normal test images get an all-zero mask. Val is carved from
-// train/good by opt (see Options). Images keep their native size and
-// channel count; decoding runs in parallel over GOMAXPROCS.
+// It is Load with Source{Layout: "mvtec", Dir: dir}.
 func LoadMVTec(dir string, opt Options) (*Dataset, error) {
+	return Load(Source{Layout: LayoutMVTec, Dir: dir}, opt)
+}
+
+// loadMVTec lists an MVTec AD category. Files are taken in name order;
+// hidden and non-image files are ignored. The ground_truth folder may be
+// absent; masks that exist must match their image size. Val is carved from
+// train/good by opt. With SkipTrain, train/ may be absent.
+func loadMVTec(dir string, opt Options) (*Dataset, error) {
 	trainDir := filepath.Join(dir, "train", "good")
 	testDir := filepath.Join(dir, "test")
 	gtDir := filepath.Join(dir, "ground_truth")
 	if err := requireDir(dir, "dataset"); err != nil {
 		return nil, err
 	}
-	if err := requireDir(trainDir, "training"); err != nil {
-		return nil, err
+	if !opt.SkipTrain {
+		if err := requireDir(trainDir, "training"); err != nil {
+			return nil, err
+		}
 	}
 	if err := requireDir(testDir, "test"); err != nil {
 		return nil, err
 	}
-	train, err := folderSamples(trainDir, "good", 0)
-	if err != nil {
-		return nil, err
-	}
-	if len(train) == 0 {
-		return nil, fmt.Errorf("dataset: no images in %s", trainDir)
+	ds := &Dataset{Name: filepath.Base(filepath.Clean(dir)), Layout: LayoutMVTec, Split: opt.splitInfo(0)}
+	if !opt.SkipTrain || requireDir(trainDir, "training") == nil {
+		if err := requireDir(trainDir, "training"); err != nil {
+			return nil, err
+		}
+		train, err := folderSamples(trainDir, "good", 0)
+		if err != nil {
+			return nil, err
+		}
+		if len(train) == 0 {
+			return nil, fmt.Errorf("dataset: no images in %s", trainDir)
+		}
+		if ds.Train, ds.Val, err = splitVal(train, opt, trainDir); err != nil {
+			return nil, err
+		}
 	}
 	defects, err := listSubdirs(testDir)
 	if err != nil {
 		return nil, err
 	}
 	haveGT := requireDir(gtDir, "ground truth") == nil
-	var test []Sample
-	var maskPaths []string
+	var maskFiles []string
+	used := map[string]bool{}
 	for _, d := range defects {
 		label := 1
 		if d == "good" {
@@ -235,36 +181,25 @@ func LoadMVTec(dir string, opt Options) (*Dataset, error) {
 					return nil, err
 				}
 				masks = maskIndex(files, false)
+				for _, f := range files {
+					maskFiles = append(maskFiles, filepath.Join(mdir, f))
+				}
 			}
 		}
 		for _, s := range ss {
-			mp := ""
 			if f := masks[stem(filepath.Base(s.Path))]; f != "" {
-				mp = filepath.Join(gtDir, d, f)
+				mp := filepath.Join(gtDir, d, f)
+				s.MaskPaths = []string{mp}
+				used[mp] = true
 			}
-			test = append(test, s)
-			maskPaths = append(maskPaths, mp)
+			ds.Test = append(ds.Test, s)
 		}
 	}
-	if len(test) == 0 {
+	if len(ds.Test) == 0 {
 		return nil, fmt.Errorf("dataset: no test images under %s", testDir)
 	}
-	ds := &Dataset{Name: filepath.Base(filepath.Clean(dir)), Test: test}
-	// split before decoding so a refused split costs nothing
-	if ds.Train, ds.Val, err = splitVal(train, opt, trainDir); err != nil {
-		return nil, err
+	if !opt.SkipTest {
+		ds.Warnings = orphanWarnings(dir, maskFiles, used)
 	}
-	if opt.SkipTest {
-		maskPaths = nil
-	}
-	opt.dropSkipped(ds)
-	jobs := normalJobs(ds)
-	for i := range ds.Test {
-		jobs = append(jobs, loadJob{s: &ds.Test[i], maskPath: maskPaths[i]})
-	}
-	if err := loadSamples(jobs, opt); err != nil {
-		return nil, err
-	}
-	finishMasks(ds)
-	return ds, nil
+	return finished(ds, opt)
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/vigil-ad/vigil/imageio"
@@ -55,21 +56,25 @@ func TestLoadMVTec(t *testing.T) {
 		if !ok {
 			t.Fatalf("unexpected path %s", s.Path)
 		}
-		if s.Image.C != 3 || !sameF(s.Image.Pix, want.Pix, 0) {
+		if s.Image != nil {
+			t.Fatalf("%s decoded at load time", s.Path)
+		}
+		if ld := mustLoad(t, &s); ld.Image.C != 3 || !sameF(ld.Image.Pix, want.Pix, 0) {
 			t.Fatalf("%s: pixels differ", s.Path)
 		}
 	}
 	masks := map[string][]int{"crack/000": {0, 1}, "crack/001": {7}, "hole/000": {29}, "good/000": nil, "good/001": nil}
 	for _, s := range ds.Test {
-		if s.Mask == nil {
+		ld := mustLoad(t, &s)
+		if ld.Mask == nil || !s.HasMask() {
 			t.Fatalf("%s: nil mask", s.Name)
 		}
 		want := imageio.NewMap(6, 5)
 		for _, i := range masks[s.Name] {
 			want.Pix[i] = 1
 		}
-		if !sameF(s.Mask.Pix, want.Pix, 0) {
-			t.Fatalf("%s: mask %v", s.Name, s.Mask.Pix)
+		if !sameF(ld.Mask.Pix, want.Pix, 0) {
+			t.Fatalf("%s: mask %v", s.Name, ld.Mask.Pix)
 		}
 		if (s.Label == 1) != (s.Defect != "good") {
 			t.Fatalf("%s: label %d defect %s", s.Name, s.Label, s.Defect)
@@ -112,7 +117,7 @@ func TestLoadMVTecMasksAbsentOrPartial(t *testing.T) {
 		t.Fatal("HasMasks without ground_truth")
 	}
 	for _, s := range ds.Test {
-		if s.Mask != nil {
+		if s.HasMask() || mustLoad(t, &s).Mask != nil {
 			t.Fatalf("%s has a mask", s.Name)
 		}
 	}
@@ -126,9 +131,12 @@ func TestLoadMVTecMasksAbsentOrPartial(t *testing.T) {
 		t.Fatal("HasMasks with masks missing")
 	}
 	for _, s := range ds.Test {
-		if (s.Mask != nil) != (s.Name == "crack/001") {
+		if (mustLoad(t, &s).Mask != nil) != (s.Name == "crack/001") || s.HasMask() != (s.Name == "crack/001") {
 			t.Fatalf("%s: mask presence wrong", s.Name)
 		}
+	}
+	if got := strings.Join(ds.NoMask, ","); got != "crack/000,hole/000" {
+		t.Fatalf("NoMask %q", got)
 	}
 }
 
@@ -214,8 +222,9 @@ func TestLoadFolders(t *testing.T) {
 	}
 	wantMask := map[string]int{"anomaly/a0": 0, "anomaly/a1": 1, "anomaly/a2": 3}
 	for _, s := range ds.Test {
+		ld := mustLoad(t, &s)
 		if s.Label == 0 {
-			if s.Defect != "good" || s.Mask == nil || !sameF(s.Mask.Pix, make([]float32, 16), 0) {
+			if s.Defect != "good" || ld.Mask == nil || !s.HasMask() || !sameF(ld.Mask.Pix, make([]float32, 16), 0) {
 				t.Fatalf("%s: normal test sample wrong", s.Name)
 			}
 			continue
@@ -223,12 +232,12 @@ func TestLoadFolders(t *testing.T) {
 		if s.Defect != AnomalyDefect {
 			t.Fatalf("%s: defect %q", s.Name, s.Defect)
 		}
-		for i, v := range s.Mask.Pix {
+		for i, v := range ld.Mask.Pix {
 			if (v == 1) != (i == wantMask[s.Name]) {
-				t.Fatalf("%s: mask %v, want pixel %d", s.Name, s.Mask.Pix, wantMask[s.Name])
+				t.Fatalf("%s: mask %v, want pixel %d", s.Name, ld.Mask.Pix, wantMask[s.Name])
 			}
 		}
-		if s.Name == "anomaly/a0" && !sameF(s.Image.Pix, a0.Pix, 0) {
+		if s.Name == "anomaly/a0" && !sameF(ld.Image.Pix, a0.Pix, 0) {
 			t.Fatal("a0 pixels differ")
 		}
 	}
@@ -239,7 +248,7 @@ func TestLoadFolders(t *testing.T) {
 
 	// no masks folder, no anomalous folder
 	ds, err = LoadFolders(nd, ad, "", opt)
-	if err != nil || ds.HasMasks || ds.Test[len(ds.Test)-1].Mask != nil {
+	if err != nil || ds.HasMasks || ds.Test[len(ds.Test)-1].HasMask() {
 		t.Fatalf("without masks: %v", err)
 	}
 	ds, err = LoadFolders(nd, "", "", opt)

@@ -29,6 +29,32 @@ type Options struct {
 	// memory on large datasets. Splits are still computed as usual, so the
 	// other splits are the same as in a full load.
 	SkipTrain, SkipTest bool
+	// TestFraction is the share of the normal images held out as normal
+	// test images by layouts without a test split of their own (folders,
+	// Severstal, NanoTWICE, a manifest without a split column); 0 means
+	// 0.2. At least one image is always held out.
+	TestFraction float64
+}
+
+func (o Options) testFraction() float64 {
+	if o.TestFraction <= 0 {
+		return 0.2
+	}
+	return o.TestFraction
+}
+
+// holdOutNormals moves a seeded TestFraction of normals (at least one) to
+// the test split and carves Val from the rest; folder names the source in
+// errors.
+func holdOutNormals(normals []Sample, opt Options, folder string) (train, val, test []Sample, err error) {
+	n := len(normals)
+	nTest := max(1, int(math.Round(opt.testFraction()*float64(n))))
+	if n-nTest < 1 {
+		return nil, nil, nil, fmt.Errorf("dataset: %s has %d normal images; need at least %d (%g%% are held out for testing)", folder, n, nTest+1, 100*opt.testFraction())
+	}
+	rest, test := partition(normals, pickSubset(n, nTest, opt.Seed, streamTestNorm))
+	train, val, err = splitVal(rest, opt, folder)
+	return train, val, test, err
 }
 
 // dropSkipped empties the splits the options skip.
@@ -38,6 +64,7 @@ func (o Options) dropSkipped(ds *Dataset) {
 	}
 	if o.SkipTest {
 		ds.Test = nil
+		ds.HasMasks, ds.NoMask = false, nil
 	}
 }
 

@@ -31,8 +31,8 @@ func TestSkipSplits(t *testing.T) {
 		t.Fatal("kept splits differ from a full load")
 	}
 	for _, s := range test.Test {
-		if s.Image == nil || s.Mask == nil {
-			t.Fatalf("%s not decoded", s.Name)
+		if ld := mustLoad(t, &s); ld.Image == nil || ld.Mask == nil {
+			t.Fatalf("%s: image or mask missing", s.Name)
 		}
 	}
 }

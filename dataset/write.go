@@ -24,11 +24,10 @@ func fileStem(s Sample, i int) string {
 	return base
 }
 
-// writeJob is one PNG to write.
+// writeJob is one sample to write, with its mask when maskPath is set.
 type writeJob struct {
-	path string
-	img  *imageio.Image
-	mask *imageio.Map
+	path, maskPath string
+	s              *Sample
 }
 
 // WriteMVTec writes ds as PNG files in the MVTec AD layout under dir, which
@@ -37,8 +36,15 @@ type writeJob struct {
 // "anomaly" when empty) with their masks as 0/255 PNGs in
 // ground_truth/<defect>/<name>_mask.png. File names come from the last
 // element of each sample's Name. Images are quantised to 8 bits; each file
-// is written atomically. LoadMVTec reads the result back.
+// is written atomically. LoadMVTec reads the result back. A Val sample
+// whose file name a Train sample already took is written as val_<name>.
 func WriteMVTec(ds *Dataset, dir string) error {
+	return WriteMVTecWith(ds, dir, imageio.Options{})
+}
+
+// WriteMVTecWith is WriteMVTec with the decoding options for file-backed
+// samples, which are decoded one per worker as they are written.
+func WriteMVTecWith(ds *Dataset, dir string, opt imageio.Options) error {
 	if ents, err := os.ReadDir(dir); err == nil && len(ents) > 0 {
 		return fmt.Errorf("dataset: refusing to write into non-empty folder %s", dir)
 	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -46,37 +52,44 @@ func WriteMVTec(ds *Dataset, dir string) error {
 	}
 	var jobs []writeJob
 	used := map[string]string{} // file -> sample name, to refuse collisions
-	add := func(s Sample, i int, folder string, withMask bool) error {
-		if s.Image == nil {
+	add := func(s *Sample, i int, folder string, withMask bool) error {
+		if s.Image == nil && s.Path == "" {
 			return fmt.Errorf("dataset: sample %q has no image", s.Name)
 		}
-		st := fileStem(s, i)
+		st := fileStem(*s, i)
 		p := filepath.Join(dir, folder, st+".png")
 		if prev, ok := used[p]; ok {
-			return fmt.Errorf("dataset: samples %q and %q would both be written to %s", prev, s.Name, p)
+			if folder != filepath.Join("train", "good") {
+				return fmt.Errorf("dataset: samples %q and %q would both be written to %s", prev, s.Name, p)
+			}
+			// Train and Val names are unique per split only (MVTec LOCO and
+			// 3D-AD have their own validation folder)
+			st = "val_" + st
+			p = filepath.Join(dir, folder, st+".png")
+			if prev, ok := used[p]; ok {
+				return fmt.Errorf("dataset: samples %q and %q would both be written to %s", prev, s.Name, p)
+			}
 		}
 		used[p] = s.Name
-		jobs = append(jobs, writeJob{path: p, img: s.Image})
-		if withMask && s.Mask != nil {
-			if err := imageio.CheckMask(s.Image, s.Mask, s.Name); err != nil {
-				return err
-			}
-			defect := filepath.Base(folder)
-			jobs = append(jobs, writeJob{path: filepath.Join(dir, "ground_truth", defect, st+"_mask.png"), mask: s.Mask})
+		j := writeJob{path: p, s: s}
+		if withMask && s.HasMask() {
+			j.maskPath = filepath.Join(dir, "ground_truth", filepath.Base(folder), st+"_mask.png")
 		}
+		jobs = append(jobs, j)
 		return nil
 	}
-	for i, s := range ds.Train {
-		if err := add(s, i, filepath.Join("train", "good"), false); err != nil {
+	for i := range ds.Train {
+		if err := add(&ds.Train[i], i, filepath.Join("train", "good"), false); err != nil {
 			return err
 		}
 	}
-	for i, s := range ds.Val {
-		if err := add(s, len(ds.Train)+i, filepath.Join("train", "good"), false); err != nil {
+	for i := range ds.Val {
+		if err := add(&ds.Val[i], len(ds.Train)+i, filepath.Join("train", "good"), false); err != nil {
 			return err
 		}
 	}
-	for i, s := range ds.Test {
+	for i := range ds.Test {
+		s := &ds.Test[i]
 		defect := "good"
 		if s.Label == 1 {
 			defect = s.Defect
@@ -94,6 +107,9 @@ func WriteMVTec(ds *Dataset, dir string) error {
 	folders := map[string]bool{}
 	for _, j := range jobs {
 		folders[filepath.Dir(j.path)] = true
+		if j.maskPath != "" {
+			folders[filepath.Dir(j.maskPath)] = true
+		}
 	}
 	for f := range folders {
 		if err := os.MkdirAll(f, 0o755); err != nil {
@@ -102,9 +118,16 @@ func WriteMVTec(ds *Dataset, dir string) error {
 	}
 	return parallelDo(len(jobs), func(i int) error {
 		j := jobs[i]
-		if j.mask != nil {
-			return imageio.SavePNG(j.path, j.mask.ToGoImage())
+		ld, err := j.s.Load(opt)
+		if err != nil {
+			return err
 		}
-		return imageio.SavePNG(j.path, j.img.ToGoImage())
+		if err := imageio.SavePNG(j.path, ld.Image.ToGoImage()); err != nil {
+			return err
+		}
+		if j.maskPath != "" && ld.Mask != nil {
+			return imageio.SavePNG(j.maskPath, ld.Mask.ToGoImage())
+		}
+		return nil
 	})
 }
