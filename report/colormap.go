@@ -3,7 +3,9 @@ package report
 import (
 	"image"
 	"image/color"
+	"image/draw"
 	"math"
+	"strconv"
 
 	"github.com/vigil-ad/vigil/imageio"
 )
@@ -61,16 +63,25 @@ func Contour(m *imageio.Map) []bool {
 }
 
 // contourColor is drawn over the heatmap for the predicted mask: Turbo
-// contains no magenta, so the outline stays visible at every map value.
-var contourColor = color.RGBA{255, 0, 255, 255}
+// contains no magenta, so the outline stays visible at every map value;
+// outlineColor rings it on the outside so it also stands out where the
+// blend is light or saturated red.
+var (
+	contourColor = color.RGBA{255, 0, 255, 255}
+	outlineColor = color.RGBA{20, 20, 20, 255}
+	// gtColor outlines the ground truth; it differs from the prediction's
+	// magenta so the two pictures are not confused.
+	gtColor = color.RGBA{0, 255, 120, 255}
+)
 
 // heatAlpha is the heatmap's weight in the overlay blend.
 const heatAlpha = 0.5
 
 // Overlay blends the Turbo-coloured anomaly map over the image, with the
 // map normalised linearly so lo maps to 0 and hi to 1 (clamped), and draws
-// the contour of pred (if not nil) in magenta. m and pred are resampled to
-// the image's size when they differ. A nil m gives the image alone.
+// the contour of pred (if not nil) in magenta with a dark outer ring. m
+// and pred are resampled to the image's size when they differ. A nil m
+// gives the image alone.
 func Overlay(img *imageio.Image, m *imageio.Map, lo, hi float64, pred *imageio.Map) *image.RGBA {
 	out := image.NewRGBA(image.Rect(0, 0, img.W, img.H))
 	hw := img.H * img.W
@@ -100,17 +111,131 @@ func Overlay(img *imageio.Image, m *imageio.Map, lo, hi float64, pred *imageio.M
 		o[0], o[1], o[2], o[3] = clamp8(px[0]), clamp8(px[1]), clamp8(px[2]), 255
 	}
 	if pred != nil {
-		if pred.H != img.H || pred.W != img.W {
-			pred = imageio.ResizeMap(pred, img.H, img.W)
-		}
-		for i, on := range Contour(pred) {
-			if on {
-				out.SetRGBA(i%img.W, i/img.W, contourColor)
-			}
-		}
+		drawOutline(out, pred, contourColor)
 	}
 	return out
 }
+
+// drawOutline draws the contour of mask (resampled to dst's size) in c
+// and the pixels just outside it in outlineColor.
+func drawOutline(dst *image.RGBA, mask *imageio.Map, c color.RGBA) {
+	h, w := dst.Rect.Dy(), dst.Rect.Dx()
+	if mask.H != h || mask.W != w {
+		mask = binarize(imageio.ResizeMap(mask, h, w))
+	}
+	in := func(y, x int) bool {
+		return y >= 0 && y < h && x >= 0 && x < w && mask.Pix[y*w+x] >= 0.5
+	}
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			if !in(y, x) && (in(y-1, x) || in(y+1, x) || in(y, x-1) || in(y, x+1)) {
+				dst.SetRGBA(x, y, outlineColor)
+			}
+		}
+	}
+	for i, on := range Contour(mask) {
+		if on {
+			dst.SetRGBA(i%w, i/w, c)
+		}
+	}
+}
+
+// binarize sets m's values to 1 where >= 0.5 and 0 elsewhere, in place.
+func binarize(m *imageio.Map) *imageio.Map {
+	for i, v := range m.Pix {
+		if v >= 0.5 {
+			m.Pix[i] = 1
+		} else {
+			m.Pix[i] = 0
+		}
+	}
+	return m
+}
+
+// Colour bar geometry in pixels.
+const (
+	barH      = 38 // total height of a colour bar strip
+	barTop    = 3  // gradient rows [barTop, barTop+barBand)
+	barBand   = 14
+	barPad    = 8 // left and right margin of the gradient
+	barMinW   = 280
+	labelBase = barTop + barBand + 15 // text baseline
+)
+
+// ColorBar draws a w×38 legend of the Turbo scale over [lo, hi]: the
+// gradient, its two end values and, when threshold is not nil, a marked
+// tick at the threshold with its value. With perImage the ends read
+// "image min"/"image max" (each map is scaled to its own range).
+func ColorBar(w int, lo, hi float64, threshold *float64, perImage bool) *image.RGBA {
+	w = max(w, barMinW)
+	img := image.NewRGBA(image.Rect(0, 0, w, barH))
+	fillRect(img, img.Rect, white)
+	x0, x1 := barPad, w-barPad-1
+	for x := x0; x <= x1; x++ {
+		c := Turbo(float64(x-x0) / float64(x1-x0))
+		for y := barTop; y < barTop+barBand; y++ {
+			img.SetRGBA(x, y, c)
+		}
+	}
+	// Frame and end ticks.
+	for x := x0 - 1; x <= x1+1; x++ {
+		img.SetRGBA(x, barTop-1, black)
+		img.SetRGBA(x, barTop+barBand, black)
+	}
+	for y := barTop - 1; y <= barTop+barBand+3; y++ {
+		img.SetRGBA(x0-1, y, black)
+		img.SetRGBA(x1+1, y, black)
+	}
+	loS, hiS := shortNum(lo), shortNum(hi)
+	if perImage {
+		loS, hiS = "image min", "image max"
+	}
+	drawText(img, loS, x0-1, labelBase, black)
+	hiX := x1 + 1 - textWidth(hiS)
+	drawText(img, hiS, hiX, labelBase, black)
+	if threshold != nil && !perImage && hi > lo && !math.IsNaN(*threshold) {
+		f := min(max((*threshold-lo)/(hi-lo), 0), 1)
+		tx := x0 + int(math.Round(f*float64(x1-x0)))
+		// A black line with white sides reads on every Turbo colour.
+		for y := barTop - 2; y <= barTop+barBand+3; y++ {
+			img.SetRGBA(tx, y, black)
+			if y >= barTop && y < barTop+barBand {
+				img.SetRGBA(tx-1, y, white)
+				img.SetRGBA(tx+1, y, white)
+			}
+		}
+		s := "threshold " + shortNum(*threshold)
+		sx := min(max(tx-textWidth(s)/2, x0-1), x1+1-textWidth(s))
+		// The threshold label wins over an end label it would overlap.
+		if sx < x0-1+textWidth(loS)+6 {
+			fillRect(img, image.Rect(0, labelBase-fontAscent-1, sx+textWidth(s), barH), white)
+		}
+		if sx+textWidth(s)+6 > hiX {
+			fillRect(img, image.Rect(sx, labelBase-fontAscent-1, w, barH), white)
+		}
+		drawText(img, s, sx, labelBase, black)
+	}
+	return img
+}
+
+// WithColorBar returns ov with a colour bar strip added below it (the
+// canvas is widened to the bar's minimum width when ov is narrower).
+func WithColorBar(ov *image.RGBA, lo, hi float64, threshold *float64, perImage bool) *image.RGBA {
+	w, h := ov.Rect.Dx(), ov.Rect.Dy()
+	bar := ColorBar(w, lo, hi, threshold, perImage)
+	out := image.NewRGBA(image.Rect(0, 0, max(w, bar.Rect.Dx()), h+barH))
+	fillRect(out, out.Rect, white)
+	draw.Draw(out, image.Rect(0, 0, w, h), ov, image.Point{}, draw.Src)
+	draw.Draw(out, image.Rect(0, h, bar.Rect.Dx(), h+barH), bar, image.Point{}, draw.Src)
+	return out
+}
+
+func fillRect(img *image.RGBA, r image.Rectangle, c color.RGBA) {
+	draw.Draw(img, r, image.NewUniform(c), image.Point{}, draw.Src)
+}
+
+// shortNum formats a legend value with four significant digits.
+func shortNum(v float64) string { return strconv.FormatFloat(v, 'g', 4, 64) }
 
 func clamp8(v float64) uint8 {
 	switch {

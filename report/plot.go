@@ -164,8 +164,11 @@ func (p *plot) legend(items []string, colors []color.RGBA) {
 	}
 }
 
-func (p *plot) text(s string, x, y int, c color.RGBA) {
-	d := font.Drawer{Dst: p.img, Src: image.NewUniform(c), Face: fontFace, Dot: fixed.P(x, y)}
+func (p *plot) text(s string, x, y int, c color.RGBA) { drawText(p.img, s, x, y, c) }
+
+// drawText draws s with its baseline's start at (x, y).
+func drawText(img *image.RGBA, s string, x, y int, c color.RGBA) {
+	d := font.Drawer{Dst: img, Src: image.NewUniform(c), Face: fontFace, Dot: fixed.P(x, y)}
 	d.DrawString(s)
 }
 

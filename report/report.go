@@ -1,33 +1,36 @@
 // Package report writes evaluation results as a self-contained HTML page
 // with PNG figures (ROC and PR curves, score histogram, per-image
 // thumbnails, ground truth and heatmap overlays) plus metrics.json, and
-// the per-image outputs of prediction (overlay PNGs and results.json).
+// the per-image outputs of prediction (overlay and mask PNGs and
+// results.json).
 //
-// Heatmaps use the Turbo colormap. In an evaluation report every map is
-// normalised with one global range (Report.MapRange if set, otherwise the
-// minimum and maximum over all rows' maps) so colours are comparable
-// across images.
+// Both writers stream: Writer.Add and PredictionWriter.Add render and
+// encode one image's pictures at once and keep only its metadata, so
+// memory does not grow with the images' size. The page and the JSON files
+// are written at Close, atomically, so a reader never sees a half-written
+// page.
+//
+// Heatmaps use the Turbo colormap over a range fixed by the caller
+// (Options.MapRange, normally from the model's calibration), never over
+// the other images of the run, so one image looks the same whatever else
+// is in the report. Without a range each map is scaled to its own minimum
+// and maximum, and the legend says so.
 package report
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"html/template"
 	"image"
+	"image/png"
 	"io"
 	"math"
 	"os"
 	"path"
-	"path/filepath"
-	"runtime"
-	"sort"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/vigil-ad/vigil/imageio"
-	"github.com/vigil-ad/vigil/safetensors"
+	"github.com/vigil-ad/vigil/internal/atomicfile"
 )
 
 // Curve is a sampled curve: for ROC, X is the FPR and Y the TPR; for PR,
@@ -39,7 +42,10 @@ type Curve struct {
 
 // Row is one test image.
 type Row struct {
-	Name     string
+	Name     string         // shown on the page; Path when empty
+	Path     string         // path relative to the data root; names the picture files
+	Defect   string         // defect type ("good" for normal images), "" when unknown
+	Error    string         // non-empty: the image failed; it has no pictures
 	Image    *imageio.Image // may be nil: the row then has no pictures
 	Mask     *imageio.Map   // ground truth, may be nil
 	Map      *imageio.Map   // anomaly map, may be nil
@@ -48,9 +54,13 @@ type Row struct {
 	Label    int  // 0 normal, 1 anomalous, -1 unknown
 	Decision bool // predicted anomalous
 	PValue   float64
+	// Index is the row's position in the input; metrics.json lists rows
+	// by Index (ties in the order Add was called), so a run that adds rows
+	// from a goroutine pool still writes them in input order.
+	Index int
 }
 
-// Report is everything an evaluation page shows.
+// Report is everything an evaluation page shows, for Write.
 type Report struct {
 	Title string
 	// Metrics are shown in MetricOrder first, then the remaining keys
@@ -107,30 +117,75 @@ func numbers(v []float64) []Number {
 // relative to the report directory and empty when there is no picture.
 type RowSummary struct {
 	Name     string `json:"name"`
+	Path     string `json:"path,omitempty"`
+	Defect   string `json:"defect,omitempty"`
+	Error    string `json:"error,omitempty"`
 	Score    Number `json:"score"`
 	Label    int    `json:"label"`
 	Decision bool   `json:"decision"`
 	PValue   Number `json:"p_value"`
-	Image    string `json:"image,omitempty"`
-	Mask     string `json:"mask,omitempty"`
-	Overlay  string `json:"overlay,omitempty"`
+	// Outcome is "error", "false_positive", "miss", "true_positive",
+	// "true_negative", or "anomalous"/"normal" (the decision) when the
+	// label is unknown.
+	Outcome string `json:"outcome"`
+	Image   string `json:"image,omitempty"`
+	Mask    string `json:"mask,omitempty"`
+	Overlay string `json:"overlay,omitempty"`
+	// MapRange is the range this row's heatmap was scaled to when the
+	// report has no fixed range (each map then uses its own).
+	MapRange *[2]Number `json:"map_range,omitempty"`
+
+	index, seq int // ordering: input position, then Add order
 }
 
-// Summary is the content of metrics.json.
+// DefectSummary is one line of the per-defect-type table. Images,
+// Flagged and Errors are counted by the Writer from its rows; Metrics are
+// the caller's (for example this type's image AUROC against the normal
+// images), shown in words like the main metrics.
+type DefectSummary struct {
+	Defect  string         `json:"defect"`
+	Images  int            `json:"images"`
+	Flagged int            `json:"flagged_anomalous"`
+	Errors  int            `json:"errors"`
+	Metrics map[string]any `json:"metrics,omitempty"`
+}
+
+// Summary is the content of metrics.json. For Writer.Close the caller
+// fills the evaluation's results; MapRange, MapRangeSource,
+// PixelThreshold, Rows and the counts of PerDefect are filled by the
+// Writer.
 type Summary struct {
-	Title           string         `json:"title"`
-	Metrics         map[string]any `json:"metrics"`
-	MetricOrder     []string       `json:"metric_order,omitempty"`
-	Threshold       Number         `json:"threshold"`
-	MapRange        [2]Number      `json:"map_range"`
-	ROC             Curve          `json:"roc"`
-	PR              Curve          `json:"pr"`
-	NormalScores    []Number       `json:"normal_scores"`
-	AnomalousScores []Number       `json:"anomalous_scores"`
-	Rows            []RowSummary   `json:"rows"`
+	Title string `json:"title"`
+	// Metrics are shown in MetricOrder first, then the remaining keys
+	// sorted, each under its name in words; the keys "threshold",
+	// "threshold_rule", "rule" and "target_fpr" are shown in the one
+	// threshold row instead (they stay in metrics.json).
+	Metrics     map[string]any `json:"metrics"`
+	MetricOrder []string       `json:"metric_order,omitempty"`
+	// Threshold is the image-score decision threshold (NaN: none), chosen
+	// by ThresholdRule for the false-positive rate TargetFPR (0 or NaN:
+	// the rule has no target).
+	Threshold     Number `json:"threshold"`
+	ThresholdRule string `json:"threshold_rule,omitempty"`
+	TargetFPR     Number `json:"target_fpr"`
+	// MapRange is the heatmaps' colour scale; MapRangeSource is
+	// "calibration" (fixed by the caller) or "per_image".
+	MapRange       [2]Number `json:"map_range"`
+	MapRangeSource string    `json:"map_range_source,omitempty"`
+	PixelThreshold Number    `json:"pixel_threshold"`
+	ROC            Curve     `json:"roc"`
+	PR             Curve     `json:"pr"`
+	// NormalScores and AnomalousScores feed the score histogram.
+	NormalScores    []Number        `json:"normal_scores"`
+	AnomalousScores []Number        `json:"anomalous_scores"`
+	PerDefect       []DefectSummary `json:"per_defect,omitempty"`
+	// Warnings are shown at the top of the page (data and calibration
+	// warnings).
+	Warnings []string     `json:"warnings,omitempty"`
+	Rows     []RowSummary `json:"rows"`
 }
 
-// ReadSummary reads a metrics.json written by Write.
+// ReadSummary reads a metrics.json written by Writer.Close or Write.
 func ReadSummary(path string) (*Summary, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -143,20 +198,84 @@ func ReadSummary(path string) (*Summary, error) {
 	return &s, nil
 }
 
-// thumbMax is the largest side of a picture in the report.
-const thumbMax = 256
-
-// thumbSize returns h×w scaled to fit thumbMax, keeping the aspect ratio.
-func thumbSize(h, w int) (int, int) {
-	if m := max(h, w); m > thumbMax {
-		return max(1, h*thumbMax/m), max(1, w*thumbMax/m)
+// Write renders r into dir with a Writer (created if needed): index.html,
+// metrics.json, roc.png, pr.png, hist.png, colorbar.png and
+// img/<name>_{image,gt,overlay}.png. Unlike Writer, without r.MapRange it
+// scales all heatmaps to the minimum and maximum over all rows' maps.
+//
+// Deprecated: Write needs every row in memory at once; use NewWriter.
+func Write(dir string, r Report) error {
+	opt := Options{MapRange: r.MapRange}
+	if !(r.MapRange[1] > r.MapRange[0]) {
+		lo, hi := math.Inf(1), math.Inf(-1)
+		for _, row := range r.Rows {
+			if row.Map != nil {
+				l, h := finiteRange(row.Map.Pix)
+				lo, hi = min(lo, l), max(hi, h)
+			}
+		}
+		if hi > lo {
+			opt.MapRange = [2]float64{lo, hi}
+		}
 	}
-	return h, w
+	w, err := NewWriter(dir, opt)
+	if err != nil {
+		return err
+	}
+	for i, row := range r.Rows {
+		row.Index = i
+		if err := w.Add(row); err != nil {
+			w.Abort()
+			return err
+		}
+	}
+	return w.Close(Summary{
+		Title: r.Title, Metrics: r.Metrics, MetricOrder: r.MetricOrder,
+		Threshold: Number(r.Threshold), ROC: r.ROC, PR: r.PR,
+		NormalScores: numbers(r.NormalScores), AnomalousScores: numbers(r.AnomalousScores),
+	})
+}
+
+// finiteRange returns the min and max over the finite values of v
+// (+Inf, -Inf when there are none).
+func finiteRange(v []float32) (lo, hi float64) {
+	lo, hi = math.Inf(1), math.Inf(-1)
+	for _, x := range v {
+		f := float64(x)
+		if !math.IsNaN(f) && !math.IsInf(f, 0) {
+			lo, hi = min(lo, f), max(hi, f)
+		}
+	}
+	return lo, hi
+}
+
+// atomicWrite is the package's one way of creating a file: a temporary
+// file renamed into place, so readers never see a partial file.
+func atomicWrite(path string, fill func(io.Writer) error) error {
+	return atomicfile.Write(path, fill)
+}
+
+func savePNG(path string, img image.Image) error {
+	// Default compression: thumbnails are small and the page is written
+	// once; BestSpeed would roughly double the report's size on disk.
+	return atomicWrite(path, func(w io.Writer) error { return png.Encode(w, img) })
+}
+
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encoding %s: %w", path, err)
+	}
+	return atomicWrite(path, func(w io.Writer) error {
+		_, err := w.Write(append(b, '\n'))
+		return err
+	})
 }
 
 // safeName turns an image name into a file-name stem: letters, digits,
-// '-', '_' and '.' are kept, everything else becomes '_'; length is bounded
-// and a leading '.' avoided (no hidden files, no path traversal).
+// '-', '_' and '.' are kept, everything else (path separators included,
+// so "sub/a.png" gives "sub_a") becomes '_'; length is bounded and a
+// leading '.' avoided (no hidden files, no path traversal).
 func safeName(name string) string {
 	name = strings.TrimSuffix(name, path.Ext(name))
 	var b strings.Builder
@@ -178,218 +297,41 @@ func safeName(name string) string {
 	return s
 }
 
+// stemSet hands out distinct file-name stems, compared case-insensitively
+// (case-insensitive file systems), suffixing repeats "-2", "-3", ...
+type stemSet map[string]int
+
+func (s stemSet) next(name string) string {
+	base := safeName(name)
+	st := base
+	for s[strings.ToLower(st)] > 0 {
+		s[strings.ToLower(base)]++
+		st = base + "-" + strconv.Itoa(s[strings.ToLower(base)])
+	}
+	s[strings.ToLower(st)]++
+	return st
+}
+
 // uniqueStems gives each name a distinct safe stem, suffixing repeats.
 func uniqueStems(names []string) []string {
-	seen := map[string]int{}
+	set := stemSet{}
 	out := make([]string, len(names))
 	for i, n := range names {
-		s := safeName(n)
-		base := s
-		for seen[strings.ToLower(s)] > 0 {
-			seen[strings.ToLower(base)]++
-			s = base + "-" + strconv.Itoa(seen[strings.ToLower(base)])
-		}
-		seen[strings.ToLower(s)]++
-		out[i] = s
+		out[i] = set.next(n)
 	}
 	return out
 }
 
-// mapRange returns the min and max over all non-NaN map values.
-func mapRange(maps []*imageio.Map) (lo, hi float64) {
-	lo, hi = math.Inf(1), math.Inf(-1)
-	for _, m := range maps {
-		if m == nil {
-			continue
-		}
-		for _, v := range m.Pix {
-			f := float64(v)
-			if !math.IsNaN(f) && !math.IsInf(f, 0) {
-				lo, hi = min(lo, f), max(hi, f)
-			}
-		}
-	}
-	if math.IsInf(lo, 1) {
-		return 0, 1
-	}
-	return lo, hi
-}
-
-// forEach runs fn(i) for i in [0,n) on up to GOMAXPROCS goroutines and
-// returns the first error by index.
-func forEach(n int, fn func(i int) error) error {
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for w := 0; w < min(n, runtime.GOMAXPROCS(0)); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				errs[i] = fn(i)
-			}
-		}()
-	}
-	for i := 0; i < n; i++ {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func thumbImage(img *imageio.Image) *imageio.Image {
-	h, w := thumbSize(img.H, img.W)
-	if h == img.H && w == img.W {
-		return img
-	}
-	return imageio.Resize(img, h, w)
-}
-
-// thumbMask resamples a 0/1 mask to h×w and re-binarises it.
-func thumbMask(m *imageio.Map, h, w int) *imageio.Map {
-	if m.H == h && m.W == w {
-		return m
-	}
-	r := imageio.ResizeMap(m, h, w)
-	for i, v := range r.Pix {
-		if v >= 0.5 {
-			r.Pix[i] = 1
-		} else {
-			r.Pix[i] = 0
-		}
-	}
-	return r
-}
-
-func checkRow(i int, name string, img *imageio.Image, maps ...*imageio.Map) error {
-	if img == nil {
-		return nil
-	}
-	if img.C < 1 || img.H < 1 || img.W < 1 || len(img.Pix) != img.C*img.H*img.W {
-		return fmt.Errorf("row %d (%q): inconsistent image %dx%dx%d with %d values", i, name, img.C, img.H, img.W, len(img.Pix))
+func checkRow(name string, img *imageio.Image, maps ...*imageio.Map) error {
+	if img != nil && (img.C < 1 || img.H < 1 || img.W < 1 || len(img.Pix) != img.C*img.H*img.W) {
+		return fmt.Errorf("%q: inconsistent image %dx%dx%d with %d values", name, img.C, img.H, img.W, len(img.Pix))
 	}
 	for _, m := range maps {
 		if m != nil && (m.H < 1 || m.W < 1 || len(m.Pix) != m.H*m.W) {
-			return fmt.Errorf("row %d (%q): inconsistent map %dx%d with %d values", i, name, m.H, m.W, len(m.Pix))
+			return fmt.Errorf("%q: inconsistent map %dx%d with %d values", name, m.H, m.W, len(m.Pix))
 		}
 	}
 	return nil
-}
-
-// Write renders r into dir (created if needed): index.html, metrics.json,
-// roc.png, pr.png, hist.png and img/<name>_{image,mask,overlay}.png. Every
-// file is written atomically; index.html comes last, so a page never
-// references a missing picture.
-func Write(dir string, r Report) error {
-	for i, row := range r.Rows {
-		if err := checkRow(i, row.Name, row.Image, row.Mask, row.Map, row.PredMask); err != nil {
-			return fmt.Errorf("report: %w", err)
-		}
-	}
-	if err := os.MkdirAll(filepath.Join(dir, "img"), 0o755); err != nil {
-		return fmt.Errorf("report: %w", err)
-	}
-	lo, hi := r.MapRange[0], r.MapRange[1]
-	if !(hi > lo) {
-		maps := make([]*imageio.Map, len(r.Rows))
-		for i, row := range r.Rows {
-			maps[i] = row.Map
-		}
-		lo, hi = mapRange(maps)
-	}
-	hasThr := !math.IsNaN(r.Threshold) && !math.IsInf(r.Threshold, 0)
-	figs := []struct {
-		file string
-		img  func() image.Image
-	}{
-		{"roc.png", func() image.Image { return rocPlot(r.ROC) }},
-		{"pr.png", func() image.Image { return prPlot(r.PR) }},
-		{"hist.png", func() image.Image { return histPlot(r.NormalScores, r.AnomalousScores, r.Threshold, hasThr) }},
-	}
-	names := make([]string, len(r.Rows))
-	for i, row := range r.Rows {
-		names[i] = row.Name
-	}
-	stems := uniqueStems(names)
-	rows := make([]RowSummary, len(r.Rows))
-	for i, row := range r.Rows {
-		rows[i] = RowSummary{Name: row.Name, Score: Number(row.Score), Label: row.Label, Decision: row.Decision, PValue: Number(row.PValue)}
-		if row.Image != nil {
-			rows[i].Image = "img/" + stems[i] + "_image.png"
-			rows[i].Overlay = "img/" + stems[i] + "_overlay.png"
-			if row.Mask != nil {
-				rows[i].Mask = "img/" + stems[i] + "_mask.png"
-			}
-		}
-	}
-	err := forEach(len(figs)+len(r.Rows), func(j int) error {
-		if j < len(figs) {
-			return imageio.SavePNG(filepath.Join(dir, figs[j].file), figs[j].img())
-		}
-		i := j - len(figs)
-		row := r.Rows[i]
-		if row.Image == nil {
-			return nil
-		}
-		th := thumbImage(row.Image)
-		if err := imageio.SavePNG(filepath.Join(dir, rows[i].Image), th.ToGoImage()); err != nil {
-			return err
-		}
-		if row.Mask != nil {
-			if err := imageio.SavePNG(filepath.Join(dir, rows[i].Mask), thumbMask(row.Mask, th.H, th.W).ToGoImage()); err != nil {
-				return err
-			}
-		}
-		var m, pred *imageio.Map
-		if row.Map != nil {
-			m = imageio.ResizeMap(row.Map, th.H, th.W)
-		}
-		if row.PredMask != nil {
-			pred = thumbMask(row.PredMask, th.H, th.W)
-		}
-		return imageio.SavePNG(filepath.Join(dir, rows[i].Overlay), Overlay(th, m, lo, hi, pred))
-	})
-	if err != nil {
-		return fmt.Errorf("report: %w", err)
-	}
-	sum := Summary{
-		Title: r.Title, Metrics: sanitize(r.Metrics), MetricOrder: r.MetricOrder,
-		Threshold: Number(r.Threshold), MapRange: [2]Number{Number(lo), Number(hi)},
-		ROC: r.ROC, PR: r.PR,
-		NormalScores: numbers(r.NormalScores), AnomalousScores: numbers(r.AnomalousScores),
-		Rows: rows,
-	}
-	if err := writeJSON(filepath.Join(dir, "metrics.json"), sum); err != nil {
-		return fmt.Errorf("report: %w", err)
-	}
-	var page bytes.Buffer
-	if err := pageTmpl.Execute(&page, pageData{Summary: sum, Table: metricTable(r.Metrics, r.MetricOrder), HasThreshold: hasThr}); err != nil {
-		return fmt.Errorf("report: rendering index.html: %w", err)
-	}
-	if err := safetensors.AtomicWrite(filepath.Join(dir, "index.html"), func(w io.Writer) error {
-		_, err := w.Write(page.Bytes())
-		return err
-	}); err != nil {
-		return fmt.Errorf("report: %w", err)
-	}
-	return nil
-}
-
-func writeJSON(path string, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encoding %s: %w", filepath.Base(path), err)
-	}
-	return safetensors.AtomicWrite(path, func(w io.Writer) error {
-		_, err := w.Write(append(b, '\n'))
-		return err
-	})
 }
 
 // sanitize replaces non-finite floats (which JSON cannot hold) by null,
@@ -431,191 +373,4 @@ func sanitizeValue(v any) any {
 		return out
 	}
 	return v
-}
-
-// metricRow is one line of the metrics table.
-type metricRow struct{ Name, Value string }
-
-// metricTable orders the metrics (MetricOrder first, then sorted keys) and
-// formats their values.
-func metricTable(m map[string]any, order []string) []metricRow {
-	done := map[string]bool{}
-	var rows []metricRow
-	add := func(k string) {
-		if v, ok := m[k]; ok && !done[k] {
-			done[k] = true
-			rows = append(rows, metricRow{k, formatValue(v)})
-		}
-	}
-	for _, k := range order {
-		add(k)
-	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		add(k)
-	}
-	return rows
-}
-
-func formatValue(v any) string {
-	switch x := v.(type) {
-	case nil:
-		return "n/a"
-	case float64:
-		return formatFloat(x)
-	case float32:
-		return formatFloat(float64(x))
-	case string:
-		return x
-	}
-	if b, err := json.Marshal(sanitizeValue(v)); err == nil {
-		return string(b)
-	}
-	return fmt.Sprint(v)
-}
-
-func formatFloat(f float64) string {
-	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return "n/a"
-	}
-	if f != 0 && (math.Abs(f) < 1e-3 || math.Abs(f) >= 1e6) {
-		return strconv.FormatFloat(f, 'e', 3, 64)
-	}
-	return strconv.FormatFloat(f, 'f', 4, 64)
-}
-
-type pageData struct {
-	Summary
-	Table        []metricRow
-	HasThreshold bool
-}
-
-var pageTmpl = template.Must(template.New("page").Funcs(template.FuncMap{
-	"num": func(n Number) string { return formatFloat(float64(n)) },
-	// wrong marks rows whose decision disagrees with a known label.
-	"wrong": func(r RowSummary) bool { return (r.Label == 0 || r.Label == 1) && r.Decision != (r.Label == 1) },
-	"label": func(l int) string {
-		switch l {
-		case 0:
-			return "normal"
-		case 1:
-			return "anomalous"
-		}
-		return "unknown"
-	},
-}).Parse(`<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>{{.Title}}</title>
-<style>
-body { font-family: sans-serif; margin: 1.5em; color: #222; }
-table { border-collapse: collapse; margin-bottom: 1.5em; }
-th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: left; vertical-align: middle; }
-th { background: #f2f2f2; }
-td.num { text-align: right; font-family: monospace; }
-.figs img { margin-right: 1em; }
-tr.wrong { background: #fff0f0; }
-</style>
-</head>
-<body>
-<h1>{{.Title}}</h1>
-<h2>Metrics</h2>
-<table id="metrics">
-<tr><th>metric</th><th>value</th></tr>
-{{range .Table}}<tr><td>{{.Name}}</td><td class="num">{{.Value}}</td></tr>
-{{end}}{{if .HasThreshold}}<tr><td>decision threshold</td><td class="num">{{num .Threshold}}</td></tr>
-{{end}}</table>
-<div class="figs">
-<img src="roc.png" alt="ROC curve"><img src="pr.png" alt="precision-recall curve"><img src="hist.png" alt="score histogram">
-</div>
-<h2>Images</h2>
-<p>Heatmaps: Turbo colormap over the map range [{{num (index .MapRange 0)}}, {{num (index .MapRange 1)}}] shared by all images; magenta outlines the predicted anomalous region; rows whose decision disagrees with the label are shaded.</p>
-<table id="images">
-<tr><th>image</th><th>picture</th><th>ground truth</th><th>heatmap</th><th>score</th><th>label</th><th>decision</th><th>p-value</th></tr>
-{{range .Rows}}<tr{{if wrong .}} class="wrong"{{end}}>
-<td>{{.Name}}</td>
-<td>{{if .Image}}<img src="{{.Image}}" alt="image">{{end}}</td>
-<td>{{if .Mask}}<img src="{{.Mask}}" alt="ground truth">{{else}}—{{end}}</td>
-<td>{{if .Overlay}}<img src="{{.Overlay}}" alt="heatmap">{{end}}</td>
-<td class="num">{{num .Score}}</td>
-<td>{{label .Label}}</td>
-<td>{{if .Decision}}anomalous{{else}}normal{{end}}</td>
-<td class="num">{{num .PValue}}</td>
-</tr>
-{{end}}</table>
-</body>
-</html>
-`))
-
-// Prediction is one image's outcome from `vigil predict`.
-type Prediction struct {
-	Name     string
-	Image    *imageio.Image
-	Map      *imageio.Map // may be nil
-	PredMask *imageio.Map // may be nil
-	Score    float64
-	PValue   float64
-	Decision bool
-}
-
-// PredictionResult is one entry of results.json.
-type PredictionResult struct {
-	Name     string `json:"name"`
-	Score    Number `json:"score"`
-	PValue   Number `json:"p_value"`
-	Decision bool   `json:"decision"`
-	Overlay  string `json:"overlay,omitempty"`
-}
-
-// WritePredictions writes, into dir, an overlay PNG per image (at the
-// image's full resolution; maps normalised by the min/max over all items)
-// and results.json listing them in order.
-func WritePredictions(dir string, items []Prediction) error {
-	maps := make([]*imageio.Map, len(items))
-	for i, it := range items {
-		maps[i] = it.Map
-	}
-	lo, hi := mapRange(maps)
-	return WritePredictionsRange(dir, items, lo, hi)
-}
-
-// WritePredictionsRange is WritePredictions with a fixed heatmap range
-// [lo, hi], so overlays from different runs share one colour scale (for
-// example [0, 2·threshold] puts the decision threshold mid-scale).
-func WritePredictionsRange(dir string, items []Prediction, lo, hi float64) error {
-	for i, it := range items {
-		if err := checkRow(i, it.Name, it.Image, it.Map, it.PredMask); err != nil {
-			return fmt.Errorf("predictions: %w", err)
-		}
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("predictions: %w", err)
-	}
-	names := make([]string, len(items))
-	for i, it := range items {
-		names[i] = it.Name
-	}
-	stems := uniqueStems(names)
-	res := make([]PredictionResult, len(items))
-	err := forEach(len(items), func(i int) error {
-		it := items[i]
-		res[i] = PredictionResult{Name: it.Name, Score: Number(it.Score), PValue: Number(it.PValue), Decision: it.Decision}
-		if it.Image == nil {
-			return nil
-		}
-		res[i].Overlay = stems[i] + "_overlay.png"
-		return imageio.SavePNG(filepath.Join(dir, res[i].Overlay), Overlay(it.Image, it.Map, lo, hi, it.PredMask))
-	})
-	if err != nil {
-		return fmt.Errorf("predictions: %w", err)
-	}
-	if err := writeJSON(filepath.Join(dir, "results.json"), res); err != nil {
-		return fmt.Errorf("predictions: %w", err)
-	}
-	return nil
 }
