@@ -20,8 +20,10 @@ import (
 	"sync"
 
 	"github.com/vigil-ad/vigil/detector"
+	"github.com/vigil-ad/vigil/detector/internal/modelcheck"
 	"github.com/vigil-ad/vigil/imageio"
 	"github.com/vigil-ad/vigil/safetensors"
+	"github.com/vigil-ad/vigil/stats"
 	"github.com/vigil-ad/vigil/tensor"
 )
 
@@ -127,7 +129,7 @@ func (c Config) factors() []int {
 // scaleModel is the fitted PCA of one scale plus its map normaliser.
 type scaleModel struct {
 	factor int
-	pca    *pca
+	pca    *stats.PCA
 	norm   float32 // mean raw residual map value on training images
 }
 
@@ -179,15 +181,16 @@ func (d *Detector) Tensors() []safetensors.Tensor {
 	for _, s := range d.scales {
 		p := tensorPrefix(s.factor)
 		ts = append(ts,
-			safetensors.F32(p+"mean", []int{s.pca.d}, s.pca.mean),
-			safetensors.F32(p+"components", []int{s.pca.k, s.pca.d}, s.pca.comp),
+			safetensors.F32(p+"mean", []int{s.pca.Dim()}, s.pca.Mean),
+			safetensors.F32(p+"components", []int{s.pca.K(), s.pca.Dim()}, s.pca.Components),
 			safetensors.F32(p+"norm", []int{1}, []float32{s.norm}))
 	}
 	return ts
 }
 
-// Restore loads a fitted model; every tensor's presence and shape is
-// checked against the configuration.
+// Restore loads a fitted model; every tensor's presence, shape and values
+// are checked against the configuration: finite means and components, unit
+// length components, a finite positive normaliser.
 func (d *Detector) Restore(raw json.RawMessage, tensors map[string]safetensors.Tensor) error {
 	cfg, err := ParseConfig(raw)
 	if err != nil {
@@ -200,22 +203,26 @@ func (d *Detector) Restore(raw json.RawMessage, tensors map[string]safetensors.T
 	var scales []scaleModel
 	for _, f := range cfg.factors() {
 		p := tensorPrefix(f)
-		mean, err := detector.Float32s(tensors, p+"mean", dim)
+		mean, err := modelcheck.Float32s(tensors, p+"mean", dim)
 		if err != nil {
 			return err
 		}
-		comp, err := detector.Float32s(tensors, p+"components", cfg.Components, dim)
+		comp, err := modelcheck.Float32s(tensors, p+"components", cfg.Components, dim)
 		if err != nil {
 			return err
 		}
-		norm, err := detector.Float32s(tensors, p+"norm", 1)
+		norm, err := modelcheck.Float32s(tensors, p+"norm", 1)
 		if err != nil {
 			return err
 		}
 		if !(norm[0] > 0) {
 			return fmt.Errorf("tensor %q: normaliser %g must be > 0", p+"norm", norm[0])
 		}
-		scales = append(scales, scaleModel{factor: f, pca: &pca{d: dim, k: cfg.Components, mean: mean, comp: comp}, norm: norm[0]})
+		pc, err := stats.NewPCA(mean, comp, cfg.Components)
+		if err != nil {
+			return fmt.Errorf("tensor %q: %w", p+"components", err)
+		}
+		scales = append(scales, scaleModel{factor: f, pca: pc, norm: norm[0]})
 	}
 	d.cfg, d.scales = cfg, scales
 	return nil
@@ -276,6 +283,10 @@ func positions(n, p, s int) []int {
 	}
 	return out
 }
+
+// InputSize is the working resolution every image is resized to first;
+// (0, 0) when the model works at native resolution (Size 0).
+func (d *Detector) InputSize() (h, w int) { return d.cfg.Size, d.cfg.Size }
 
 // workSize is the working resolution for an input of h×w.
 func (d *Detector) workSize(h, w int) (int, int) {
@@ -389,13 +400,13 @@ func (d *Detector) Fit(ctx context.Context, train []*imageio.Image) error {
 	}
 
 	nShard := min(fitShards, len(train))
-	acc := make([][]*moments, nShard)
+	acc := make([][]*stats.Moments, nShard)
 	errs := make([]error, nShard)
 	tensor.ParallelChunks(nShard, 1, func(lo, hi int) {
 		for sh := lo; sh < hi; sh++ {
-			acc[sh] = make([]*moments, len(factors))
+			acc[sh] = make([]*stats.Moments, len(factors))
 			for si := range factors {
-				acc[sh][si] = newMoments(dim, shifts[si])
+				acc[sh][si] = stats.NewMoments(dim, shifts[si])
 			}
 			for i := sh * len(train) / nShard; i < (sh+1)*len(train)/nShard; i++ {
 				if err := ctx.Err(); err != nil {
@@ -416,9 +427,6 @@ func (d *Detector) Fit(ctx context.Context, train []*imageio.Image) error {
 					d.accumulate(acc[sh][si], img, plans[si][i].start, selected[si])
 				}
 			}
-			for _, m := range acc[sh] {
-				m.flush()
-			}
 		}
 	})
 	for _, err := range errs {
@@ -430,9 +438,9 @@ func (d *Detector) Fit(ctx context.Context, train []*imageio.Image) error {
 	for si, f := range factors {
 		m := acc[0][si]
 		for sh := 1; sh < nShard; sh++ {
-			m.merge(acc[sh][si])
+			m.Merge(acc[sh][si])
 		}
-		p, err := fitPCA(m, cfg.Components)
+		p, err := stats.FitPCA(m, cfg.Components)
 		if err != nil {
 			return fmt.Errorf("pcarecon: scale 1/%d: %w", f, err)
 		}
@@ -443,7 +451,7 @@ func (d *Detector) Fit(ctx context.Context, train []*imageio.Image) error {
 
 // accumulate adds the (selected) patches of img to m; start is the global
 // index of the image's first patch in the sampling order.
-func (d *Detector) accumulate(m *moments, img *imageio.Image, start int, sel bitset) {
+func (d *Detector) accumulate(m *stats.Moments, img *imageio.Image, start int, sel bitset) {
 	p, c := d.cfg.Patch, img.C
 	ys, xs := positions(img.H, p, d.cfg.Stride), positions(img.W, p, d.cfg.Stride)
 	idx := start
@@ -454,7 +462,7 @@ func (d *Detector) accumulate(m *moments, img *imageio.Image, start int, sel bit
 				continue
 			}
 			idx++
-			row := m.row()
+			row := m.Row()
 			k := 0
 			for ch := 0; ch < c; ch++ {
 				plane := img.Plane(ch)
@@ -547,13 +555,13 @@ func grow(b []float32, n int) []float32 {
 // residualMap returns the raw per-pixel residual map of img (its size):
 // for each patch, the squared residual of each pixel summed over
 // channels, averaged over the patches covering the pixel.
-func (d *Detector) residualMap(ws *workspace, p *pca, img *imageio.Image) *imageio.Map {
+func (d *Detector) residualMap(ws *workspace, p *stats.PCA, img *imageio.Image) *imageio.Map {
 	ps, c := d.cfg.Patch, img.C
 	ys, xs := positions(img.H, ps, d.cfg.Stride), positions(img.W, ps, d.cfg.Stride)
 	n := len(ys) * len(xs)
-	dim := p.d
+	dim := p.Dim()
 	ws.x = grow(ws.x, chunkPatches*dim)
-	ws.z = grow(ws.z, chunkPatches*p.k)
+	ws.z = grow(ws.z, chunkPatches*p.K())
 	ws.sum = grow(ws.sum, img.H*img.W)
 	ws.cnt = grow(ws.cnt, img.H*img.W)
 	clear(ws.sum)
@@ -570,13 +578,13 @@ func (d *Detector) residualMap(ws *workspace, p *pca, img *imageio.Image) *image
 				for dy := 0; dy < ps; dy++ {
 					src := plane[(py+dy)*img.W+px : (py+dy)*img.W+px+ps]
 					for j, v := range src {
-						row[k+j] = v - p.mean[k+j]
+						row[k+j] = v - p.Mean[k+j]
 					}
 					k += ps
 				}
 			}
 		}
-		p.residualRows(ws.x, ws.z, hi-lo)
+		p.Residual(ws.x, ws.z, hi-lo)
 		// Scatter squared residuals.
 		pp := ps * ps
 		for i := lo; i < hi; i++ {

@@ -14,6 +14,7 @@ import (
 	"github.com/vigil-ad/vigil/detector/detectortest"
 	"github.com/vigil-ad/vigil/imageio"
 	"github.com/vigil-ad/vigil/safetensors"
+	"github.com/vigil-ad/vigil/stats"
 )
 
 // stripes makes a c×h×w texture of diagonal sinusoid stripes with a
@@ -159,14 +160,14 @@ func TestPCASpanIsExact(t *testing.T) {
 		}
 		return x
 	}
-	m := newMoments(dim, nil)
+	m := stats.NewMoments(dim, nil)
 	for i := 0; i < n; i++ {
-		r := m.row()
+		r := m.Row()
 		for j, v := range point(0) {
 			r[j] = float32(v)
 		}
 	}
-	p, err := fitPCA(m, k)
+	p, err := stats.FitPCA(m, k)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +176,7 @@ func TestPCASpanIsExact(t *testing.T) {
 		for b := 0; b < k; b++ {
 			dot := 0.0
 			for j := 0; j < dim; j++ {
-				dot += float64(p.comp[a*dim+j]) * float64(p.comp[b*dim+j])
+				dot += float64(p.Components[a*dim+j]) * float64(p.Components[b*dim+j])
 			}
 			want := 0.0
 			if a == b {
@@ -190,9 +191,9 @@ func TestPCASpanIsExact(t *testing.T) {
 		x := point(ortho)
 		row := make([]float32, dim)
 		for j := range row {
-			row[j] = float32(x[j]) - p.mean[j]
+			row[j] = float32(x[j]) - p.Mean[j]
 		}
-		p.residualRows(row, make([]float32, k), 1)
+		p.Residual(row, make([]float32, k), 1)
 		r := 0.0
 		for _, v := range row {
 			r += float64(v) * float64(v)
@@ -216,23 +217,23 @@ func TestResidualMapMatchesBruteForce(t *testing.T) {
 	cnt := make([]float64, 23*19)
 	for _, py := range positions(23, ps, 3) {
 		for _, px := range positions(19, ps, 3) {
-			x := make([]float64, p.d)
+			x := make([]float64, p.Dim())
 			for c := 0; c < 3; c++ {
 				for dy := 0; dy < ps; dy++ {
 					for dx := 0; dx < ps; dx++ {
 						j := c*ps*ps + dy*ps + dx
-						x[j] = float64(img.At(c, py+dy, px+dx)) - float64(p.mean[j])
+						x[j] = float64(img.At(c, py+dy, px+dx)) - float64(p.Mean[j])
 					}
 				}
 			}
 			r := append([]float64(nil), x...)
-			for a := 0; a < p.k; a++ {
+			for a := 0; a < p.K(); a++ {
 				z := 0.0
 				for j := range x {
-					z += x[j] * float64(p.comp[a*p.d+j])
+					z += x[j] * float64(p.Components[a*p.Dim()+j])
 				}
 				for j := range r {
-					r[j] -= z * float64(p.comp[a*p.d+j])
+					r[j] -= z * float64(p.Components[a*p.Dim()+j])
 				}
 			}
 			for dy := 0; dy < ps; dy++ {
@@ -321,6 +322,55 @@ func TestRestoreNamesBadTensor(t *testing.T) {
 	if err := new(Detector).Restore(cfg, base); err != nil {
 		t.Errorf("good tensors refused: %v", err)
 	}
+	// Values, not just shapes: each crafted tensor is refused by name.
+	with := func(name string, edit func(v []float32)) map[string]safetensors.Tensor {
+		out := map[string]safetensors.Tensor{}
+		for k, v := range base {
+			out[k] = v
+		}
+		v, err := base[name].Float32s()
+		if err != nil {
+			t.Fatal(err)
+		}
+		v = append([]float32(nil), v...)
+		edit(v)
+		out[name] = safetensors.F32(name, base[name].Shape, v)
+		return out
+	}
+	for _, c := range []struct {
+		name, why string
+		edit      func(v []float32)
+	}{
+		{"mean", "NaN mean", func(v []float32) { v[3] = float32(math.NaN()) }},
+		{"scale2.components", "infinite component", func(v []float32) { v[0] = float32(math.Inf(1)) }},
+		{"components", "component not of unit length", func(v []float32) { v[1] += 0.5 }},
+		{"scale2.norm", "infinite normaliser", func(v []float32) { v[0] = float32(math.Inf(1)) }},
+		{"norm", "negative normaliser", func(v []float32) { v[0] = -1 }},
+	} {
+		if err := new(Detector).Restore(cfg, with(c.name, c.edit)); err == nil || !strings.Contains(err.Error(), `"`+c.name+`"`) {
+			t.Errorf("%s: err %v, want one naming %q", c.why, err, c.name)
+		}
+	}
+}
+
+// A working-size image scores exactly as the original: the detector's own
+// resize is the identity at InputSize, so the pipeline may resize first.
+func TestPreResizedToInputSizeScoresTheSame(t *testing.T) {
+	d := fitted(t, `{"size":48,"components":5,"scales":[1,2],"seed":3}`, trainSet(5, 6, 3, 40, 56))
+	h, w := d.InputSize()
+	if h != 48 || w != 48 {
+		t.Fatalf("InputSize = %d, %d, want 48, 48", h, w)
+	}
+	img := trainSet(14, 1, 3, 70, 90)[0]
+	plant(img, 10, 20, 8)
+	res, err := d.Score(context.Background(), []*imageio.Image{img, imageio.Resize(img, h, w)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res[0].Score != res[1].Score {
+		t.Fatalf("pre-resized image scores %v, original %v", res[1].Score, res[0].Score)
+	}
+	var _ detector.InputSizer = d
 }
 
 func TestMapsMatchEachInputSize(t *testing.T) {
