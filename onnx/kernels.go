@@ -11,34 +11,6 @@ import (
 	"github.com/vigil-ad/vigil/tensor"
 )
 
-// supportedOps lists the operators the Executor runs (default domain).
-var supportedOps = map[string]bool{
-	"Conv": true, "BatchNormalization": true, "Relu": true, "Clip": true,
-	"MaxPool": true, "AveragePool": true, "GlobalAveragePool": true,
-	"Add": true, "Sub": true, "Mul": true, "Div": true,
-	"Flatten": true, "Gemm": true, "MatMul": true, "Identity": true, "Dropout": true,
-	"Reshape": true, "Squeeze": true, "Unsqueeze": true, "Concat": true, "Softmax": true, "Transpose": true,
-	"ReduceMean": true, "Resize": true, "Upsample": true, "GlobalMaxPool": true, "Pad": true,
-	"Constant": true, "Sigmoid": true, "Tanh": true, "LeakyRelu": true,
-	"HardSigmoid": true, "HardSwish": true,
-}
-
-// SupportedOps returns the operator types the Executor can run, sorted.
-// Shape, Gather, Slice and Cast are supported on integer (shape) tensors only.
-func SupportedOps() []string {
-	var s []string
-	for k := range supportedOps {
-		s = append(s, k)
-	}
-	for k := range intOps {
-		if !supportedOps[k] {
-			s = append(s, k)
-		}
-	}
-	slices.Sort(s)
-	return s
-}
-
 // elemGrain is the smallest chunk of elementwise work handed to a worker.
 const elemGrain = 1 << 14
 
@@ -61,271 +33,6 @@ func parallel(n, grain int, fn func(lo, hi int)) {
 	if pv != nil {
 		panic(pv)
 	}
-}
-
-// buildKernel turns a node into a kernel and lists the inputs it reads at
-// run time (compile-time constants such as Conv weights are captured).
-func buildKernel(nd *irNode, consts map[string]*Tensor, opset int64, isInt func(string) bool) (kernel, []string, error) {
-	n := nd.n
-	fail := func(format string, args ...any) (kernel, []string, error) {
-		return nil, nil, fmt.Errorf("onnx: %s: %s", n.label(), fmt.Sprintf(format, args...))
-	}
-	in := func(i int) string {
-		if i < len(nd.in) {
-			return nd.in[i]
-		}
-		return ""
-	}
-	if len(nd.out) == 0 || nd.out[0] == "" {
-		return fail("node has no output")
-	}
-	if nd.op != "Constant" && in(0) == "" {
-		return fail("missing first input")
-	}
-	floatConst := func(name, what string) (*tensor.Tensor, error) {
-		t := consts[name]
-		if t == nil {
-			return nil, fmt.Errorf("onnx: %s: %s %q must be an initializer or Constant", n.label(), what, name)
-		}
-		if t.Float == nil {
-			return nil, fmt.Errorf("onnx: %s: %s %q is not a float tensor", n.label(), what, name)
-		}
-		return &tensor.Tensor{Shape: toInts(t.Dims), Data: t.Float}, nil
-	}
-	intsInput := func(name, what string) ([]int64, error) {
-		t := consts[name]
-		if t == nil {
-			return nil, fmt.Errorf("onnx: %s: %s %q must be an initializer or Constant (computed shapes are not supported)", n.label(), what, name)
-		}
-		if t.Int64 == nil {
-			return nil, fmt.Errorf("onnx: %s: %s %q is not an integer tensor", n.label(), what, name)
-		}
-		return t.Int64, nil
-	}
-
-	switch nd.op {
-	case "Conv":
-		k := &convK{act: nd.act}
-		var err error
-		if nd.w != nil {
-			k.w = &tensor.Tensor{Shape: toInts(nd.w.Dims), Data: nd.w.Float}
-			k.b = &tensor.Tensor{Shape: toInts(nd.b.Dims), Data: nd.b.Float}
-		} else {
-			if in(1) == "" {
-				return fail("missing weight input")
-			}
-			if k.w, err = floatConst(in(1), "weight"); err != nil {
-				return nil, nil, err
-			}
-			if in(2) != "" {
-				if k.b, err = floatConst(in(2), "bias"); err != nil {
-					return nil, nil, err
-				}
-			}
-		}
-		if len(k.w.Shape) != 4 {
-			return fail("only 2-D convolution is supported (weight shape %v)", k.w.Shape)
-		}
-		if k.b != nil && k.b.Len() != k.w.Shape[0] {
-			return fail("bias has %d values for %d output channels", k.b.Len(), k.w.Shape[0])
-		}
-		if err := k.win.parse(n, k.w.Shape[2:], true); err != nil {
-			return nil, nil, err
-		}
-		k.group = int(n.AttrInt("group", 1))
-		if k.group <= 0 || k.w.Shape[0]%k.group != 0 {
-			return fail("group %d does not divide %d output channels", k.group, k.w.Shape[0])
-		}
-		return k, []string{in(0)}, nil
-
-	case "MaxPool", "AveragePool":
-		ks := n.AttrInts("kernel_shape")
-		if len(ks) != 2 {
-			return fail("kernel_shape %v: only 2-D pooling is supported", ks)
-		}
-		k := &poolK{max: nd.op == "MaxPool", ceil: n.AttrInt("ceil_mode", 0) != 0, countPad: n.AttrInt("count_include_pad", 0) != 0}
-		if err := k.win.parse(n, []int{int(ks[0]), int(ks[1])}, k.max); err != nil {
-			return nil, nil, err
-		}
-		if k.win.dil != [2]int{1, 1} {
-			return fail("dilated pooling is not supported")
-		}
-		return k, []string{in(0)}, nil
-
-	case "GlobalAveragePool":
-		return gapK{}, []string{in(0)}, nil
-
-	case "GlobalMaxPool":
-		return gmpK{}, []string{in(0)}, nil
-
-	case "Pad":
-		k := &padK{pads: n.AttrInts("pads"), value: n.AttrFloat("value", 0)}
-		if mode := n.AttrString("mode", "constant"); mode != "constant" {
-			return fail("pad mode %q is not supported", mode)
-		}
-		if in(3) != "" {
-			return fail("the axes input is not supported")
-		}
-		if in(2) != "" {
-			c := consts[in(2)]
-			if c == nil || c.Float == nil || len(c.Float) != 1 {
-				return fail("constant_value %q must be a float scalar constant", in(2))
-			}
-			k.value = c.Float[0]
-		}
-		if in(1) != "" {
-			if consts[in(1)] == nil && isInt(in(1)) {
-				k.dynamic = true
-				return k, []string{in(0), in(1)}, nil
-			}
-			pads, err := intsInput(in(1), "pads")
-			if err != nil {
-				return nil, nil, err
-			}
-			k.pads = pads
-		}
-		return k, []string{in(0)}, nil
-
-	case "BatchNormalization":
-		if len(nd.in) != 5 {
-			return fail("want 5 inputs, got %d", len(nd.in))
-		}
-		if n.AttrInt("training_mode", 0) != 0 {
-			return fail("training_mode=1 is not supported")
-		}
-		var p [4]*tensor.Tensor
-		for i := range p {
-			var err error
-			if p[i], err = floatConst(in(i+1), "parameter"); err != nil {
-				return nil, nil, err
-			}
-		}
-		c := p[0].Len()
-		k := &bnK{scale: make([]float32, c), shift: make([]float32, c)}
-		eps := float64(n.AttrFloat("epsilon", 1e-5))
-		for i := 1; i < 4; i++ {
-			if p[i].Len() != c {
-				return fail("parameters have %d and %d values", c, p[i].Len())
-			}
-		}
-		for i := range c {
-			s := float64(p[0].Data[i]) / math.Sqrt(float64(p[3].Data[i])+eps)
-			k.scale[i] = float32(s)
-			k.shift[i] = float32(float64(p[1].Data[i]) - float64(p[2].Data[i])*s)
-		}
-		return k, []string{in(0)}, nil
-
-	case "Relu":
-		return &unaryK{lo: 0, hi: float32(math.Inf(1))}, []string{in(0)}, nil
-
-	case "Sigmoid", "Tanh", "LeakyRelu", "HardSigmoid", "HardSwish":
-		k := &mapK{op: nd.op, alpha: n.AttrFloat("alpha", 0.01), beta: 0.5}
-		if nd.op == "HardSigmoid" {
-			k.alpha = n.AttrFloat("alpha", 0.2)
-			k.beta = n.AttrFloat("beta", 0.5)
-		}
-		return k, []string{in(0)}, nil
-
-	case "Clip":
-		lo, hi, ok := clipBounds(nd, consts)
-		if !ok {
-			return fail("min/max must be scalar constants")
-		}
-		return &unaryK{lo: lo, hi: hi}, []string{in(0)}, nil
-
-	case "Add", "Sub", "Mul", "Div":
-		if in(1) == "" {
-			return fail("missing second input")
-		}
-		return &binaryK{op: nd.op, act: nd.act}, []string{in(0), in(1)}, nil
-
-	case "Flatten":
-		return &reshapeK{mode: "flatten", axis: int(n.AttrInt("axis", 1))}, []string{in(0)}, nil
-
-	case "Identity", "Dropout":
-		return &reshapeK{mode: "identity"}, []string{in(0)}, nil
-
-	case "Reshape":
-		k := &reshapeK{mode: "reshape", allowZero: n.AttrInt("allowzero", 0) != 0}
-		if in(1) != "" && consts[in(1)] == nil && isInt(in(1)) {
-			// Shape computed from input shapes: read at shape inference.
-			k.dynamic = true
-			return k, []string{in(0), in(1)}, nil
-		}
-		shape, err := intsInput(in(1), "shape")
-		if err != nil {
-			return nil, nil, err
-		}
-		k.shape = shape
-		return k, []string{in(0)}, nil
-
-	case "Squeeze", "Unsqueeze":
-		axes := n.AttrInts("axes")
-		if in(1) != "" && consts[in(1)] == nil && isInt(in(1)) {
-			return &reshapeK{mode: nd.op, dynamic: true}, []string{in(0), in(1)}, nil
-		}
-		if in(1) != "" {
-			var err error
-			if axes, err = intsInput(in(1), "axes"); err != nil {
-				return nil, nil, err
-			}
-		}
-		if nd.op == "Unsqueeze" && len(axes) == 0 {
-			return fail("no axes")
-		}
-		return &reshapeK{mode: nd.op, shape: axes}, []string{in(0)}, nil
-
-	case "Gemm":
-		if in(1) == "" {
-			return fail("missing input B")
-		}
-		return &gemmK{alpha: n.AttrFloat("alpha", 1), beta: n.AttrFloat("beta", 1),
-			transA: n.AttrInt("transA", 0) != 0, transB: n.AttrInt("transB", 0) != 0}, []string{in(0), in(1), in(2)}, nil
-
-	case "MatMul":
-		if in(1) == "" {
-			return fail("missing input B")
-		}
-		return &gemmK{alpha: 1, matmul: true}, []string{in(0), in(1)}, nil
-
-	case "Concat":
-		a, ok := n.Attr("axis")
-		if !ok {
-			return fail("missing axis attribute")
-		}
-		for _, s := range nd.in {
-			if s == "" {
-				return fail("empty input name")
-			}
-		}
-		return &concatK{axis: int(a.I)}, slices.Clone(nd.in), nil
-
-	case "Transpose":
-		return &transposeK{perm: n.AttrInts("perm")}, []string{in(0)}, nil
-
-	case "ReduceMean":
-		k := &reduceMeanK{axes: n.AttrInts("axes"), keep: n.AttrInt("keepdims", 1) != 0,
-			noopEmpty: n.AttrInt("noop_with_empty_axes", 0) != 0}
-		if in(1) != "" { // opset 18: axes as an input
-			axes, err := intsInput(in(1), "axes")
-			if err != nil {
-				return nil, nil, err
-			}
-			k.axes = axes
-		}
-		return k, []string{in(0)}, nil
-
-	case "Resize", "Upsample":
-		return buildResize(nd, consts, opset, isInt)
-
-	case "Softmax":
-		axis := int64(-1)
-		if opset < 13 {
-			axis = 1
-		}
-		return &softmaxK{axis: int(n.AttrInt("axis", axis)), coerce2D: opset < 13}, []string{in(0)}, nil
-	}
-	return fail("unsupported operator")
 }
 
 // window holds Conv/Pool spatial parameters before auto_pad resolution.
@@ -581,6 +288,7 @@ func (k *mapK) run(out *tensor.Tensor, in []*tensor.Tensor) {
 // optional fused activation.
 type binaryK struct {
 	op  string
+	f   arith
 	act ops.Act
 	// broadcast plan from infer
 	same    bool
@@ -648,51 +356,94 @@ func (k *binaryK) infer(in [][]int) ([]int, error) {
 	return out, nil
 }
 
+// arith is one elementwise arithmetic operator in the three operand forms
+// the broadcast loops need, each a plain loop the compiler keeps tight.
+type arith struct {
+	vv func(dst, a, b []float32)                   // dst[i] = a[i] op b[i]
+	vs func(dst, a []float32, b float32)           // dst[i] = a[i] op b
+	sv func(dst []float32, a float32, b []float32) // dst[i] = a op b[i]
+}
+
+// arithOps is the one place the float Add, Sub, Mul and Div are spelled
+// out (shapeops.go has the integer versions).
+var arithOps = map[string]arith{
+	"Add": {
+		vv: func(dst, a, b []float32) {
+			for i := range dst {
+				dst[i] = a[i] + b[i]
+			}
+		},
+		vs: func(dst, a []float32, b float32) {
+			for i := range dst {
+				dst[i] = a[i] + b
+			}
+		},
+		sv: func(dst []float32, a float32, b []float32) {
+			for i := range dst {
+				dst[i] = a + b[i]
+			}
+		},
+	},
+	"Sub": {
+		vv: func(dst, a, b []float32) {
+			for i := range dst {
+				dst[i] = a[i] - b[i]
+			}
+		},
+		vs: func(dst, a []float32, b float32) {
+			for i := range dst {
+				dst[i] = a[i] - b
+			}
+		},
+		sv: func(dst []float32, a float32, b []float32) {
+			for i := range dst {
+				dst[i] = a - b[i]
+			}
+		},
+	},
+	"Mul": {
+		vv: func(dst, a, b []float32) {
+			for i := range dst {
+				dst[i] = a[i] * b[i]
+			}
+		},
+		vs: func(dst, a []float32, b float32) {
+			for i := range dst {
+				dst[i] = a[i] * b
+			}
+		},
+		sv: func(dst []float32, a float32, b []float32) {
+			for i := range dst {
+				dst[i] = a * b[i]
+			}
+		},
+	},
+	"Div": {
+		vv: func(dst, a, b []float32) {
+			for i := range dst {
+				dst[i] = a[i] / b[i]
+			}
+		},
+		vs: func(dst, a []float32, b float32) {
+			for i := range dst {
+				dst[i] = a[i] / b
+			}
+		},
+		sv: func(dst []float32, a float32, b []float32) {
+			for i := range dst {
+				dst[i] = a / b[i]
+			}
+		},
+	},
+}
+
 func (k *binaryK) apply(dst, a, b []float32) {
 	if k.op == "Add" && k.act == ops.ActReLU {
 		// The residual Add+Relu of every ResNet block: one pass.
 		ops.AddReLUSlices(dst, a, b)
 		return
 	}
-	switch k.op {
-	case "Add":
-		for i := range dst {
-			dst[i] = a[i] + b[i]
-		}
-	case "Sub":
-		for i := range dst {
-			dst[i] = a[i] - b[i]
-		}
-	case "Mul":
-		for i := range dst {
-			dst[i] = a[i] * b[i]
-		}
-	case "Div":
-		for i := range dst {
-			dst[i] = a[i] / b[i]
-		}
-	}
-	applyAct(dst, k.act)
-}
-
-// scalarOp applies the op with a broadcast scalar second operand.
-func (k *binaryK) scalarOp(dst, a []float32, b float32, aScalar bool, av float32) {
-	for i := range dst {
-		x, y := av, b
-		if !aScalar {
-			x = a[i]
-		}
-		switch k.op {
-		case "Add":
-			dst[i] = x + y
-		case "Sub":
-			dst[i] = x - y
-		case "Mul":
-			dst[i] = x * y
-		case "Div":
-			dst[i] = x / y
-		}
-	}
+	k.f.vv(dst, a, b)
 	applyAct(dst, k.act)
 }
 
@@ -724,41 +475,25 @@ func (k *binaryK) run(out *tensor.Tensor, in []*tensor.Tensor) {
 				ob += i * k.sb[d]
 			}
 			dst := out.Data[r*inner : r*inner+inner]
-			switch {
-			case ia == 1 && ib == 1:
+			if ia == 1 && ib == 1 {
 				k.apply(dst, a[oa:oa+inner], b[ob:ob+inner])
-			case ia == 1:
-				k.scalarOp(dst, a[oa:oa+inner], b[ob], false, 0)
-			case ib == 1:
-				// a is broadcast along the row: evaluate op(a0, b[i]).
-				av := a[oa]
-				bs := b[ob : ob+inner]
-				for i := range dst {
-					dst[i] = bs[i]
-				}
-				k.scalarSwap(dst, av)
-			default:
-				k.scalarOp(dst, nil, b[ob], true, a[oa])
+				continue
 			}
+			switch {
+			case ia == 1:
+				k.f.vs(dst, a[oa:oa+inner], b[ob])
+			case ib == 1:
+				k.f.sv(dst, a[oa], b[ob:ob+inner])
+			default:
+				// Both operands repeat along the row: one value.
+				k.f.vs(dst[:1], a[oa:oa+1], b[ob])
+				for i := 1; i < len(dst); i++ {
+					dst[i] = dst[0]
+				}
+			}
+			applyAct(dst, k.act)
 		}
 	})
-}
-
-// scalarSwap sets dst[i] = op(av, dst[i]) (dst holds b's row) and applies act.
-func (k *binaryK) scalarSwap(dst []float32, av float32) {
-	for i, y := range dst {
-		switch k.op {
-		case "Add":
-			dst[i] = av + y
-		case "Sub":
-			dst[i] = av - y
-		case "Mul":
-			dst[i] = av * y
-		case "Div":
-			dst[i] = av / y
-		}
-	}
-	applyAct(dst, k.act)
 }
 
 // reshapeK covers the shape-only ops; the output shares the input buffer.
@@ -1274,80 +1009,6 @@ type resizeK struct {
 	sizes                []int64
 	dynamic              bool // sizes come from the integer input
 	oh, ow               int
-}
-
-func buildResize(nd *irNode, consts map[string]*Tensor, opset int64, isInt func(string) bool) (kernel, []string, error) {
-	n := nd.n
-	fail := func(format string, args ...any) (kernel, []string, error) {
-		return nil, nil, fmt.Errorf("onnx: %s: %s", n.label(), fmt.Sprintf(format, args...))
-	}
-	in := func(i int) string {
-		if i < len(nd.in) {
-			return nd.in[i]
-		}
-		return ""
-	}
-	k := &resizeK{}
-	mode := n.AttrString("mode", "nearest")
-	ct := n.AttrString("coordinate_transformation_mode", "half_pixel")
-	newStyle := nd.op == "Resize" && opset >= 11
-	switch mode {
-	case "nearest":
-		if newStyle && (ct != "asymmetric" || n.AttrString("nearest_mode", "round_prefer_floor") != "floor") {
-			return fail("nearest resize supports coordinate_transformation_mode=asymmetric with nearest_mode=floor (PyTorch's), got %s/%s",
-				ct, n.AttrString("nearest_mode", "round_prefer_floor"))
-		}
-	case "linear", "bilinear":
-		if !newStyle {
-			return fail("linear %s before opset 11 (asymmetric coordinates) is not supported", nd.op)
-		}
-		switch ct {
-		case "half_pixel", "pytorch_half_pixel":
-		case "align_corners":
-			k.alignCorners = true
-		default:
-			return fail("linear resize with coordinate_transformation_mode=%s is not supported", ct)
-		}
-		k.linear = true
-	default:
-		return fail("resize mode %q is not supported", mode)
-	}
-	if n.AttrInt("antialias", 0) != 0 {
-		return fail("antialias is not supported")
-	}
-	if axes := n.AttrInts("axes"); axes != nil {
-		return fail("the axes attribute is not supported")
-	}
-	scalesIn, sizesIn := in(1), ""
-	if newStyle {
-		scalesIn, sizesIn = in(2), in(3)
-	}
-	if a, ok := n.Attr("scales"); ok && nd.op == "Upsample" { // Upsample-7
-		k.scales = a.Floats
-	}
-	if c := consts[sizesIn]; c != nil && c.Numel() == 0 {
-		sizesIn = "" // an empty sizes tensor means "use scales"
-	}
-	if sizesIn != "" {
-		if c := consts[sizesIn]; c != nil && c.Int64 != nil {
-			k.sizes = c.Int64
-		} else if isInt(sizesIn) {
-			k.dynamic = true
-			return k, []string{in(0), sizesIn}, nil
-		} else {
-			return fail("sizes %q must be an integer constant or computed from shapes", sizesIn)
-		}
-	} else if scalesIn != "" {
-		c := consts[scalesIn]
-		if c == nil || c.Float == nil {
-			return fail("scales %q must be a float constant", scalesIn)
-		}
-		k.scales = c.Float
-	}
-	if k.scales == nil && k.sizes == nil {
-		return fail("neither scales nor sizes given")
-	}
-	return k, []string{in(0)}, nil
 }
 
 func (k *resizeK) useInts(vals [][]int64) error {
