@@ -10,19 +10,17 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"math/rand/v2"
-	"sort"
-
-	"gonum.org/v1/gonum/mat"
+	"slices"
 
 	"github.com/vigil-ad/vigil/backbone"
 	"github.com/vigil-ad/vigil/detector"
+	"github.com/vigil-ad/vigil/detector/internal/modelcheck"
 	"github.com/vigil-ad/vigil/embedding"
-	"github.com/vigil-ad/vigil/gemm"
 	"github.com/vigil-ad/vigil/imageio"
 	"github.com/vigil-ad/vigil/nnsearch"
 	"github.com/vigil-ad/vigil/progress"
 	"github.com/vigil-ad/vigil/safetensors"
+	"github.com/vigil-ad/vigil/stats"
 	"github.com/vigil-ad/vigil/tensor"
 )
 
@@ -90,11 +88,10 @@ func (c Config) Validate() error {
 type Detector struct {
 	cfg Config
 	embedding.Lazy
-	in   int       // raw feature dimension
-	dim  int       // PCA dimension
-	mean []float32 // [in]
-	comp []float32 // [dim, in] principal directions
-	h, w int       // patch grid (patch mode)
+	in   int        // raw feature dimension
+	dim  int        // PCA dimension
+	pca  *stats.PCA // fitted on the normal rows
+	h, w int        // patch grid (patch mode)
 	bank *nnsearch.Bank
 }
 
@@ -131,6 +128,9 @@ func (d *Detector) Config() any { return d.cfg }
 
 // Preprocessing describes the input geometry.
 func (d *Detector) Preprocessing() any { return d.cfg.Geometry }
+
+// InputSize is the side every image is resized to first (before any crop).
+func (d *Detector) InputSize() (h, w int) { return d.cfg.Size, d.cfg.Size }
 
 // rows returns raw feature rows for a batch: one per image (image mode)
 // or one per grid cell (patch mode), plus the grid size.
@@ -184,30 +184,6 @@ func (d *Detector) rows(ex backbone.Extractor, f []*tensor.Tensor) (rows []float
 	return embedding.Rows(x), x.Shape[1], h, w, nil
 }
 
-// project maps raw rows (n×in) to PCA coordinates (n×dim):
-// rows·compᵀ − comp·mean, one parallel GEMM.
-func (d *Detector) project(rows []float32, n int) []float32 {
-	out := make([]float32, n*d.dim)
-	gemm.Sgemm(false, true, n, d.dim, d.in, 1, rows, d.in, d.comp, d.in, 0, out, d.dim)
-	bias := make([]float32, d.dim)
-	for j := range bias {
-		var s float64
-		for a, v := range d.comp[j*d.in : (j+1)*d.in] {
-			s += float64(v) * float64(d.mean[a])
-		}
-		bias[j] = float32(s)
-	}
-	tensor.ParallelChunks(n, 1024, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			row := out[i*d.dim : (i+1)*d.dim]
-			for j := range row {
-				row[j] -= bias[j]
-			}
-		}
-	})
-	return out
-}
-
 // Fit collects normal features, fits PCA and builds the search set.
 func (d *Detector) Fit(ctx context.Context, train []*imageio.Image) error {
 	if len(train) < 2 {
@@ -235,179 +211,21 @@ func (d *Detector) Fit(ctx context.Context, train []*imageio.Image) error {
 		return err
 	}
 	n := len(all) / d.in
-	if err := d.fitPCA(all, n); err != nil {
-		return err
+	// Shifting by the first row (close to the mean) keeps the float32
+	// second moments accurate.
+	m := stats.NewMoments(d.in, slices.Clone(all[:d.in]))
+	m.Add(all, n)
+	d.dim = min(d.cfg.Dim, d.in, n-1)
+	if d.pca, err = stats.FitPCA(m, d.dim); err != nil {
+		return fmt.Errorf("knn: %w", err)
 	}
-	z := d.project(all, n)
+	z := d.pca.Transform(nil, all, n)
 	if d.cfg.Clusters > 0 && d.cfg.Clusters < n {
-		z = KMeans(z, n, d.dim, d.cfg.Clusters, d.cfg.Iters, d.cfg.Seed)
+		z = stats.KMeans(z, n, d.dim, d.cfg.Clusters, d.cfg.Iters, d.cfg.Seed)
 		n = d.cfg.Clusters
 	}
 	d.bank = nnsearch.NewBank(z, n, d.dim)
 	return nil
-}
-
-// fitPCA computes the mean and the top principal directions of n rows.
-func (d *Detector) fitPCA(all []float32, n int) error {
-	in := d.in
-	d.dim = min(d.cfg.Dim, in, n-1)
-	mean := make([]float64, in)
-	for i := 0; i < n; i++ {
-		for a := 0; a < in; a++ {
-			mean[a] += float64(all[i*in+a])
-		}
-	}
-	for a := range mean {
-		mean[a] /= float64(n)
-	}
-	// Covariance: centred chunks of rows, their Gram matrices by GEMM in
-	// float32, summed in float64.
-	const chunk = 2048
-	nch := (n + chunk - 1) / chunk
-	workers := tensor.Workers()
-	partial := make([][]float64, workers)
-	per := (nch + workers - 1) / workers
-	tensor.ParallelChunks(workers, 1, func(lo, hi int) {
-		for wk := lo; wk < hi; wk++ {
-			acc := make([]float64, in*in)
-			cen := make([]float32, chunk*in)
-			g := make([]float32, in*in)
-			for c := wk * per; c < min((wk+1)*per, nch); c++ {
-				i0, i1 := c*chunk, min((c+1)*chunk, n)
-				for i := i0; i < i1; i++ {
-					for a := 0; a < in; a++ {
-						cen[(i-i0)*in+a] = float32(float64(all[i*in+a]) - mean[a])
-					}
-				}
-				gemm.SgemmSerial(true, false, in, in, i1-i0, 1, cen, in, cen, in, 0, g, in)
-				for a, v := range g {
-					acc[a] += float64(v)
-				}
-			}
-			partial[wk] = acc
-		}
-	})
-	cov := make([]float64, in*in)
-	for _, acc := range partial {
-		for a, v := range acc {
-			cov[a] += v
-		}
-	}
-	for a := 0; a < in; a++ {
-		for b := a; b < in; b++ {
-			v := (cov[a*in+b] + cov[b*in+a]) / 2 / float64(n-1)
-			cov[a*in+b], cov[b*in+a] = v, v
-		}
-	}
-	var eig mat.EigenSym
-	if !eig.Factorize(mat.NewSymDense(in, cov), true) {
-		return fmt.Errorf("knn: PCA eigen-decomposition failed")
-	}
-	vals := eig.Values(nil)
-	var vecs mat.Dense
-	eig.VectorsTo(&vecs)
-	order := make([]int, in)
-	for i := range order {
-		order[i] = i
-	}
-	sort.SliceStable(order, func(a, b int) bool { return vals[order[a]] > vals[order[b]] })
-	d.mean = make([]float32, in)
-	for a := range mean {
-		d.mean[a] = float32(mean[a])
-	}
-	d.comp = make([]float32, d.dim*in)
-	for j := 0; j < d.dim; j++ {
-		for a := 0; a < in; a++ {
-			d.comp[j*in+a] = float32(vecs.At(a, order[j]))
-		}
-	}
-	return nil
-}
-
-// KMeans clusters n rows of x (n×dim) into k centroids with k-means++
-// seeding and Lloyd iterations; it returns the k×dim centroids. Seeding
-// runs on a seeded random sample of at most 16·k rows (its cost is
-// sequential in k), the Lloyd steps on a sample of at most 64·k rows
-// (as FAISS caps points per centroid), so the cost does not grow with n.
-func KMeans(x []float32, n, dim, k, iters int, seed uint64) []float32 {
-	r := rand.New(rand.NewPCG(seed, 0x4b3a))
-	cent := make([]float32, k*dim)
-	if n > 64*k {
-		nl := 64 * k
-		sub := make([]float32, nl*dim)
-		for i, j := range r.Perm(n)[:nl] {
-			copy(sub[i*dim:(i+1)*dim], x[j*dim:(j+1)*dim])
-		}
-		x, n = sub, nl
-	}
-	sample := x
-	ns := n
-	if n > 16*k {
-		ns = 16 * k
-		sample = make([]float32, ns*dim)
-		for i, j := range r.Perm(n)[:ns] {
-			copy(sample[i*dim:(i+1)*dim], x[j*dim:(j+1)*dim])
-		}
-	}
-	first := r.IntN(ns)
-	copy(cent[:dim], sample[first*dim:(first+1)*dim])
-	// k-means++: each next centroid drawn with probability ∝ D².
-	d2 := make([]float64, ns)
-	for i := range d2 {
-		d2[i] = math.Inf(1)
-	}
-	for c := 1; c < k; c++ {
-		prev := cent[(c-1)*dim : c*dim]
-		tensor.ParallelChunks(ns, 2048, func(lo, hi int) {
-			for i := lo; i < hi; i++ {
-				var s float64
-				for a, v := range sample[i*dim : (i+1)*dim] {
-					t := float64(v - prev[a])
-					s += t * t
-				}
-				d2[i] = math.Min(d2[i], s)
-			}
-		})
-		total := 0.0
-		for _, v := range d2 {
-			total += v
-		}
-		pick := 0
-		if total > 0 {
-			u := r.Float64() * total
-			for pick = 0; pick < ns-1; pick++ {
-				u -= d2[pick]
-				if u <= 0 {
-					break
-				}
-			}
-		} else {
-			pick = r.IntN(ns)
-		}
-		copy(cent[c*dim:(c+1)*dim], sample[pick*dim:(pick+1)*dim])
-	}
-	sums := make([]float64, k*dim)
-	counts := make([]int, k)
-	for it := 0; it < iters; it++ {
-		_, idx := nnsearch.NewBank(cent, k, dim).Search(x, n, 1)
-		clear(sums)
-		clear(counts)
-		for i, c := range idx {
-			counts[c]++
-			for a, v := range x[i*dim : (i+1)*dim] {
-				sums[int(c)*dim+a] += float64(v)
-			}
-		}
-		for c := 0; c < k; c++ {
-			if counts[c] == 0 {
-				continue // an empty cluster keeps its centroid
-			}
-			for a := 0; a < dim; a++ {
-				cent[c*dim+a] = float32(sums[c*dim+a] / float64(counts[c]))
-			}
-		}
-	}
-	return cent
 }
 
 // Score returns the mean distance to the k nearest normal features, per
@@ -435,7 +253,7 @@ func (d *Detector) Score(ctx context.Context, images []*imageio.Image) ([]detect
 		}
 		nq := len(rows) / dim
 		k := min(d.cfg.K, d.bank.N)
-		dist, _ := d.bank.Search(d.project(rows, nq), nq, k)
+		dist, _ := d.bank.Search(d.pca.Transform(nil, rows, nq), nq, k)
 		cell := make([]float32, nq)
 		for q := 0; q < nq; q++ {
 			var s float64
@@ -469,24 +287,27 @@ func (d *Detector) Score(ctx context.Context, images []*imageio.Image) ([]detect
 func (d *Detector) Tensors() []safetensors.Tensor {
 	return []safetensors.Tensor{
 		safetensors.F32("grid", []int{2}, []float32{float32(d.h), float32(d.w)}),
-		safetensors.F32("pca_mean", []int{d.in}, d.mean),
-		safetensors.F32("pca_components", []int{d.dim, d.in}, d.comp),
+		safetensors.F32("pca_mean", []int{d.in}, d.pca.Mean),
+		safetensors.F32("pca_components", []int{d.dim, d.in}, d.pca.Components),
 		safetensors.F32("bank", []int{d.bank.N, d.dim}, d.bank.Data),
 	}
 }
 
-// Restore loads the fitted state, checking shapes.
+// Restore loads the fitted state, checking shapes and values: a grid of
+// positive integers (1×1 in image mode), finite tensors, unit-length
+// principal directions no more than the configured dim.
 func (d *Detector) Restore(raw json.RawMessage, ts map[string]safetensors.Tensor) error {
 	nd, err := New(raw)
 	if err != nil {
 		return err
 	}
 	*d = *nd
-	grid, err := detector.Float32s(ts, "grid", 2)
-	if err != nil {
+	if d.h, d.w, err = modelcheck.Grid(ts, "grid"); err != nil {
 		return err
 	}
-	d.h, d.w = int(grid[0]), int(grid[1])
+	if d.cfg.Mode == "image" && (d.h != 1 || d.w != 1) {
+		return fmt.Errorf("tensor \"grid\" is %dx%d, want 1x1 in image mode", d.h, d.w)
+	}
 	mt, err := detector.CheckShape(ts, "pca_mean", -1)
 	if err != nil {
 		return err
@@ -501,16 +322,26 @@ func (d *Detector) Restore(raw json.RawMessage, ts map[string]safetensors.Tensor
 	if err != nil {
 		return err
 	}
-	if d.in < 1 || d.dim < 1 || bt.Shape[0] < 1 || d.h < 1 || d.w < 1 {
-		return fmt.Errorf("knn: empty tensors in model")
+	switch {
+	case d.in < 1:
+		return fmt.Errorf("tensor \"pca_mean\" is empty")
+	case d.dim < 1 || d.dim > min(d.in, d.cfg.Dim):
+		return fmt.Errorf("tensor \"pca_components\" has %d components, want 1..%d (dim %d, feature size %d)", d.dim, min(d.in, d.cfg.Dim), d.cfg.Dim, d.in)
+	case bt.Shape[0] < 1:
+		return fmt.Errorf("tensor \"bank\" is empty")
 	}
-	if d.mean, err = mt.Float32s(); err != nil {
+	mean, err := modelcheck.Float32s(ts, "pca_mean", d.in)
+	if err != nil {
 		return err
 	}
-	if d.comp, err = ct.Float32s(); err != nil {
+	comp, err := modelcheck.Float32s(ts, "pca_components", d.dim, d.in)
+	if err != nil {
 		return err
 	}
-	b, err := bt.Float32s()
+	if d.pca, err = stats.NewPCA(mean, comp, d.dim); err != nil {
+		return fmt.Errorf("tensor \"pca_components\": %w", err)
+	}
+	b, err := modelcheck.Float32s(ts, "bank", bt.Shape[0], d.dim)
 	if err != nil {
 		return err
 	}

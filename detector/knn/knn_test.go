@@ -1,11 +1,13 @@
 package knn
 
 import (
+	"encoding/json"
 	"math"
-	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/vigil-ad/vigil/detector/detectortest"
+	"github.com/vigil-ad/vigil/safetensors"
 )
 
 func TestContractImageMode(t *testing.T) {
@@ -16,70 +18,47 @@ func TestContractPatchModeWithClusters(t *testing.T) {
 	detectortest.Run(t, "knn", `{"backbone":"random:1","size":64,"mode":"patch","dim":24,"k":1,"clusters":128,"seed":3}`, detectortest.Options{})
 }
 
-// k-means on well separated blobs recovers their centres.
-func TestKMeansFindsBlobs(t *testing.T) {
-	r := rand.New(rand.NewPCG(9, 9))
-	centres := [][2]float32{{0, 0}, {10, 0}, {0, 10}, {10, 10}}
-	var x []float32
-	for i := 0; i < 400; i++ {
-		c := centres[i%4]
-		x = append(x, c[0]+float32(r.NormFloat64()*0.3), c[1]+float32(r.NormFloat64()*0.3))
-	}
-	got := KMeans(x, 400, 2, 4, 10, 1)
-	for _, c := range centres {
-		found := false
-		for j := 0; j < 4; j++ {
-			dx, dy := got[2*j]-c[0], got[2*j+1]-c[1]
-			if dx*dx+dy*dy < 0.05 {
-				found = true
-			}
-		}
-		if !found {
-			t.Fatalf("centre %v not recovered: %v", c, got)
+// A crafted model whose values (not shapes) are bad is refused with an
+// error naming the tensor; the untouched model restores.
+func TestRestoreRefusesCraftedValues(t *testing.T) {
+	const cfg = `{"backbone":"random:1","size":64,"dim":2}`
+	good := func() map[string][]float32 {
+		return map[string][]float32{
+			"grid":           {1, 1},
+			"pca_mean":       {0.5, 0, 1, 2},
+			"pca_components": {1, 0, 0, 0, 0, 0.6, 0.8, 0},
+			"bank":           {0, 1, 2, 3, 4, 5},
 		}
 	}
-}
-
-// PCA recovers a planted dominant direction, and project equals the
-// centred dot products computed directly.
-func TestPCAAndProject(t *testing.T) {
-	r := rand.New(rand.NewPCG(4, 4))
-	const n, in = 5000, 5
-	u := []float64{1, 1, 0, 0, 0}
-	for a := range u {
-		u[a] /= math.Sqrt2
-	}
-	all := make([]float32, n*in)
-	for i := 0; i < n; i++ {
-		s := 3 * r.NormFloat64()
-		for a := 0; a < in; a++ {
-			all[i*in+a] = float32(2 + s*u[a] + 0.3*r.NormFloat64())
+	shapes := map[string][]int{"grid": {2}, "pca_mean": {4}, "pca_components": {2, 4}, "bank": {3, 2}}
+	restore := func(config string, v map[string][]float32) error {
+		ts := map[string]safetensors.Tensor{}
+		for name, x := range v {
+			ts[name] = safetensors.F32(name, shapes[name], x)
 		}
+		return new(Detector).Restore(json.RawMessage(config), ts)
 	}
-	d := &Detector{cfg: Config{Dim: 2}, in: in}
-	if err := d.fitPCA(all, n); err != nil {
-		t.Fatal(err)
+	if err := restore(cfg, good()); err != nil {
+		t.Fatalf("good model refused: %v", err)
 	}
-	var dot float64
-	for a := 0; a < in; a++ {
-		dot += float64(d.comp[a]) * u[a]
-		if math.Abs(float64(d.mean[a])-2) > 0.2 {
-			t.Fatalf("mean %v, want 2", d.mean)
-		}
-	}
-	if math.Abs(math.Abs(dot)-1) > 1e-2 {
-		t.Fatalf("first component %v, want ±%v", d.comp[:in], u)
-	}
-	z := d.project(all[:10*in], 10)
-	for i := 0; i < 10; i++ {
-		for j := 0; j < d.dim; j++ {
-			var s float64
-			for a := 0; a < in; a++ {
-				s += float64(d.comp[j*in+a]) * float64(all[i*in+a]-d.mean[a])
-			}
-			if math.Abs(float64(z[i*d.dim+j])-s) > 1e-4*(1+math.Abs(s)) {
-				t.Fatalf("row %d coordinate %d: %v, want %v", i, j, z[i*d.dim+j], s)
-			}
+	nan := float32(math.NaN())
+	for _, c := range []struct {
+		why, config, name string
+		edit              func(v map[string][]float32)
+	}{
+		{"NaN mean", cfg, "pca_mean", func(v map[string][]float32) { v["pca_mean"][2] = nan }},
+		{"infinite bank", cfg, "bank", func(v map[string][]float32) { v["bank"][5] = float32(math.Inf(1)) }},
+		{"component not unit length", cfg, "pca_components", func(v map[string][]float32) { v["pca_components"][0] = 2 }},
+		{"NaN component", cfg, "pca_components", func(v map[string][]float32) { v["pca_components"][5] = nan }},
+		{"patch grid in image mode", cfg, "grid", func(v map[string][]float32) { v["grid"] = []float32{2, 2} }},
+		{"fractional grid", `{"backbone":"random:1","size":64,"dim":2,"mode":"patch"}`, "grid", func(v map[string][]float32) { v["grid"] = []float32{2.5, 2} }},
+		{"negative grid", `{"backbone":"random:1","size":64,"dim":2,"mode":"patch"}`, "grid", func(v map[string][]float32) { v["grid"] = []float32{-2, 2} }},
+		{"more components than dim", `{"backbone":"random:1","size":64,"dim":1}`, "pca_components", func(map[string][]float32) {}},
+	} {
+		v := good()
+		c.edit(v)
+		if err := restore(c.config, v); err == nil || !strings.Contains(err.Error(), `"`+c.name+`"`) {
+			t.Errorf("%s: err %v, want one naming %q", c.why, err, c.name)
 		}
 	}
 }
