@@ -394,8 +394,75 @@ func checkNoPanic(t testing.TB, b []byte) {
 	_, _ = net.Run(x, net.OutputIndices())
 }
 
+// fuzzSeeds is FuzzParse's seed corpus, which plain `go test` runs too:
+// valid models (the tiny net with different weights, and one of float
+// max-pool, ReLU/ReLU6 and Quantize/Dequantize), seeded truncations and
+// byte corruptions of them, and a few non-models.
+func fuzzSeeds() [][]byte {
+	valid := [][]byte{makeTiny(9).file, makeTiny(1).file, makeTiny(2).file, reluPoolModel()}
+	seeds := append([][]byte{nil, {}, []byte("TFL3"), append([]byte{8, 0, 0, 0, 'T', 'F', 'L', '3'}, make([]byte, 16)...)}, valid...)
+	r := rand.New(rand.NewPCG(41, 42))
+	for _, v := range valid {
+		for range 8 {
+			seeds = append(seeds, v[:r.IntN(len(v))])
+		}
+		for range 24 {
+			b := bytes.Clone(v)
+			for range 1 + r.IntN(4) {
+				b[r.IntN(len(b))] = byte(r.IntN(256))
+			}
+			seeds = append(seeds, b)
+		}
+	}
+	return seeds
+}
+
+// reluPoolModel is a float model using the operators the tiny net lacks:
+// Quantize, MaxPool2D, ReLU, ReLU6 and Dequantize.
+func reluPoolModel() []byte {
+	q := func(name string, shape ...int32) testTensor {
+		return testTensor{name: name, shape: shape, typ: Uint8, scale: []float32{0.05}, zp: []int64{128}}
+	}
+	tensors := []testTensor{
+		{name: "input", shape: []int32{1, 6, 6, 2}, typ: Float32},
+		q("q", 1, 6, 6, 2),
+		q("pool", 1, 3, 3, 2),
+		q("relu", 1, 3, 3, 2),
+		q("relu6", 1, 3, 3, 2),
+		{name: "out", shape: []int32{1, 3, 3, 2}, typ: Float32},
+	}
+	ops := []testOp{
+		{OpQuantize, []int32{0}, []int32{1}, 0, nil},
+		{OpMaxPool2D, []int32{1}, []int32{2}, optPool2D, poolOpts(PaddingSame, 2, 2, 3, 3)},
+		{OpReLU, []int32{2}, []int32{3}, 0, nil},
+		{OpReLU6, []int32{3}, []int32{4}, 0, nil},
+		{OpDequantize, []int32{4}, []int32{5}, 0, nil},
+	}
+	return buildModel(tensors, ops, []int32{0}, []int32{5})
+}
+
+// The seed corpus's valid models parse, compile and run, so the corpus
+// exercises the whole path and not only the parser's error returns.
+func TestFuzzSeedsAreValidModels(t *testing.T) {
+	for i, b := range [][]byte{makeTiny(1).file, reluPoolModel()} {
+		m, err := Parse(b)
+		if err != nil {
+			t.Fatalf("seed model %d: %v", i, err)
+		}
+		net, err := Compile(m)
+		if err != nil {
+			t.Fatalf("seed model %d: %v", i, err)
+		}
+		if _, err := net.Run(tensor.New(1, net.InputChannels(), 6, 6), net.OutputIndices()); err != nil {
+			t.Fatalf("seed model %d: %v", i, err)
+		}
+	}
+}
+
 func FuzzParse(f *testing.F) {
-	f.Add(makeTiny(9).file)
+	for _, b := range fuzzSeeds() {
+		f.Add(b)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if net := len(b); net > 1<<16 {
 			return
