@@ -53,10 +53,11 @@ func addAll[A interface {
 
 // AddAll accumulates many (map, mask) pairs using up to GOMAXPROCS
 // goroutines with private histograms merged at the end (counts are
-// integers, so the result equals sequential Adds exactly). On error
+// integers and bins pool exactly, so the result equals sequential Adds
+// exactly while the budget leaves no bin unrefined). On error
 // nothing is added.
 func (p *PixelROC) AddAll(maps, masks []*imageio.Map) error {
-	bins := coarseCount + p.h.maxBlocks*fineCount
+	bins := p.h.Budget()
 	return addAll(maps, masks, func() *PixelROC { return NewPixelROC(bins) }, p.Merge)
 }
 
@@ -64,6 +65,6 @@ func (p *PixelROC) AddAll(maps, masks []*imageio.Map) error {
 // weights are floating-point sums, so results may differ from sequential
 // Adds in the last bits (deterministic for a given GOMAXPROCS).
 func (p *PRO) AddAll(maps, masks []*imageio.Map) error {
-	bins := coarseCount + p.h.maxBlocks*fineCount
+	bins := p.h.Budget()
 	return addAll(maps, masks, func() *PRO { return NewPRO(bins) }, p.Merge)
 }

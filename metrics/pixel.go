@@ -6,30 +6,45 @@ import (
 	"math"
 
 	"github.com/vigil-ad/vigil/imageio"
+	"github.com/vigil-ad/vigil/internal/keyhist"
 )
+
+// OrderKey maps a non-NaN float32 to a uint32 whose unsigned order is the
+// float order (−0 folded into +0), so histograms and radix selection can
+// work on keys.
+func OrderKey(v float32) uint32 { return keyhist.Key(v) }
+
+// FromOrderKey inverts OrderKey.
+func FromOrderKey(k uint32) float32 { return keyhist.FromKey(k) }
+
+// DefaultBins is the bin budget used when a constructor gets bins <= 0:
+// 2^20 bins of 24 bytes, at most 24 MiB.
+const DefaultBins = keyhist.DefaultBins
 
 // PixelROC accumulates pixel-level ROC statistics over many (anomaly map,
 // ground-truth mask) pairs in bounded memory.
 //
-// Method: each pixel's float32 score goes to a two-level histogram of its
-// order-preserving 32-bit key (see keyhist.go): 65,536 coarse bins on the
-// top 16 key bits, each refined on first use into 256 fine bins on the next
-// 8 bits, so scores are resolved to 15 mantissa bits (relative width 2^-15).
-// Per bin it keeps the normal and anomalous pixel counts. The AUROC is the
-// Mann-Whitney statistic over bins, with pixels in the same bin counted as
-// ties (1/2 per pair).
+// Method: each pixel's float32 score goes to a histogram of its
+// order-preserving 32-bit key (internal/keyhist) whose bins adapt to the
+// observed score range: they start one float32 value wide and are merged
+// pairwise only when the range or the bin budget requires it, so maps with
+// a tiny spread next to their offset (scores in [1, 1.001], or 1000 ± 0.03)
+// keep one bin per distinct value, and a map spanning several octaves keeps
+// about 16 mantissa bits. Per bin it keeps the normal and anomalous pixel
+// counts and the smallest and largest score. The AUROC is the Mann-Whitney
+// statistic over bins, with pixels in the same bin counted as ties (1/2 per
+// pair).
 //
-// Memory: 1.25 MiB + 4 KiB per refined coarse bin, capped by the bin budget
-// (16 bytes per bin, DefaultBins = 2^20 → 16 MiB at most); independent of
-// the number of pixels. 400 maps of 1 MP each need no per-pixel storage.
+// Memory: 24 bytes per bin, at most the bin budget (DefaultBins = 2^20 →
+// 24 MiB); independent of the number of pixels.
 //
-// Error: exact whenever no bin holds both a normal and an anomalous pixel of
-// different values (in particular when all distinct scores fall in distinct
-// bins; exactly tied scores are always handled exactly). In general
-// |AUROC − exact| <= Σ_b n0_b·n1_b / (2·n0·n1), the fraction of
-// (normal, anomalous) pairs sharing a bin over 2, which ErrorBound reports.
+// Error: a bin holding one distinct value is an exact tie, handled exactly.
+// Only bins mixing values with both normal and anomalous pixels are
+// uncertain, so |AUROC − exact| <= Σ_{mixed b} n0_b·n1_b / (2·n0·n1),
+// which ErrorBound reports (0 for 8-bit or otherwise quantised maps whose
+// levels fall in distinct bins).
 type PixelROC struct {
-	h          keyHist
+	h          *keyhist.Hist
 	nNeg, nPos float64
 	max        float32
 	seen       bool
@@ -37,9 +52,10 @@ type PixelROC struct {
 
 // NewPixelROC returns an empty accumulator with a budget of bins histogram
 // bins (bins <= 0 means DefaultBins; the 65,536 coarse bins are always
-// present, so budgets below 65,792 give coarse resolution only).
+// present, so budgets below 65,792 give coarse resolution only: bins 256
+// float32 values wide).
 func NewPixelROC(bins int) *PixelROC {
-	return &PixelROC{h: newKeyHist(bins)}
+	return &PixelROC{h: keyhist.New(bins)}
 }
 
 // checkPair validates one map/mask pair and returns the map's maximum.
@@ -81,12 +97,11 @@ func (p *PixelROC) Add(m, mask *imageio.Map) error {
 	mp := mask.Pix[:len(m.Pix)]
 	pos := 0
 	for i, v := range m.Pix {
-		s := p.h.slot(OrderKey(v))
 		if imageio.IsDefect(mp[i]) {
-			s.pos++
+			p.h.Add(keyhist.Key(v), 0, 1)
 			pos++
 		} else {
-			s.neg++
+			p.h.Add(keyhist.Key(v), 1, 0)
 		}
 	}
 	p.nPos += float64(pos)
@@ -97,7 +112,7 @@ func (p *PixelROC) Add(m, mask *imageio.Map) error {
 // Merge adds everything accumulated by o (for example by another
 // goroutine) into p.
 func (p *PixelROC) Merge(o *PixelROC) {
-	p.h.merge(&o.h)
+	p.h.Merge(o.h)
 	p.nNeg += o.nNeg
 	p.nPos += o.nPos
 	if o.seen && (!p.seen || o.max > p.max) {
@@ -118,29 +133,34 @@ func (p *PixelROC) AUROC() (float64, error) {
 		return 0, errors.New("metrics: pixel AUROC needs both normal and anomalous pixels")
 	}
 	area2, tp := 0.0, 0.0
-	p.h.descend(func(b hbin, _ float32) {
-		area2 += b.neg * (2*tp + b.pos)
-		tp += b.pos
+	p.h.Descend(func(b keyhist.Bin) {
+		area2 += b.Neg * (2*tp + b.Pos)
+		tp += b.Pos
 	})
 	return area2 / 2 / (p.nNeg * p.nPos), nil
 }
 
-// ErrorBound returns Σ_b n0_b·n1_b / (2·n0·n1): the largest possible
-// difference between AUROC and the exact pixel AUROC (0 means exact).
+// ErrorBound returns Σ_b n0_b·n1_b / (2·n0·n1) over the bins that mix
+// distinct values: the largest possible difference between AUROC and the
+// exact pixel AUROC (0 means exact).
 func (p *PixelROC) ErrorBound() float64 {
 	if p.nNeg == 0 || p.nPos == 0 {
 		return 0
 	}
 	s := 0.0
-	p.h.descend(func(b hbin, _ float32) { s += b.neg * b.pos })
+	p.h.Descend(func(b keyhist.Bin) {
+		if !b.Single() {
+			s += b.Neg * b.Pos
+		}
+	})
 	return s / 2 / (p.nNeg * p.nPos)
 }
 
 // ROC returns the pixel ROC curve for plotting, thinned so that consecutive
 // kept points differ by at least 1/maxPoints in FPR or TPR (maxPoints <= 0
 // keeps every bin); the first point (0,0) and the last (1,1) are always
-// kept. Thresholds are bin lower edges: "score >= threshold" reproduces the
-// point exactly.
+// kept. Thresholds are the smallest score of each bin: "score >= threshold"
+// reproduces the point exactly.
 func (p *PixelROC) ROC(maxPoints int) Curve {
 	var c Curve
 	if !p.seen {
@@ -154,9 +174,10 @@ func (p *PixelROC) ROC(maxPoints int) Curve {
 	tp, fp := 0.0, 0.0
 	var lastT float32
 	pending := false
-	p.h.descend(func(b hbin, lo float32) {
-		tp += b.pos
-		fp += b.neg
+	p.h.Descend(func(b keyhist.Bin) {
+		lo := b.Min()
+		tp += b.Pos
+		fp += b.Neg
 		x, y := safeDiv(fp, p.nNeg), safeDiv(tp, p.nPos)
 		lastT, pending = lo, true
 		n := len(c.X) - 1

@@ -75,8 +75,8 @@ func flatten(maps, masks []*imageio.Map) ([]float64, []int) {
 
 func TestPixelROCExactOnDistinctBinValues(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 10))
-	// 200 levels k/64: consecutive levels differ by far more than a fine
-	// bin (2^-15 relative), so every bin holds one value and ties are real.
+	// 200 levels k/64: consecutive levels differ by far more than a bin,
+	// so every bin holds one value and ties between classes are real.
 	maps, masks := pixelPairs(rng, 6, 24, 31, func(anom bool) float32 {
 		k := rng.IntN(150)
 		if anom {
@@ -96,8 +96,8 @@ func TestPixelROCExactOnDistinctBinValues(t *testing.T) {
 	}
 	s, l := flatten(maps, masks)
 	want, _ := AUROC(s, l)
-	if !near(got, want, 1e-12) || p.ErrorBound() == 0 {
-		// ErrorBound is conservative: exact ties across classes count.
+	if !near(got, want, 1e-12) || p.ErrorBound() != 0 {
+		// Every bin holds one value: exact ties are exact, the bound is 0.
 		t.Fatalf("pixel AUROC %v, exact %v (bound %v)", got, want, p.ErrorBound())
 	}
 	// The plotted curve at full resolution is the exact ROC curve.
@@ -106,8 +106,8 @@ func TestPixelROCExactOnDistinctBinValues(t *testing.T) {
 		t.Fatalf("curve has %d points, exact %d", c.Len(), exact.Len())
 	}
 	for i := range c.X {
-		// Thresholds are bin edges, not sample values, but must reproduce
-		// the point under "score >= threshold".
+		// Thresholds are bins' smallest scores and must reproduce the
+		// point under "score >= threshold".
 		cc := Confusion(s, l, c.Thresholds[i])
 		if !near(c.X[i], exact.X[i], 1e-12) || !near(c.Y[i], exact.Y[i], 1e-12) ||
 			!near(cc.FPR(), c.X[i], 1e-12) || !near(cc.TPR(), c.Y[i], 1e-12) {
@@ -144,7 +144,7 @@ func TestPixelROCRealisticWithinBound(t *testing.T) {
 		if bins == 0 && (d > 1e-4 || b > 1e-3) {
 			t.Fatalf("default budget: |diff| %v bound %v", d, b)
 		}
-		if bins == 1 && p.h.blocks() != 0 {
+		if bins == 1 && p.h.Blocks() != 0 {
 			t.Fatal("budget 1 must not refine")
 		}
 		// Thinned curve: bounded size, monotone, ends at (1,1).
@@ -222,7 +222,7 @@ func TestPixelROCBudgetAndMixedMerge(t *testing.T) {
 	maps, masks := pixelPairs(rng, 8, 20, 20, gen)
 	s, l := flatten(maps, masks)
 	want, _ := AUROC(s, l)
-	small, full := NewPixelROC(coarseCount+10*fineCount), NewPixelROC(0)
+	small, full := NewPixelROC(1<<16+10*256), NewPixelROC(0)
 	coarse := NewPixelROC(1)
 	for k := range maps {
 		_ = small.Add(maps[k], masks[k])
@@ -232,8 +232,8 @@ func TestPixelROCBudgetAndMixedMerge(t *testing.T) {
 			_ = coarse.Add(maps[k], masks[k])
 		}
 	}
-	if small.h.blocks() != 10 {
-		t.Fatalf("budget of 10 blocks, using %d", small.h.blocks())
+	if small.h.Blocks() > 10 {
+		t.Fatalf("budget of 10 blocks, using %d", small.h.Blocks())
 	}
 	// Merging coarse-only mass into refined bins: those coarse bins become
 	// single tied bins again.

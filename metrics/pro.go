@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/vigil-ad/vigil/imageio"
+	"github.com/vigil-ad/vigil/internal/keyhist"
 	"github.com/vigil-ad/vigil/internal/label"
 )
 
@@ -25,20 +26,22 @@ const DefaultFPRLimit = 0.3
 // Method: both PRO(t) and FPR(t) are sums of per-pixel weights over the
 // pixels scoring >= t — a region pixel weighs 1/|r| (divided by the number
 // of regions at the end), a normal pixel 1 (divided by the normal count).
-// So the same two-level float32-key histogram as PixelROC holds, per bin,
-// the normal count and the summed region weight: memory is bounded by the
-// bin budget (plus 8 bytes per pixel of the largest single mask for the
+// So the same range-adaptive float32-key histogram as PixelROC holds, per
+// bin, the normal count and the summed region weight: memory is bounded by
+// the bin budget (plus 8 bytes per pixel of the largest single mask for the
 // component labels and flood-fill queue, reused between images), never by
 // the total pixel count.
 //
 // Error: pixels sharing a bin are treated as tied, which replaces the exact
 // staircase inside a bin by the straight segment between its end points.
-// That is exact when no bin mixes different values with both normal and
-// region pixels; in general the AUPRO differs from the exact one by at most
-// ErrorBound (Σ over bins below the limit of ΔFPR·ΔPRO/2, divided by the
-// limit).
+// For a bin holding one distinct value that segment is the exact curve
+// (MVTec's evaluation also joins tied scores by one segment), so only bins
+// mixing values with both normal and region pixels are uncertain; the AUPRO
+// differs from the exact one by at most ErrorBound (Σ over those bins below
+// the limit of ΔFPR·ΔPRO/2, the bin crossing the limit counted whole,
+// divided by the limit).
 type PRO struct {
-	h       keyHist
+	h       *keyhist.Hist
 	nNeg    float64
 	regions int
 	max     float32
@@ -51,7 +54,7 @@ type PRO struct {
 
 // NewPRO returns an empty accumulator with a budget of bins histogram bins
 // (bins <= 0 means DefaultBins).
-func NewPRO(bins int) *PRO { return &PRO{h: newKeyHist(bins)} }
+func NewPRO(bins int) *PRO { return &PRO{h: keyhist.New(bins)} }
 
 // Add accumulates one anomaly map and its ground-truth mask. On error
 // nothing is added.
@@ -74,11 +77,10 @@ func (p *PRO) Add(m, mask *imageio.Map) error {
 		p.inv = append(p.inv, 1/float64(a))
 	}
 	for i, v := range m.Pix {
-		s := p.h.slot(OrderKey(v))
 		if l := labels[i]; l > 0 {
-			s.pos += p.inv[l-1]
+			p.h.Add(keyhist.Key(v), 0, p.inv[l-1])
 		} else {
-			s.neg++
+			p.h.Add(keyhist.Key(v), 1, 0)
 			p.nNeg++
 		}
 	}
@@ -88,7 +90,7 @@ func (p *PRO) Add(m, mask *imageio.Map) error {
 
 // Merge adds everything accumulated by o into p.
 func (p *PRO) Merge(o *PRO) {
-	p.h.merge(&o.h)
+	p.h.Merge(o.h)
 	p.nNeg += o.nNeg
 	p.regions += o.regions
 	if o.seen && (!p.seen || o.max > p.max) {
@@ -103,14 +105,15 @@ func (p *PRO) Regions() int { return p.regions }
 func (p *PRO) Normal() int { return int(p.nNeg) }
 
 // walk visits the PRO curve points (FPR, PRO, threshold) in decreasing
-// threshold order, starting after the (0, 0) point.
-func (p *PRO) walk(f func(x, y float64, lo float32)) {
+// threshold order, starting after the (0, 0) point; single reports whether
+// the segment ending at the point joins tied scores (exact).
+func (p *PRO) walk(f func(x, y float64, lo float32, single bool)) {
 	fp, tp := 0.0, 0.0
 	r := float64(p.regions)
-	p.h.descend(func(b hbin, lo float32) {
-		fp += b.neg
-		tp += b.pos
-		f(safeDiv(fp, p.nNeg), min(1, safeDiv(tp, r)), lo)
+	p.h.Descend(func(b keyhist.Bin) {
+		fp += b.Neg
+		tp += b.Pos
+		f(safeDiv(fp, p.nNeg), min(1, safeDiv(tp, r)), b.Min(), b.Single())
 	})
 }
 
@@ -135,7 +138,7 @@ func (p *PRO) AUPRO(limit float64) (float64, error) {
 		return 0, err
 	}
 	area, px, py, done := 0.0, 0.0, 0.0, false
-	p.walk(func(x, y float64, _ float32) {
+	p.walk(func(x, y float64, _ float32, _ bool) {
 		if done {
 			return
 		}
@@ -162,18 +165,22 @@ func (p *PRO) ErrorBound(limit float64) float64 {
 		return 0
 	}
 	s, px, py, done := 0.0, 0.0, 0.0, false
-	p.walk(func(x, y float64, _ float32) {
+	p.walk(func(x, y float64, _ float32, single bool) {
 		if done {
 			return
 		}
 		if x >= limit {
 			// Inside the clipped part the exact curve may sit anywhere in
 			// [py, y].
-			s += (limit - px) * (y - py)
+			if !single {
+				s += (limit - px) * (y - py)
+			}
 			done = true
 			return
 		}
-		s += (x - px) * (y - py) / 2
+		if !single {
+			s += (x - px) * (y - py) / 2
+		}
 		px, py = x, y
 	})
 	return s / limit
@@ -194,7 +201,7 @@ func (p *PRO) Curve(maxPoints int) Curve {
 	var lx, ly float64
 	var lt float32
 	pending := false
-	p.walk(func(x, y float64, lo float32) {
+	p.walk(func(x, y float64, lo float32, _ bool) {
 		lx, ly, lt, pending = x, y, lo, true
 		n := len(c.X) - 1
 		if x-c.X[n] >= gap || y-c.Y[n] >= gap {
