@@ -69,7 +69,7 @@ func TestAgainstExactMultiset(t *testing.T) {
 		"8-bit":         func() float32 { return float32(rng.IntN(256)) / 255 },
 		"octaves":       func() float32 { return float32(math.Exp(rng.NormFloat64() * 3)) },
 		"signed, zeros": func() float32 { return float32(rng.IntN(3)-1) * float32(rng.NormFloat64()) },
-		"extreme":       func() float32 { return math.Float32frombits(rng.Uint32() &^ 0x7f800000 | uint32(rng.IntN(255))<<23) },
+		"extreme":       func() float32 { return math.Float32frombits(rng.Uint32()&^0x7f800000 | uint32(rng.IntN(255))<<23) },
 	}
 	for name, gen := range gens {
 		for _, bins := range []int{0, coarseCount + 3*fineCount, 1000} {
