@@ -312,7 +312,7 @@ func setField(method string, root reflect.Value, f *cfgField, val json.RawMessag
 	isNull := string(val) == "null"
 	if f.nested != nil {
 		if isNull {
-			return fmt.Errorf("%s config: key %q: null is not an object (leave the key out for the defaults)", method, f.key)
+			return fmt.Errorf("%s config: key %q wants an object, got null (leave the key out for the defaults)", method, f.key)
 		}
 		return decodeObject(method, f.key+".", val, root, f.nested)
 	}
@@ -323,7 +323,7 @@ func setField(method string, root reflect.Value, f *cfgField, val json.RawMessag
 			fv.SetZero()
 			return nil
 		}
-		return fmt.Errorf("%s config: key %q: null is not a %s (leave the key out for the default)", method, f.key, f.typ)
+		return fmt.Errorf("%s config: key %q wants %s, got null (leave the key out for the default)", method, f.key, f.typ)
 	}
 	v := reflect.New(fv.Type())
 	if err := json.Unmarshal(val, v.Interface()); err != nil {
