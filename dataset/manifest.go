@@ -93,6 +93,9 @@ func loadManifest(path string, opt Options) (*Dataset, error) {
 			return nil, fmt.Errorf("dataset: %s: empty path", at)
 		}
 		p := resolve(rel)
+		if !exists(p, false) {
+			return nil, fmt.Errorf("dataset: %s: no image file %s", at, p)
+		}
 		if prev, ok := lineOf[p]; ok {
 			return nil, fmt.Errorf("dataset: %s: %s is already listed on line %d", at, rel, prev)
 		}
@@ -118,6 +121,9 @@ func loadManifest(path string, opt Options) (*Dataset, error) {
 		}
 		r.s.Defect = defect
 		if m := field(rec, "mask"); m != "" {
+			if !exists(resolve(m), false) {
+				return nil, fmt.Errorf("dataset: %s: no mask file %s", at, resolve(m))
+			}
 			r.s.MaskPaths = []string{resolve(m)}
 		}
 		switch sp := strings.ToLower(field(rec, "split")); sp {

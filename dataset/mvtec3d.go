@@ -3,7 +3,6 @@ package dataset
 import (
 	"fmt"
 	"path/filepath"
-	"strings"
 
 	"github.com/vigil-ad/vigil/imageio"
 )
@@ -106,10 +105,4 @@ func (s *Sample) XYZ(opt imageio.Options) (*imageio.Image, error) {
 		return nil, fmt.Errorf("dataset: sample %q has no xyz point cloud", s.Name)
 	}
 	return LoadXYZ(p, opt)
-}
-
-// isTIFF reports whether name has a TIFF extension.
-func isTIFF(name string) bool {
-	e := strings.ToLower(filepath.Ext(name))
-	return e == ".tif" || e == ".tiff"
 }

@@ -165,7 +165,7 @@ func hashImage(img *imageio.Image) string {
 // disjoint from Train.
 type Dataset struct {
 	Name   string
-	Layout string // the layout read: mvtec, folders, idx, mvtec_loco, mvtec_3d, severstal, nanotwice, csv, demo
+	Layout string   // the layout read: mvtec, folders, idx, mvtec_loco, mvtec_3d, severstal, nanotwice, csv, demo
 	Train  []Sample // normal only
 	Val    []Sample // normal only, disjoint from Train
 	Test   []Sample
