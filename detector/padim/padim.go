@@ -1,26 +1,29 @@
 // Package padim implements PaDiM (Defard et al., 2020): features of a
-// pretrained CNN at several depths are upsampled to the finest tap and
-// concatenated, a seeded random subset of d channels is kept, and a
-// Gaussian is fitted at every feature-grid location. The anomaly map is the
-// Mahalanobis distance to that Gaussian, upsampled and smoothed; the image
-// score is the map's maximum.
+// pretrained CNN at several depths are upsampled to the finest tap's grid
+// (bilinearly, by embedding.Concat; anomalib's PaDiM uses nearest
+// neighbour there) and concatenated, a seeded random subset of d channels
+// is kept, and a Gaussian is fitted at every feature-grid location. The
+// anomaly map is the Mahalanobis distance to that Gaussian, upsampled
+// bilinearly to the network input and Gaussian-smoothed (sigma 4 by
+// default), as anomalib does; the image score is the map's maximum.
 package padim
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"sort"
 
 	"github.com/vigil-ad/vigil/backbone"
 	"github.com/vigil-ad/vigil/detector"
+	"github.com/vigil-ad/vigil/detector/internal/modelcheck"
 	"github.com/vigil-ad/vigil/embedding"
 	"github.com/vigil-ad/vigil/gemm"
 	"github.com/vigil-ad/vigil/imageio"
 	"github.com/vigil-ad/vigil/progress"
 	"github.com/vigil-ad/vigil/safetensors"
+	"github.com/vigil-ad/vigil/stats"
 	"github.com/vigil-ad/vigil/tensor"
 )
 
@@ -82,11 +85,10 @@ type Detector struct {
 	h, w     int       // feature grid
 	mean     []float32 // [h*w, d]
 	// chol holds, per location, the lower triangle (row-major packed,
-	// d(d+1)/2 values) of W = L⁻¹ where Σ = L Lᵀ, so that the squared
-	// Mahalanobis distance is |W(x−μ)|²: half the storage and half the
-	// work of the full inverse, and the product is a GEMM over a batch.
-	chol []float32 // [h*w, d(d+1)/2]
-	wmu  []float32 // [h*w, d] W μ, precomputed at fit/restore
+	// d(d+1)/2 values) of W = L⁻¹ where Σ = L Lᵀ (stats.Gaussian's
+	// factor), so that the squared Mahalanobis distance is |W(x−μ)|².
+	chol  []float32         // [h*w, d(d+1)/2]
+	gauss []*stats.Gaussian // per location, over mean and chol (not copies)
 }
 
 func init() {
@@ -119,6 +121,9 @@ func (d *Detector) Config() any { return d.cfg }
 
 // Preprocessing describes the input geometry.
 func (d *Detector) Preprocessing() any { return d.cfg.Geometry }
+
+// InputSize is the side every image is resized to first (before any crop).
+func (d *Detector) InputSize() (h, w int) { return d.cfg.Size, d.cfg.Size }
 
 // features extracts the concatenated, channel-selected features of a
 // batch: N×d×h×w.
@@ -248,13 +253,11 @@ func (d *Detector) Fit(ctx context.Context, train []*imageio.Image) error {
 	d.chol = make([]float32, L*tri)
 	errs := make([]error, L)
 	tensor.ParallelChunks(L, 8, func(lo, hi int) {
-		cov := make([]float64, k*k)
-		w := make([]float64, k*k)
+		cov := make([]float64, k*k) // lower triangle filled
 		mu := make([]float64, k)
 		for l := lo; l < hi; l++ {
 			for j := 0; j < k; j++ {
 				mu[j] = sum[l*k+j] / N
-				d.mean[l*k+j] = float32(mu[j])
 			}
 			acc := sq[l*tri : (l+1)*tri]
 			o := 0
@@ -263,13 +266,14 @@ func (d *Detector) Fit(ctx context.Context, train []*imageio.Image) error {
 					cov[a*k+b] = (acc[o] - N*mu[a]*mu[b]) / (N - 1)
 					o++
 				}
-				cov[a*k+a] += d.cfg.Eps
 			}
-			if err := invCholesky(cov, w, k); err != nil {
+			g, err := stats.NewGaussian(mu, cov, d.cfg.Eps, false)
+			if err != nil {
 				errs[l] = fmt.Errorf("padim: covariance at location %d: %v (increase eps)", l, err)
 				continue
 			}
-			packLower(d.chol[l*tri:(l+1)*tri], w, k)
+			copy(d.mean[l*k:(l+1)*k], g.Mean)
+			copy(d.chol[l*tri:(l+1)*tri], g.W)
 		}
 	})
 	for _, err := range errs {
@@ -283,46 +287,33 @@ func (d *Detector) Fit(ctx context.Context, train []*imageio.Image) error {
 			d.chol[i] = safetensors.HalfToFloat32(safetensors.Float32ToHalf(v))
 		}
 	}
-	d.prepare()
-	return nil
+	return d.prepare()
 }
 
-// packLower copies the lower triangle of the k×k row-major w into p.
-func packLower(p []float32, w []float64, k int) {
-	o := 0
-	for a := 0; a < k; a++ {
-		for b := 0; b <= a; b++ {
-			p[o] = float32(w[a*k+b])
-			o++
-		}
-	}
-}
-
-// prepare precomputes W μ per location from the stored factor and mean.
-func (d *Detector) prepare() {
+// prepare makes the per-location Gaussians over the stored means and
+// factors, which it checks (finite, positive factor diagonal).
+func (d *Detector) prepare() error {
 	k, L := len(d.channels), d.h*d.w
 	tri := k * (k + 1) / 2
-	d.wmu = make([]float32, L*k)
+	d.gauss = make([]*stats.Gaussian, L)
+	errs := make([]error, L)
 	tensor.ParallelChunks(L, 64, func(lo, hi int) {
 		for l := lo; l < hi; l++ {
-			p := d.chol[l*tri : (l+1)*tri]
-			mu := d.mean[l*k : (l+1)*k]
-			o := 0
-			for a := 0; a < k; a++ {
-				var s float64
-				for b := 0; b <= a; b++ {
-					s += float64(p[o]) * float64(mu[b])
-					o++
-				}
-				d.wmu[l*k+a] = float32(s)
-			}
+			d.gauss[l], errs[l] = stats.GaussianFromFactor(d.mean[l*k:(l+1)*k], d.chol[l*tri:(l+1)*tri], false)
 		}
 	})
+	for l, err := range errs {
+		if err != nil {
+			d.gauss = nil
+			return fmt.Errorf("tensor \"chol_inv\" or \"mean\" at location %d: %v", l, err)
+		}
+	}
+	return nil
 }
 
 // Score computes Mahalanobis maps and image scores.
 func (d *Detector) Score(ctx context.Context, images []*imageio.Image) ([]detector.Result, error) {
-	if d.mean == nil {
+	if d.gauss == nil {
 		return nil, fmt.Errorf("padim: not fitted")
 	}
 	ex, err := d.Extractor(d.cfg.Source)
@@ -366,27 +357,14 @@ func (d *Detector) Score(ctx context.Context, images []*imageio.Image) ([]detect
 // small GEMM, so the factor bank is read once per batch, not per image.
 func (d *Detector) mahalanobis(rows []float32, n int) []float32 {
 	k, L := len(d.channels), d.h*d.w
-	tri := k * (k + 1) / 2
 	grids := make([]float32, n*L)
 	tensor.ParallelChunks(L, 16, func(lo, hi int) {
-		w := make([]float32, k*k) // upper triangle stays zero
-		z := make([]float32, n*k)
+		work := make([]float32, k*k+n*k)
+		dist := make([]float32, n)
 		for l := lo; l < hi; l++ {
-			p := d.chol[l*tri : (l+1)*tri]
-			o := 0
-			for a := 0; a < k; a++ {
-				copy(w[a*k:a*k+a+1], p[o:o+a+1])
-				o += a + 1
-			}
-			gemm.SgemmSerial(false, true, n, k, k, 1, rows[l*k:], L*k, w, k, 0, z, k)
-			wmu := d.wmu[l*k : (l+1)*k]
-			for i := 0; i < n; i++ {
-				var s float32
-				for j, v := range z[i*k : (i+1)*k] {
-					t := v - wmu[j]
-					s += t * t
-				}
-				grids[i*L+l] = float32(math.Sqrt(float64(s)))
+			d.gauss[l].MahalanobisBatch(dist, rows[l*k:], n, L*k, work)
+			for i, v := range dist {
+				grids[i*L+l] = v
 			}
 		}
 	})
@@ -413,72 +391,41 @@ func (d *Detector) Tensors() []safetensors.Tensor {
 	}
 }
 
-// Restore loads the fitted state, checking every shape.
+// Restore loads the fitted state, checking every shape and value: the
+// grid positive integers, the channel indices integers that strictly
+// increase from 0 or more (Score indexes features with them), means and
+// factors finite with a positive factor diagonal.
 func (d *Detector) Restore(raw json.RawMessage, ts map[string]safetensors.Tensor) error {
 	nd, err := New(raw)
 	if err != nil {
 		return err
 	}
 	*d = *nd
-	grid, err := detector.Float32s(ts, "grid", 2)
-	if err != nil {
+	if d.h, d.w, err = modelcheck.Grid(ts, "grid"); err != nil {
 		return err
 	}
-	d.h, d.w = int(grid[0]), int(grid[1])
 	ch, err := detector.Float32s(ts, "channels", -1)
 	if err != nil {
 		return err
 	}
 	k, L := len(ch), d.h*d.w
-	if k == 0 || k > d.cfg.Dim || L <= 0 {
-		return fmt.Errorf("tensor \"channels\" has %d entries for dim %d and grid %dx%d", k, d.cfg.Dim, d.h, d.w)
+	if k == 0 || k > d.cfg.Dim {
+		return fmt.Errorf("tensor \"channels\" has %d entries, want 1..%d (dim)", k, d.cfg.Dim)
 	}
 	d.channels = make([]int, k)
+	lo := 0
 	for i, v := range ch {
-		d.channels[i] = int(v)
+		// Channel indices come from a backbone: far below 1<<20.
+		if d.channels[i], err = modelcheck.Int("channels", i, v, lo, 1<<20); err != nil {
+			return fmt.Errorf("%v (indices must strictly increase)", err)
+		}
+		lo = d.channels[i] + 1
 	}
-	if d.mean, err = detector.Float32s(ts, "mean", L, k); err != nil {
+	if d.mean, err = modelcheck.Float32s(ts, "mean", L, k); err != nil {
 		return err
 	}
-	if d.chol, err = detector.Float32s(ts, "chol_inv", L, k*(k+1)/2); err != nil {
+	if d.chol, err = modelcheck.Float32s(ts, "chol_inv", L, k*(k+1)/2); err != nil {
 		return err
 	}
-	d.prepare()
-	return nil
-}
-
-// invCholesky writes into w (k×k, row-major, lower triangle; the upper
-// triangle is left untouched) the inverse W = L⁻¹ of the Cholesky factor
-// of the symmetric positive-definite a (only its lower triangle is read;
-// a is overwritten by L).
-func invCholesky(a, w []float64, k int) error {
-	for i := 0; i < k; i++ {
-		for j := 0; j <= i; j++ {
-			s := a[i*k+j]
-			ri, rj := a[i*k:i*k+j], a[j*k:j*k+j]
-			for p, v := range ri {
-				s -= v * rj[p]
-			}
-			if i == j {
-				if !(s > 0) {
-					return fmt.Errorf("not positive definite")
-				}
-				a[i*k+i] = math.Sqrt(s)
-			} else {
-				a[i*k+j] = s / a[j*k+j]
-			}
-		}
-	}
-	// Forward substitution column by column: L W = I.
-	for j := 0; j < k; j++ {
-		w[j*k+j] = 1 / a[j*k+j]
-		for i := j + 1; i < k; i++ {
-			var s float64
-			for p := j; p < i; p++ {
-				s -= a[i*k+p] * w[p*k+j]
-			}
-			w[i*k+j] = s / a[i*k+i]
-		}
-	}
-	return nil
+	return d.prepare()
 }

@@ -2,12 +2,16 @@ package padim
 
 import (
 	"context"
+	"encoding/json"
+	"strings"
 	"math"
 	"math/rand/v2"
 	"testing"
 
 	"github.com/vigil-ad/vigil/detector/detectortest"
 	"github.com/vigil-ad/vigil/imageio"
+	"github.com/vigil-ad/vigil/safetensors"
+	"github.com/vigil-ad/vigil/stats"
 )
 
 func TestContract(t *testing.T) {
@@ -16,34 +20,6 @@ func TestContract(t *testing.T) {
 
 func TestHalfPrecisionRoundTrip(t *testing.T) {
 	detectortest.Run(t, "padim", `{"backbone":"random:1","size":64,"dim":24,"seed":4,"half":true}`, detectortest.Options{NTrain: 16})
-}
-
-// invCholesky: W = L⁻¹ for A = [[4,2],[2,3]]: L = [[2,0],[1,√2]],
-// W = [[1/2,0],[-1/(2√2),1/√2]], and WᵀW = A⁻¹ = 1/8 [[3,-2],[-2,4]].
-func TestInvCholesky(t *testing.T) {
-	a := []float64{4, 0, 2, 3} // upper triangle must not be read
-	w := make([]float64, 4)
-	if err := invCholesky(a, w, 2); err != nil {
-		t.Fatal(err)
-	}
-	want := []float64{0.5, 0, -1 / (2 * math.Sqrt2), 1 / math.Sqrt2}
-	for i := range w {
-		if math.Abs(w[i]-want[i]) > 1e-12 {
-			t.Fatalf("W = %v, want %v", w, want)
-		}
-	}
-	inv := []float64{3.0 / 8, -2.0 / 8, -2.0 / 8, 4.0 / 8}
-	for i := 0; i < 2; i++ {
-		for j := 0; j < 2; j++ {
-			s := w[0*2+i]*w[0*2+j] + w[1*2+i]*w[1*2+j]
-			if math.Abs(s-inv[i*2+j]) > 1e-12 {
-				t.Fatalf("WᵀW[%d][%d] = %v, want %v", i, j, s, inv[i*2+j])
-			}
-		}
-	}
-	if err := invCholesky([]float64{1, 2, 2, 1}, w, 2); err == nil {
-		t.Fatal("indefinite matrix accepted")
-	}
 }
 
 // The batched GEMM Mahalanobis equals sqrt((x−μ)ᵀ Σ⁻¹ (x−μ)) computed
@@ -72,16 +48,20 @@ func TestMahalanobisMatchesDirect(t *testing.T) {
 			cov[i*k+i]++
 		}
 		covs[l] = append([]float64(nil), cov...)
-		w := make([]float64, k*k)
-		if err := invCholesky(cov, w, k); err != nil {
+		mu := make([]float64, k)
+		for j := range mu {
+			mu[j] = r.NormFloat64()
+		}
+		g, err := stats.NewGaussian(mu, cov, 0, false)
+		if err != nil {
 			t.Fatal(err)
 		}
-		packLower(d.chol[l*tri:(l+1)*tri], w, k)
-		for j := 0; j < k; j++ {
-			d.mean[l*k+j] = float32(r.NormFloat64())
-		}
+		copy(d.chol[l*tri:(l+1)*tri], g.W)
+		copy(d.mean[l*k:(l+1)*k], g.Mean)
 	}
-	d.prepare()
+	if err := d.prepare(); err != nil {
+		t.Fatal(err)
+	}
 	rows := make([]float32, n*L*k)
 	for i := range rows {
 		rows[i] = float32(2 * r.NormFloat64())
@@ -219,6 +199,53 @@ func TestFitMatchesDirectGaussian(t *testing.T) {
 					t.Fatalf("location %d: (WᵀW)[%d][%d] = %v, want %v", l, a, b, s, want[a])
 				}
 			}
+		}
+	}
+}
+
+// A crafted model whose values (not shapes) are bad is refused with an
+// error naming the tensor, before Score could index with them; the
+// untouched model restores.
+func TestRestoreRefusesCraftedValues(t *testing.T) {
+	const cfg = `{"backbone":"random:1","size":64,"dim":2}`
+	good := func() map[string][]float32 {
+		return map[string][]float32{
+			"channels": {1, 4},
+			"grid":     {1, 2},
+			"mean":     {0, 1, 2, 3},
+			"chol_inv": {1, 0.5, 2, 1, 0, 1}, // per location: W = [[w00,0],[w10,w11]]
+		}
+	}
+	shapes := map[string][]int{"channels": {2}, "grid": {2}, "mean": {2, 2}, "chol_inv": {2, 3}}
+	restore := func(v map[string][]float32) error {
+		ts := map[string]safetensors.Tensor{}
+		for name, x := range v {
+			ts[name] = safetensors.F32(name, shapes[name], x)
+		}
+		return new(Detector).Restore(json.RawMessage(cfg), ts)
+	}
+	if err := restore(good()); err != nil {
+		t.Fatalf("good model refused: %v", err)
+	}
+	for _, c := range []struct {
+		why, name string
+		edit      func(v map[string][]float32)
+	}{
+		{"negative channel", "channels", func(v map[string][]float32) { v["channels"][0] = -3 }},
+		{"decreasing channels", "channels", func(v map[string][]float32) { v["channels"] = []float32{4, 1} }},
+		{"repeated channel", "channels", func(v map[string][]float32) { v["channels"] = []float32{4, 4} }},
+		{"fractional channel", "channels", func(v map[string][]float32) { v["channels"][1] = 4.5 }},
+		{"NaN channel", "channels", func(v map[string][]float32) { v["channels"][1] = float32(math.NaN()) }},
+		{"zero grid", "grid", func(v map[string][]float32) { v["grid"][0] = 0 }},
+		{"NaN mean", "mean", func(v map[string][]float32) { v["mean"][3] = float32(math.NaN()) }},
+		{"infinite factor", "chol_inv", func(v map[string][]float32) { v["chol_inv"][1] = float32(math.Inf(-1)) }},
+		{"zero factor diagonal", "chol_inv", func(v map[string][]float32) { v["chol_inv"][5] = 0 }},
+		{"negative factor diagonal", "chol_inv", func(v map[string][]float32) { v["chol_inv"][0] = -1 }},
+	} {
+		v := good()
+		c.edit(v)
+		if err := restore(v); err == nil || !strings.Contains(err.Error(), `"`+c.name+`"`) {
+			t.Errorf("%s: err %v, want one naming %q", c.why, err, c.name)
 		}
 	}
 }
