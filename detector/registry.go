@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"sort"
+	"strings"
 	"sync"
 )
 
@@ -93,6 +94,9 @@ func New(name string, config json.RawMessage) (Detector, error) {
 	}
 	d, err := m.New(config)
 	if err != nil {
+		if strings.HasPrefix(err.Error(), name+" ") {
+			return nil, err // already names the method ("pcarecon config: ...")
+		}
 		return nil, fmt.Errorf("method %s: %w", name, err)
 	}
 	return d, nil
