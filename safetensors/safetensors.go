@@ -213,6 +213,9 @@ func Decode(b []byte) (*File, error) {
 			}
 			continue
 		}
+		if name == "" {
+			return nil, errors.New("safetensors: tensor with an empty name")
+		}
 		var e entry
 		if err := json.Unmarshal(msg, &e); err != nil {
 			return nil, fmt.Errorf("safetensors: tensor %q: bad header entry: %v", name, err)
@@ -238,11 +241,28 @@ func Decode(b []byte) (*File, error) {
 		f.Tensors[name] = Tensor{Name: name, DType: e.DType, Shape: e.Shape, Data: data[lo:hi]}
 		spans = append(spans, span{name, lo, hi})
 	}
-	sort.Slice(spans, func(i, j int) bool { return spans[i].lo < spans[j].lo })
-	for i := 1; i < len(spans); i++ {
-		if spans[i].lo < spans[i-1].hi {
-			return nil, fmt.Errorf("safetensors: tensors %q and %q overlap", spans[i-1].name, spans[i].name)
+	// File order is offset order; empty tensors, which may share an offset
+	// with others, come first there and among themselves by name, so the
+	// order does not depend on map iteration.
+	sort.Slice(spans, func(i, j int) bool {
+		a, b := spans[i], spans[j]
+		if a.lo != b.lo {
+			return a.lo < b.lo
 		}
+		if a.hi != b.hi {
+			return a.hi < b.hi
+		}
+		return a.name < b.name
+	})
+	end, last := 0, ""
+	for _, s := range spans {
+		if s.hi == s.lo {
+			continue // holds no bytes, so overlaps nothing
+		}
+		if s.lo < end {
+			return nil, fmt.Errorf("safetensors: tensors %q and %q overlap", last, s.name)
+		}
+		end, last = s.hi, s.name
 	}
 	for _, s := range spans {
 		f.Order = append(f.Order, s.name)

@@ -56,3 +56,30 @@ func TestDecodeRefuses(t *testing.T) {
 		t.Fatal("offsets inconsistent with shape accepted")
 	}
 }
+
+// Empty tensors hold no bytes: one may share its offset with a tensor that
+// does (as Encode writes them) without counting as an overlap, and file
+// order puts it first whatever the header's key order. A tensor named ""
+// is refused, as Encode refuses to write one.
+func TestDecodeEmptyTensorsAndNames(t *testing.T) {
+	for _, hdr := range []string{
+		`{"w":{"dtype":"U8","shape":[2],"data_offsets":[0,2]},"e":{"dtype":"F32","shape":[0],"data_offsets":[0,0]}}`,
+		`{"e":{"dtype":"F32","shape":[0],"data_offsets":[0,0]},"w":{"dtype":"U8","shape":[2],"data_offsets":[0,2]}}`,
+	} {
+		for range 20 { // map iteration order varies between runs
+			f, err := Decode(rawFile(hdr, []byte{1, 2}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(f.Order) != 2 || f.Order[0] != "e" || f.Order[1] != "w" {
+				t.Fatalf("order %v, want [e w]", f.Order)
+			}
+		}
+	}
+	if _, err := Decode(rawFile(`{"":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}`, []byte{1})); err == nil {
+		t.Fatal("tensor with an empty name accepted")
+	}
+	if _, err := Decode(rawFile(`{"a":{"dtype":"U8","shape":[2],"data_offsets":[0,2]},"b":{"dtype":"U8","shape":[2],"data_offsets":[1,3]}}`, []byte{1, 2, 3})); err == nil {
+		t.Fatal("overlapping tensors accepted")
+	}
+}
