@@ -24,10 +24,11 @@ type Options struct {
 	// imageio default.
 	MaxPixels int
 	// SkipTrain leaves Train and Val empty and SkipTest leaves Test empty
-	// (HasMasks false), without decoding them: fitting needs no test
-	// images and testing no training images, and decoded images dominate
-	// memory on large datasets. Splits are still computed as usual, so the
-	// other splits are the same as in a full load.
+	// (HasMasks false, no NoMask), without reading their headers: fitting
+	// needs no test images and testing no training images. Splits are
+	// still computed as usual, so the other splits are the same as in a
+	// full load. With SkipTrain, layouts with their own test folder (mvtec,
+	// mvtec_loco, mvtec_3d) need no training folder at all.
 	SkipTrain, SkipTest bool
 	// TestFraction is the share of the normal images held out as normal
 	// test images by layouts without a test split of their own (folders,

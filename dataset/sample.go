@@ -186,11 +186,11 @@ type Dataset struct {
 
 // SplitInfo is what determines a dataset's split besides its files.
 type SplitInfo struct {
-	Seed         uint64
-	ValFraction  float64 // resolved: never 0 (see Options.ValFraction)
-	MinVal       int     // resolved: never 0 (see Options.MinVal)
-	TestFraction float64 // share of normals held out for testing (folders-like layouts); 0 where the layout has a test split
-	NormalClass  *int    // idx: the normal class
+	Seed         uint64  `json:"seed"`
+	ValFraction  float64 `json:"val_fraction"`            // resolved: never 0 (see Options.ValFraction)
+	MinVal       int     `json:"min_val"`                 // resolved: never 0 (see Options.MinVal)
+	TestFraction float64 `json:"test_fraction,omitempty"` // share of normals held out for testing (folders-like layouts); 0 where the layout has a test split
+	NormalClass  *int    `json:"normal_class,omitempty"`  // idx: the normal class
 }
 
 // Apply returns src and opt with the split parameters of s, so that a
