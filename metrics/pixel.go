@@ -18,7 +18,8 @@ func OrderKey(v float32) uint32 { return keyhist.Key(v) }
 func FromOrderKey(k uint32) float32 { return keyhist.FromKey(k) }
 
 // DefaultBins is the bin budget used when a constructor gets bins <= 0:
-// 2^20 bins of 24 bytes, at most 24 MiB.
+// 2^18 bins of 24 bytes, at most 6 MiB (see internal/keyhist for the
+// speed/resolution trade-off).
 const DefaultBins = keyhist.DefaultBins
 
 // PixelROC accumulates pixel-level ROC statistics over many (anomaly map,
@@ -29,14 +30,14 @@ const DefaultBins = keyhist.DefaultBins
 // observed score range: they start one float32 value wide and are merged
 // pairwise only when the range or the bin budget requires it, so maps with
 // a tiny spread next to their offset (scores in [1, 1.001], or 1000 ± 0.03)
-// keep one bin per distinct value, and a map spanning several octaves keeps
-// about 16 mantissa bits. Per bin it keeps the normal and anomalous pixel
+// keep one bin per distinct value, and a map spanning many octaves keeps
+// about 15 mantissa bits. Per bin it keeps the normal and anomalous pixel
 // counts and the smallest and largest score. The AUROC is the Mann-Whitney
 // statistic over bins, with pixels in the same bin counted as ties (1/2 per
 // pair).
 //
-// Memory: 24 bytes per bin, at most the bin budget (DefaultBins = 2^20 →
-// 24 MiB); independent of the number of pixels.
+// Memory: 24 bytes per bin, at most the bin budget (DefaultBins = 2^18 →
+// 6 MiB); independent of the number of pixels.
 //
 // Error: a bin holding one distinct value is an exact tie, handled exactly.
 // Only bins mixing values with both normal and anomalous pixels are
