@@ -16,8 +16,10 @@ import (
 
 // sharedModels finds the read-only shared/models folder: $VIGIL_SHARED
 // (the shared folder holding models/, or models/ itself), else the first
-// shared/models found walking up from the package directory. Tests that
-// need it skip when absent.
+// shared/models found walking up from the package directory (CI keeps the
+// shared folder beside the repository, as ../shared). Tests that need it
+// skip when it is absent, or fail when VIGIL_REQUIRE_SHARED=1 (.ci/run sets
+// it when ../shared exists, so these tests cannot silently stop running).
 func sharedModels(t testing.TB) string {
 	t.Helper()
 	if d := os.Getenv("VIGIL_SHARED"); d != "" {
@@ -29,7 +31,7 @@ func sharedModels(t testing.TB) string {
 	}
 	dir, err := os.Getwd()
 	if err != nil {
-		t.Skip("no working directory")
+		skipNoShared(t, "no working directory to search from")
 	}
 	for {
 		p := filepath.Join(dir, "shared", "models")
@@ -38,10 +40,20 @@ func sharedModels(t testing.TB) string {
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			t.Skip("shared/models not found (set VIGIL_SHARED); skipping pretrained-model test")
+			skipNoShared(t, "no shared/models in any parent folder (set VIGIL_SHARED)")
 		}
 		dir = parent
 	}
+}
+
+// skipNoShared skips a test that needs ../shared, or fails it when
+// VIGIL_REQUIRE_SHARED=1.
+func skipNoShared(t testing.TB, why string) {
+	t.Helper()
+	if os.Getenv("VIGIL_REQUIRE_SHARED") == "1" {
+		t.Fatalf("../shared absent but VIGIL_REQUIRE_SHARED=1: %s", why)
+	}
+	t.Skipf("../shared absent: %s; skipping pretrained-model test", why)
 }
 
 // photoBatch loads the test photos resized to size×size as one batch.
