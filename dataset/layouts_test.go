@@ -109,6 +109,30 @@ func TestLOCO(t *testing.T) {
 	wantErr(t, err, odd, "pixel value 50")
 	os.Remove(odd)
 
+	// written in the MVTec layout: masks merged, the validation images'
+	// colliding names prefixed
+	ds, err = Load(Source{Dir: dir}, Options{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "mv")
+	if err := WriteMVTec(ds, out); err != nil {
+		t.Fatal(err)
+	}
+	back, err := LoadMVTec(out, Options{MinVal: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(back.Train)+len(back.Val) != 8 || !exists(filepath.Join(out, "train/good/val_001.png"), false) || names(back.Test) != names(ds.Test) {
+		t.Fatalf("written: %d normals, test %s", len(back.Train)+len(back.Val), names(back.Test))
+	}
+	for i := range back.Test {
+		a, b := mustLoad(t, &back.Test[i]), mustLoad(t, &ds.Test[i])
+		if !sameF(a.Mask.Pix, b.Mask.Pix, 0) || !sameF(a.Image.Pix, b.Image.Pix, 0) {
+			t.Fatalf("%s: written image or mask differs", ds.Test[i].Name)
+		}
+	}
+
 	// without train/ a test-only load works
 	test := filepath.Join(t.TempDir(), "t")
 	if err := os.CopyFS(test, os.DirFS(dir)); err != nil {

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -197,6 +198,17 @@ func loadMVTec(dir string, opt Options) (*Dataset, error) {
 	}
 	if len(ds.Test) == 0 {
 		return nil, fmt.Errorf("dataset: no test images under %s", testDir)
+	}
+	// masks of a defect without a test folder are orphans too
+	if gtDefects, err := listSubdirs(gtDir); haveGT && err == nil {
+		for _, d := range gtDefects {
+			if !slices.Contains(defects, d) {
+				files, _ := listImages(filepath.Join(gtDir, d))
+				for _, f := range files {
+					maskFiles = append(maskFiles, filepath.Join(gtDir, d, f))
+				}
+			}
+		}
 	}
 	if !opt.SkipTest {
 		ds.Warnings = orphanWarnings(dir, maskFiles, used)

@@ -138,6 +138,15 @@ func TestLoadMVTecMasksAbsentOrPartial(t *testing.T) {
 	if got := strings.Join(ds.NoMask, ","); got != "crack/000,hole/000" {
 		t.Fatalf("NoMask %q", got)
 	}
+	writeMask(t, filepath.Join(dir, "ground_truth/crack/009_mask.png"), 6, 5, 3)
+	writeMask(t, filepath.Join(dir, "ground_truth/dent/000_mask.png"), 6, 5, 3)
+	ds, err = LoadMVTec(dir, Options{MinVal: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := strings.Join(ds.Warnings, "|"); !strings.Contains(w, "ground_truth/crack/009_mask.png has no image") || !strings.Contains(w, "ground_truth/dent/000_mask.png has no image") {
+		t.Fatalf("warnings %q", ds.Warnings)
+	}
 }
 
 func TestLoadMVTecErrors(t *testing.T) {
