@@ -3,9 +3,9 @@ package padim
 import (
 	"context"
 	"encoding/json"
-	"strings"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/vigil-ad/vigil/detector/detectortest"

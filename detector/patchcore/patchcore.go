@@ -1,10 +1,12 @@
 // Package patchcore implements PatchCore (Roth et al., CVPR 2022): locally
 // aware patch features (k×k neighbourhood averages of mid-level CNN
-// features, upsampled to a common grid and concatenated) of all normal
-// images form a memory bank, reduced by greedy k-center coreset selection
-// on a random projection. A test patch scores its distance to the nearest
-// bank patch; the image score is the largest patch score, reweighted as in
-// the paper by how isolated its nearest bank patch is.
+// features, upsampled to a common grid, each tap adaptively average-pooled
+// to a common dimension and the stack pooled again, so every tap weighs
+// equally, as the reference implementation does) of all normal images form
+// a memory bank, reduced by greedy k-center coreset selection on a random
+// projection (stats.Coreset). A test patch scores its distance to the
+// nearest bank patch; the image score is the largest patch score,
+// reweighted as in the paper by how isolated its nearest bank patch is.
 package patchcore
 
 import (
@@ -12,16 +14,17 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"math/rand/v2"
 
 	"github.com/vigil-ad/vigil/backbone"
 	"github.com/vigil-ad/vigil/detector"
+	"github.com/vigil-ad/vigil/detector/internal/modelcheck"
 	"github.com/vigil-ad/vigil/embedding"
 	"github.com/vigil-ad/vigil/gemm"
 	"github.com/vigil-ad/vigil/imageio"
 	"github.com/vigil-ad/vigil/nnsearch"
 	"github.com/vigil-ad/vigil/progress"
 	"github.com/vigil-ad/vigil/safetensors"
+	"github.com/vigil-ad/vigil/stats"
 	"github.com/vigil-ad/vigil/tensor"
 )
 
@@ -123,6 +126,9 @@ func (d *Detector) Config() any { return d.cfg }
 // Preprocessing describes the input geometry.
 func (d *Detector) Preprocessing() any { return d.cfg.Geometry }
 
+// InputSize is the side every image is resized to first (before any crop).
+func (d *Detector) InputSize() (h, w int) { return d.cfg.Size, d.cfg.Size }
+
 // BankSize is the number of patches in the memory bank.
 func (d *Detector) BankSize() int {
 	if d.bank == nil {
@@ -148,13 +154,72 @@ func (d *Detector) patches(ex backbone.Extractor, f []*tensor.Tensor) (rows []fl
 		sel = append(sel, embedding.Aggregate(f[t], d.cfg.Neighbour))
 	}
 	h, w = sel[0].Shape[2], sel[0].Shape[3]
+	var chans []int
 	for _, s := range sel {
 		if s.Shape[2] > h {
 			h, w = s.Shape[2], s.Shape[3]
 		}
+		chans = append(chans, s.Shape[1])
 	}
 	x := embedding.Concat(sel, h, w)
-	return embedding.Rows(x), x.Shape[0], x.Shape[1], h, w, nil
+	raw := embedding.Rows(x)
+	// Every tap weighs equally: one GEMM with the layer-pooling matrix.
+	in, dim := x.Shape[1], 0
+	for _, c := range chans {
+		dim += c
+	}
+	m := x.Shape[0] * h * w
+	rows = make([]float32, m*dim)
+	gemm.Sgemm(false, false, m, dim, in, 1, raw, in, layerPooling(chans, dim), dim, 0, rows, dim)
+	return rows, x.Shape[0], dim, h, w, nil
+}
+
+// layerPooling returns the (Σc)×dim matrix (row-major) that maps
+// concatenated tap features to the reference implementation's embedding
+// (Roth et al.'s patchcore-inspection): each tap's c features are
+// adaptively average-pooled to dim, the taps' vectors are stacked and the
+// stack adaptively pooled to dim again, so each tap fills dim/len(chans)
+// outputs whatever its channel count (concatenation alone weighs a tap by
+// its channels). dim is the total channel count here, which keeps the bank
+// the size plain concatenation gives.
+func layerPooling(chans []int, dim int) []float32 {
+	in := 0
+	for _, c := range chans {
+		in += c
+	}
+	stack := adaptivePool(len(chans)*dim, dim) // (T·dim)×dim
+	m := make([]float32, in*dim)
+	off := 0
+	for t, c := range chans {
+		p := adaptivePool(c, dim) // c×dim
+		for a := 0; a < c; a++ {
+			for j := 0; j < dim; j++ {
+				if p[a*dim+j] == 0 {
+					continue
+				}
+				// Input a reaches stacked slot t·dim+j, then every output o.
+				for o := 0; o < dim; o++ {
+					m[(off+a)*dim+o] += p[a*dim+j] * stack[(t*dim+j)*dim+o]
+				}
+			}
+		}
+		off += c
+	}
+	return m
+}
+
+// adaptivePool returns the in×out matrix of 1-D adaptive average pooling as
+// PyTorch defines it: output j averages inputs floor(j·in/out) up to
+// ceil((j+1)·in/out) − 1.
+func adaptivePool(in, out int) []float32 {
+	p := make([]float32, in*out)
+	for j := 0; j < out; j++ {
+		s, e := j*in/out, ((j+1)*in+out-1)/out
+		for a := s; a < e; a++ {
+			p[a*out+j] = 1 / float32(e-s)
+		}
+	}
+	return p
 }
 
 // Fit builds the memory bank and reduces it to a coreset.
@@ -188,7 +253,7 @@ func (d *Detector) Fit(ctx context.Context, train []*imageio.Image) error {
 	}
 	n := len(all) / d.dim
 	target := min(max(1, int(math.Round(d.cfg.Ratio*float64(n)))), d.cfg.MaxBank, n)
-	sel := Coreset(all, n, d.dim, target, d.cfg.ProjDim, d.cfg.Seed)
+	sel := stats.Coreset(all, n, d.dim, target, d.cfg.ProjDim, d.cfg.Seed)
 	bank := make([]float32, len(sel)*d.dim)
 	for i, j := range sel {
 		copy(bank[i*d.dim:(i+1)*d.dim], all[j*d.dim:(j+1)*d.dim])
@@ -198,176 +263,6 @@ func (d *Detector) Fit(ctx context.Context, train []*imageio.Image) error {
 	}
 	d.bank = nnsearch.NewBank(bank, len(sel), d.dim)
 	return nil
-}
-
-// Coreset selects target rows of x (n×dim) by greedy k-center search
-// (farthest-point sampling) on a seeded Gaussian random projection to
-// proj dimensions. To bound the cost, the search runs over a seeded random
-// candidate subset of at most 10·target rows; the returned indices refer
-// to x.
-func Coreset(x []float32, n, dim, target, proj int, seed uint64) []int {
-	if target >= n {
-		idx := make([]int, n)
-		for i := range idx {
-			idx[i] = i
-		}
-		return idx
-	}
-	r := rand.New(rand.NewPCG(seed, 0xc0de))
-	cand := r.Perm(n)
-	if len(cand) > 10*target {
-		cand = cand[:10*target]
-	}
-	m := len(cand)
-	p := min(proj, dim)
-	// Projected candidates: y = x P, P dim×p with N(0, 1/p) entries.
-	P := make([]float32, dim*p)
-	for i := range P {
-		P[i] = float32(r.NormFloat64() / math.Sqrt(float64(p)))
-	}
-	y := make([]float32, m*p)
-	const chunk = 1024
-	tensor.ParallelChunks((m+chunk-1)/chunk, 1, func(lo, hi int) {
-		rows := make([]float32, chunk*dim)
-		for c := lo; c < hi; c++ {
-			i0, i1 := c*chunk, min((c+1)*chunk, m)
-			for i := i0; i < i1; i++ {
-				copy(rows[(i-i0)*dim:(i-i0+1)*dim], x[cand[i]*dim:(cand[i]+1)*dim])
-			}
-			gemm.SgemmSerial(false, false, i1-i0, p, dim, 1, rows, dim, P, p, 0, y[i0*p:], p)
-		}
-	})
-	return greedy(y, m, p, target, r.IntN(m), cand)
-}
-
-// greedy runs farthest-point sampling on the m rows of y (m×p) from row
-// first and returns the chosen rows mapped through cand. It gives the
-// plain search's result (ties go to the lower row) at a fraction of the
-// cost: every candidate belongs to the cluster of its nearest chosen
-// centre, and by the triangle inequality a new centre c can only come
-// closer to x than x's centre a when |c − a|² < 4·|x − a|² (Elkan's
-// bound). A whole cluster whose farthest member fails the bound is
-// skipped, and the next centre is the farthest of the clusters' farthest
-// members, so late iterations touch only the few clusters near c.
-func greedy(y []float32, m, p, target, first int, cand []int) []int {
-	minD := make([]float32, m)
-	centres := make([]int32, 0, target) // row of each chosen centre
-	members := make([][]int32, 0, target)
-	maxD := make([]float32, 0, target) // farthest member's distance, per cluster
-	far := make([]int32, 0, target)    // that member (lowest row on ties)
-	cc := make([]float32, target)
-	workers := tensor.Workers()
-	moved := make([][]int32, workers)
-	sel := make([]int, 0, target)
-	cur := int32(first)
-	// First centre: every candidate joins its cluster.
-	all := make([]int32, m)
-	c0 := y[int(cur)*p : (int(cur)+1)*p]
-	tensor.ParallelChunks(m, 4096, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			all[i] = int32(i)
-			minD[i] = sqDist(y[i*p:(i+1)*p], c0)
-		}
-	})
-	minD[cur] = 0
-	sel = append(sel, cand[cur])
-	centres = append(centres, cur)
-	members = append(members, all)
-	mv, fi := farthest(all, minD)
-	maxD, far = append(maxD, mv), append(far, fi)
-	for len(sel) < target {
-		// Next centre: the farthest candidate overall.
-		bv, bi := float32(-1), int32(-1)
-		for a, v := range maxD {
-			if v > bv || (v == bv && far[a] < bi) {
-				bv, bi = v, far[a]
-			}
-		}
-		if bv <= 0 {
-			break // every candidate coincides with a chosen one
-		}
-		cur = bi
-		sel = append(sel, cand[cur])
-		c := y[int(cur)*p : (int(cur)+1)*p]
-		nc := len(centres)
-		tensor.ParallelChunks(nc, 256, func(lo, hi int) {
-			for a := lo; a < hi; a++ {
-				if maxD[a] > 0 {
-					cc[a] = sqDist(y[int(centres[a])*p:(int(centres[a])+1)*p], c)
-				}
-			}
-		})
-		chunk := (nc + workers - 1) / workers
-		tensor.ParallelChunks(workers, 1, func(lo, hi int) {
-			for wk := lo; wk < hi; wk++ {
-				out := moved[wk][:0]
-				for a := wk * chunk; a < min((wk+1)*chunk, nc); a++ {
-					if !(cc[a] < 4*maxD[a]) {
-						continue
-					}
-					mem := members[a]
-					keep := mem[:0]
-					mv, fi := float32(-1), int32(-1)
-					for _, i := range mem {
-						md := minD[i]
-						if cc[a] < 4*md {
-							if s := sqDist(y[int(i)*p:(int(i)+1)*p], c); s < md || i == cur {
-								if i == cur {
-									s = 0
-								}
-								minD[i] = s
-								out = append(out, i)
-								continue
-							}
-						}
-						keep = append(keep, i)
-						if md > mv || (md == mv && i < fi) {
-							mv, fi = md, i
-						}
-					}
-					members[a], maxD[a], far[a] = keep, max(mv, 0), fi
-				}
-				moved[wk] = out
-			}
-		})
-		var mem []int32
-		for _, o := range moved {
-			mem = append(mem, o...)
-		}
-		mv, fi := farthest(mem, minD)
-		centres = append(centres, cur)
-		members = append(members, mem)
-		maxD, far = append(maxD, mv), append(far, fi)
-	}
-	return sel
-}
-
-// farthest returns the largest minD among rows (lowest row on ties).
-func farthest(rows []int32, minD []float32) (float32, int32) {
-	mv, fi := float32(0), int32(-1)
-	for _, i := range rows {
-		if md := minD[i]; md > mv || (md == mv && (fi < 0 || i < fi)) {
-			mv, fi = md, i
-		}
-	}
-	return mv, fi
-}
-
-// sqDist is the squared Euclidean distance of two equal-length vectors.
-func sqDist(a, b []float32) float32 {
-	b = b[:len(a)]
-	var s0, s1 float32
-	i := 0
-	for ; i+1 < len(a); i += 2 {
-		t0, t1 := a[i]-b[i], a[i+1]-b[i+1]
-		s0 += t0 * t0
-		s1 += t1 * t1
-	}
-	if i < len(a) {
-		t := a[i] - b[i]
-		s0 += t * t
-	}
-	return s0 + s1
 }
 
 // Score computes patch distance maps and reweighted image scores.
@@ -396,15 +291,7 @@ func (d *Detector) Score(ctx context.Context, images []*imageio.Image) ([]detect
 		// Maps are resized and smoothed image by image, in parallel.
 		tensor.ParallelChunks(n, 1, func(lo, hi int) {
 			for i := lo; i < hi; i++ {
-				grid := make([]float32, L)
-				best := 0
-				for l := 0; l < L; l++ {
-					grid[l] = float32(math.Sqrt(float64(dist[i*L+l])))
-					if grid[l] > grid[best] {
-						best = l
-					}
-				}
-				score := d.reweight(rows[(i*L+best)*dim:(i*L+best+1)*dim], int(idx[i*L+best]), float64(grid[best]))
+				grid, score := d.imageScore(rows[i*L*dim:(i+1)*L*dim], dist[i*L:(i+1)*L], idx[i*L:(i+1)*L])
 				img := images[start+i]
 				m, _ := d.cfg.Geometry.ScoreMap(grid, d.h, d.w, d.cfg.Sigma, img.H, img.W)
 				out[start+i] = detector.Result{Score: score, Map: m}
@@ -416,6 +303,23 @@ func (d *Detector) Score(ctx context.Context, images []*imageio.Image) ([]detect
 		return nil, err
 	}
 	return out, nil
+}
+
+// imageScore returns one image's patch-score grid (distances to the
+// nearest bank patch, from the squared distances dist and indices idx of
+// its L patch rows) and its image score: the largest patch score s*,
+// reweighted.
+func (d *Detector) imageScore(rows, dist []float32, idx []int32) ([]float32, float64) {
+	grid := make([]float32, len(dist))
+	best := 0
+	for l, v := range dist {
+		grid[l] = float32(math.Sqrt(float64(max(v, 0))))
+		if grid[l] > grid[best] {
+			best = l
+		}
+	}
+	q := rows[best*d.dim : (best+1)*d.dim]
+	return grid, d.reweight(q, int(idx[best]), float64(grid[best]))
 }
 
 // reweight applies the paper's image-score weight: s = (1 − softmax of the
@@ -462,26 +366,25 @@ func (d *Detector) Tensors() []safetensors.Tensor {
 	return []safetensors.Tensor{meta, safetensors.F32("bank", []int{d.bank.N, d.dim}, d.bank.Data)}
 }
 
-// Restore loads the memory bank.
+// Restore loads the memory bank, checking shapes and values: the grid
+// positive integers, the bank non-empty and finite.
 func (d *Detector) Restore(raw json.RawMessage, ts map[string]safetensors.Tensor) error {
 	nd, err := New(raw)
 	if err != nil {
 		return err
 	}
 	*d = *nd
-	grid, err := detector.Float32s(ts, "grid", 2)
-	if err != nil {
+	if d.h, d.w, err = modelcheck.Grid(ts, "grid"); err != nil {
 		return err
 	}
-	d.h, d.w = int(grid[0]), int(grid[1])
 	t, err := detector.CheckShape(ts, "bank", -1, -1)
 	if err != nil {
 		return err
 	}
-	if t.Shape[0] < 1 || t.Shape[1] < 1 || d.h < 1 || d.w < 1 {
-		return fmt.Errorf("tensor \"bank\" has shape %v for grid %dx%d", t.Shape, d.h, d.w)
+	if t.Shape[0] < 1 || t.Shape[1] < 1 {
+		return fmt.Errorf("tensor \"bank\" has shape %v, want at least one row and column", t.Shape)
 	}
-	v, err := t.Float32s()
+	v, err := modelcheck.Float32s(ts, "bank", t.Shape...)
 	if err != nil {
 		return err
 	}

@@ -1,11 +1,16 @@
 package patchcore
 
 import (
+	"encoding/json"
 	"math"
 	"math/rand/v2"
+	"sort"
+	"strings"
 	"testing"
 
 	"github.com/vigil-ad/vigil/detector/detectortest"
+	"github.com/vigil-ad/vigil/nnsearch"
+	"github.com/vigil-ad/vigil/safetensors"
 )
 
 func TestContract(t *testing.T) {
@@ -16,121 +21,149 @@ func TestHalfPrecisionRoundTrip(t *testing.T) {
 	detectortest.Run(t, "patchcore", `{"backbone":"random:2","size":64,"taps":[0,1],"ratio":0.1,"seed":5,"half":true}`, detectortest.Options{NTrain: 12})
 }
 
-// The greedy k-center coreset must cover the set: on well separated
-// clusters it picks one point from every cluster before any second one.
-func TestCoresetCoversClusters(t *testing.T) {
-	r := rand.New(rand.NewPCG(1, 1))
-	const k, per, dim = 8, 50, 6
-	x := make([]float32, k*per*dim)
-	for c := 0; c < k; c++ {
-		for i := 0; i < per; i++ {
-			for a := 0; a < dim; a++ {
-				centre := 0.0
-				if a == c%dim {
-					centre = 100 * float64(1+c/dim)
-				}
-				x[((c*per)+i)*dim+a] = float32(centre + r.NormFloat64())
-			}
+// Hand-computed layer pooling for taps of 2 and 6 channels into 8
+// dimensions. Tap 0 pools 2→8 to a,a,a,a,b,b,b,b; tap 1 pools 6→8 to
+// c1,(c1+c2)/2,(c2+c3)/2,c3,c4,(c4+c5)/2,(c5+c6)/2,c6; the 16 stacked
+// values pool 16→8 pairwise.
+func TestLayerPoolingHandComputed(t *testing.T) {
+	x := []float32{1, 2, 10, 20, 30, 40, 50, 60} // a, b, c1..c6
+	m := layerPooling([]int{2, 6}, 8)
+	got := make([]float32, 8)
+	for o := range got {
+		for a, v := range x {
+			got[o] += v * m[a*8+o]
 		}
 	}
-	sel := Coreset(x, k*per, dim, k, dim, 7)
-	seen := map[int]bool{}
-	for _, j := range sel {
-		seen[j/per] = true
-	}
-	if len(sel) != k || len(seen) != k {
-		t.Fatalf("coreset %v covers clusters %v, want all %d", sel, seen, k)
+	c := x[2:]
+	// Outputs 0..3 come from tap 0 (a, a, b, b), 4..7 from tap 1.
+	full := []float32{1, 1, 2, 2,
+		(c[0] + (c[0]+c[1])/2) / 2, ((c[1]+c[2])/2 + c[2]) / 2,
+		(c[3] + (c[3]+c[4])/2) / 2, ((c[4]+c[5])/2 + c[5]) / 2}
+	for i := range full {
+		if math.Abs(float64(got[i]-full[i])) > 1e-5 {
+			t.Fatalf("pooled %v, want %v", got, full)
+		}
 	}
 }
 
-// Brute-force check of the k-center objective: the coreset's covering
-// radius is within the greedy 2-approximation of a random subset's.
-func TestCoresetRadiusBeatsRandom(t *testing.T) {
-	r := rand.New(rand.NewPCG(2, 2))
-	n, dim, m := 400, 5, 20
-	x := make([]float32, n*dim)
-	for i := range x {
-		x[i] = float32(r.NormFloat64())
-	}
-	radius := func(sel []int) float64 {
-		worst := 0.0
-		for i := 0; i < n; i++ {
-			best := math.Inf(1)
-			for _, j := range sel {
-				var s float64
-				for a := 0; a < dim; a++ {
-					d := float64(x[i*dim+a] - x[j*dim+a])
-					s += d * d
-				}
-				best = math.Min(best, s)
+// Every tap weighs equally: a unit change spread over one tap's channels
+// moves the embedding by the same amount whichever tap it is in, although
+// one tap has three times the channels of the other.
+func TestLayerPoolingWeighsTapsEqually(t *testing.T) {
+	m := layerPooling([]int{32, 96}, 128)
+	energy := func(lo, hi int) float64 {
+		var s float64
+		for o := 0; o < 128; o++ {
+			var v float64
+			for a := lo; a < hi; a++ {
+				v += float64(m[a*128+o])
 			}
-			worst = math.Max(worst, best)
+			s += v
 		}
-		return math.Sqrt(worst)
+		return s
 	}
-	core := radius(Coreset(x, n, dim, m, dim, 3))
-	rnd := radius(r.Perm(n)[:m])
-	if core >= rnd {
-		t.Fatalf("coreset radius %.3f not below a random subset's %.3f", core, rnd)
+	// The total weight of each tap's channels (the embedding of a tap set
+	// to all ones) is the tap's share of the outputs: 64 each.
+	if e0, e1 := energy(0, 32), energy(32, 128); math.Abs(e0-64) > 1e-3 || math.Abs(e1-64) > 1e-3 {
+		t.Fatalf("tap weights %v and %v, want 64 and 64", e0, e1)
 	}
 }
 
-// The bounded greedy search picks exactly what plain farthest-point
-// sampling (every candidate's distance updated at every step) picks.
-func TestGreedyMatchesPlainSearch(t *testing.T) {
-	r := rand.New(rand.NewPCG(4, 4))
-	const m, p, target = 3000, 7, 300
-	y := make([]float32, m*p)
-	for i := range y {
-		y[i] = float32(r.NormFloat64())
+// The image score equals the paper's formula (Roth et al. 2022, eq. 7)
+// computed by brute force: the test patch m_test with the largest distance
+// s* to its nearest bank patch m*, and
+// s = (1 − exp‖m_test − m*‖ / Σ_{m ∈ N_b(m*)} exp‖m_test − m‖) · s*,
+// N_b(m*) the b nearest bank patches of m* (m* among them).
+func TestImageScoreMatchesPaperFormula(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 3))
+	const nb, dim, L, b = 40, 5, 12, 4
+	bank := make([]float32, nb*dim)
+	for i := range bank {
+		bank[i] = float32(r.NormFloat64())
 	}
-	cand := r.Perm(m)
-	got := greedy(y, m, p, target, 11, cand)
-	minD := make([]float64, m)
-	for i := range minD {
-		minD[i] = math.Inf(1)
+	rows := make([]float32, L*dim)
+	for i := range rows {
+		rows[i] = float32(1.5 * r.NormFloat64())
 	}
-	cur := 11
-	for step := 0; step < target; step++ {
-		if got[step] != cand[cur] {
-			t.Fatalf("step %d: picked %d, plain search picks %d", step, got[step], cand[cur])
+	d := &Detector{cfg: DefaultConfig(), dim: dim, bank: nnsearch.NewBank(bank, nb, dim)}
+	d.cfg.Neighbors = b
+	dist := func(x, y []float32) float64 {
+		var s float64
+		for a := range x {
+			t := float64(x[a] - y[a])
+			s += t * t
 		}
-		best := -1.0
-		for i := 0; i < m; i++ {
-			var s float64
-			for a := 0; a < p; a++ {
-				d := float64(y[i*p+a] - y[cur*p+a])
-				s += d * d
+		return math.Sqrt(s)
+	}
+	row := func(v []float32, i int) []float32 { return v[i*dim : (i+1)*dim] }
+	// Brute force: nearest bank patch of every test patch, the worst one.
+	sStar, test, mStar := -1.0, -1, -1
+	for l := 0; l < L; l++ {
+		best, bi := math.Inf(1), -1
+		for j := 0; j < nb; j++ {
+			if v := dist(row(rows, l), row(bank, j)); v < best {
+				best, bi = v, j
 			}
-			minD[i] = math.Min(minD[i], s)
 		}
-		next := 0
-		for i := 0; i < m; i++ {
-			if minD[i] > best {
-				best, next = minD[i], i
-			}
+		if best > sStar {
+			sStar, test, mStar = best, l, bi
 		}
-		cur = next
+	}
+	order := make([]int, nb)
+	for j := range order {
+		order[j] = j
+	}
+	sort.Slice(order, func(a, c int) bool {
+		return dist(row(bank, order[a]), row(bank, mStar)) < dist(row(bank, order[c]), row(bank, mStar))
+	})
+	var den float64
+	for _, j := range order[:b] {
+		den += math.Exp(dist(row(rows, test), row(bank, j)))
+	}
+	want := (1 - math.Exp(sStar)/den) * sStar
+
+	sq, idx := d.bank.Search(rows, L, 1)
+	grid, got := d.imageScore(rows, sq, idx)
+	if math.Abs(got-want) > 1e-4*want {
+		t.Fatalf("image score %v, paper's formula %v", got, want)
+	}
+	if math.Abs(float64(grid[test])-sStar) > 1e-4*sStar {
+		t.Fatalf("patch score %v, want s* = %v", grid[test], sStar)
 	}
 }
 
-// BenchmarkCoreset selects 4096 of 40960 clustered 128-d patches.
-func BenchmarkCoreset(b *testing.B) {
-	r := rand.New(rand.NewPCG(5, 5))
-	const n, dim, target = 40960, 128, 4096
-	centres := make([]float32, 64*dim)
-	for i := range centres {
-		centres[i] = float32(r.NormFloat64() * 3)
+// A crafted model whose values (not shapes) are bad is refused with an
+// error naming the tensor; the untouched model restores.
+func TestRestoreRefusesCraftedValues(t *testing.T) {
+	const cfg = `{"backbone":"random:1","size":64}`
+	good := func() map[string][]float32 {
+		return map[string][]float32{"grid": {2, 3}, "bank": {0, 1, 2, 3, 4, 5}}
 	}
-	x := make([]float32, n*dim)
-	for i := 0; i < n; i++ {
-		c := r.IntN(64)
-		for a := 0; a < dim; a++ {
-			x[i*dim+a] = centres[c*dim+a] + float32(r.NormFloat64())
+	shapes := map[string][]int{"grid": {2}, "bank": {3, 2}}
+	restore := func(v map[string][]float32) error {
+		ts := map[string]safetensors.Tensor{}
+		for name, x := range v {
+			ts[name] = safetensors.F32(name, shapes[name], x)
 		}
+		return new(Detector).Restore(json.RawMessage(cfg), ts)
 	}
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		Coreset(x, n, dim, target, 32, 1)
+	if err := restore(good()); err != nil {
+		t.Fatalf("good model refused: %v", err)
+	}
+	for _, c := range []struct {
+		why, name string
+		edit      func(v map[string][]float32)
+	}{
+		{"NaN bank", "bank", func(v map[string][]float32) { v["bank"][4] = float32(math.NaN()) }},
+		{"infinite bank", "bank", func(v map[string][]float32) { v["bank"][0] = float32(math.Inf(-1)) }},
+		{"zero grid", "grid", func(v map[string][]float32) { v["grid"][1] = 0 }},
+		{"fractional grid", "grid", func(v map[string][]float32) { v["grid"][0] = 1.5 }},
+		{"huge grid", "grid", func(v map[string][]float32) { v["grid"][0] = 1e9 }},
+	} {
+		v := good()
+		c.edit(v)
+		if err := restore(v); err == nil || !strings.Contains(err.Error(), `"`+c.name+`"`) {
+			t.Errorf("%s: err %v, want one naming %q", c.why, err, c.name)
+		}
 	}
 }
