@@ -178,18 +178,24 @@ func loadIDX(dir string, normalClass int, opt Options) (*Dataset, error) {
 	if len(normalIdx) == 0 {
 		return nil, fmt.Errorf("dataset: %s has no images of class %d", tr.labelsPath, normalClass)
 	}
-	// one allocation per split instead of one per image
-	slab := make([]float32, len(normalIdx)*hw)
+	// one allocation per split instead of one per image; a skipped split
+	// is not converted (its samples are dropped after the split)
 	normals := make([]Sample, len(normalIdx))
-	for k, i := range normalIdx {
-		normals[k] = tr.sample(i, slab[k*hw:], 0, "good")
+	if !opt.SkipTrain {
+		slab := make([]float32, len(normalIdx)*hw)
+		for k, i := range normalIdx {
+			normals[k] = tr.sample(i, slab[k*hw:], 0, "good")
+		}
 	}
 	ds := &Dataset{Name: fmt.Sprintf("%s-class%d", filepath.Base(filepath.Clean(dir)), normalClass), Layout: LayoutIDX, Split: opt.splitInfo(0)}
 	ds.Split.NormalClass = &normalClass
 	if ds.Train, ds.Val, err = splitVal(normals, opt, tr.imgPath); err != nil {
 		return nil, err
 	}
-	slab = make([]float32, te.n*hw)
+	if opt.SkipTest {
+		return finished(ds, opt)
+	}
+	slab := make([]float32, te.n*hw)
 	ds.Test = make([]Sample, te.n)
 	for i, l := range te.labels {
 		if int(l) == normalClass {

@@ -36,3 +36,33 @@ func TestSkipSplits(t *testing.T) {
 		}
 	}
 }
+
+// IDX skips converting the skipped split but keeps the others identical.
+func TestSkipSplitsIDX(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "idx")
+	writeIDXDir(t, dir, false, false)
+	full, err := LoadIDX(dir, 2, Options{MinVal: 1, Seed: 6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	train, err := LoadIDX(dir, 2, Options{MinVal: 1, Seed: 6, SkipTest: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	test, err := LoadIDX(dir, 2, Options{MinVal: 1, Seed: 6, SkipTrain: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(train.Test) != 0 || len(test.Train)+len(test.Val) != 0 || names(train.Train) != names(full.Train) ||
+		names(train.Val) != names(full.Val) || names(test.Test) != names(full.Test) {
+		t.Fatal("kept splits differ from a full load")
+	}
+	for i := range test.Test {
+		if !sameF(test.Test[i].Image.Pix, full.Test[i].Image.Pix, 0) {
+			t.Fatalf("%s: pixels differ", test.Test[i].Name)
+		}
+	}
+	if train.Train[0].Image == nil || !sameF(train.Train[0].Image.Pix, full.Train[0].Image.Pix, 0) {
+		t.Fatal("training pixels differ")
+	}
+}
