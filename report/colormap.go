@@ -133,9 +133,18 @@ func drawOutline(dst *image.RGBA, mask *imageio.Map, c color.RGBA) {
 			}
 		}
 	}
+	// Two pixels wide (the contour and its neighbours inside the mask):
+	// a one-pixel line reads as the dark ring alone on a thumbnail.
 	for i, on := range Contour(mask) {
-		if on {
-			dst.SetRGBA(i%w, i/w, c)
+		if !on {
+			continue
+		}
+		y, x := i/w, i%w
+		dst.SetRGBA(x, y, c)
+		for _, d := range [4][2]int{{-1, 0}, {1, 0}, {0, -1}, {0, 1}} {
+			if in(y+d[0], x+d[1]) {
+				dst.SetRGBA(x+d[1], y+d[0], c)
+			}
 		}
 	}
 }

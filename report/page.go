@@ -9,6 +9,7 @@ import (
 	"math"
 	"sort"
 	"strconv"
+	"strings"
 )
 
 // metricNames are the page's words for the metric keys the tools write;
@@ -64,7 +65,7 @@ func metricTable(m map[string]any, order []string) []metricRow {
 	add := func(k string) {
 		if v, ok := m[k]; ok && !done[k] && !thresholdKeys[k] {
 			done[k] = true
-			rows = append(rows, metricRow{metricName(k), k, formatValue(v)})
+			rows = append(rows, metricRow{metricName(k), k, formatMetric(k, v)})
 		}
 	}
 	for _, k := range order {
@@ -97,12 +98,9 @@ func formatValue(v any) string {
 	case nil:
 		return "n/a"
 	case float64:
-		if x == math.Trunc(x) && math.Abs(x) < 1e9 {
-			return strconv.FormatInt(int64(x), 10) // counts read back from JSON
-		}
 		return formatFloat(x)
 	case float32:
-		return formatValue(float64(x))
+		return formatFloat(float64(x))
 	case string:
 		return x
 	}
@@ -110,6 +108,15 @@ func formatValue(v any) string {
 		return string(b)
 	}
 	return fmt.Sprint(v)
+}
+
+// formatMetric formats a metric's value; counts ("n_..." keys), which
+// read back from JSON as float64, are shown as integers.
+func formatMetric(key string, v any) string {
+	if f, ok := v.(float64); ok && strings.HasPrefix(key, "n_") && f == math.Trunc(f) && math.Abs(f) < 1e15 {
+		return strconv.FormatInt(int64(f), 10)
+	}
+	return formatValue(v)
 }
 
 func formatFloat(f float64) string {
@@ -230,7 +237,7 @@ func renderPage(s *Summary, opt Options) ([]byte, []fig, error) {
 				dr.Values = append(dr.Values, "")
 				continue
 			}
-			dr.Values = append(dr.Values, formatValue(v))
+			dr.Values = append(dr.Values, formatMetric(k, v))
 		}
 		d.Defects.Rows = append(d.Defects.Rows, dr)
 		if r.Images > 0 {
@@ -256,10 +263,10 @@ func renderPage(s *Summary, opt Options) ([]byte, []fig, error) {
 
 	d.PerImage = !opt.fixedRange()
 	if opt.PixelThreshold != nil {
-		d.PixelThreshold = formatFloat(*opt.PixelThreshold)
+		d.PixelThreshold = shortNum(*opt.PixelThreshold)
 	}
 	if !d.PerImage {
-		d.RangeText = formatFloat(opt.MapRange[0]) + " to " + formatFloat(opt.MapRange[1])
+		d.RangeText = shortNum(opt.MapRange[0]) + " to " + shortNum(opt.MapRange[1])
 	}
 	for _, r := range s.Rows {
 		pr := pageRow{
@@ -393,7 +400,7 @@ tr.error td:first-child { border-left: 6px solid #555; }
 {{range .Figures}}<img src="{{.File}}" alt="{{.Alt}}">{{end}}
 </div>
 {{end}}<h2>Images</h2>
-<p>{{.NErrors}} failed, {{.NFP}} false positives, {{.NMiss}} misses; these come first. Click a column header to sort.</p>
+<p>Failed: {{.NErrors}}, false positives: {{.NFP}}, misses: {{.NMiss}} (listed first). Click a column header to sort.</p>
 {{if .ColorBar}}<div id="legend"><img src="colorbar.png" alt="colour bar">
 <p>{{if .PerImage}}<strong>No calibrated colour range was given: each heatmap is scaled to its own minimum (blue) and maximum (red), so colours are not comparable between images.</strong> Each heatmap's range is printed under it.{{else}}Heatmap colours: blue = low, red = high, one fixed scale for every image ({{.RangeText}}){{if .PixelThreshold}}; the black tick marks the pixel threshold {{.PixelThreshold}}{{end}}.{{end}}
 Magenta outline: predicted anomalous region. Green outline: ground-truth defect region.</p></div>
@@ -409,20 +416,17 @@ Magenta outline: predicted anomalous region. Green outline: ground-truth defect 
 {{if .DefectNames}}defect type <select id="defect"><option value="">all</option>{{range .DefectNames}}<option>{{.}}</option>{{end}}</select>{{end}}
 <span id="count"></span></div>
 <table id="images">
-<thead><tr><th data-key="order" data-type="num">#</th><th data-key="name">image</th><th data-key="defect">defect type</th><th>picture</th><th>ground truth</th><th>heatmap</th><th data-key="score" data-type="num">score</th><th data-key="pvalue" data-type="num">p-value</th><th data-key="label">label</th><th data-key="decision">decision</th><th data-key="rank" data-type="num">outcome</th></tr></thead>
+<thead><tr><th data-key="order" data-type="num">#</th><th data-key="name">image</th><th>picture</th><th>ground truth</th><th>heatmap and predicted region</th><th data-key="score" data-type="num">score</th><th data-key="pvalue" data-type="num">p-value</th><th data-key="rank" data-type="num">outcome</th></tr></thead>
 <tbody>
-{{range .Rows}}<tr class="{{.Outcome}}" data-order="{{.Order}}" data-name="{{.Name}}" data-defect="{{.Defect}}" data-score="{{.ScoreAttr}}" data-pvalue="{{.PValueAttr}}" data-label="{{.LabelText}}" data-labelnum="{{.Label}}" data-decision="{{.DecisionText}}" data-outcome="{{.Outcome}}" data-rank="{{.Rank}}">
+{{range .Rows}}<tr class="{{.Outcome}}" data-order="{{.Order}}" data-name="{{.Name}}" data-defect="{{.Defect}}" data-score="{{.ScoreAttr}}" data-pvalue="{{.PValueAttr}}" data-labelnum="{{.Label}}" data-decision="{{.DecisionText}}" data-outcome="{{.Outcome}}" data-rank="{{.Rank}}">
 <td class="num">{{.Order}}</td>
-<td>{{.Name}}{{if and .Path (ne .Path .Name)}}<div class="path">{{.Path}}</div>{{end}}</td>
-<td>{{.Defect}}</td>
+<td>{{.Name}}{{if and .Path (ne .Path .Name)}}<div class="path">{{.Path}}</div>{{end}}{{if .Defect}}<div class="path">defect type: {{.Defect}}</div>{{end}}</td>
 {{if .Error}}<td colspan="3" class="errmsg">{{.Error}}</td>{{else}}<td>{{if .Image}}<img src="{{.Image}}" alt="image">{{end}}</td>
 <td>{{if .Mask}}<img src="{{.Mask}}" alt="ground truth">{{end}}</td>
 <td>{{if .Overlay}}<img src="{{.Overlay}}" alt="heatmap">{{if .RangeText}}<div class="path">range {{.RangeText}}</div>{{end}}{{end}}</td>{{end}}
 <td class="num">{{.ScoreText}}</td>
 <td class="num">{{.PValueText}}</td>
-<td>{{.LabelText}}</td>
-<td>{{.DecisionText}}</td>
-<td>{{if lt .Rank 3}}<span class="badge">{{.OutcomeText}}</span>{{else}}{{.OutcomeText}}{{end}}</td>
+<td>{{if lt .Rank 3}}<span class="badge">{{.OutcomeText}}</span>{{else}}{{.OutcomeText}}{{end}}<div class="path">label: {{.LabelText}}<br>decision: {{.DecisionText}}</div></td>
 </tr>
 {{end}}</tbody>
 </table>

@@ -78,7 +78,7 @@ func TestOverlayBlendsAndOutlines(t *testing.T) {
 	img := imageio.New(1, 10, 10) // black
 	m := imageio.NewMap(10, 10)
 	m.Pix[0] = 1 // top-left at the top of the range, the rest at the bottom
-	pred := square(10, 10, 4, 4, 3)
+	pred := square(10, 10, 2, 2, 6) // rows and columns 2..7
 	o := Overlay(img, m, 0, 1, pred)
 	hot, cold := Turbo(1), Turbo(0)
 	if got := o.RGBAAt(0, 0); absDiff(got.R, hot.R/2) > 1 || absDiff(got.G, hot.G/2) > 1 {
@@ -87,17 +87,22 @@ func TestOverlayBlendsAndOutlines(t *testing.T) {
 	if got := o.RGBAAt(9, 0); absDiff(got.B, cold.B/2) > 1 {
 		t.Errorf("cold pixel %v, want half of %v", got, cold)
 	}
-	if got := o.RGBAAt(4, 4); got != contourColor {
-		t.Errorf("contour pixel %v", got)
+	// The line is two pixels wide: the contour and the ring inside it.
+	for _, p := range [][2]int{{2, 2}, {4, 2}, {3, 3}, {4, 3}, {7, 7}, {6, 4}} {
+		if got := o.RGBAAt(p[0], p[1]); got != contourColor {
+			t.Errorf("contour pixel %v is %v", p, got)
+		}
 	}
-	if got := o.RGBAAt(5, 5); got == contourColor {
-		t.Error("mask interior drawn as contour")
+	for _, p := range [][2]int{{4, 4}, {5, 5}, {4, 5}} {
+		if got := o.RGBAAt(p[0], p[1]); got == contourColor {
+			t.Errorf("mask interior %v drawn as contour", p)
+		}
 	}
 	// The dark ring sits just outside the mask, not diagonally off it.
-	if got := o.RGBAAt(4, 3); got != outlineColor {
+	if got := o.RGBAAt(4, 1); got != outlineColor {
 		t.Errorf("pixel above the mask %v, want the outline colour", got)
 	}
-	if got := o.RGBAAt(3, 3); got == outlineColor {
+	if got := o.RGBAAt(1, 1); got == outlineColor {
 		t.Error("diagonal neighbour drawn as outline")
 	}
 }
