@@ -77,7 +77,7 @@ func TestContourOfSquareIsItsBorder(t *testing.T) {
 func TestOverlayBlendsAndOutlines(t *testing.T) {
 	img := imageio.New(1, 10, 10) // black
 	m := imageio.NewMap(10, 10)
-	m.Pix[0] = 1 // top-left at the top of the range, the rest at the bottom
+	m.Pix[0] = 1                    // top-left at the top of the range, the rest at the bottom
 	pred := square(10, 10, 2, 2, 6) // rows and columns 2..7
 	o := Overlay(img, m, 0, 1, pred)
 	hot, cold := Turbo(1), Turbo(0)
