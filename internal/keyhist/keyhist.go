@@ -26,12 +26,13 @@
 //   - a new fine block needed with the block budget spent: s grows by one
 //     (neighbouring coarse bins and their blocks merge pairwise).
 //
-// s never exceeds 16 (the window then spans all 2^32 keys); if the budget is
-// still spent there, new coarse bins stay unrefined. So the resolution is
-// the finest the budget allows for the observed range: scores confined to
+// From s = 16 on the window spans all 2^32 keys and only the budget raises
+// s further, up to 24 (fine bins 2^16 keys, 7 mantissa bits); only if the
+// budget is still spent there do new coarse bins stay unrefined. So the
+// resolution is uniform over the range and the finest the budget allows: scores confined to
 // [1, 1.001] (8,389 float32 values) or 1000 ± 0.03 (984 values) are
 // resolved exactly, and a map spanning many octaves gets about 15 mantissa
-// bits with the default budget. There are at most ~20 re-binnings in a histogram's life,
+// bits with the default budget. There are at most ~40 re-binnings in a histogram's life,
 // each O(C + 256·blocks).
 //
 // Memory: 24 bytes per bin; 65,536 coarse bins plus at most
@@ -46,7 +47,8 @@ const (
 	fineBits    = 8
 	fineCount   = 1 << fineBits
 	minShift    = fineBits // fine bins of one key
-	maxShift    = 16       // the window spans all keys
+	fullShift   = 16       // from here on the window spans all keys
+	maxShift    = 24       // fine bins of 2^16 keys (7 mantissa bits)
 	// DefaultBins is the bin budget New uses for bins <= 0: 2^18 bins,
 	// 6 MiB at most. Larger budgets buy resolution on wide ranges at the
 	// price of a larger working set: with 2^20 bins, accumulating 1-MP
@@ -117,6 +119,7 @@ var emptyBlock = func() (b [fineCount]Bin) {
 type Hist struct {
 	shift     uint   // coarse bins span 2^shift keys, fine bins 2^(shift−8)
 	base      uint32 // coarse index (key>>shift) of the window's first bin
+	lo, hi    uint32 // smallest and largest key added (lo > hi: none yet)
 	coarse    []Bin  // nil until the first Add
 	block     []int32
 	fine      []Bin
@@ -129,7 +132,7 @@ func New(bins int) *Hist {
 	if bins <= 0 {
 		bins = DefaultBins
 	}
-	return &Hist{maxBlocks: max(0, (bins-coarseCount)/fineCount)}
+	return &Hist{maxBlocks: max(0, (bins-coarseCount)/fineCount), lo: math.MaxUint32}
 }
 
 // Budget returns the bin budget, for building a histogram with the same
@@ -150,6 +153,9 @@ func (h *Hist) FineWidth() uint32 {
 
 // Add adds the masses neg and pos to the bin of key k.
 func (h *Hist) Add(k uint32, neg, pos float64) {
+	if k < h.lo || k > h.hi {
+		h.extend(k, k, minShift)
+	}
 	b := h.slot(k)
 	b.Neg += neg
 	b.Pos += pos
@@ -161,12 +167,36 @@ func (h *Hist) Add(k uint32, neg, pos float64) {
 	}
 }
 
-// slot returns the bin of key k, re-binning first when k is outside the
-// window or a fine block is needed beyond the budget.
-func (h *Hist) slot(k uint32) *Bin {
-	if h.coarse == nil || (k>>h.shift)-h.base >= coarseCount {
-		h.grow(k, k, minShift)
+// halfShift returns the smallest shift >= s at which the key range
+// [lo, hi] fits in half the window.
+func halfShift(s uint, lo, hi uint32) uint {
+	for s < fullShift && (hi>>s)-(lo>>s)+1 > coarseCount/2 {
+		s++
 	}
+	return s
+}
+
+// extend widens the observed key range to [lo, hi] and re-bins at a shift
+// of at least minS when the range no longer fits half the window or leaves
+// the window. The shift is thus always the smallest that satisfies both
+// the half-window rule for the final range and the block budget (both
+// monotone in the data), whatever the order of Adds and Merges — which
+// makes the bins independent of that order.
+func (h *Hist) extend(lo, hi uint32, minS uint) {
+	h.lo, h.hi = min(h.lo, lo), max(h.hi, hi)
+	s := minS
+	if h.coarse != nil {
+		s = max(s, h.shift)
+	}
+	s = halfShift(s, h.lo, h.hi)
+	if h.coarse == nil || s != h.shift || (h.lo>>s)-h.base >= coarseCount || (h.hi>>s)-h.base >= coarseCount {
+		h.rebin(s)
+	}
+}
+
+// slot returns the bin of key k (inside the window), re-binning first when
+// a fine block is needed beyond the budget.
+func (h *Hist) slot(k uint32) *Bin {
 	c := (k >> h.shift) - h.base
 	b := h.block[c]
 	if b < 0 {
@@ -174,7 +204,7 @@ func (h *Hist) slot(k uint32) *Bin {
 			if h.maxBlocks == 0 || h.shift == maxShift {
 				return &h.coarse[c]
 			}
-			h.rebin(h.shift+1, 0, 0, false)
+			h.rebin(h.shift + 1)
 			return h.slot(k)
 		}
 		b = h.newBlock(c)
@@ -189,55 +219,16 @@ func (h *Hist) newBlock(c uint32) int32 {
 	return b
 }
 
-// span returns the smallest and largest key held, ok false when empty.
-func (h *Hist) span() (lo, hi uint32, ok bool) {
-	first := true
-	h.each(false, func(b *Bin) bool {
-		if first {
-			lo, first = b.Lo, false
-		}
-		hi = b.Hi
-		return true
-	})
-	return lo, hi, !first
-}
-
-// grow re-bins at a shift of at least minS so that the window covers the
-// held keys and [lo, hi].
-func (h *Hist) grow(lo, hi uint32, minS uint) {
-	s := minS
-	if h.coarse != nil {
-		s = max(s, h.shift)
-	}
-	if l, u, ok := h.span(); ok {
-		lo, hi = min(lo, l), max(hi, u)
-	}
-	for s < maxShift && (hi>>s)-(lo>>s)+1 > coarseCount/2 {
-		s++
-	}
-	h.rebin(s, lo, hi, true)
-}
-
-// rebin rebuilds the grid at shift s (>= the current one), pooling every
-// old bin into the new bin containing it. The window is centred on the held
-// keys, widened by [lo, hi] when extra is set.
-func (h *Hist) rebin(s uint, lo, hi uint32, extra bool) {
-	if l, u, ok := h.span(); ok {
-		if extra {
-			lo, hi = min(lo, l), max(hi, u)
-		} else {
-			lo, hi = l, u
-		}
-	}
-	// Re-check the half-window rule: a budget re-bin keeps the range.
-	for s < maxShift && (hi>>s)-(lo>>s)+1 > coarseCount/2 {
-		s++
-	}
+// rebin rebuilds the grid at shift s (>= the current one, raised further if
+// the half-window rule needs it), centred on the observed key range,
+// pooling every old bin into the new bin containing it.
+func (h *Hist) rebin(s uint) {
+	s = halfShift(s, h.lo, h.hi)
 	old := *h
 	h.shift = s
 	h.base = 0
-	if s < maxShift {
-		mid := (int64(lo>>s) + int64(hi>>s)) / 2
+	if s < fullShift {
+		mid := (int64(h.lo>>s) + int64(h.hi>>s)) / 2
 		top := int64(1)<<(32-s) - coarseCount
 		h.base = uint32(min(top, max(0, mid-coarseCount/2)))
 	}
@@ -254,6 +245,8 @@ func (h *Hist) rebin(s uint, lo, hi uint32, extra bool) {
 		return
 	}
 	for c := range old.coarse {
+		// Past fullShift the top coarse indices map to no key (start
+		// wraps); those bins are always empty and never read.
 		start := (old.base + uint32(c)) << old.shift
 		if cb := &old.coarse[c]; !cb.Empty() {
 			h.coarse[(start>>s)-h.base].add(cb)
@@ -332,49 +325,27 @@ func (h *Hist) Descend(f func(b Bin)) { h.each(true, func(b *Bin) bool { f(*b); 
 // returns false.
 func (h *Hist) Ascend(f func(b Bin) bool) { h.each(false, func(b *Bin) bool { return f(*b) }) }
 
-// Merge adds everything in o to h. The result is the histogram of all
-// values added to either (up to which bins the budget left unrefined).
+// Merge adds everything in o to h. With a budget that leaves no bin
+// unrefined, the result has exactly the bins of one histogram fed all the
+// values.
 func (h *Hist) Merge(o *Hist) {
-	lo, hi, ok := o.span()
-	if !ok {
+	if o.coarse == nil || o.lo > o.hi {
 		return
 	}
-	if h.coarse == nil || o.shift > h.shift || (lo>>h.shift)-h.base >= coarseCount || (hi>>h.shift)-h.base >= coarseCount {
-		h.grow(lo, hi, o.shift)
-	}
-	// Insert o's extreme bins first: a budget re-bin during the insertion
-	// centres the window on the held keys, which then include o's range.
-	var first, last Bin
-	n := 0
+	h.extend(o.lo, o.hi, o.shift)
 	o.each(false, func(b *Bin) bool {
-		if n == 0 {
-			first = *b
-		}
-		last = *b
-		n++
-		return true
-	})
-	h.put(&first)
-	if n > 1 {
-		h.put(&last)
-	}
-	i := 0
-	o.each(false, func(b *Bin) bool {
-		if i != 0 && i != n-1 {
-			h.put(b)
-		}
-		i++
+		h.put(b)
 		return true
 	})
 }
 
-// put pools bin o (from a grid at a shift <= h.shift) into h. A bin spanning
-// more than one fine bin of h (o's own coarse mass) goes to h's coarse bin.
+// put pools bin o (from a grid at a shift <= h.shift, inside h's window)
+// into h. A bin spanning more than one fine bin of h (o's own coarse mass)
+// goes to h's coarse bin.
 func (h *Hist) put(o *Bin) {
 	if o.Lo>>(h.shift-fineBits) == o.Hi>>(h.shift-fineBits) {
 		h.slot(o.Lo).add(o)
 		return
 	}
-	h.slot(o.Lo) // makes sure the window covers o
 	h.coarse[(o.Lo>>h.shift)-h.base].add(o)
 }
