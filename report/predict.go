@@ -105,7 +105,9 @@ func (pw *PredictionWriter) Add(p Prediction) (PredictionResult, error) {
 	}
 	switch {
 	case r.Error != "":
+		// A failed image's numbers mean nothing: null in results.json.
 		r.Decision = "error"
+		r.Score, r.PValue = Number(math.NaN()), Number(math.NaN())
 	case p.Decision:
 		r.Decision = "anomalous"
 	default:

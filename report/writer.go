@@ -139,7 +139,9 @@ func (w *Writer) Add(row Row) error {
 		rs.Error = "score is not a number"
 	}
 	if rs.Error != "" {
+		// A failed image's numbers mean nothing: shown as n/a, null in JSON.
 		rs.Decision = false
+		rs.Score, rs.PValue = Number(math.NaN()), Number(math.NaN())
 	}
 	rs.Outcome = outcome(&rs)
 	stemName := row.Path

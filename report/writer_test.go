@@ -388,7 +388,7 @@ func TestPredictionWriter(t *testing.T) {
 	items := []Prediction{
 		{Path: "sub/a.png", Image: img, Map: m, PredMask: square(20, 15, 0, 0, 5), Score: 2, PValue: 0.001, Decision: true},
 		{Path: "other/a.png", Image: img, Map: m, Score: 0.1, PValue: math.NaN()},
-		{Path: "bad.png", Error: "bad.png: not a PNG", Score: math.NaN(), PValue: math.NaN()},
+		{Path: "bad.png", Error: "bad.png: not a PNG"}, // zero score and p-value: still null
 		{Path: "nan.png", Image: img, Map: m, Score: math.NaN(), PValue: math.NaN()},
 		{Path: "sub/a.jpg", Image: img, Score: 0.2, PValue: 0.5},
 	}
@@ -431,6 +431,9 @@ func TestPredictionWriter(t *testing.T) {
 			t.Errorf("entry %d lacks p_value: %v", i, raw[i])
 		}
 		if r.Decision == "error" {
+			if raw[i]["score"] != nil || raw[i]["p_value"] != nil {
+				t.Errorf("error entry %d has numbers: %v", i, raw[i])
+			}
 			if r.Error == "" || r.Overlay != "" || r.Mask != "" {
 				t.Errorf("error entry %d: %+v", i, r)
 			}
