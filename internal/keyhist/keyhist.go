@@ -19,21 +19,23 @@
 // bins, which is exact (mass is only ever pooled, never split or moved
 // across a bin edge):
 //
-//   - a key outside the window: s grows until the observed key range fits
-//     in half the window, and the window is re-centred on it. The half rule
-//     amortises re-binning: between two re-binnings at the same s the range
-//     grows by at least a quarter window, so there are at most two per s;
+//   - the observed key range [lo, hi] no longer fits in half the window
+//     (or leaves it): s grows until it fits, and the window is re-centred
+//     on it. The half rule amortises re-binning: between two re-binnings
+//     at the same s the range grows by at least a quarter window;
 //   - a new fine block needed with the block budget spent: s grows by one
 //     (neighbouring coarse bins and their blocks merge pairwise).
 //
 // From s = 16 on the window spans all 2^32 keys and only the budget raises
-// s further, up to 24 (fine bins 2^16 keys, 7 mantissa bits); only if the
-// budget is still spent there do new coarse bins stay unrefined. So the
-// resolution is uniform over the range and the finest the budget allows: scores confined to
-// [1, 1.001] (8,389 float32 values) or 1000 ± 0.03 (984 values) are
-// resolved exactly, and a map spanning many octaves gets about 15 mantissa
-// bits with the default budget. There are at most ~40 re-binnings in a histogram's life,
-// each O(C + 256·blocks).
+// s further, up to 24 (fine bins of 2^16 keys, 7 mantissa bits); only if
+// the budget is still spent there do new coarse bins stay unrefined. Both
+// rules are monotone in the data, so the final s — and with it every bin —
+// does not depend on the order of Adds and Merges. The resolution is
+// uniform over the range and the finest the budget allows: scores confined
+// to [1, 1.001] (8,389 float32 values) or 1000 ± 0.03 (984 values) are
+// resolved exactly; with the default budget, scores filling 4 octaves get
+// 15 mantissa bits, one more per halving of the range. There are at most a
+// few dozen re-binnings in a histogram's life, each O(C + 256·blocks).
 //
 // Memory: 24 bytes per bin; 65,536 coarse bins plus at most
 // (budget − 65,536)/256 blocks of 256 — DefaultBins (2^18) caps it at
