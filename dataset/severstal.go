@@ -49,7 +49,8 @@ func parseRLE(s, src string) ([]rleRun, error) {
 func (m *rleMask) check(h, w int) error {
 	total := int64(h) * int64(w)
 	for _, r := range m.runs {
-		if r.start+r.n-1 > total {
+		// start and n are compared first so their sum cannot overflow
+		if r.start > total || r.n > total || r.start+r.n-1 > total {
 			return fmt.Errorf("dataset: %s: run %d+%d ends past the %dx%d image's %d pixels", r.src, r.start, r.n, w, h, total)
 		}
 	}

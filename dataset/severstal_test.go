@@ -57,6 +57,10 @@ func TestRLEColumnMajor(t *testing.T) {
 	runs, _ := parseRLE("11 3", "train.csv line 9")
 	_, err := (&rleMask{runs: runs}).decode(3, 4)
 	wantErr(t, err, "train.csv line 9", "11+3")
+	// runs whose end overflows int64 are refused, not wrapped
+	runs, _ = parseRLE("4611686018427387904 4611686018427387905", "train.csv line 10")
+	_, err = (&rleMask{runs: runs}).decode(3, 4)
+	wantErr(t, err, "train.csv line 10")
 }
 
 // buildSeverstal writes 8 normal 4×6 images n0..n7 and anomalous ones:

@@ -215,6 +215,11 @@ func decodeFloatTIFF(b []byte, maxPixels int) (*imageio.Image, error) {
 	if px := int64(w) * int64(h); px > limit {
 		return nil, fmt.Errorf("%dx%d image has %d pixels, more than the limit of %d", w, h, px, limit)
 	}
+	// the data must be in the file: a hostile header cannot make us
+	// allocate more than the file's size
+	if need := int64(w) * int64(h) * int64(spp) * 4; need > int64(len(b)) {
+		return nil, fmt.Errorf("%dx%d with %d samples per pixel needs %d bytes of data; the file has %d", w, h, spp, need, len(b))
+	}
 	rps, _ := one(tagRowsPerStrip, h, "")
 	rps = min(max(rps, 1), h)
 	offsets, counts := tags[tagStripOffsets], tags[tagStripByteCounts]

@@ -198,3 +198,43 @@ func TestLoadXYZ(t *testing.T) {
 	_, err = LoadXYZ(filepath.Join(dir, "nope.tiff"), imageio.Options{})
 	wantErr(t, err, "nope.tiff")
 }
+
+// Corrupted files give errors, never panics: every single-byte change of
+// the header and IFD of a valid file, and seeded random multi-byte ones.
+func TestLoadXYZCorruptNoPanic(t *testing.T) {
+	valid := floatTIFF(xyzImage(3, 4, 3), binary.LittleEndian, 2, false)
+	dataEnd := 8 + 3*4*3*4
+	try := func(b []byte) {
+		defer func() {
+			if r := recover(); r != nil {
+				t.Fatalf("panic on %x: %v", b, r)
+			}
+		}()
+		decodeFloatTIFF(b, 0)
+	}
+	for i := 0; i < len(valid); i++ {
+		if i >= 8 && i < dataEnd {
+			continue // pixel data: any value is valid
+		}
+		for _, v := range []byte{0, 1, 0x7f, 0xff} {
+			b := append([]byte(nil), valid...)
+			b[i] = v
+			try(b)
+		}
+	}
+	rng := uint64(12345)
+	next := func() uint64 { rng = rng*6364136223846793005 + 1442695040888963407; return rng >> 33 }
+	for k := 0; k < 2000; k++ {
+		b := append([]byte(nil), valid...)
+		for j := 0; j < 4; j++ {
+			b[next()%uint64(len(b))] = byte(next())
+		}
+		try(b[:next()%uint64(len(b)+1)])
+	}
+	// a header declaring far more data than the file holds is refused
+	// before any allocation
+	huge := floatTIFF(xyzImage(3, 4, 3), binary.LittleEndian, 4, false,
+		tiffEntry{tagWidth, 4, []uint32{5000}}, tiffEntry{tagHeight, 4, []uint32{5000}})
+	_, err := decodeFloatTIFF(huge, 0)
+	wantErr(t, err, "needs 300000000 bytes")
+}
