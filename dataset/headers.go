@@ -86,37 +86,32 @@ func channelsOf(m color.Model, grayAlpha bool) int {
 // zero masks of normal test samples, and adds the data warnings.
 func finish(ds *Dataset, opt Options) error {
 	opt.dropSkipped(ds)
-	type job struct {
-		s    *Sample
-		hd   header
-		mask []header
-	}
-	var jobs []*job
+	var files []*Sample // in-memory samples have no header to read
 	for _, split := range [][]Sample{ds.Train, ds.Val, ds.Test} {
 		for i := range split {
 			if split[i].Image == nil {
-				jobs = append(jobs, &job{s: &split[i]})
+				files = append(files, &split[i])
 			}
 		}
 	}
-	err := parallelDo(len(jobs), func(i int) error {
-		j := jobs[i]
-		hd, err := readHeader(j.s.Path, opt.MaxPixels)
+	err := parallelDo(len(files), func(i int) error {
+		s := files[i]
+		hd, err := readHeader(s.Path, opt.MaxPixels)
 		if err != nil {
 			return err
 		}
-		j.s.w, j.s.h, j.s.c = hd.w, hd.h, hd.c
-		for _, mp := range j.s.MaskPaths {
+		s.w, s.h, s.c = hd.w, hd.h, hd.c
+		for _, mp := range s.MaskPaths {
 			mh, err := readHeader(mp, opt.MaxPixels)
 			if err != nil {
 				return err
 			}
 			if mh.w != hd.w || mh.h != hd.h {
-				return fmt.Errorf("dataset: mask %s is %dx%d but its image %s is %dx%d", mp, mh.w, mh.h, j.s.Path, hd.w, hd.h)
+				return fmt.Errorf("dataset: mask %s is %dx%d but its image %s is %dx%d", mp, mh.w, mh.h, s.Path, hd.w, hd.h)
 			}
 		}
-		if j.s.rle != nil {
-			if err := j.s.rle.check(hd.h, hd.w); err != nil {
+		if s.rle != nil {
+			if err := s.rle.check(hd.h, hd.w); err != nil {
 				return err
 			}
 		}
