@@ -221,3 +221,32 @@ func YoudenJ(scores []float64, labels []int) (j, threshold float64) {
 	}
 	return j, threshold
 }
+
+// PerDefectAUROC returns, for each defect type among the anomalous samples
+// (label 1, type defects[i]), the AUROC of that type's samples against all
+// normal samples (label 0), so one easy defect type cannot hide a hard one.
+// A type is missing when there are no normal samples. Invalid input
+// (lengths differ, see Check) returns nil.
+func PerDefectAUROC(scores []float64, labels []int, defects []string) map[string]float64 {
+	if len(defects) != len(scores) || Check(scores, labels) != nil {
+		return nil
+	}
+	out := map[string]float64{}
+	for _, kind := range defects {
+		if _, done := out[kind]; done {
+			continue
+		}
+		var s []float64
+		var l []int
+		for i, d := range defects {
+			if labels[i] == 0 || d == kind {
+				s = append(s, scores[i])
+				l = append(l, labels[i])
+			}
+		}
+		if a, err := AUROC(s, l); err == nil {
+			out[kind] = a
+		}
+	}
+	return out
+}

@@ -243,3 +243,21 @@ func TestThresholdRulesAgainstBruteForce(t *testing.T) {
 		t.Fatal("empty input: want NaN threshold")
 	}
 }
+
+func TestPerDefectAUROC(t *testing.T) {
+	// Normals 0.1 0.2 0.3; "crack" 0.9 0.8 (above every normal: 1);
+	// "stain" 0.25 0.05 (0.25 beats 2 of 3 normals, 0.05 none: 2/6).
+	scores := []float64{0.1, 0.2, 0.3, 0.9, 0.8, 0.25, 0.05}
+	labels := []int{0, 0, 0, 1, 1, 1, 1}
+	defects := []string{"good", "good", "good", "crack", "crack", "stain", "stain"}
+	got := PerDefectAUROC(scores, labels, defects)
+	if len(got) != 2 || got["crack"] != 1 || !near(got["stain"], 2.0/6, 1e-15) {
+		t.Fatalf("per-defect AUROC %v", got)
+	}
+	if PerDefectAUROC(scores, labels, defects[:3]) != nil {
+		t.Fatal("length mismatch must return nil")
+	}
+	if got := PerDefectAUROC([]float64{1, 2}, []int{1, 1}, []string{"a", "b"}); len(got) != 0 {
+		t.Fatalf("no normal samples: %v, want empty", got)
+	}
+}
