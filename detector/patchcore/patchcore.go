@@ -19,7 +19,6 @@ import (
 	"github.com/vigil-ad/vigil/detector"
 	"github.com/vigil-ad/vigil/detector/internal/modelcheck"
 	"github.com/vigil-ad/vigil/embedding"
-	"github.com/vigil-ad/vigil/gemm"
 	"github.com/vigil-ad/vigil/imageio"
 	"github.com/vigil-ad/vigil/nnsearch"
 	"github.com/vigil-ad/vigil/progress"
@@ -163,15 +162,47 @@ func (d *Detector) patches(ex backbone.Extractor, f []*tensor.Tensor) (rows []fl
 	}
 	x := embedding.Concat(sel, h, w)
 	raw := embedding.Rows(x)
-	// Every tap weighs equally: one GEMM with the layer-pooling matrix.
+	// Every tap weighs equally: each output averages a few inputs, so the
+	// pooling matrix is applied sparsely, column by column.
 	in, dim := x.Shape[1], 0
 	for _, c := range chans {
 		dim += c
 	}
+	cols := sparseColumns(layerPooling(chans, dim), in, dim)
 	m := x.Shape[0] * h * w
 	rows = make([]float32, m*dim)
-	gemm.Sgemm(false, false, m, dim, in, 1, raw, in, layerPooling(chans, dim), dim, 0, rows, dim)
+	tensor.ParallelChunks(m, 256, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			src, dst := raw[i*in:(i+1)*in], rows[i*dim:(i+1)*dim]
+			for o, col := range cols {
+				var s float32
+				for _, e := range col {
+					s += e.w * src[e.in]
+				}
+				dst[o] = s
+			}
+		}
+	})
 	return rows, x.Shape[0], dim, h, w, nil
+}
+
+// weight is one nonzero of a pooling matrix column.
+type weight struct {
+	in int
+	w  float32
+}
+
+// sparseColumns lists the nonzeros of each column of the in×out matrix m.
+func sparseColumns(m []float32, in, out int) [][]weight {
+	cols := make([][]weight, out)
+	for a := 0; a < in; a++ {
+		for o, v := range m[a*out : (a+1)*out] {
+			if v != 0 {
+				cols[o] = append(cols[o], weight{a, v})
+			}
+		}
+	}
+	return cols
 }
 
 // layerPooling returns the (Σc)×dim matrix (row-major) that maps
