@@ -3,7 +3,6 @@ package decision
 import (
 	"fmt"
 	"math"
-	"slices"
 
 	"github.com/vigil-ad/vigil/imageio"
 )
@@ -37,32 +36,59 @@ type Calibration struct {
 	BootstrapConfidence float64 `json:"bootstrap_confidence"`
 	// PixelThreshold is present when validation maps were given.
 	PixelThreshold *float64 `json:"pixel_threshold,omitempty"`
-	Warning        string   `json:"warning,omitempty"`
+	// MapLow is the MapLowQuantile (1st percentile) of the validation map
+	// values, the low end of the heatmap colour scale (see MapRange);
+	// absent in models calibrated before it existed.
+	MapLow  *float64 `json:"map_low,omitempty"`
+	Warning string   `json:"warning,omitempty"`
 }
 
 // Calibrate computes the conformal threshold at alpha, the 3-sigma
 // threshold, a bootstrap interval (CalibrationBootstrapB resamples seeded
-// with seed) and, when valMaps is non-empty, the pixel threshold. It fails
-// on empty or non-finite scores, on alpha outside (0, 1) and on bad maps.
+// with seed) and, when valMaps is non-empty, the pixel threshold and
+// MapLow. It is Calibrator fed the scores and maps in order (the maps need
+// not pair with the scores); it fails on empty or non-finite scores, on
+// alpha outside (0, 1) and on bad maps.
 func Calibrate(valScores []float64, valMaps []*imageio.Map, alpha float64, seed uint64) (Calibration, error) {
-	t, err := ConformalThreshold(valScores, alpha)
-	if err != nil {
-		return Calibration{}, err
-	}
-	c := Calibration{
-		Method: t.Method, Alpha: alpha, Threshold: t.Value, Rank: t.Rank, NVal: t.N,
-		ValScores: slices.Sorted(slices.Values(valScores)), Warning: t.Warning,
-		ThreeSigma: ThreeSigma(valScores).Value, BootstrapConfidence: CalibrationBootstrapConfidence,
-	}
-	_, c.BootstrapLo, c.BootstrapHi = Bootstrap(valScores, alpha, CalibrationBootstrapB, CalibrationBootstrapConfidence, seed)
-	if len(valMaps) > 0 {
-		p, err := PixelThreshold(valMaps, alpha)
-		if err != nil {
+	c := NewCalibrator(alpha, seed)
+	for _, s := range valScores {
+		if err := c.Add(s, nil); err != nil {
 			return Calibration{}, err
 		}
-		c.PixelThreshold = &p
 	}
-	return c, nil
+	for _, m := range valMaps {
+		if err := c.AddMap(m); err != nil {
+			return Calibration{}, err
+		}
+	}
+	return c.Finish()
+}
+
+// MapRange returns the heatmap colour range fixed by this calibration:
+// [MapLow, 2·PixelThreshold − MapLow], which puts the pixel threshold at
+// mid-scale and depends on nothing but the model, so heatmaps of different
+// images and runs compare. Models calibrated before MapLow existed fall
+// back to a low end of 0 when PixelThreshold > 0 (anomaly maps are
+// distances). ok is false without a pixel threshold or when the range is
+// empty; callers then scale as they did without a calibration.
+func (c Calibration) MapRange() (lo, hi float64, ok bool) {
+	if c.PixelThreshold == nil {
+		return 0, 0, false
+	}
+	t := *c.PixelThreshold
+	switch {
+	case c.MapLow != nil:
+		lo = *c.MapLow
+	case t > 0:
+		lo = 0
+	default:
+		return 0, 0, false
+	}
+	hi = 2*t - lo
+	if !(hi > lo) || math.IsInf(hi, 0) {
+		return 0, 0, false
+	}
+	return lo, hi, true
 }
 
 // Decide reports whether score is anomalous: score >= Threshold.

@@ -1,7 +1,9 @@
 // Package decision turns anomaly scores of held-out normal samples into
 // decision thresholds with a stated false-positive guarantee: split
 // conformal thresholds and p-values, a 3-sigma rule, bootstrap confidence
-// intervals for the threshold, and an exact bounded-memory pixel threshold.
+// intervals for the threshold, pixel thresholds (exact two-pass, or
+// streamed in bounded memory by Calibrator) and the heatmap colour range a
+// calibration fixes.
 //
 // The decision rule everywhere is: a sample is anomalous iff
 // score >= threshold (the same rule as package metrics and postprocess).
@@ -17,6 +19,8 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strconv"
+	"strings"
 )
 
 // MinValidation is the validation-set size below which every threshold
@@ -80,6 +84,23 @@ func exceedances(n int, alpha float64) int {
 // which may exceed n.
 func conformalRank(n int, alpha float64) int { return n + 1 - exceedances(n, alpha) }
 
+// MinAlpha returns the smallest target false-positive rate a conformal
+// threshold can guarantee with n validation scores: 1/(n+1). Below it the
+// threshold can only be the largest validation score.
+func MinAlpha(n int) float64 { return 1 / float64(n+1) }
+
+// FewShotWarning explains, when alpha < MinAlpha(n), that n validation
+// scores cannot reach alpha and what to do about it; it is "" otherwise.
+func FewShotWarning(n int, alpha float64) string {
+	if conformalRank(n, alpha) <= n {
+		return ""
+	}
+	return fmt.Sprintf("n=%d validation scores cannot guarantee FPR <= alpha=%g; need at least %d. "+
+		"With %d validation images the smallest reachable alpha is %.2g, so the threshold is the largest validation score; "+
+		"use --calibration cv:5 to calibrate on all training normals, or add normal images",
+		n, alpha, MinScores(alpha), n, MinAlpha(n))
+}
+
 // MinScores returns the smallest validation-set size for which the
 // conformal threshold at alpha exists (k <= n), i.e. (n+1)·alpha >= 1.
 func MinScores(alpha float64) int {
@@ -102,7 +123,8 @@ func MinScores(alpha float64) int {
 //
 // When k > n (n < MinScores(alpha)) no finite threshold has the guarantee:
 // the returned threshold flags only scores above the validation maximum
-// (its expected FPR is 1/(n+1) > alpha) and Warning says so. A smaller
+// (its expected FPR is 1/(n+1) > alpha) and Warning says so and what to do
+// (FewShotWarning). A smaller
 // warning marks n < MinValidation. It fails on empty or non-finite scores
 // and on alpha outside (0, 1).
 func ConformalThreshold(valScores []float64, alpha float64) (Threshold, error) {
@@ -117,8 +139,7 @@ func ConformalThreshold(valScores []float64, alpha float64) (Threshold, error) {
 	n := len(s)
 	t := Threshold{Method: "conformal", Alpha: alpha, N: n, Rank: conformalRank(n, alpha)}
 	if t.Rank > n {
-		t.Warning = fmt.Sprintf("n=%d validation scores cannot guarantee FPR <= alpha=%g; need at least %d",
-			n, alpha, MinScores(alpha))
+		t.Warning = FewShotWarning(n, alpha)
 		t.Rank = n
 	} else if n < MinValidation {
 		t.Warning = fmt.Sprintf("only n=%d validation scores (fewer than %d): the threshold is highly variable",
@@ -166,4 +187,26 @@ func ThreeSigma(valScores []float64) Threshold {
 func PValue(sorted []float64, s float64) float64 {
 	ge := len(sorted) - sort.SearchFloat64s(sorted, s)
 	return float64(1+ge) / float64(len(sorted)+1)
+}
+
+// MaxFolds is the largest K ParseCalibration accepts for "cv:K".
+const MaxFolds = 20
+
+// ParseCalibration parses a --calibration value: "split" (calibrate on a
+// held-out split of the training normals; folds 0) or "cv:K" with
+// 2 <= K <= MaxFolds (cross-conformal: K folds, every training normal
+// scored out of fold). Errors quote the value.
+func ParseCalibration(s string) (kind string, folds int, err error) {
+	if s == "split" {
+		return "split", 0, nil
+	}
+	rest, ok := strings.CutPrefix(s, "cv:")
+	if !ok {
+		return "", 0, fmt.Errorf("decision: --calibration %q: want \"split\" or \"cv:K\" (2 <= K <= %d)", s, MaxFolds)
+	}
+	k, err := strconv.Atoi(rest)
+	if err != nil || k < 2 || k > MaxFolds {
+		return "", 0, fmt.Errorf("decision: --calibration %q: K must be an integer from 2 to %d", s, MaxFolds)
+	}
+	return "cv", k, nil
 }

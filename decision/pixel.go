@@ -5,7 +5,7 @@ import (
 	"fmt"
 
 	"github.com/vigil-ad/vigil/imageio"
-	"github.com/vigil-ad/vigil/metrics"
+	"github.com/vigil-ad/vigil/internal/keyhist"
 )
 
 // PixelThreshold returns a pixel-level threshold from anomaly maps of
@@ -36,7 +36,7 @@ func PixelThreshold(maps []*imageio.Map, alpha float64) (float64, error) {
 			if v != v {
 				return 0, fmt.Errorf("decision: validation map %d pixel (y=%d, x=%d) is NaN", j, i/m.W, i%m.W)
 			}
-			hist[metrics.OrderKey(v)>>16]++
+			hist[keyhist.Key(v)>>16]++
 		}
 		n += len(m.Pix)
 	}
@@ -51,7 +51,7 @@ func PixelThreshold(maps []*imageio.Map, alpha float64) (float64, error) {
 	clear(hist)
 	for _, m := range maps {
 		for _, v := range m.Pix {
-			if key := metrics.OrderKey(v); int(key>>16) == hi {
+			if key := keyhist.Key(v); int(key>>16) == hi {
 				hist[key&0xffff]++
 			}
 		}
@@ -60,5 +60,5 @@ func PixelThreshold(maps []*imageio.Map, alpha float64) (float64, error) {
 	for ; below+hist[lo] < k; lo++ {
 		below += hist[lo]
 	}
-	return above(float64(metrics.FromOrderKey(uint32(hi)<<16 | uint32(lo)))), nil
+	return above(float64(keyhist.FromKey(uint32(hi)<<16 | uint32(lo)))), nil
 }

@@ -97,8 +97,8 @@ func (b *Bin) Empty() bool { return b.Lo > b.Hi }
 func (b *Bin) Single() bool { return b.Lo == b.Hi }
 
 // Min and Max return the smallest and largest value in a non-empty bin.
-func (b *Bin) Min() float32 { return FromKey(b.Lo) }
-func (b *Bin) Max() float32 { return FromKey(b.Hi) }
+func (b Bin) Min() float32 { return FromKey(b.Lo) }
+func (b Bin) Max() float32 { return FromKey(b.Hi) }
 
 func (b *Bin) add(o *Bin) {
 	b.Neg += o.Neg
