@@ -23,8 +23,8 @@ const MapLowQuantile = 0.01
 // pixels go to a bounded-memory key histogram (internal/keyhist, at most
 // 6 MiB) from which the pixel threshold and MapLow are read. Both are
 // exact when the bin holding the quantile holds a single distinct value —
-// always the case for maps confined to a narrow range (up to ~2^23 distinct
-// float32 values around the quantile) or quantised maps; otherwise the
+// always the case for quantised (e.g. 8-bit) maps and for maps confined to
+// a narrow range, where every float32 value gets its own bin; otherwise the
 // pixel threshold is just above the largest value in that bin, so it never
 // flags more validation pixels than the exact one, and exceeds it by less
 // than the bin's width (2^-15 relative for maps filling 4 octaves, finer

@@ -53,8 +53,8 @@ type PixelROC struct {
 
 // NewPixelROC returns an empty accumulator with a budget of bins histogram
 // bins (bins <= 0 means DefaultBins; the 65,536 coarse bins are always
-// present, so budgets below 65,792 give coarse resolution only: bins 256
-// float32 values wide).
+// present, so budgets below 65,792 give coarse resolution only: bins at
+// least 256 float32 values wide).
 func NewPixelROC(bins int) *PixelROC {
 	return &PixelROC{h: keyhist.New(bins)}
 }
