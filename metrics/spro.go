@@ -1,7 +1,6 @@
 package metrics
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -14,51 +13,6 @@ import (
 // DefaultSPROLimit is the MVTec LOCO AD integration limit for AUsPRO.
 const DefaultSPROLimit = 0.05
 
-// LOCODefect is one entry of an MVTec LOCO AD defects_config.json: the
-// defect type whose ground-truth channels carry PixelValue, and how its
-// saturation area is derived from a region's area.
-type LOCODefect struct {
-	Name       string `json:"defect_name"`
-	PixelValue int    `json:"pixel_value"`
-	// SaturationThreshold is a pixel count, or with RelativeSaturation a
-	// fraction of the region's area.
-	SaturationThreshold float64 `json:"saturation_threshold"`
-	RelativeSaturation  bool    `json:"relative_saturation"`
-}
-
-// ParseLOCODefects decodes a defects_config.json (a JSON list of
-// LOCODefect); name labels errors. It refuses duplicate pixel values and
-// non-positive or non-finite thresholds.
-func ParseLOCODefects(data []byte, name string) ([]LOCODefect, error) {
-	var ds []LOCODefect
-	if err := json.Unmarshal(data, &ds); err != nil {
-		return nil, fmt.Errorf("metrics: %s: %w", name, err)
-	}
-	seen := map[int]bool{}
-	for i, d := range ds {
-		if !(d.SaturationThreshold > 0 && d.SaturationThreshold <= math.MaxFloat64) {
-			return nil, fmt.Errorf("metrics: %s: entry %d (%q): saturation_threshold %v, want a positive number", name, i, d.Name, d.SaturationThreshold)
-		}
-		if seen[d.PixelValue] {
-			return nil, fmt.Errorf("metrics: %s: entry %d (%q): pixel_value %d used twice", name, i, d.Name, d.PixelValue)
-		}
-		seen[d.PixelValue] = true
-	}
-	return ds, nil
-}
-
-// Saturation returns the saturation area of a region of area pixels, as
-// the MVTec LOCO AD evaluation computes it: int(threshold·area) (truncated)
-// when relative, min(threshold, area) otherwise. Where LOCO's result would
-// be below one pixel (and its sPRO a division by zero) it is 1.
-func (d LOCODefect) Saturation(area int) float64 {
-	s := min(d.SaturationThreshold, float64(area))
-	if d.RelativeSaturation {
-		s = math.Trunc(d.SaturationThreshold * float64(area))
-	}
-	return max(1, s)
-}
-
 // SPRORegion is one ground-truth region of an image for SPRO: in MVTec LOCO
 // AD one channel (one PNG) of the image's ground truth, whatever its
 // connectivity.
@@ -67,8 +21,10 @@ type SPRORegion struct {
 	// size as the anomaly map.
 	Mask *imageio.Map
 	// Saturation is the area in pixels at which the region counts as fully
-	// detected (see LOCODefect.Saturation); 0 means the region's own area,
-	// which makes the region's sPRO its PRO overlap.
+	// detected (for LOCO, internal/loco.Saturation of the region's area and
+	// its defect type's entry in defects_config.json, as dataset.Region
+	// carries it); 0 means the region's own area, which makes the region's
+	// sPRO its PRO overlap.
 	Saturation float64
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/vigil-ad/vigil/imageio"
 	"github.com/vigil-ad/vigil/internal/label"
+	"github.com/vigil-ad/vigil/internal/loco"
 )
 
 type sproImage struct {
@@ -94,11 +95,10 @@ func randRegions(rng *rand.Rand, h, w int) []SPRORegion {
 		if area == 0 {
 			continue
 		}
-		d := LOCODefect{SaturationThreshold: float64(1 + rng.IntN(8))}
+		sat := loco.Saturation(area, float64(1+rng.IntN(8)), false)
 		if rng.IntN(2) == 0 {
-			d = LOCODefect{SaturationThreshold: 0.2 + rng.Float64(), RelativeSaturation: true}
+			sat = loco.Saturation(area, 0.2+rng.Float64(), true)
 		}
-		sat := d.Saturation(area)
 		if rng.IntN(4) == 0 {
 			sat = 0
 		}
@@ -207,29 +207,7 @@ func TestSPROEqualsPROAtFullSaturation(t *testing.T) {
 	}
 }
 
-func TestLOCOSaturationAndErrors(t *testing.T) {
-	ds, err := ParseLOCODefects([]byte(`[
-		{"defect_name": "missing_box", "pixel_value": 255, "saturation_threshold": 0.5, "relative_saturation": true},
-		{"defect_name": "extra", "pixel_value": 254, "saturation_threshold": 300, "relative_saturation": false}]`), "defects_config.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Relative: int(0.5·area) truncates; absolute: capped at the area; never
-	// below one pixel.
-	for _, c := range []struct {
-		d    LOCODefect
-		area int
-		want float64
-	}{{ds[0], 1001, 500}, {ds[0], 1, 1}, {ds[1], 1000, 300}, {ds[1], 120, 120}} {
-		if got := c.d.Saturation(c.area); got != c.want {
-			t.Fatalf("%s area %d: saturation %v, want %v", c.d.Name, c.area, got, c.want)
-		}
-	}
-	for _, bad := range []string{`[{"pixel_value": 1, "saturation_threshold": 0}]`, `[{"pixel_value": 1, "saturation_threshold": 5}, {"pixel_value": 1, "saturation_threshold": 5}]`, `{`} {
-		if _, err := ParseLOCODefects([]byte(bad), "cfg.json"); err == nil || !strings.Contains(err.Error(), "cfg.json") {
-			t.Fatalf("%s: error %v does not name the file", bad, err)
-		}
-	}
+func TestSPROHandExampleAndErrors(t *testing.T) {
 	// Hand example: a 2x2 map 0.9 0.8 / 0.1 0.2 whose region is the left
 	// column (0.9, 0.1); the right column (0.8, 0.2) is normal.
 	m := mapOf(2, 2, 0.9, 0.8, 0.1, 0.2)
