@@ -218,3 +218,20 @@ func TestPValueIsConformal(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkCalibratorAdd measures streaming one 1-MP validation map.
+func BenchmarkCalibratorAdd(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	m := imageio.NewMap(1024, 1024)
+	for i := range m.Pix {
+		m.Pix[i] = float32(rng.Float64())
+	}
+	c := NewCalibrator(0.05, 1)
+	b.SetBytes(int64(len(m.Pix)) * 4)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := c.Add(0.5, m); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
