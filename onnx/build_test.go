@@ -101,3 +101,38 @@ func bcastIndex(s, idx []int) int {
 	}
 	return flat
 }
+
+// BenchmarkBinary times the float arithmetic kernels in each operand form
+// on a [4,64,56,56] activation: same shape, a per-channel operand on the
+// right (vector-scalar rows) and on the left (scalar-vector rows).
+func BenchmarkBinary(b *testing.B) {
+	r := rand.New(rand.NewPCG(33, 34))
+	x := []int{4, 64, 56, 56}
+	for _, c := range []struct {
+		name   string
+		op     string
+		sa, sb []int
+	}{
+		{"SubSame", "Sub", x, x},
+		{"MulChannel", "Mul", x, []int{64, 1, 1}},
+		{"SubChannelLeft", "Sub", []int{64, 1, 1}, x},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			bl := NewBuilder("bin")
+			bl.Input("a", c.sa...)
+			bl.Input("b", c.sb...)
+			bl.Node(c.op, "op", []string{"a", "b"}, []string{"y"})
+			bl.Output("y", x...)
+			e, err := NewExecutor(bl.Model(), nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			in := map[string]*tensor.Tensor{"a": randTensor(r, c.sa...), "b": randTensor(r, c.sb...)}
+			for b.Loop() {
+				if _, err := e.Run(in); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
