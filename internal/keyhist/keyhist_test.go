@@ -131,14 +131,14 @@ func TestMergeEqualsSingleHistogram(t *testing.T) {
 			t.Error("no trial ended on equal grids: the bin comparison never ran")
 		}
 	}()
-	for trial := range 8 {
-		bins := []int{1 << 20, coarseCount + 8*fineCount}[trial%2]
+	for trial := range 9 {
+		bins := []int{1 << 20, coarseCount + 8*fineCount, 1000}[trial%3]
 		all := New(bins)
 		parts := []*Hist{New(bins), New(bins), New(bins)}
 		var keys []uint32
 		var neg []float64
 		for p, part := range parts {
-			scale := math.Pow(10, float64(rng.IntN(6)-3))
+			scale := math.Pow(10, float64(rng.IntN(60)-30))
 			for range 1500 {
 				v := float32(scale * (1 + float64(p) + rng.NormFloat64()))
 				k := Key(v)
