@@ -90,11 +90,11 @@ type Bin struct {
 }
 
 // Empty reports whether nothing was added to the bin.
-func (b *Bin) Empty() bool { return b.Lo > b.Hi }
+func (b Bin) Empty() bool { return b.Lo > b.Hi }
 
 // Single reports whether the bin holds one distinct value: its values are
 // exactly tied, so treating them as tied is exact.
-func (b *Bin) Single() bool { return b.Lo == b.Hi }
+func (b Bin) Single() bool { return b.Lo == b.Hi }
 
 // Min and Max return the smallest and largest value in a non-empty bin.
 func (b Bin) Min() float32 { return FromKey(b.Lo) }
