@@ -40,17 +40,17 @@ func cmdBackbone(args []string, stdout io.Writer) error {
 		fs := newFlags("backbone pull", "backbone pull NAME [--dir DIR]", stdout)
 		dir := fs.String("dir", "", "where to store the file (default $VIGIL_BACKBONE_DIR, else $VIGIL_HOME/backbones, VIGIL_HOME defaulting to ~/.cache/vigil)")
 		quiet := fs.Bool("quiet", false, "no progress output on stderr")
-		if len(args) < 2 {
-			return usagef("vigil backbone pull NAME")
-		}
-		if err := parse(fs, args[2:]); err != nil {
+		if err := parseArgs(fs, args[1:]); err != nil {
 			return err
+		}
+		if fs.NArg() != 1 {
+			return usagef("give one backbone name: vigil backbone pull NAME [--dir DIR]")
 		}
 		var prog io.Writer = os.Stderr
 		if *quiet {
 			prog = io.Discard
 		}
-		path, err := backbone.Pull(context.Background(), args[1], *dir, prog)
+		path, err := backbone.Pull(context.Background(), fs.Arg(0), *dir, prog)
 		if err != nil {
 			return err
 		}

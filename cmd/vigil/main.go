@@ -12,6 +12,10 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync"
+
+	"github.com/vigil-ad/vigil/internal/atomicfile"
+	"github.com/vigil-ad/vigil/pipeline"
 )
 
 // usageError marks a command-line mistake (exit code 2).
@@ -38,6 +42,7 @@ func init() {
 		"version":  {"print the version", cmdVersion},
 		"bench":    {"engine benchmarks (vigil bench engine --json)", cmdBench},
 		"backbone": {"manage pretrained backbones (vigil backbone pull NAME)", cmdBackbone},
+		"methods":  {"list the detection methods and their parameters", cmdMethods},
 	}
 }
 
@@ -55,7 +60,11 @@ func mainUsage(w io.Writer) {
 }
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	// An interrupted save leaves no temporary file behind.
+	stop := atomicfile.CleanupOnSignal()
+	code := run(os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }
 
 // run executes one command line and returns the exit code.
@@ -77,12 +86,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	err := c.run(args[1:], stdout)
 	var ue usageError
+	var fe failedImages
 	switch {
 	case err == nil:
 		return 0
 	case errors.Is(err, flag.ErrHelp):
 		return 0
-	case errors.As(err, &ue):
+	case errors.As(err, &fe):
+		fmt.Fprintf(stderr, "vigil %s: %v\n", name, err)
+		return 1
+	case errors.As(err, &ue) || pipeline.IsOptionError(err):
 		fmt.Fprintf(stderr, "vigil %s: %v\nRun 'vigil %s --help' for usage.\n", name, err, name)
 		return 2
 	default:
@@ -91,31 +104,71 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 }
 
-// newFlags makes a FlagSet whose parse errors become usage errors and whose
-// --help prints to stdout.
+// newFlags makes a FlagSet whose parse errors become usage errors (on
+// stderr, by run) and whose --help prints the usage once, to stdout.
 func newFlags(name, synopsis string, stdout io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	fs.Usage = func() {
+	// the flag package calls Usage on every parse error too: print only
+	// for --help (parseArgs)
+	fs.Usage = func() {}
+	helps.Store(fs, func() {
 		fs.SetOutput(stdout)
 		fmt.Fprintf(stdout, "Usage: vigil %s\n\nFlags:\n", synopsis)
 		fs.PrintDefaults()
 		fs.SetOutput(io.Discard)
-	}
+	})
 	return fs
 }
 
-// parse parses flags, turning errors into usage errors (help is passed through).
+// helps holds each FlagSet's --help printer.
+var helps sync.Map
+
+// parse parses flags (the flag package prints --help itself), turning
+// errors into usage errors. Positional arguments are refused unless the
+// command takes them (parseArgs).
 func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.Usage()
-			return flag.ErrHelp
-		}
-		return usageError{err.Error()}
+	if err := parseArgs(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q (flags come as --name value)", fs.Arg(0))
 	}
 	return nil
 }
+
+// parseArgs parses flags and allows positional arguments, also before or
+// between flags (vigil predict IMG --model M).
+func parseArgs(fs *flag.FlagSet, args []string) error {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				if h, ok := helps.Load(fs); ok {
+					h.(func())()
+				}
+				return flag.ErrHelp
+			}
+			return usageError{err.Error()}
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+		if fs.Arg(0) == "--" {
+			pos = append(pos[:len(pos)-1], args...)
+			break
+		}
+	}
+	return fs.Parse(append([]string{"--"}, pos...))
+}
+
+// failedImages marks a run that completed but had images that failed
+// (exit code 1 after the results are out).
+type failedImages struct{ n int }
+
+func (e failedImages) Error() string { return fmt.Sprintf("%d image(s) failed; see the results", e.n) }
 
 // setFlags returns the names of the flags given on the command line.
 func setFlags(fs *flag.FlagSet) map[string]bool {

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/vigil-ad/vigil/pipeline"
 )
 
 // vigil runs one command line in-process and returns exit code and outputs.
@@ -31,6 +33,11 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"demo", "--family", "plaid"},
 		{"fit", "--data", "x", "--out", "m", "--alpha", "2"},
 		{"fit", "--data", "x", "--out", "m", "--rule", "median"},
+		{"fit", "--data", "x", "--out", "m", "extra"},
+		{"fit", "--idx", "x", "--out", "m"}, // no --normal-class
+		{"test", "--model", "m", "--data", "x", "--seed", "3"}, // test uses the model's split
+		{"backbone", "pull", "--dir", "d"},                      // no name
+		{"methods", "nosuch"},
 	} {
 		code, _, stderr := vigil(t, args...)
 		if code != 2 {
@@ -40,10 +47,59 @@ func TestUsageErrorsExit2(t *testing.T) {
 }
 
 func TestHelpExits0(t *testing.T) {
-	for _, c := range []string{"fit", "test", "predict", "eval", "demo", "version", "backbone", "bench"} {
-		code, out, _ := vigil(t, c, "--help")
-		if code != 0 || !strings.Contains(out, "Usage: vigil "+c) {
-			t.Errorf("%s --help: exit %d, output %q", c, code, out)
+	for _, c := range []string{"fit", "test", "predict", "eval", "demo", "version", "backbone", "bench", "methods"} {
+		code, out, stderr := vigil(t, c, "--help")
+		if code != 0 || !strings.Contains(out, "Usage: vigil "+c) || stderr != "" {
+			t.Errorf("%s --help: exit %d, output %q, stderr %q", c, code, out, stderr)
+		}
+		if n := strings.Count(out, "Usage:"); n != 1 {
+			t.Errorf("%s --help printed the usage %d times", c, n)
+		}
+	}
+	// fit --method M --help lists the method's parameters
+	code, out, _ := vigil(t, "fit", "--method", "pcarecon", "--help")
+	if code != 0 || !strings.Contains(out, "components") {
+		t.Errorf("fit --method pcarecon --help: exit %d, %q", code, out)
+	}
+}
+
+// Usage errors go to stderr only; every flag is checked before any data
+// is read (the data folder here exists and holds images).
+func TestFlagsValidatedBeforeData(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	if code, _, stderr := vigil(t, "demo", "--write", data, "--family", "grain"); code != 0 {
+		t.Fatal(stderr)
+	}
+	cat := filepath.Join(data, "grain")
+	out := filepath.Join(dir, "m.safetensors")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--alpha", "NaN"}, "alpha"},
+		{[]string{"--val-fraction", "1.5"}, "val-fraction"},
+		{[]string{"--val-fraction", "0"}, "val-fraction"},
+		{[]string{"--out", dir}, "folder"},
+		{[]string{"--out", filepath.Join(dir, "no", "m.safetensors")}, "does not exist"},
+		{[]string{"--method", "padim", "--backbone", filepath.Join(dir, "none.onnx")}, "none.onnx"},
+		{[]string{"--method", "pcarecon", "--backbone", "mobilenet_v2"}, "backbone"},
+		{[]string{"--method", "pcarecon", "--config", `{"componets":2}`}, "componets"},
+		{[]string{"--calibration", "cv:1"}, "calibration"},
+	} {
+		args := append([]string{"fit", "--method", "pcarecon", "--data", cat, "--out", out, "--quiet"}, tc.args...)
+		code, stdout, stderr := vigil(t, args...)
+		if code != 2 || stdout != "" || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 2 naming %q", tc.args, code, stdout, stderr, tc.want)
+		}
+	}
+}
+
+func TestMethodsListsParameters(t *testing.T) {
+	code, out, _ := vigil(t, "methods")
+	for _, want := range []string{"pcarecon", "padim", "patchcore", "knn", "components", "backbone"} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Fatalf("vigil methods: exit %d, lacks %q:\n%s", code, want, out)
 		}
 	}
 }
@@ -52,8 +108,8 @@ func TestFailureExits1WithFileName(t *testing.T) {
 	dir := t.TempDir()
 	missing := filepath.Join(dir, "nowhere")
 	code, _, stderr := vigil(t, "fit", "--data", missing, "--out", filepath.Join(dir, "m.safetensors"), "--quiet")
-	if code != 1 || !strings.Contains(stderr, "nowhere") {
-		t.Fatalf("exit %d, stderr %q: want 1 and the missing folder named", code, stderr)
+	if code != 2 || !strings.Contains(stderr, "nowhere") {
+		t.Fatalf("exit %d, stderr %q: want 2 (checked before reading) and the missing folder named", code, stderr)
 	}
 	bad := filepath.Join(dir, "bad.safetensors")
 	os.WriteFile(bad, []byte("not a model"), 0o644)
@@ -104,14 +160,14 @@ func TestFitTestPredictEndToEnd(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("fit: %s", stderr)
 	}
-	var fs fitSummary
+	var fs pipeline.FitResult
 	if err := json.Unmarshal([]byte(out), &fs); err != nil || fs.NTrain == 0 || fs.Threshold <= 0 || fs.Rule != "conformal" {
 		t.Fatalf("fit summary %q: %v", out, err)
 	}
 	// The 3-sigma rule stores a different threshold in the model.
 	model3 := filepath.Join(dir, "m3.safetensors")
-	code, out, stderr = vigil(t, "fit", "--data", cat, "--out", model3, "--rule", "three_sigma", "--quiet", "--json")
-	var fs3 fitSummary
+	code, out, stderr = vigil(t, "fit", "--method", "pcarecon", "--data", cat, "--out", model3, "--rule", "three_sigma", "--quiet", "--json")
+	var fs3 pipeline.FitResult
 	if code != 0 || json.Unmarshal([]byte(out), &fs3) != nil || fs3.Rule != "three_sigma" || fs3.Threshold == fs.Threshold {
 		t.Fatalf("fit --rule three_sigma: exit %d, %q, %s", code, out, stderr)
 	}
@@ -135,7 +191,7 @@ func TestFitTestPredictEndToEnd(t *testing.T) {
 	if _, ok := m["pixel_auroc"].(float64); !ok {
 		t.Errorf("pixel_auroc is %v, want a number (the demo has masks)", m["pixel_auroc"])
 	}
-	for _, f := range []string{"index.html", "metrics.json", "roc.png", "pr.png", "hist.png"} {
+	for _, f := range []string{"index.html", "metrics.json"} {
 		if _, err := os.Stat(filepath.Join(rep, f)); err != nil {
 			t.Errorf("report lacks %s", f)
 		}
@@ -151,7 +207,11 @@ func TestFitTestPredictEndToEnd(t *testing.T) {
 	if len(lines) != 2 {
 		t.Fatalf("predict printed %q", out)
 	}
-	var p0, p1 predictLine
+	var p0, p1 struct {
+		Score    float64 `json:"score"`
+		PValue   float64 `json:"p_value"`
+		Decision string  `json:"decision"`
+	}
 	json.Unmarshal([]byte(lines[0]), &p0)
 	json.Unmarshal([]byte(lines[1]), &p1)
 	if p0.Decision != "anomalous" || p0.Score <= p1.Score || p0.PValue > p1.PValue {
@@ -159,6 +219,20 @@ func TestFitTestPredictEndToEnd(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(pred, "results.json")); err != nil {
 		t.Error("predict wrote no results.json")
+	}
+
+	// A folder of images, and a broken one: reported, the others run, exit 1.
+	os.WriteFile(filepath.Join(cat, "test", "hole", "zz_broken.png"), []byte("not a png"), 0o644)
+	code, out, stderr = vigil(t, "predict", "--model", model, "--out", pred, "--quiet", filepath.Join(cat, "test", "hole"))
+	if code != 1 || !strings.Contains(out, "zz_broken.png") || !strings.Contains(out, "ERROR") {
+		t.Fatalf("predict on a folder with a broken image: exit %d, %q, %q", code, out, stderr)
+	}
+	os.Remove(filepath.Join(cat, "test", "hole", "zz_broken.png"))
+
+	// vigil test does not need train/good.
+	os.RemoveAll(filepath.Join(cat, "train"))
+	if code, _, stderr = vigil(t, "test", "--model", model, "--data", cat, "--quiet"); code != 0 {
+		t.Fatalf("test without train/: exit %d: %s", code, stderr)
 	}
 
 	// Without masks the pixel metrics are null.

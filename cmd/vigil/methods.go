@@ -1,9 +1,38 @@
 package main
 
-// The detectors linked into the binary register themselves by name.
 import (
+	"fmt"
+	"io"
+
+	"github.com/vigil-ad/vigil/detector"
+	// The detectors linked into the binary register themselves by name.
 	_ "github.com/vigil-ad/vigil/detector/knn"
 	_ "github.com/vigil-ad/vigil/detector/padim"
 	_ "github.com/vigil-ad/vigil/detector/patchcore"
 	_ "github.com/vigil-ad/vigil/detector/pcarecon"
 )
+
+func cmdMethods(args []string, stdout io.Writer) error {
+	fs := newFlags("methods", "methods [METHOD...]", stdout)
+	if err := parseArgs(fs, args); err != nil {
+		return err
+	}
+	names := fs.Args()
+	if len(names) == 0 {
+		names = detector.Methods()
+	}
+	for i, n := range names {
+		m, ok := detector.Lookup(n)
+		if !ok {
+			return usagef("unknown method %q (known: %s)", n, joinNames(detector.Methods()))
+		}
+		if i > 0 {
+			fmt.Fprintln(stdout)
+		}
+		fmt.Fprintf(stdout, "%s: %s\n", n, m.Summary)
+		if err := detector.WriteParams(stdout, n); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -30,23 +30,26 @@ type progressBar struct {
 
 const progressDelay = 2 * time.Second
 
-func newProgress(quiet bool, label string, total int) *progressBar {
+// newProgress returns the pipeline's progress sink for the terminal.
+func newProgress(quiet bool) *progressBar {
 	return &progressBar{
 		w:     os.Stderr,
 		tty:   term.IsTerminal(int(os.Stderr.Fd())),
 		quiet: quiet,
-		label: label,
-		total: total,
 		start: time.Now(),
 	}
 }
 
-// Add records n more units done.
-func (p *progressBar) Add(n int) {
+// Begin starts a new step (pipeline.Progress).
+func (p *progressBar) Begin(step string, total int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.advance(p.done+n, p.total)
+	p.label, p.total, p.done, p.drewDone = step, total, 0, 0
+	p.start, p.drawn = time.Now(), false
 }
+
+// End finishes the step (pipeline.Progress).
+func (p *progressBar) End() { p.Done() }
 
 // Set records the absolute position, as reported by a detector.
 func (p *progressBar) Set(done, total int) {
