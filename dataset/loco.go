@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/vigil-ad/vigil/internal/loco"
 	"io/fs"
 	"math"
 	"os"
@@ -65,8 +66,9 @@ type Region struct {
 
 // Regions returns the sample's ground-truth defects, one per mask file.
 // For MVTec LOCO each file holds one defect whose non-zero pixel value
-// names it in defects_config.json: Saturation is saturation_threshold ×
-// Area when relative_saturation, else min(saturation_threshold, Area).
+// names it in defects_config.json: Saturation follows LOCO's evaluation
+// (internal/loco: saturation_threshold × Area truncated when
+// relative_saturation, else min(saturation_threshold, Area); at least 1).
 // Without a config, and for the other layouts, Saturation is the Area
 // (plain per-region overlap). Samples without ground truth, and normal
 // samples, have no regions.
@@ -140,12 +142,7 @@ func (s *Sample) region(path string, opt imageio.Options) (Region, error) {
 		return Region{}, fmt.Errorf("dataset: mask %s has pixel value %d, which %s does not list", path, value, s.defects.path)
 	}
 	r.Defect = d.Name
-	if d.RelativeSaturation {
-		r.Saturation = d.SaturationThreshold * float64(r.Area)
-	} else {
-		r.Saturation = d.SaturationThreshold
-	}
-	r.Saturation = min(r.Saturation, float64(r.Area))
+	r.Saturation = loco.Saturation(r.Area, d.SaturationThreshold, d.RelativeSaturation)
 	return r, nil
 }
 
