@@ -44,13 +44,14 @@ func Turbo(v float64) color.RGBA {
 	return color.RGBA{ch(0), ch(1), ch(2), 255}
 }
 
-// Contour returns the boundary of a binary mask (pixels >= 0.5): mask
+// Contour returns the boundary of a mask (pixels that are defects by
+// imageio.IsDefect): mask
 // pixels with at least one 4-neighbour outside the mask or outside the
 // image. The result is indexed y*W + x.
 func Contour(m *imageio.Map) []bool {
 	out := make([]bool, m.H*m.W)
 	in := func(y, x int) bool {
-		return y >= 0 && y < m.H && x >= 0 && x < m.W && m.Pix[y*m.W+x] >= 0.5
+		return y >= 0 && y < m.H && x >= 0 && x < m.W && imageio.IsDefect(m.Pix[y*m.W+x])
 	}
 	for y := 0; y < m.H; y++ {
 		for x := 0; x < m.W; x++ {
@@ -121,10 +122,10 @@ func Overlay(img *imageio.Image, m *imageio.Map, lo, hi float64, pred *imageio.M
 func drawOutline(dst *image.RGBA, mask *imageio.Map, c color.RGBA) {
 	h, w := dst.Rect.Dy(), dst.Rect.Dx()
 	if mask.H != h || mask.W != w {
-		mask = binarize(imageio.ResizeMap(mask, h, w))
+		mask = coverage(imageio.ResizeMap(mask, h, w))
 	}
 	in := func(y, x int) bool {
-		return y >= 0 && y < h && x >= 0 && x < w && mask.Pix[y*w+x] >= 0.5
+		return y >= 0 && y < h && x >= 0 && x < w && imageio.IsDefect(mask.Pix[y*w+x])
 	}
 	for y := 0; y < h; y++ {
 		for x := 0; x < w; x++ {
@@ -149,8 +150,10 @@ func drawOutline(dst *image.RGBA, mask *imageio.Map, c color.RGBA) {
 	}
 }
 
-// binarize sets m's values to 1 where >= 0.5 and 0 elsewhere, in place.
-func binarize(m *imageio.Map) *imageio.Map {
+// coverage turns a resampled 0/1 mask back into 0/1, in place: a display
+// pixel belongs to the mask when the mask covers at least half of it
+// (not a ground-truth cut: that is imageio.IsDefect, applied before).
+func coverage(m *imageio.Map) *imageio.Map {
 	for i, v := range m.Pix {
 		if v >= 0.5 {
 			m.Pix[i] = 1

@@ -137,7 +137,7 @@ func (pw *PredictionWriter) Add(p Prediction) (PredictionResult, error) {
 			if p.PredMask != nil {
 				m := p.PredMask
 				if m.H != p.Image.H || m.W != p.Image.W {
-					m = binarize(imageio.ResizeMap(m, p.Image.H, p.Image.W))
+					m = coverage(imageio.ResizeMap(m, p.Image.H, p.Image.W))
 				}
 				r.Mask = stem + "_mask.png"
 				if err = savePNG(filepath.Join(pw.dir, r.Mask), m.ToGoImage()); err == nil {
