@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/vigil-ad/vigil/dataset"
+	"github.com/vigil-ad/vigil/imageio"
 	"github.com/vigil-ad/vigil/metrics"
 )
 
@@ -61,25 +62,28 @@ type EvalResult struct {
 	PixelAUROC *float64 `json:"pixel_auroc"`
 	// PixelAUROCBound and AUPROBound bound the error of the bounded-memory
 	// pixel metrics.
-	PixelAUROCBound *float64                `json:"pixel_auroc_error_bound"`
-	AUPRO           *float64                `json:"aupro"`
-	AUPROBound      *float64                `json:"aupro_error_bound"`
-	PixelNote       string                  `json:"pixel_metrics_note,omitempty"`
-	Threshold       float64                 `json:"threshold"`
-	Rule            string                  `json:"rule"`
-	TargetFPR       float64                 `json:"target_fpr"`
-	TestFPR         *float64                `json:"test_fpr"`
-	TestTPR         *float64                `json:"test_tpr"`
-	Precision       *float64                `json:"test_precision"`
-	Confusion       metrics.Counts          `json:"confusion"`
-	NNormal         int                     `json:"n_normal"`
-	NAnomalous      int                     `json:"n_anomalous"`
-	NErrors         int                     `json:"n_errors"`
-	PerDefect       map[string]DefectResult `json:"per_defect,omitempty"`
-	Seconds         float64                 `json:"seconds"`
-	MsPerImage      float64                 `json:"ms_per_image"`
-	Warnings        []string                `json:"warnings,omitempty"`
-	Rows            []Row                   `json:"rows"`
+	PixelAUROCBound *float64 `json:"pixel_auroc_error_bound"`
+	AUPRO           *float64 `json:"aupro"`
+	AUPROBound      *float64 `json:"aupro_error_bound"`
+	// AUsPRO is MVTec LOCO's saturated per-region overlap integrated up to
+	// FPR 0.05 (LOCO datasets only).
+	AUsPRO     *float64                `json:"auspro,omitempty"`
+	PixelNote  string                  `json:"pixel_metrics_note,omitempty"`
+	Threshold  float64                 `json:"threshold"`
+	Rule       string                  `json:"rule"`
+	TargetFPR  float64                 `json:"target_fpr"`
+	TestFPR    *float64                `json:"test_fpr"`
+	TestTPR    *float64                `json:"test_tpr"`
+	Precision  *float64                `json:"test_precision"`
+	Confusion  metrics.Counts          `json:"confusion"`
+	NNormal    int                     `json:"n_normal"`
+	NAnomalous int                     `json:"n_anomalous"`
+	NErrors    int                     `json:"n_errors"`
+	PerDefect  map[string]DefectResult `json:"per_defect,omitempty"`
+	Seconds    float64                 `json:"seconds"`
+	MsPerImage float64                 `json:"ms_per_image"`
+	Warnings   []string                `json:"warnings,omitempty"`
+	Rows       []Row                   `json:"rows"`
 }
 
 func fptr(v float64) *float64 { return &v }
@@ -162,6 +166,10 @@ func Evaluate(ctx context.Context, o EvalOptions) (*EvalResult, error) {
 		roc, pro = metrics.NewPixelROC(metrics.DefaultBins), metrics.NewPRO(metrics.DefaultBins)
 	}
 	noMap := 0
+	var spro *metrics.SPRO
+	if pixels && ds.Layout == dataset.LayoutLOCO {
+		spro = metrics.NewSPRO(metrics.DefaultBins)
+	}
 	t0 := time.Now()
 	err := stream(ctx, m.Detector, ds.Test, streamOptions{batch: o.Batch, maxPixels: o.MaxPixels, calib: &calib,
 		progress: o.Progress, step: "scoring", keepMask: pixels}, func(r *ImageResult) error {
@@ -177,6 +185,8 @@ func Evaluate(ctx context.Context, o EvalOptions) (*EvalResult, error) {
 					r.Err = err
 				} else if err := pro.Add(r.Map, r.Mask); err != nil {
 					r.Err = err
+				} else if spro != nil {
+					r.Err = addRegions(spro, r, o.MaxPixels)
 				}
 			}
 		}
@@ -221,7 +231,26 @@ func Evaluate(ctx context.Context, o EvalOptions) (*EvalResult, error) {
 			out.PixelNote = err.Error()
 		}
 	}
+	if spro != nil && out.PixelAUROC != nil {
+		if v, err := spro.AUsPRO(metrics.DefaultSPROLimit); err == nil {
+			out.AUsPRO = fptr(v)
+		}
+	}
 	return out, nil
+}
+
+// addRegions feeds one image's defect regions (LOCO: one per mask file,
+// each with its saturation area) to the sPRO accumulator.
+func addRegions(spro *metrics.SPRO, r *ImageResult, maxPixels int) error {
+	regs, err := r.Sample.Regions(imageio.Options{MaxPixels: maxPixels})
+	if err != nil {
+		return err
+	}
+	sr := make([]metrics.SPRORegion, len(regs))
+	for i, g := range regs {
+		sr[i] = metrics.SPRORegion{Mask: g.Mask, Saturation: g.Saturation}
+	}
+	return spro.AddRegions(r.Map, sr)
 }
 
 // imageMetrics fills the image-level metrics from the rows that scored.

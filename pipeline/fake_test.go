@@ -46,9 +46,9 @@ func init() {
 	})
 }
 
-func (d *meanDet) Method() string            { return meanMethod }
-func (d *meanDet) Config() any               { return d.cfg }
-func (d *meanDet) InputSize() (h, w int)     { return d.cfg.Size, d.cfg.Size }
+func (d *meanDet) Method() string        { return meanMethod }
+func (d *meanDet) Config() any           { return d.cfg }
+func (d *meanDet) InputSize() (h, w int) { return d.cfg.Size, d.cfg.Size }
 func (d *meanDet) prep(img *imageio.Image) *imageio.Image {
 	if img.C == 3 {
 		img, _ = imageio.ToGray(img)

@@ -37,7 +37,6 @@ func anomalous(img *imageio.Image, rng *rand.Rand) *imageio.Map {
 	return m
 }
 
-
 func writeImage(t *testing.T, path string, img *imageio.Image) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
@@ -437,5 +436,45 @@ func TestExpandPaths(t *testing.T) {
 	}
 	if _, err := ExpandPaths([]string{filepath.Join(dir, "nope")}); !IsOptionError(err) {
 		t.Fatalf("missing path: %v", err)
+	}
+}
+
+// MVTec LOCO: validation/good calibrates, every mask file is a region,
+// and sPRO is reported.
+func TestEvaluateLOCO(t *testing.T) {
+	dir := t.TempDir()
+	rng := rand.New(rand.NewPCG(9, 9))
+	for i := range 20 {
+		writeImage(t, filepath.Join(dir, "train/good", fmtName("t", i)+".png"), normalImage(rng))
+	}
+	for i := range 6 {
+		writeImage(t, filepath.Join(dir, "validation/good", fmtName("v", i)+".png"), normalImage(rng))
+		writeImage(t, filepath.Join(dir, "test/good", fmtName("g", i)+".png"), normalImage(rng))
+		img := normalImage(rng)
+		m := anomalous(img, rng)
+		name := fmtName("s", i)
+		writeImage(t, filepath.Join(dir, "test/structural_anomalies", name+".png"), img)
+		os.MkdirAll(filepath.Join(dir, "ground_truth/structural_anomalies", name), 0o755)
+		mask := imageio.New(1, 32, 32)
+		for j, v := range m.Pix {
+			mask.Pix[j] = v * 200 / 255 // pixel value 200 names the defect
+		}
+		writeImage(t, filepath.Join(dir, "ground_truth/structural_anomalies", name, "000.png"), mask)
+	}
+	os.WriteFile(filepath.Join(dir, "defects_config.json"), []byte(`[{"defect_name":"blob","pixel_value":200,"saturation_threshold":0.5,"relative_saturation":true}]`), 0o644)
+	out := filepath.Join(t.TempDir(), "m.safetensors")
+	fr, err := Fit(context.Background(), FitOptions{Method: meanMethod, Data: dataset.Source{Dir: dir}, Alpha: 0.2, Out: out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fr.Layout != dataset.LayoutLOCO || fr.NVal != 6 {
+		t.Fatalf("layout %q, %d validation images; want mvtec_loco with validation/good", fr.Layout, fr.NVal)
+	}
+	res, err := Evaluate(context.Background(), EvalOptions{Model: out, Data: dataset.Source{Dir: dir}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.AUsPRO == nil || *res.AUsPRO <= 0 || *res.AUsPRO > 1 || res.PerDefect["structural_anomalies"].N != 6 {
+		t.Fatalf("AUsPRO %v, per defect %+v (note %q)", res.AUsPRO, res.PerDefect, res.PixelNote)
 	}
 }

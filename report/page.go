@@ -23,6 +23,7 @@ var metricNames = []struct{ key, name string }{
 	{"pixel_auroc_error_bound", "Pixel AUROC error bound (streaming estimate)"},
 	{"aupro", "AUPRO (FPR ≤ 0.3)"},
 	{"aupro_error_bound", "AUPRO error bound (streaming estimate)"},
+	{"auspro", "AUsPRO (MVTec LOCO, FPR ≤ 0.05)"},
 	{"pixel_aupro", "AUPRO (FPR ≤ 0.3)"},
 	{"test_fpr", "False-positive rate on normal test images"},
 	{"test_tpr", "Detection rate on anomalous test images"},

@@ -91,7 +91,7 @@ func numPtr(p *float64) any {
 }
 
 // metricOrder is the order of the report's metrics table.
-var metricOrder = []string{"image_auroc", "image_ap", "image_f1_max", "pixel_auroc", "pixel_auroc_error_bound", "aupro", "aupro_error_bound",
+var metricOrder = []string{"image_auroc", "image_ap", "image_f1_max", "pixel_auroc", "pixel_auroc_error_bound", "aupro", "aupro_error_bound", "auspro",
 	"test_fpr", "test_tpr", "test_precision", "n_normal", "n_anomalous", "n_errors", "method", "seconds", "ms_per_image"}
 
 // EvalSummary turns an evaluation's results into the report's summary.
@@ -102,7 +102,7 @@ func EvalSummary(title string, res *pipeline.EvalResult) Summary {
 			"method": res.Method, "image_auroc": numPtr(res.ImageAUROC), "image_ap": numPtr(res.ImageAP),
 			"image_f1_max": numPtr(res.ImageF1Max), "pixel_auroc": numPtr(res.PixelAUROC),
 			"pixel_auroc_error_bound": numPtr(res.PixelAUROCBound), "aupro": numPtr(res.AUPRO),
-			"aupro_error_bound": numPtr(res.AUPROBound), "test_fpr": numPtr(res.TestFPR), "test_tpr": numPtr(res.TestTPR),
+			"aupro_error_bound": numPtr(res.AUPROBound), "auspro": numPtr(res.AUsPRO), "test_fpr": numPtr(res.TestFPR), "test_tpr": numPtr(res.TestTPR),
 			"test_precision": numPtr(res.Precision), "n_normal": res.NNormal, "n_anomalous": res.NAnomalous,
 			"n_errors": res.NErrors, "seconds": res.Seconds, "ms_per_image": res.MsPerImage,
 		},

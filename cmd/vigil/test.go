@@ -111,6 +111,9 @@ func printResult(w io.Writer, r *pipeline.EvalResult) {
 	fmt.Fprintf(w, "image F1-max    %s\n", fmtp(r.ImageF1Max))
 	fmt.Fprintf(w, "pixel AUROC     %s%s\n", fmtp(r.PixelAUROC), bound(r.PixelAUROCBound))
 	fmt.Fprintf(w, "AUPRO@0.3       %s%s\n", fmtp(r.AUPRO), bound(r.AUPROBound))
+	if r.AUsPRO != nil {
+		fmt.Fprintf(w, "AUsPRO@0.05     %s\n", fmtp(r.AUsPRO))
+	}
 	if r.PixelNote != "" {
 		fmt.Fprintf(w, "  pixel metrics n/a: %s\n", r.PixelNote)
 	}
