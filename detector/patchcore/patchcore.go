@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/vigil-ad/vigil/backbone"
 	"github.com/vigil-ad/vigil/detector"
@@ -35,6 +36,7 @@ type Config struct {
 	embedding.Geometry `help.size:"images are resized to size x size (a multiple of 32)" help.crop:"centre crop to crop x crop after resizing (a multiple of 32); 0: no crop"`
 	Taps               []int   `json:"taps,omitempty" help:"backbone tap indices used; empty: the last two (the mid-level layers)"`
 	Neighbour          int     `json:"neighbourhood" help:"side of the local averaging window over the feature grid"`
+	TapWeight          string  `json:"tap_weight" enum:"equal,channels" help:"equal: every tap pooled to the same share of the patch embedding (the reference implementation); channels: plain concatenation, a tap weighs by its channel count"`
 	Ratio              float64 `json:"ratio" help:"coreset size as a fraction of all training patches, in (0,1]"`
 	MaxBank            int     `json:"max_bank" help:"cap on the coreset (memory bank) size"`
 	ProjDim            int     `json:"proj_dim" help:"random projection dimension for the coreset search"`
@@ -50,7 +52,7 @@ func DefaultConfig() Config {
 	return Config{
 		Source:    embedding.Source{Backbone: "mobilenet_v2"},
 		Geometry:  embedding.Geometry{Size: 256},
-		Neighbour: 3, Ratio: 0.1, MaxBank: 16384, ProjDim: 16, Neighbors: 9, Sigma: 4, Batch: 8,
+		Neighbour: 3, TapWeight: "equal", Ratio: 0.1, MaxBank: 16384, ProjDim: 16, Neighbors: 9, Sigma: 4, Batch: 8,
 	}
 }
 
@@ -162,12 +164,12 @@ func (d *Detector) patches(ex backbone.Extractor, f []*tensor.Tensor) (rows []fl
 	}
 	x := embedding.Concat(sel, h, w)
 	raw := embedding.Rows(x)
+	if d.cfg.TapWeight == "channels" {
+		return raw, x.Shape[0], x.Shape[1], h, w, nil
+	}
 	// Every tap weighs equally: each output averages a few inputs, so the
 	// pooling matrix is applied sparsely, column by column.
-	in, dim := x.Shape[1], 0
-	for _, c := range chans {
-		dim += c
-	}
+	in, dim := x.Shape[1], len(chans)*slices.Max(chans)
 	cols := sparseColumns(layerPooling(chans, dim), in, dim)
 	m := x.Shape[0] * h * w
 	rows = make([]float32, m*dim)
@@ -211,8 +213,10 @@ func sparseColumns(m []float32, in, out int) [][]weight {
 // adaptively average-pooled to dim, the taps' vectors are stacked and the
 // stack adaptively pooled to dim again, so each tap fills dim/len(chans)
 // outputs whatever its channel count (concatenation alone weighs a tap by
-// its channels). dim is the total channel count here, which keeps the bank
-// the size plain concatenation gives.
+// its channels). The caller takes dim = taps × the largest tap's channels:
+// each tap then fills as many outputs as the largest has channels, so no
+// two channels of a tap are averaged together (a smaller dim blurs the
+// widest tap; a larger one only repeats values).
 func layerPooling(chans []int, dim int) []float32 {
 	in := 0
 	for _, c := range chans {

@@ -17,6 +17,10 @@ func TestContract(t *testing.T) {
 	detectortest.Run(t, "patchcore", `{"backbone":"random:1","size":64,"taps":[0,1],"ratio":0.25,"seed":3}`, detectortest.Options{Progress: true})
 }
 
+func TestContractConcatenatedTaps(t *testing.T) {
+	detectortest.Run(t, "patchcore", `{"backbone":"random:1","size":64,"taps":[0,1],"ratio":0.25,"seed":3,"tap_weight":"channels"}`, detectortest.Options{NTrain: 12})
+}
+
 func TestHalfPrecisionRoundTrip(t *testing.T) {
 	detectortest.Run(t, "patchcore", `{"backbone":"random:2","size":64,"taps":[0,1],"ratio":0.1,"seed":5,"half":true}`, detectortest.Options{NTrain: 12})
 }
@@ -66,6 +70,25 @@ func TestLayerPoolingWeighsTapsEqually(t *testing.T) {
 	// to all ones) is the tap's share of the outputs: 64 each.
 	if e0, e1 := energy(0, 32), energy(32, 128); math.Abs(e0-64) > 1e-3 || math.Abs(e1-64) > 1e-3 {
 		t.Fatalf("tap weights %v and %v, want 64 and 64", e0, e1)
+	}
+	// At the dimension patches uses (taps × widest tap = 192) each tap
+	// fills 96 outputs and no two channels are averaged: every output is
+	// one channel with weight 1.
+	m = layerPooling([]int{32, 96}, 192)
+	for o := 0; o < 192; o++ {
+		n, w := 0, float32(0)
+		for a := 0; a < 128; a++ {
+			if v := m[a*192+o]; v != 0 {
+				n++
+				w += v
+				if (a < 32) != (o < 96) {
+					t.Fatalf("output %d mixes in channel %d of the other tap", o, a)
+				}
+			}
+		}
+		if n != 1 || math.Abs(float64(w-1)) > 1e-6 {
+			t.Fatalf("output %d averages %d channels (weight %v), want exactly one", o, n, w)
+		}
 	}
 }
 
