@@ -77,3 +77,6 @@ func (s Source) Check() error {
 	_, err := backbone.Locate(name, backbone.OpenOptions{BackboneDir: s.BackboneDir})
 	return err
 }
+
+// Ready reports whether the extractor is already open (or injected).
+func (l *Lazy) Ready() bool { return l.ex != nil }
