@@ -171,6 +171,7 @@ func Evaluate(ctx context.Context, o EvalOptions) (*EvalResult, error) {
 		spro = metrics.NewSPRO(metrics.DefaultBins)
 	}
 	t0 := time.Now()
+	var sinkTime time.Duration // in OnImage (report writing): not scoring time
 	err := stream(ctx, m.Detector, ds.Test, streamOptions{batch: o.Batch, maxPixels: o.MaxPixels, calib: &calib,
 		progress: o.Progress, step: "scoring", keepMask: pixels}, func(r *ImageResult) error {
 		if r.SHA256 != "" && fitted[r.SHA256] {
@@ -196,6 +197,8 @@ func Evaluate(ctx context.Context, o EvalOptions) (*EvalResult, error) {
 		}
 		out.Rows = append(out.Rows, row)
 		if o.OnImage != nil {
+			t := time.Now()
+			defer func() { sinkTime += time.Since(t) }()
 			return o.OnImage(r)
 		}
 		return nil
@@ -207,7 +210,7 @@ func Evaluate(ctx context.Context, o EvalOptions) (*EvalResult, error) {
 		return nil, fmt.Errorf("%d test image(s) were used to fit or calibrate the model (same SHA-256): %s; evaluate on images the model has not seen",
 			len(leaked), joinNames(leaked, 10))
 	}
-	out.Seconds = time.Since(t0).Seconds()
+	out.Seconds = (time.Since(t0) - sinkTime).Seconds()
 	out.MsPerImage = 1000 * out.Seconds / float64(len(ds.Test))
 	imageMetrics(out)
 	switch {

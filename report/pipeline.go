@@ -102,12 +102,15 @@ func EvalSummary(title string, res *pipeline.EvalResult) Summary {
 			"method": res.Method, "image_auroc": numPtr(res.ImageAUROC), "image_ap": numPtr(res.ImageAP),
 			"image_f1_max": numPtr(res.ImageF1Max), "pixel_auroc": numPtr(res.PixelAUROC),
 			"pixel_auroc_error_bound": numPtr(res.PixelAUROCBound), "aupro": numPtr(res.AUPRO),
-			"aupro_error_bound": numPtr(res.AUPROBound), "auspro": numPtr(res.AUsPRO), "test_fpr": numPtr(res.TestFPR), "test_tpr": numPtr(res.TestTPR),
+			"aupro_error_bound": numPtr(res.AUPROBound), "test_fpr": numPtr(res.TestFPR), "test_tpr": numPtr(res.TestTPR),
 			"test_precision": numPtr(res.Precision), "n_normal": res.NNormal, "n_anomalous": res.NAnomalous,
 			"n_errors": res.NErrors, "seconds": res.Seconds, "ms_per_image": res.MsPerImage,
 		},
 		Threshold: Number(res.Threshold), ThresholdRule: res.Rule, TargetFPR: Number(res.TargetFPR),
 		Warnings: res.Warnings,
+	}
+	if res.AUsPRO != nil {
+		s.Metrics["auspro"] = *res.AUsPRO
 	}
 	if res.PixelNote != "" {
 		s.Warnings = append(s.Warnings, "pixel metrics not available: "+res.PixelNote)
