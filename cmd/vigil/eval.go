@@ -2,11 +2,9 @@ package main
 
 import (
 	"encoding/json"
-	"fmt"
 	"io"
-	"os"
 
-	"github.com/vigil-ad/vigil/metrics"
+	"github.com/vigil-ad/vigil/pipeline"
 )
 
 func cmdEval(args []string, stdout io.Writer) error {
@@ -19,21 +17,13 @@ func cmdEval(args []string, stdout io.Writer) error {
 	if *path == "" {
 		return usagef("--scores FILE.csv is required")
 	}
-	f, err := os.Open(*path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	scores, labels, _, err := metrics.ReadScoresCSV(f, *path)
-	if err != nil {
-		return err
-	}
-	rep, err := metrics.ImageMetrics(scores, labels)
-	if err != nil {
-		return fmt.Errorf("%s: %w", *path, err)
-	}
+	var t *float64
 	if setFlags(fs)["threshold"] {
-		rep = rep.WithConfusion(scores, labels, *thr)
+		t = thr
+	}
+	rep, err := pipeline.EvalScores(*path, t)
+	if err != nil {
+		return err
 	}
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
