@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/vigil-ad/vigil/imageio"
+	"github.com/vigil-ad/vigil/internal/atomicfile"
 	"github.com/vigil-ad/vigil/safetensors"
 )
 
@@ -195,7 +196,7 @@ func TestSaveIsAtomic(t *testing.T) {
 	}
 	before, _ := os.ReadFile(path)
 	boom := errors.New("disk full")
-	err := safetensors.AtomicWrite(path, func(w io.Writer) error {
+	err := atomicfile.Write(path, func(w io.Writer) error {
 		w.Write([]byte("partial garbage"))
 		return boom
 	})

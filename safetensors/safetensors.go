@@ -159,14 +159,6 @@ func WriteFile(path string, meta map[string]string, tensors []Tensor) error {
 	return atomicfile.Write(path, func(w io.Writer) error { return Encode(w, meta, tensors) })
 }
 
-// AtomicWrite creates path atomically with what fill writes.
-//
-// Deprecated: atomic writing is not part of the model format; use
-// internal/atomicfile.Write. Kept until cmd/vigil stops calling it.
-func AtomicWrite(path string, fill func(io.Writer) error) error {
-	return atomicfile.Write(path, fill)
-}
-
 // ReadFile reads and validates a whole safetensors file.
 func ReadFile(path string) (*File, error) {
 	b, err := os.ReadFile(path)
@@ -269,13 +261,3 @@ func Decode(b []byte) (*File, error) {
 	}
 	return f, nil
 }
-
-// Float32ToHalf converts to IEEE 754 binary16, rounding to nearest even.
-//
-// Deprecated: use tensor.Float32ToHalf.
-func Float32ToHalf(f float32) uint16 { return tensor.Float32ToHalf(f) }
-
-// HalfToFloat32 converts IEEE 754 binary16 to float32 exactly.
-//
-// Deprecated: use tensor.HalfToFloat32.
-func HalfToFloat32(h uint16) float32 { return tensor.HalfToFloat32(h) }

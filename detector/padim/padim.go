@@ -284,7 +284,7 @@ func (d *Detector) Fit(ctx context.Context, train []*imageio.Image) error {
 	if d.cfg.Half {
 		// Round now so scores after a float16 save and load equal these.
 		for i, v := range d.chol {
-			d.chol[i] = safetensors.HalfToFloat32(safetensors.Float32ToHalf(v))
+			d.chol[i] = tensor.HalfToFloat32(tensor.Float32ToHalf(v))
 		}
 	}
 	return d.prepare()

@@ -432,7 +432,7 @@ func (d *Detector) Restore(raw json.RawMessage, ts map[string]safetensors.Tensor
 // float16 save and load equal those of the fitted model.
 func roundHalf(v []float32) []float32 {
 	for i, x := range v {
-		v[i] = safetensors.HalfToFloat32(safetensors.Float32ToHalf(x))
+		v[i] = tensor.HalfToFloat32(tensor.Float32ToHalf(x))
 	}
 	return v
 }
