@@ -36,47 +36,59 @@ func PackedLen(d int, diag bool) int {
 // are not modified.
 func NewGaussian(mean, cov []float64, eps float64, diag bool) (*Gaussian, error) {
 	d := len(mean)
-	want := d * d
-	if diag {
-		want = d
-	}
-	if d < 1 || len(cov) != want {
-		return nil, fmt.Errorf("gaussian: %d covariance values for dimension %d", len(cov), d)
-	}
 	g := &Gaussian{Mean: make([]float32, d), W: make([]float32, PackedLen(d, diag)), Diag: diag}
-	for i, v := range mean {
-		g.Mean[i] = float32(v)
-	}
-	if diag {
-		for i, v := range cov {
-			s := v + eps
-			if !(s > 0) || math.IsInf(s, 0) {
-				return nil, fmt.Errorf("gaussian: variance %d is %v, not positive", i, s)
-			}
-			g.W[i] = float32(1 / math.Sqrt(s))
-		}
-	} else {
-		a := make([]float64, d*d)
-		copy(a, cov)
-		for i := 0; i < d; i++ {
-			a[i*d+i] += eps
-		}
-		w := make([]float64, d*d)
-		if err := InvCholesky(a, w, d); err != nil {
-			return nil, fmt.Errorf("gaussian: %w", err)
-		}
-		o := 0
-		for i := 0; i < d; i++ {
-			for j := 0; j <= i; j++ {
-				g.W[o] = float32(w[i*d+j])
-				o++
-			}
-		}
+	if err := FactorInto(g.Mean, g.W, mean, cov, eps, diag, nil); err != nil {
+		return nil, err
 	}
 	if err := g.prepare(); err != nil {
 		return nil, err
 	}
 	return g, nil
+}
+
+// FactorInto is NewGaussian writing the float32 mean and packed factor
+// into dstMean (d) and dstW (PackedLen), e.g. slices of a caller's bank of
+// many Gaussians, with work as scratch (at least 2·d² values for a full
+// covariance; nil or short: allocated). GaussianFromFactor then wraps them.
+func FactorInto(dstMean, dstW []float32, mean, cov []float64, eps float64, diag bool, work []float64) error {
+	d := len(mean)
+	want := d * d
+	if diag {
+		want = d
+	}
+	if d < 1 || len(cov) != want || len(dstMean) != d || len(dstW) != PackedLen(d, diag) {
+		return fmt.Errorf("gaussian: %d covariance values for dimension %d", len(cov), d)
+	}
+	for i, v := range mean {
+		dstMean[i] = float32(v)
+	}
+	if diag {
+		for i, v := range cov {
+			s := v + eps
+			if !(s > 0) || math.IsInf(s, 0) {
+				return fmt.Errorf("gaussian: variance %d is %v, not positive", i, s)
+			}
+			dstW[i] = float32(1 / math.Sqrt(s))
+		}
+		return nil
+	}
+	work = grow(work, 2*d*d)
+	a, w := work[:d*d], work[d*d:2*d*d]
+	copy(a, cov)
+	for i := 0; i < d; i++ {
+		a[i*d+i] += eps
+	}
+	if err := InvCholesky(a, w, d); err != nil {
+		return fmt.Errorf("gaussian: %w", err)
+	}
+	o := 0
+	for i := 0; i < d; i++ {
+		for j := 0; j <= i; j++ {
+			dstW[o] = float32(w[i*d+j])
+			o++
+		}
+	}
+	return nil
 }
 
 // GaussianFromFactor wraps a stored mean and factor (not copied), checking

@@ -255,6 +255,7 @@ func (d *Detector) Fit(ctx context.Context, train []*imageio.Image) error {
 	tensor.ParallelChunks(L, 8, func(lo, hi int) {
 		cov := make([]float64, k*k) // lower triangle filled
 		mu := make([]float64, k)
+		work := make([]float64, 2*k*k)
 		for l := lo; l < hi; l++ {
 			for j := 0; j < k; j++ {
 				mu[j] = sum[l*k+j] / N
@@ -267,13 +268,9 @@ func (d *Detector) Fit(ctx context.Context, train []*imageio.Image) error {
 					o++
 				}
 			}
-			g, err := stats.NewGaussian(mu, cov, d.cfg.Eps, false)
-			if err != nil {
+			if err := stats.FactorInto(d.mean[l*k:(l+1)*k], d.chol[l*tri:(l+1)*tri], mu, cov, d.cfg.Eps, false, work); err != nil {
 				errs[l] = fmt.Errorf("padim: covariance at location %d: %v (increase eps)", l, err)
-				continue
 			}
-			copy(d.mean[l*k:(l+1)*k], g.Mean)
-			copy(d.chol[l*tri:(l+1)*tri], g.W)
 		}
 	})
 	for _, err := range errs {
