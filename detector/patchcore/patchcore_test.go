@@ -1,6 +1,7 @@
 package patchcore
 
 import (
+	"context"
 	"encoding/json"
 	"math"
 	"math/rand/v2"
@@ -9,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/vigil-ad/vigil/detector/detectortest"
+	"github.com/vigil-ad/vigil/imageio"
 	"github.com/vigil-ad/vigil/nnsearch"
 	"github.com/vigil-ad/vigil/safetensors"
 )
@@ -188,5 +190,34 @@ func TestRestoreRefusesCraftedValues(t *testing.T) {
 		if err := restore(v); err == nil || !strings.Contains(err.Error(), `"`+c.name+`"`) {
 			t.Errorf("%s: err %v, want one naming %q", c.why, err, c.name)
 		}
+	}
+}
+
+// An image already at InputSize scores exactly as the original (the
+// detector's own resize is then the identity), so the pipeline may resize
+// right after decoding.
+func TestPreResizedToInputSizeScoresTheSame(t *testing.T) {
+	d, err := New(json.RawMessage(`{"backbone":"random:1","size":64,"crop":32,"taps":[0,1],"ratio":0.5,"seed":3}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var train []*imageio.Image
+	for i := 0; i < 4; i++ {
+		train = append(train, detectortest.Texture(uint64(i), 90, 70))
+	}
+	if err := d.Fit(context.Background(), train); err != nil {
+		t.Fatal(err)
+	}
+	h, w := d.InputSize()
+	if h != 64 || w != 64 {
+		t.Fatalf("InputSize = %d, %d, want the resize side 64 (before the crop)", h, w)
+	}
+	img, _ := detectortest.Plant(detectortest.Texture(50, 90, 70), 40, 30, 10)
+	res, err := d.Score(context.Background(), []*imageio.Image{img, imageio.Resize(img, h, w)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res[0].Score != res[1].Score {
+		t.Fatalf("pre-resized image scores %v, original %v", res[1].Score, res[0].Score)
 	}
 }
