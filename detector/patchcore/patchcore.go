@@ -408,6 +408,14 @@ func (d *Detector) Restore(raw json.RawMessage, ts map[string]safetensors.Tensor
 	if err != nil {
 		return err
 	}
+	// Models saved before tap_weight existed concatenated the taps'
+	// channels; they keep doing so.
+	var keys map[string]json.RawMessage
+	if json.Unmarshal(raw, &keys) == nil {
+		if _, ok := keys["tap_weight"]; !ok {
+			nd.cfg.TapWeight = "channels"
+		}
+	}
 	*d = *nd
 	if d.h, d.w, err = modelcheck.Grid(ts, "grid"); err != nil {
 		return err

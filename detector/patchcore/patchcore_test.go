@@ -221,3 +221,30 @@ func TestPreResizedToInputSizeScoresTheSame(t *testing.T) {
 		t.Fatalf("pre-resized image scores %v, original %v", res[1].Score, res[0].Score)
 	}
 }
+
+// A model saved before tap_weight existed keeps its plain concatenation.
+func TestRestoreOldConfigConcatenates(t *testing.T) {
+	d, err := New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := json.Marshal(d.Config())
+	var m map[string]any
+	json.Unmarshal(cfg, &m)
+	delete(m, "tap_weight")
+	old, _ := json.Marshal(m)
+	ts := map[string]safetensors.Tensor{
+		"grid": safetensors.F32("grid", []int{2}, []float32{2, 2}),
+		"bank": safetensors.F32("bank", []int{1, 4}, []float32{1, 2, 3, 4}),
+	}
+	var r Detector
+	if err := r.Restore(old, ts); err != nil {
+		t.Fatal(err)
+	}
+	if r.cfg.TapWeight != "channels" {
+		t.Fatalf("old model restored with tap_weight %q, want channels", r.cfg.TapWeight)
+	}
+	if err := r.Restore(cfg, ts); err != nil || r.cfg.TapWeight != "equal" {
+		t.Fatalf("new model: %v, tap_weight %q", err, r.cfg.TapWeight)
+	}
+}
