@@ -60,24 +60,6 @@ type Row struct {
 	Index int
 }
 
-// Report is everything an evaluation page shows, for Write.
-type Report struct {
-	Title string
-	// Metrics are shown in MetricOrder first, then the remaining keys
-	// sorted. Values are numbers, strings, bools or anything JSON can hold.
-	Metrics     map[string]any
-	MetricOrder []string
-	ROC, PR     Curve
-	// NormalScores and AnomalousScores feed the score histogram.
-	NormalScores, AnomalousScores []float64
-	// Threshold is the image-level decision threshold; NaN hides it.
-	Threshold float64
-	// MapRange, when MapRange[1] > MapRange[0], fixes the heatmap
-	// normalisation instead of the global min/max of the rows' maps.
-	MapRange [2]float64
-	Rows     []Row
-}
-
 // Number is a float64 whose JSON form is null when it is NaN or infinite
 // (JSON has no such values); null reads back as NaN.
 type Number float64
@@ -103,14 +85,6 @@ func (n *Number) UnmarshalJSON(b []byte) error {
 	}
 	*n = Number(f)
 	return nil
-}
-
-func numbers(v []float64) []Number {
-	out := make([]Number, len(v))
-	for i, x := range v {
-		out[i] = Number(x)
-	}
-	return out
 }
 
 // RowSummary is a row as recorded in metrics.json; the file names are
@@ -185,7 +159,7 @@ type Summary struct {
 	Rows     []RowSummary `json:"rows"`
 }
 
-// ReadSummary reads a metrics.json written by Writer.Close or Write.
+// ReadSummary reads a metrics.json written by Writer.Close.
 func ReadSummary(path string) (*Summary, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -196,44 +170,6 @@ func ReadSummary(path string) (*Summary, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return &s, nil
-}
-
-// Write renders r into dir with a Writer (created if needed): index.html,
-// metrics.json, roc.png, pr.png, hist.png, colorbar.png and
-// img/<name>_{image,gt,overlay}.png. Unlike Writer, without r.MapRange it
-// scales all heatmaps to the minimum and maximum over all rows' maps.
-//
-// Deprecated: Write needs every row in memory at once; use NewWriter.
-func Write(dir string, r Report) error {
-	opt := Options{MapRange: r.MapRange}
-	if !(r.MapRange[1] > r.MapRange[0]) {
-		lo, hi := math.Inf(1), math.Inf(-1)
-		for _, row := range r.Rows {
-			if row.Map != nil {
-				l, h := finiteRange(row.Map.Pix)
-				lo, hi = min(lo, l), max(hi, h)
-			}
-		}
-		if hi > lo {
-			opt.MapRange = [2]float64{lo, hi}
-		}
-	}
-	w, err := NewWriter(dir, opt)
-	if err != nil {
-		return err
-	}
-	for i, row := range r.Rows {
-		row.Index = i
-		if err := w.Add(row); err != nil {
-			w.Abort()
-			return err
-		}
-	}
-	return w.Close(Summary{
-		Title: r.Title, Metrics: r.Metrics, MetricOrder: r.MetricOrder,
-		Threshold: Number(r.Threshold), ROC: r.ROC, PR: r.PR,
-		NormalScores: numbers(r.NormalScores), AnomalousScores: numbers(r.AnomalousScores),
-	})
 }
 
 // finiteRange returns the min and max over the finite values of v

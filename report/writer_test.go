@@ -588,20 +588,3 @@ func TestWriterRefusesInconsistentImage(t *testing.T) {
 		t.Errorf("err %v, want one naming the row", err)
 	}
 }
-
-// TestWriteCompat: the one-shot Write still works and keeps its global
-// colour range when none is given.
-func TestWriteCompat(t *testing.T) {
-	dir := t.TempDir()
-	rows := testRows()[:4]
-	if err := Write(dir, Report{Title: "x", Threshold: math.NaN(), Rows: rows}); err != nil {
-		t.Fatal(err)
-	}
-	s, err := ReadSummary(filepath.Join(dir, "metrics.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if s.MapRange != [2]Number{0, 3} || len(s.Rows) != 4 || s.Rows[3].Path != "crack/001.png" {
-		t.Errorf("map range %v, rows %+v", s.MapRange, s.Rows)
-	}
-}
