@@ -35,14 +35,10 @@ func (s Source) Open() (backbone.Extractor, error) {
 	return backbone.Open(name, backbone.OpenOptions{BackboneDir: s.BackboneDir, Layers: s.Layers})
 }
 
-// Lazy holds a detector's extractor, opened from its Source on first use
-// (or injected with SetExtractor, e.g. in tests).
+// Lazy holds a detector's extractor, opened from its Source on first use.
 type Lazy struct {
 	ex backbone.Extractor
 }
-
-// SetExtractor uses ex instead of opening the configured backbone.
-func (l *Lazy) SetExtractor(ex backbone.Extractor) { l.ex = ex }
 
 // Extractor returns the extractor, opening s on first use.
 func (l *Lazy) Extractor(s Source) (backbone.Extractor, error) {

@@ -1,7 +1,6 @@
 package gemm
 
 import (
-	"fmt"
 	"sync/atomic"
 	"unsafe"
 )
@@ -55,20 +54,6 @@ func Kernels() []string {
 		names[i] = k.name
 	}
 	return names
-}
-
-// SetKernel selects the micro-kernel family by name ("avx512", "avx2" or
-// "generic"); it fails when the CPU or build does not support it. It is
-// meant for tests and benchmarks; the default is the fastest supported.
-// Calls already running finish with the family they started with.
-func SetKernel(name string) error {
-	for _, k := range kernels {
-		if k.name == name {
-			active.Store(k)
-			return nil
-		}
-	}
-	return fmt.Errorf("gemm: kernel %q not available (have %v)", name, Kernels())
 }
 
 // Generic kernel: 4×4 tile in plain Go with the 16 accumulators in

@@ -2,36 +2,6 @@ package imageio
 
 import "fmt"
 
-// Normalize returns (img - mean[c]) / std[c] per channel as a new image.
-// mean and std hold one value per channel, or a single value applied to
-// every channel; any other length, or a zero std, panics (a programming
-// error: these come from a backbone's fixed constants).
-func Normalize(img *Image, mean, std []float32) *Image {
-	pick := func(v []float32, c int, what string) float32 {
-		switch len(v) {
-		case img.C:
-			return v[c]
-		case 1:
-			return v[0]
-		}
-		panic(fmt.Sprintf("imageio: Normalize: %d %s values for a %d-channel image", len(v), what, img.C))
-	}
-	out := New(img.C, img.H, img.W)
-	hw := img.H * img.W
-	for c := 0; c < img.C; c++ {
-		m, s := pick(mean, c, "mean"), pick(std, c, "std")
-		if s == 0 {
-			panic("imageio: Normalize: zero std")
-		}
-		inv := 1 / s
-		src, dst := img.Pix[c*hw:(c+1)*hw], out.Pix[c*hw:(c+1)*hw]
-		for i, v := range src {
-			dst[i] = (v - m) * inv
-		}
-	}
-	return out
-}
-
 // ToRGB returns a 3-channel image: a gray image is replicated into three
 // identical channels, an RGB image is copied. Other channel counts are
 // refused.

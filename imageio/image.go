@@ -2,8 +2,6 @@
 // and photometric preprocessing every detector shares.
 package imageio
 
-import "fmt"
-
 // Image is a decoded image: C planes of H×W float32 values in [0,1],
 // stored channel-major (CHW), index c*H*W + y*W + x.
 type Image struct {
@@ -56,11 +54,3 @@ func (m *Map) Set(y, x int, v float32) { m.Pix[y*m.W+x] = v }
 
 // Clone returns a deep copy.
 func (m *Map) Clone() *Map { return &Map{H: m.H, W: m.W, Pix: append([]float32(nil), m.Pix...)} }
-
-// SameSize reports an error when the map and the image differ in size.
-func (m *Map) SameSize(img *Image) error {
-	if m.H != img.H || m.W != img.W {
-		return fmt.Errorf("map is %dx%d but image is %dx%d", m.W, m.H, img.W, img.H)
-	}
-	return nil
-}

@@ -9,14 +9,6 @@ import (
 	"github.com/vigil-ad/vigil/internal/keyhist"
 )
 
-// OrderKey maps a non-NaN float32 to a uint32 whose unsigned order is the
-// float order (−0 folded into +0), so histograms and radix selection can
-// work on keys.
-func OrderKey(v float32) uint32 { return keyhist.Key(v) }
-
-// FromOrderKey inverts OrderKey.
-func FromOrderKey(k uint32) float32 { return keyhist.FromKey(k) }
-
 // DefaultBins is the bin budget used when a constructor gets bins <= 0:
 // 2^18 bins of 24 bytes, at most 6 MiB (see internal/keyhist for the
 // speed/resolution trade-off).

@@ -10,30 +10,6 @@ import (
 	"github.com/vigil-ad/vigil/imageio"
 )
 
-func TestFloatKeyOrder(t *testing.T) {
-	vals := []float32{float32(math.Inf(-1)), -math.MaxFloat32, -3, -1e-30, -math.SmallestNonzeroFloat32,
-		0, math.SmallestNonzeroFloat32, 1e-30, 0.5, 1, 3, math.MaxFloat32, float32(math.Inf(1))}
-	for i := 1; i < len(vals); i++ {
-		if OrderKey(vals[i-1]) >= OrderKey(vals[i]) {
-			t.Fatalf("key(%v) >= key(%v)", vals[i-1], vals[i])
-		}
-	}
-	negZero := float32(math.Copysign(0, -1))
-	if OrderKey(negZero) != OrderKey(0) {
-		t.Fatal("-0 and +0 must share a key")
-	}
-	rng := rand.New(rand.NewPCG(7, 8))
-	for i := 0; i < 10000; i++ {
-		v := math.Float32frombits(rng.Uint32())
-		if v != v {
-			continue
-		}
-		if FromOrderKey(OrderKey(v)) != v {
-			t.Fatalf("FromOrderKey(OrderKey(%v)) = %v", v, FromOrderKey(OrderKey(v)))
-		}
-	}
-}
-
 // pixelPairs builds n random maps with their masks: gen returns a score for
 // a pixel given whether it is anomalous.
 func pixelPairs(rng *rand.Rand, n, h, w int, gen func(anom bool) float32) (maps, masks []*imageio.Map) {

@@ -714,15 +714,6 @@ func toInts(d []int64) []int {
 	return s
 }
 
-// Inputs lists the graph inputs the requested outputs depend on.
-func (e *Executor) Inputs() []string {
-	names := make([]string, len(e.inputs))
-	for i, in := range e.inputs {
-		names[i] = in.name
-	}
-	return names
-}
-
 // maxElems bounds any one tensor (16 GiB of float32), so a corrupt or
 // hostile model fails with an error instead of exhausting memory.
 const maxElems = 1 << 32

@@ -106,17 +106,6 @@ func (t *Tensor) Numel() int64 {
 	return n
 }
 
-// IsInt reports whether the tensor holds integer data.
-func (t *Tensor) IsInt() bool {
-	switch t.DataType {
-	case DataTypeInt64, DataTypeInt32:
-		return true
-	case DataTypeUndefined:
-		return t.Int64 != nil && t.Float == nil
-	}
-	return false
-}
-
 // Node is an ONNX NodeProto.
 type Node struct {
 	Name, OpType string

@@ -39,9 +39,6 @@ type File struct {
 
 var dtypeSize = map[string]int{"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1}
 
-// DTypeSize returns the byte size of one element of dtype, or 0 if unknown.
-func DTypeSize(dtype string) int { return dtypeSize[dtype] }
-
 // F32 builds a float32 tensor, copying v into little-endian bytes.
 func F32(name string, shape []int, v []float32) Tensor {
 	b := make([]byte, 4*len(v))

@@ -5,9 +5,6 @@ import (
 	"slices"
 )
 
-// Zeros returns a zeroed tensor of the given shape (same as New).
-func Zeros(shape ...int) *Tensor { return New(shape...) }
-
 // Reshape returns a view sharing t.Data with a new shape; one dimension may
 // be -1 and is inferred. It panics when the element counts differ.
 func (t *Tensor) Reshape(shape ...int) *Tensor {

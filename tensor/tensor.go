@@ -34,11 +34,3 @@ func Numel(shape []int) int {
 
 // Len returns the number of elements.
 func (t *Tensor) Len() int { return len(t.Data) }
-
-// Dim returns the size of axis i (negative counts from the end).
-func (t *Tensor) Dim(i int) int {
-	if i < 0 {
-		i += len(t.Shape)
-	}
-	return t.Shape[i]
-}

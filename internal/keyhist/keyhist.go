@@ -144,15 +144,6 @@ func (h *Hist) Budget() int { return coarseCount + h.maxBlocks*fineCount }
 // Blocks reports how many fine blocks are in use.
 func (h *Hist) Blocks() int { return len(h.fine) / fineCount }
 
-// FineWidth returns the width in keys of a fine bin (1 means every float32
-// value has its own bin); 0 before the first Add.
-func (h *Hist) FineWidth() uint32 {
-	if h.coarse == nil {
-		return 0
-	}
-	return 1 << (h.shift - fineBits)
-}
-
 // Add adds the masses neg and pos to the bin of key k.
 func (h *Hist) Add(k uint32, neg, pos float64) {
 	if k < h.lo || k > h.hi {

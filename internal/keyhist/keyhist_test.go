@@ -21,6 +21,25 @@ func TestKeyOrderRoundTrip(t *testing.T) {
 	if Key(float32(math.Copysign(0, -1))) != Key(0) {
 		t.Fatal("-0 and +0 must share a key")
 	}
+	rng := rand.New(rand.NewPCG(7, 8))
+	for range 10000 {
+		v := math.Float32frombits(rng.Uint32())
+		if v != v {
+			continue
+		}
+		if FromKey(Key(v)) != v {
+			t.Fatalf("FromKey(Key(%v)) = %v", v, FromKey(Key(v)))
+		}
+	}
+}
+
+// FineWidth (for the tests) returns the width in keys of a fine bin (1 means every float32
+// value has its own bin); 0 before the first Add.
+func (h *Hist) FineWidth() uint32 {
+	if h.coarse == nil {
+		return 0
+	}
+	return 1 << (h.shift - fineBits)
 }
 
 // check compares the histogram with the exact multiset of added keys: bins
