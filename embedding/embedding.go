@@ -14,10 +14,11 @@ import (
 )
 
 // Geometry is the input preparation shared by fit and score: resize to
-// Size×Size, then center-crop to Crop×Crop (0: no crop).
+// Size×Size, then center-crop to Crop×Crop (0: no crop). The help tags are
+// what `vigil methods` prints for the detectors that embed it.
 type Geometry struct {
-	Size int `json:"size"`
-	Crop int `json:"crop"`
+	Size int `json:"size" help:"images are resized to size x size (a multiple of 32)"`
+	Crop int `json:"crop" help:"centre crop to crop x crop after resizing (a multiple of 32); 0: no crop"`
 }
 
 // Validate checks the sizes.

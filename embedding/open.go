@@ -12,11 +12,12 @@ import (
 // Source names a backbone as configured in a detector: a built-in name
 // (mobilenet_v2, mobilenet_v1), "random" or "random:SEED" (no weights
 // needed), or a .tflite / .onnx file; Layers names the tensors to tap in an
-// ONNX file.
+// ONNX file. The help tags are what `vigil methods` prints for the
+// detectors that embed it.
 type Source struct {
-	Backbone    string   `json:"backbone"`
-	BackboneDir string   `json:"backbone_dir,omitempty"`
-	Layers      []string `json:"layers,omitempty"`
+	Backbone    string   `json:"backbone" help:"feature extractor: mobilenet_v2, mobilenet_v1, a .tflite/.onnx file, or random[:seed] (untrained, for tests)"`
+	BackboneDir string   `json:"backbone_dir,omitempty" help:"folder searched first for backbone files (else $VIGIL_BACKBONE_DIR, then $VIGIL_HOME/backbones)"`
+	Layers      []string `json:"layers,omitempty" help:"layer names to tap (ONNX backbones); empty: the backbone's default taps"`
 }
 
 // Open resolves the source to an extractor.

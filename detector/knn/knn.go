@@ -28,17 +28,17 @@ import (
 // keep the DefaultConfig values; explicit zeros mean what the field
 // documents. The help tags are what `vigil methods` prints.
 type Config struct {
-	embedding.Source   `help.backbone:"feature extractor: mobilenet_v2, mobilenet_v1, a .tflite/.onnx file, or random[:seed] (untrained, for tests)" help.backbone_dir:"folder searched first for backbone files (else $VIGIL_BACKBONE_DIR, then $VIGIL_HOME/backbones)" help.layers:"layer names to tap (ONNX backbones); empty: the backbone's default taps"`
-	embedding.Geometry `help.size:"images are resized to size x size (a multiple of 32)" help.crop:"centre crop to crop x crop after resizing (a multiple of 32); 0: no crop"`
-	Taps               []int   `json:"taps,omitempty" help:"backbone tap indices used; empty: all in image mode, the last two in patch mode"`
-	Mode               string  `json:"mode" enum:"image,patch" help:"image: one globally pooled feature per image (no map); patch: one feature per grid cell, with a map"`
-	Dim                int     `json:"dim" help:"PCA dimensions kept"`
-	K                  int     `json:"k" help:"nearest normal features whose distances are averaged into the score"`
-	Clusters           int     `json:"clusters" help:"k-means centroids replacing the normal features; 0: automatic (every feature in image mode, 2048 in patch mode)"`
-	Iters              int     `json:"iters" help:"k-means iterations"`
-	Sigma              float64 `json:"sigma" help:"patch-mode map smoothing (Gaussian sigma, input pixels); 0: none"`
-	Seed               uint64  `json:"seed" help:"seed of the k-means initialisation"`
-	Batch              int     `json:"batch,omitempty" help:"images per backbone batch"`
+	embedding.Source
+	embedding.Geometry
+	Taps     []int   `json:"taps,omitempty" help:"backbone tap indices used; empty: all in image mode, the last two in patch mode"`
+	Mode     string  `json:"mode" enum:"image,patch" help:"image: one globally pooled feature per image (no map); patch: one feature per grid cell, with a map"`
+	Dim      int     `json:"dim" help:"PCA dimensions kept"`
+	K        int     `json:"k" help:"nearest normal features whose distances are averaged into the score"`
+	Clusters int     `json:"clusters" help:"k-means centroids replacing the normal features; 0: automatic (every feature in image mode, 2048 in patch mode)"`
+	Iters    int     `json:"iters" help:"k-means iterations"`
+	Sigma    float64 `json:"sigma" help:"patch-mode map smoothing (Gaussian sigma, input pixels); 0: none"`
+	Seed     uint64  `json:"seed" help:"seed of the k-means initialisation"`
+	Batch    int     `json:"batch,omitempty" help:"images per backbone batch"`
 }
 
 // patchClusters is the automatic k-means size in patch mode, where the

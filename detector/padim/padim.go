@@ -31,15 +31,15 @@ import (
 // the DefaultConfig values; explicit zeros mean what the field documents.
 // The help tags are what `vigil methods` prints.
 type Config struct {
-	embedding.Source   `help.backbone:"feature extractor: mobilenet_v2, mobilenet_v1, a .tflite/.onnx file, or random[:seed] (untrained, for tests)" help.backbone_dir:"folder searched first for backbone files (else $VIGIL_BACKBONE_DIR, then $VIGIL_HOME/backbones)" help.layers:"layer names to tap (ONNX backbones); empty: the backbone's default taps"`
-	embedding.Geometry `help.size:"images are resized to size x size (a multiple of 32)" help.crop:"centre crop to crop x crop after resizing (a multiple of 32); 0: no crop"`
-	Taps               []int   `json:"taps,omitempty" help:"backbone tap indices used; empty: all"`
-	Dim                int     `json:"dim" help:"size of the random channel subset modelled per location"`
-	Eps                float64 `json:"eps" help:"covariance shrinkage: covariance + eps*I (the paper's 0.01)"`
-	Sigma              float64 `json:"sigma" help:"map smoothing (Gaussian sigma, input pixels); 0: none"`
-	Seed               uint64  `json:"seed" help:"seed of the random channel subset"`
-	Half               bool    `json:"half,omitempty" help:"store the inverse covariances as float16 (half the model file)"`
-	Batch              int     `json:"batch,omitempty" help:"images per backbone batch"`
+	embedding.Source
+	embedding.Geometry
+	Taps  []int   `json:"taps,omitempty" help:"backbone tap indices used; empty: all"`
+	Dim   int     `json:"dim" help:"size of the random channel subset modelled per location"`
+	Eps   float64 `json:"eps" help:"covariance shrinkage: covariance + eps*I (the paper's 0.01)"`
+	Sigma float64 `json:"sigma" help:"map smoothing (Gaussian sigma, input pixels); 0: none"`
+	Seed  uint64  `json:"seed" help:"seed of the random channel subset"`
+	Half  bool    `json:"half,omitempty" help:"store the inverse covariances as float16 (half the model file)"`
+	Batch int     `json:"batch,omitempty" help:"images per backbone batch"`
 }
 
 // DefaultConfig returns the defaults.

@@ -32,19 +32,19 @@ import (
 // keep the DefaultConfig values; explicit zeros mean what the field
 // documents. The help tags are what `vigil methods` prints.
 type Config struct {
-	embedding.Source   `help.backbone:"feature extractor: mobilenet_v2, mobilenet_v1, a .tflite/.onnx file, or random[:seed] (untrained, for tests)" help.backbone_dir:"folder searched first for backbone files (else $VIGIL_BACKBONE_DIR, then $VIGIL_HOME/backbones)" help.layers:"layer names to tap (ONNX backbones); empty: the backbone's default taps"`
-	embedding.Geometry `help.size:"images are resized to size x size (a multiple of 32)" help.crop:"centre crop to crop x crop after resizing (a multiple of 32); 0: no crop"`
-	Taps               []int   `json:"taps,omitempty" help:"backbone tap indices used; empty: the last two (the mid-level layers)"`
-	Neighbour          int     `json:"neighbourhood" help:"side of the local averaging window over the feature grid"`
-	TapWeight          string  `json:"tap_weight" enum:"equal,channels" help:"equal: every tap pooled to the same share of the patch embedding (the reference implementation); channels: plain concatenation, a tap weighs by its channel count"`
-	Ratio              float64 `json:"ratio" help:"coreset size as a fraction of all training patches, in (0,1]"`
-	MaxBank            int     `json:"max_bank" help:"cap on the coreset (memory bank) size"`
-	ProjDim            int     `json:"proj_dim" help:"random projection dimension for the coreset search"`
-	Neighbors          int     `json:"num_neighbors" help:"bank neighbours in the image-score reweighting"`
-	Sigma              float64 `json:"sigma" help:"map smoothing (Gaussian sigma, input pixels); 0: none"`
-	Seed               uint64  `json:"seed" help:"seed of the coreset projection and start"`
-	Half               bool    `json:"half,omitempty" help:"store the memory bank as float16 (half the model file)"`
-	Batch              int     `json:"batch,omitempty" help:"images per backbone batch"`
+	embedding.Source
+	embedding.Geometry
+	Taps      []int   `json:"taps,omitempty" help:"backbone tap indices used; empty: the last two (the mid-level layers)"`
+	Neighbour int     `json:"neighbourhood" help:"side of the local averaging window over the feature grid"`
+	TapWeight string  `json:"tap_weight" enum:"equal,channels" help:"equal: every tap pooled to the same share of the patch embedding (the reference implementation); channels: plain concatenation, a tap weighs by its channel count"`
+	Ratio     float64 `json:"ratio" help:"coreset size as a fraction of all training patches, in (0,1]"`
+	MaxBank   int     `json:"max_bank" help:"cap on the coreset (memory bank) size"`
+	ProjDim   int     `json:"proj_dim" help:"random projection dimension for the coreset search"`
+	Neighbors int     `json:"num_neighbors" help:"bank neighbours in the image-score reweighting"`
+	Sigma     float64 `json:"sigma" help:"map smoothing (Gaussian sigma, input pixels); 0: none"`
+	Seed      uint64  `json:"seed" help:"seed of the coreset projection and start"`
+	Half      bool    `json:"half,omitempty" help:"store the memory bank as float16 (half the model file)"`
+	Batch     int     `json:"batch,omitempty" help:"images per backbone batch"`
 }
 
 // DefaultConfig returns the defaults.
