@@ -28,7 +28,7 @@ func BenchmarkWriterAdd(b *testing.B) {
 	var with, without runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&with)
-	w.rows, w.files = nil, nil
+	w.out.entries, w.out.files = nil, nil
 	runtime.GC()
 	runtime.ReadMemStats(&without)
 	b.ReportMetric(float64(int64(with.HeapAlloc)-int64(without.HeapAlloc))/float64(b.N), "retained-B/row")

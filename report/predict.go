@@ -6,8 +6,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"sort"
-	"sync"
 
 	"github.com/vigil-ad/vigil/imageio"
 )
@@ -58,13 +56,7 @@ type PredictionWriter struct {
 	dir string
 	opt Options
 
-	mu      sync.Mutex
-	stems   stemSet
-	res     []PredictionResult
-	files   []string
-	seq     int
-	done    bool
-	aborted bool
+	out outputs[PredictionResult]
 }
 
 // NewPredictionWriter starts writing predictions into dir (created if
@@ -73,7 +65,7 @@ func NewPredictionWriter(dir string, opt Options) (*PredictionWriter, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("predictions: %w", err)
 	}
-	return &PredictionWriter{dir: dir, opt: opt, stems: stemSet{}}, nil
+	return &PredictionWriter{dir: dir, opt: opt, out: outputs[PredictionResult]{dir: dir}}, nil
 }
 
 // Add writes <stem>_overlay.png (the image at full resolution with the
@@ -113,18 +105,12 @@ func (pw *PredictionWriter) Add(p Prediction) (PredictionResult, error) {
 	default:
 		r.Decision = "normal"
 	}
-	pw.mu.Lock()
-	if pw.done {
-		pw.mu.Unlock()
+	// a failed image gets no files, so no stem
+	stem, seq, ok := pw.out.begin(name, r.Error == "")
+	if !ok {
 		return PredictionResult{}, fmt.Errorf("predictions: Add on a closed writer (%q)", name)
 	}
-	var stem string
-	if r.Error == "" {
-		stem = pw.stems.next(name)
-	}
-	r.seq = pw.seq
-	pw.seq++
-	pw.mu.Unlock()
+	r.seq = seq
 
 	var err error
 	var written []string
@@ -149,39 +135,22 @@ func (pw *PredictionWriter) Add(p Prediction) (PredictionResult, error) {
 			err = fmt.Errorf("predictions: %q: %w", name, err)
 		}
 	}
-	pw.mu.Lock()
-	defer pw.mu.Unlock()
-	pw.files = append(pw.files, written...)
-	if pw.aborted {
-		for _, f := range written {
-			os.Remove(filepath.Join(pw.dir, f))
-		}
+	if !pw.out.finish(written, r, err == nil) {
 		return PredictionResult{}, fmt.Errorf("predictions: %q: writer aborted", name)
 	}
 	if err != nil {
 		return PredictionResult{}, err
 	}
-	pw.res = append(pw.res, r)
 	return r, nil
 }
 
 // Close writes results.json atomically: one entry per added image, by
 // Index.
 func (pw *PredictionWriter) Close() error {
-	pw.mu.Lock()
-	if pw.done {
-		pw.mu.Unlock()
+	res, ok := pw.out.close()
+	if !ok {
 		return errors.New("predictions: Close on a closed writer")
 	}
-	pw.done = true
-	res := pw.res
-	pw.mu.Unlock()
-	sort.SliceStable(res, func(i, j int) bool {
-		if res[i].index != res[j].index {
-			return res[i].index < res[j].index
-		}
-		return res[i].seq < res[j].seq
-	})
 	if res == nil {
 		res = []PredictionResult{}
 	}
@@ -193,15 +162,4 @@ func (pw *PredictionWriter) Close() error {
 
 // Abort removes the files written so far. After a successful Close it
 // does nothing, so `defer pw.Abort()` is safe.
-func (pw *PredictionWriter) Abort() {
-	pw.mu.Lock()
-	defer pw.mu.Unlock()
-	if pw.done && !pw.aborted {
-		return
-	}
-	pw.done, pw.aborted = true, true
-	for _, f := range pw.files {
-		os.Remove(filepath.Join(pw.dir, f))
-	}
-	pw.files = nil
-}
+func (pw *PredictionWriter) Abort() { pw.out.abort() }

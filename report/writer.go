@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"sync"
 
 	"github.com/vigil-ad/vigil/imageio"
 )
@@ -73,14 +72,7 @@ type Writer struct {
 	dir        string
 	opt        Options
 	createdDir bool
-
-	mu      sync.Mutex
-	stems   stemSet
-	rows    []RowSummary
-	files   []string // written so far, relative to dir, for Abort
-	seq     int
-	done    bool // closed or aborted
-	aborted bool
+	out        outputs[RowSummary]
 }
 
 // NewWriter starts a report in dir, creating it if needed. An index.html
@@ -95,7 +87,7 @@ func NewWriter(dir string, opt Options) (*Writer, error) {
 	if err := os.Remove(filepath.Join(dir, "index.html")); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("report: removing the earlier page: %w", err)
 	}
-	return &Writer{dir: dir, opt: opt, createdDir: created, stems: stemSet{}}, nil
+	return &Writer{dir: dir, opt: opt, createdDir: created, out: outputs[RowSummary]{dir: dir}}, nil
 }
 
 // outcome classifies a row for the page's filters and order.
@@ -148,15 +140,11 @@ func (w *Writer) Add(row Row) error {
 	if stemName == "" {
 		stemName = name
 	}
-	w.mu.Lock()
-	if w.done {
-		w.mu.Unlock()
+	stem, seq, ok := w.out.begin(stemName, true)
+	if !ok {
 		return fmt.Errorf("report: Add on a closed writer (%q)", name)
 	}
-	stem := w.stems.next(stemName)
-	rs.seq = w.seq
-	w.seq++
-	w.mu.Unlock()
+	rs.seq = seq
 
 	var pics []struct {
 		file string
@@ -198,21 +186,10 @@ func (w *Writer) Add(row Row) error {
 		}
 		written = append(written, p.file)
 	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.files = append(w.files, written...)
-	if w.aborted {
-		// Abort ran while this row was being drawn: do not leave its files.
-		for _, f := range written {
-			os.Remove(filepath.Join(w.dir, filepath.FromSlash(f)))
-		}
+	if !w.out.finish(written, rs, err == nil) {
 		return fmt.Errorf("report: %q: writer aborted", name)
 	}
-	if err != nil {
-		return err
-	}
-	w.rows = append(w.rows, rs)
-	return nil
+	return err
 }
 
 // thumbImage scales img so its long side is side pixels.
@@ -245,21 +222,10 @@ func rankOutcome(o string) int {
 // s carries the evaluation's results; see Summary for the fields Close
 // fills.
 func (w *Writer) Close(s Summary) error {
-	w.mu.Lock()
-	if w.done {
-		w.mu.Unlock()
+	rows, ok := w.out.close()
+	if !ok {
 		return errors.New("report: Close on a closed writer")
 	}
-	w.done = true
-	rows := w.rows
-	w.mu.Unlock()
-
-	sort.SliceStable(rows, func(i, j int) bool {
-		if rows[i].index != rows[j].index {
-			return rows[i].index < rows[j].index
-		}
-		return rows[i].seq < rows[j].seq
-	})
 	s.Rows = rows
 	s.Metrics = sanitize(s.Metrics)
 	s.PixelThreshold = Number(math.NaN())
@@ -289,7 +255,7 @@ func (w *Writer) Close(s Summary) error {
 		if err := savePNG(filepath.Join(w.dir, f.file), f.img); err != nil {
 			return w.fail(err)
 		}
-		w.files = append(w.files, f.file)
+		w.out.wrote(f.file)
 	}
 	if err := writeJSON(filepath.Join(w.dir, "metrics.json"), s); err != nil {
 		return w.fail(err)
@@ -355,25 +321,21 @@ func defectCounts(rows []RowSummary, given []DefectSummary) []DefectSummary {
 // created it and it is left empty). After a successful Close it does
 // nothing, so `defer w.Abort()` is safe.
 func (w *Writer) Abort() {
-	w.mu.Lock()
-	if w.done && !w.aborted {
-		w.mu.Unlock()
-		return
+	if w.out.abort("metrics.json", "index.html") {
+		w.removeDirs()
 	}
-	w.done, w.aborted = true, true
-	w.mu.Unlock()
-	w.remove()
 }
 
+// remove takes back a failed Close: everything written, then the folders.
 func (w *Writer) remove() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.aborted = true
-	for _, f := range append(w.files, "metrics.json", "index.html") {
-		os.Remove(filepath.Join(w.dir, filepath.FromSlash(f)))
-	}
-	w.files = nil
-	os.Remove(filepath.Join(w.dir, "img")) // only succeeds when empty
+	w.out.remove("metrics.json", "index.html")
+	w.removeDirs()
+}
+
+// removeDirs removes img/ and, when NewWriter created it, dir: each only
+// when empty.
+func (w *Writer) removeDirs() {
+	os.Remove(filepath.Join(w.dir, "img"))
 	if w.createdDir {
 		os.Remove(w.dir)
 	}
