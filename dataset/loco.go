@@ -190,17 +190,13 @@ func loadLOCO(dir string, opt Options) (*Dataset, error) {
 				}
 			}
 		}
-		label := 1
-		if d == "good" {
-			label = 0
-		}
-		ss, err := folderSamples(filepath.Join(testDir, d), d, label)
+		ss, err := testSamples(filepath.Join(testDir, d), d)
 		if err != nil {
 			return nil, err
 		}
 		for _, s := range ss {
 			s.nonZero, s.defects = true, cfg
-			if label == 1 {
+			if d != "good" {
 				mdir := filepath.Join(gtDir, d, stem(filepath.Base(s.Path)))
 				if files, err := listImages(mdir); err == nil {
 					for _, f := range files {
@@ -222,8 +218,8 @@ func loadLOCO(dir string, opt Options) (*Dataset, error) {
 }
 
 // normalSplits fills Train and Val from trainDir and, when it exists,
-// valDir (used as Val as it is); without valDir, Val is carved from
-// trainDir by opt. With SkipTrain, trainDir may be absent.
+// valDir (used as Val as it is); without valDir (or with valDir ""), Val
+// is carved from trainDir by opt. With SkipTrain, trainDir may be absent.
 func normalSplits(ds *Dataset, trainDir, valDir string, opt Options) error {
 	if opt.SkipTrain && requireDir(trainDir, "training") != nil {
 		return nil
@@ -238,7 +234,7 @@ func normalSplits(ds *Dataset, trainDir, valDir string, opt Options) error {
 	if len(train) == 0 {
 		return fmt.Errorf("dataset: no images in %s", trainDir)
 	}
-	if requireDir(valDir, "validation") != nil {
+	if valDir == "" || requireDir(valDir, "validation") != nil {
 		ds.Train, ds.Val, err = splitVal(train, opt, trainDir)
 		return err
 	}

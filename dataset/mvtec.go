@@ -69,6 +69,16 @@ func listSubdirs(dir string) ([]string, error) {
 	return out, nil
 }
 
+// testSamples lists one test/<defect> folder: "good" images are normal
+// (label 0), any other defect's anomalous (label 1).
+func testSamples(dir, defect string) ([]Sample, error) {
+	label := 1
+	if defect == "good" {
+		label = 0
+	}
+	return folderSamples(dir, defect, label)
+}
+
 // folderSamples lists dir as samples of one defect class (paths set, not
 // yet decoded), refusing two images with the same stem.
 func folderSamples(dir, defect string, label int) ([]Sample, error) {
@@ -143,20 +153,8 @@ func loadMVTec(dir string, opt Options) (*Dataset, error) {
 		return nil, err
 	}
 	ds := &Dataset{Name: filepath.Base(filepath.Clean(dir)), Layout: LayoutMVTec, Split: opt.splitInfo(0)}
-	if !opt.SkipTrain || requireDir(trainDir, "training") == nil {
-		if err := requireDir(trainDir, "training"); err != nil {
-			return nil, err
-		}
-		train, err := folderSamples(trainDir, "good", 0)
-		if err != nil {
-			return nil, err
-		}
-		if len(train) == 0 {
-			return nil, fmt.Errorf("dataset: no images in %s", trainDir)
-		}
-		if ds.Train, ds.Val, err = splitVal(train, opt, trainDir); err != nil {
-			return nil, err
-		}
+	if err := normalSplits(ds, trainDir, "", opt); err != nil {
+		return nil, err
 	}
 	defects, err := listSubdirs(testDir)
 	if err != nil {
@@ -166,16 +164,12 @@ func loadMVTec(dir string, opt Options) (*Dataset, error) {
 	var maskFiles []string
 	used := map[string]bool{}
 	for _, d := range defects {
-		label := 1
-		if d == "good" {
-			label = 0
-		}
-		ss, err := folderSamples(filepath.Join(testDir, d), d, label)
+		ss, err := testSamples(filepath.Join(testDir, d), d)
 		if err != nil {
 			return nil, err
 		}
 		var masks map[string]string
-		if haveGT && label == 1 {
+		if haveGT && d != "good" {
 			if mdir := filepath.Join(gtDir, d); requireDir(mdir, "mask") == nil {
 				files, err := listImages(mdir)
 				if err != nil {

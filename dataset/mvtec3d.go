@@ -50,11 +50,7 @@ func loadMVTec3D(dir string, opt Options) (*Dataset, error) {
 	var maskFiles []string
 	used := map[string]bool{}
 	for _, d := range defects {
-		label := 1
-		if d == "good" {
-			label = 0
-		}
-		ss, err := folderSamples(filepath.Join(testDir, d, "rgb"), d, label)
+		ss, err := testSamples(filepath.Join(testDir, d, "rgb"), d)
 		if err != nil {
 			return nil, err
 		}

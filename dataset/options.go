@@ -69,15 +69,20 @@ func (o Options) dropSkipped(ds *Dataset) {
 	}
 }
 
-func (o Options) valCount(n int) int {
-	frac := o.ValFraction
+// valDefaults resolves ValFraction and MinVal's zero values (0.1 and 5).
+func (o Options) valDefaults() (frac float64, minVal int) {
+	frac, minVal = o.ValFraction, o.MinVal
 	if frac == 0 {
 		frac = 0.1
 	}
-	minVal := o.MinVal
 	if minVal == 0 {
 		minVal = 5
 	}
+	return frac, minVal
+}
+
+func (o Options) valCount(n int) int {
+	frac, minVal := o.valDefaults()
 	k := 0
 	if frac > 0 {
 		k = int(math.Round(frac * float64(n)))

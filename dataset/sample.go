@@ -208,13 +208,6 @@ func (s SplitInfo) Apply(src Source, opt Options) (Source, Options) {
 
 // splitInfo records the resolved split options.
 func (o Options) splitInfo(testFraction float64) SplitInfo {
-	frac := o.ValFraction
-	if frac == 0 {
-		frac = 0.1
-	}
-	minVal := o.MinVal
-	if minVal == 0 {
-		minVal = 5
-	}
+	frac, minVal := o.valDefaults()
 	return SplitInfo{Seed: o.Seed, ValFraction: frac, MinVal: minVal, TestFraction: testFraction}
 }
