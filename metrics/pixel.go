@@ -72,9 +72,10 @@ func checkPair(m, mask *imageio.Map) (float32, error) {
 	return mx, nil
 }
 
-// noteMax records the maximum score of a non-empty map.
-func noteMax(cur *float32, seen *bool, mx float32, n int) {
-	if n > 0 && (!*seen || mx > *cur) {
+// noteMax raises the running maximum to mx when there is one (from a
+// non-empty map, or from a merged accumulator that saw one).
+func noteMax(cur *float32, seen *bool, mx float32, has bool) {
+	if has && (!*seen || mx > *cur) {
 		*cur, *seen = mx, true
 	}
 }
@@ -86,7 +87,7 @@ func (p *PixelROC) Add(m, mask *imageio.Map) error {
 	if err != nil {
 		return err
 	}
-	noteMax(&p.max, &p.seen, mx, len(m.Pix))
+	noteMax(&p.max, &p.seen, mx, len(m.Pix) > 0)
 	mp := mask.Pix[:len(m.Pix)]
 	pos := 0
 	for i, v := range m.Pix {
@@ -108,9 +109,7 @@ func (p *PixelROC) Merge(o *PixelROC) {
 	p.h.Merge(o.h)
 	p.nNeg += o.nNeg
 	p.nPos += o.nPos
-	if o.seen && (!p.seen || o.max > p.max) {
-		p.max, p.seen = o.max, true
-	}
+	noteMax(&p.max, &p.seen, o.max, o.seen)
 }
 
 // Normal returns the number of normal pixels seen.

@@ -64,7 +64,7 @@ func (p *PRO) Add(m, mask *imageio.Map) error {
 		return err
 	}
 	n := len(m.Pix)
-	noteMax(&p.max, &p.seen, mx, n)
+	noteMax(&p.max, &p.seen, mx, n > 0)
 	if cap(p.labels) < n {
 		p.labels = make([]int32, n)
 		p.queue = make([]int32, n)
@@ -93,9 +93,7 @@ func (p *PRO) Merge(o *PRO) {
 	p.h.Merge(o.h)
 	p.nNeg += o.nNeg
 	p.regions += o.regions
-	if o.seen && (!p.seen || o.max > p.max) {
-		p.max, p.seen = o.max, true
-	}
+	noteMax(&p.max, &p.seen, o.max, o.seen)
 }
 
 // Regions returns the number of ground-truth regions seen.

@@ -98,7 +98,7 @@ func (p *SPRO) AddRegions(m *imageio.Map, regions []SPRORegion) error {
 			sats[j] = float64(area)
 		}
 	}
-	noteMax(&p.max, &p.seen, mx, n)
+	noteMax(&p.max, &p.seen, mx, n > 0)
 	if cap(p.inside) < n {
 		p.inside = make([]bool, n)
 	}
@@ -141,9 +141,7 @@ func (p *SPRO) Merge(o *SPRO) {
 	p.h.Merge(o.h)
 	p.nNeg += o.nNeg
 	p.regions += o.regions
-	if o.seen && (!p.seen || o.max > p.max) {
-		p.max, p.seen = o.max, true
-	}
+	noteMax(&p.max, &p.seen, o.max, o.seen)
 }
 
 // Regions returns the number of ground-truth regions seen.
