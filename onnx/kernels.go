@@ -751,6 +751,19 @@ func matvecT(y, a, b []float32, kk int, alpha, beta float32) {
 	})
 }
 
+// axisIndex resolves an ONNX axis attribute (negative counts from the
+// end) against a rank.
+func axisIndex(axis, rank int) (int, error) {
+	a := axis
+	if a < 0 {
+		a += rank
+	}
+	if a < 0 || a >= rank {
+		return 0, fmt.Errorf("axis %d out of range for rank %d", axis, rank)
+	}
+	return a, nil
+}
+
 type concatK struct {
 	axis int
 	ax   int
@@ -758,12 +771,9 @@ type concatK struct {
 
 func (k *concatK) infer(in [][]int) ([]int, error) {
 	r := len(in[0])
-	ax := k.axis
-	if ax < 0 {
-		ax += r
-	}
-	if ax < 0 || ax >= r {
-		return nil, fmt.Errorf("axis %d out of range for rank %d", k.axis, r)
+	ax, err := axisIndex(k.axis, r)
+	if err != nil {
+		return nil, err
 	}
 	out := slices.Clone(in[0])
 	out[ax] = 0
@@ -804,12 +814,9 @@ type softmaxK struct {
 
 func (k *softmaxK) infer(in [][]int) ([]int, error) {
 	r := len(in[0])
-	ax := k.axis
-	if ax < 0 {
-		ax += r
-	}
-	if ax < 0 || ax >= r {
-		return nil, fmt.Errorf("axis %d out of range for rank %d", k.axis, r)
+	ax, err := axisIndex(k.axis, r)
+	if err != nil {
+		return nil, err
 	}
 	k.ax = ax
 	return in[0], nil
@@ -916,12 +923,9 @@ func (k *reduceMeanK) infer(in [][]int) ([]int, error) {
 		return x, nil
 	}
 	for _, a := range k.axes {
-		i := int(a)
-		if i < 0 {
-			i += len(x)
-		}
-		if i < 0 || i >= len(x) {
-			return nil, fmt.Errorf("axis %d out of range for rank %d", a, len(x))
+		i, err := axisIndex(int(a), len(x))
+		if err != nil {
+			return nil, err
 		}
 		k.red[i] = true
 	}
