@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/vigil-ad/vigil/gemm"
+	"github.com/vigil-ad/vigil/ops"
 	"github.com/vigil-ad/vigil/tensor"
 )
 
@@ -181,39 +182,9 @@ func axisSplit(shape []int, axis int) (outer, dim, inner int, ax int) {
 	return outer, shape[axis], inner, axis
 }
 
-// softmaxRows computes softmax (or log-softmax) of x along axis into y.
-func softmaxRows(x, y *tensor.Tensor, axis int, logMode bool) {
-	outer, dim, inner, _ := axisSplit(x.Shape, axis)
-	for o := 0; o < outer; o++ {
-		for in := 0; in < inner; in++ {
-			base := o*dim*inner + in
-			mx := float32(math.Inf(-1))
-			for j := 0; j < dim; j++ {
-				mx = max(mx, x.Data[base+j*inner])
-			}
-			var s float64
-			for j := 0; j < dim; j++ {
-				s += math.Exp(float64(x.Data[base+j*inner] - mx))
-			}
-			if logMode {
-				ls := float32(math.Log(s)) + mx
-				for j := 0; j < dim; j++ {
-					y.Data[base+j*inner] = x.Data[base+j*inner] - ls
-				}
-			} else {
-				inv := 1 / s
-				for j := 0; j < dim; j++ {
-					y.Data[base+j*inner] = float32(math.Exp(float64(x.Data[base+j*inner]-mx)) * inv)
-				}
-			}
-		}
-	}
-}
-
 // Softmax normalises exp(x) along axis (negative counts from the end).
 func Softmax(x *Var, axis int) *Var {
-	y := like(x.Value)
-	softmaxRows(x.Value, y, axis, false)
+	y := ops.Softmax(x.Value, axis)
 	var res *Var
 	res = result(y, []*Var{x}, func() {
 		// dx = y ⊙ (dy − Σ dy·y)
@@ -239,8 +210,7 @@ func Softmax(x *Var, axis int) *Var {
 
 // LogSoftmax returns log(softmax(x)) along axis, computed stably.
 func LogSoftmax(x *Var, axis int) *Var {
-	y := like(x.Value)
-	softmaxRows(x.Value, y, axis, true)
+	y := ops.LogSoftmax(x.Value, axis)
 	var res *Var
 	res = result(y, []*Var{x}, func() {
 		// dx = dy − softmax ⊙ Σ dy

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/vigil-ad/vigil/ops"
 	"github.com/vigil-ad/vigil/tensor"
 )
 
@@ -83,8 +84,7 @@ func CrossEntropy(logits *Var, targets []int) *Var {
 		panic(fmt.Sprintf("nn.CrossEntropy: logits %v for %d targets (want [N,K])", s, len(targets)))
 	}
 	n, k := s[0], s[1]
-	logp := like(logits.Value)
-	softmaxRows(logits.Value, logp, 1, true)
+	logp := ops.LogSoftmax(logits.Value, 1)
 	var sum float64
 	for i, c := range targets {
 		if c < 0 || c >= k {

@@ -81,12 +81,22 @@ func Linear(x, w, b *tensor.Tensor) *tensor.Tensor {
 // Softmax returns exp(x)/sum(exp(x)) along axis (negative counts from the
 // end), computed stably by subtracting the maximum.
 func Softmax(x *tensor.Tensor, axis int) *tensor.Tensor {
+	return softmax(x, axis, false, "ops.Softmax")
+}
+
+// LogSoftmax returns log(softmax(x)) along axis, computed stably as
+// x − max − log Σ exp(x − max).
+func LogSoftmax(x *tensor.Tensor, axis int) *tensor.Tensor {
+	return softmax(x, axis, true, "ops.LogSoftmax")
+}
+
+func softmax(x *tensor.Tensor, axis int, logMode bool, name string) *tensor.Tensor {
 	r := len(x.Shape)
 	if axis < 0 {
 		axis += r
 	}
 	if axis < 0 || axis >= r {
-		panicf("ops.Softmax: axis out of range for shape %v", x.Shape)
+		panicf("%s: axis out of range for shape %v", name, x.Shape)
 	}
 	outer := tensor.Numel(x.Shape[:axis])
 	d := x.Shape[axis]
@@ -104,6 +114,18 @@ func Softmax(x *tensor.Tensor, axis int) *tensor.Tensor {
 				mx = max(mx, x.Data[base+k*inner])
 			}
 			var s float64
+			if logMode {
+				for k := 0; k < d; k++ {
+					s += math.Exp(float64(x.Data[base+k*inner] - mx))
+				}
+				// (x − max) − log s keeps the small result's precision when
+				// x and max are large
+				ls := float32(math.Log(s))
+				for k := 0; k < d; k++ {
+					y.Data[base+k*inner] = (x.Data[base+k*inner] - mx) - ls
+				}
+				continue
+			}
 			for k := 0; k < d; k++ {
 				e := float32(math.Exp(float64(x.Data[base+k*inner] - mx)))
 				y.Data[base+k*inner] = e

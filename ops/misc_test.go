@@ -314,6 +314,22 @@ func TestSoftmax(t *testing.T) {
 	}
 }
 
+func TestLogSoftmax(t *testing.T) {
+	// rows far from 0 must not overflow: x − max − log Σ exp(x − max)
+	x := tensor.From([]float32{1, 2, 3, 1000, 1000, 1000}, 2, 3)
+	ls := math.Log(math.Exp(-2) + math.Exp(-1) + 1)
+	want := []float32{float32(-2 - ls), float32(-1 - ls), float32(-ls), float32(-math.Log(3)), float32(-math.Log(3)), float32(-math.Log(3))}
+	closeT(t, "log softmax", LogSoftmax(x, 1).Data, want, 1e-6)
+	// on any axis it is the log of Softmax
+	rng := rand.New(rand.NewPCG(31, 32))
+	z := randT(rng, 2, 5, 3, 4)
+	sm, lsm := Softmax(z, -3), LogSoftmax(z, -3)
+	for i, v := range sm.Data {
+		closeS(t, "log(softmax)", float64(lsm.Data[i]), math.Log(float64(v)), 1, 1e-5)
+	}
+	mustPanic(t, "log softmax axis", func() { LogSoftmax(z, 4) })
+}
+
 // TestSumFloats checks the unrolled sum against a float64 sum for lengths
 // around the unroll width.
 func TestSumFloats(t *testing.T) {
