@@ -46,16 +46,6 @@ func init() {
 // "avx2" or "generic".
 func Kernel() string { return active.Load().name }
 
-// Kernels returns the names of the micro-kernel families available on this
-// CPU and build, fastest first.
-func Kernels() []string {
-	names := make([]string, len(kernels))
-	for i, k := range kernels {
-		names[i] = k.name
-	}
-	return names
-}
-
 // Generic kernel: 4×4 tile in plain Go with the 16 accumulators in
 // locals, the fallback for other architectures and the purego build.
 const mrGeneric, nrGeneric = 4, 4
