@@ -6,6 +6,7 @@
 #   command images peak_rss_MiB seconds
 #
 # Usage: bench/memory.sh            (test on 100 and 1000, predict on 200 and 2000)
+#        ONLY=predict bench/memory.sh
 #   Environment: WORK (scratch, default /tmp/vigil-mem), MODELS (backbones,
 #   default ../shared/models), W/H (image size, default 1130x460).
 set -euo pipefail
@@ -41,10 +42,11 @@ MODEL=$WORK/padim.safetensors
 [[ -f $MODEL ]] || "$VIGIL" fit --method padim --backbone mobilenet_v2 --backbone-dir "$MODELS/mobilenet_v2_1.0_224_quant" \
 	--data "$WORK/d100" --out "$MODEL" --quiet >/dev/null
 echo "command  images peak_MiB  seconds   ($(git -C "$ROOT" rev-parse --short HEAD), $(date -u +%F), ${W}x${H}, padim mobilenet_v2)"
-run test 100 "$VIGIL" test --model "$MODEL" --data "$WORK/d100" --quiet --json
-run test 1000 "$VIGIL" test --model "$MODEL" --data "$WORK/d1000" --quiet --json
+[[ ${ONLY:-} == predict ]] || run test 100 "$VIGIL" test --model "$MODEL" --data "$WORK/d100" --quiet --json
+[[ ${ONLY:-} == predict ]] || run test 1000 "$VIGIL" test --model "$MODEL" --data "$WORK/d1000" --quiet --json
 mkdir -p "$WORK/p200"
-ls "$WORK/p2000/test/good" | head -100 | while read -r f; do ln -sf "$WORK/p2000/test/good/$f" "$WORK/p200/g$f"; done
-ls "$WORK/p2000/test/blob" | head -100 | while read -r f; do ln -sf "$WORK/p2000/test/blob/$f" "$WORK/p200/b$f"; done
+good=("$WORK"/p2000/test/good/*.jpg)
+blob=("$WORK"/p2000/test/blob/*.jpg)
+for f in "${good[@]:0:100}" "${blob[@]:0:100}"; do ln -sf "$f" "$WORK/p200/$(basename "$(dirname "$f")")_$(basename "$f")"; done
 run predict 200 "$VIGIL" predict --model "$MODEL" --out "$WORK/pred200" --quiet --json "$WORK/p200"
 run predict 2000 "$VIGIL" predict --model "$MODEL" --out "$WORK/pred2000" --quiet --json "$WORK/p2000/test"
