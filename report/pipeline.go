@@ -53,7 +53,9 @@ func (r *EvalReport) OnImage(ir *pipeline.ImageResult) error {
 }
 
 // Finish writes the page with the evaluation's metrics.
-func (r *EvalReport) Finish(res *pipeline.EvalResult) error { return r.w.Close(EvalSummary(r.title, res)) }
+func (r *EvalReport) Finish(res *pipeline.EvalResult) error {
+	return r.w.Close(EvalSummary(r.title, res))
+}
 
 // Abort removes what was written.
 func (r *EvalReport) Abort() { r.w.Abort() }

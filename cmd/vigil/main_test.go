@@ -34,9 +34,9 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"fit", "--data", "x", "--out", "m", "--alpha", "2"},
 		{"fit", "--data", "x", "--out", "m", "--rule", "median"},
 		{"fit", "--data", "x", "--out", "m", "extra"},
-		{"fit", "--idx", "x", "--out", "m"}, // no --normal-class
+		{"fit", "--idx", "x", "--out", "m"},                    // no --normal-class
 		{"test", "--model", "m", "--data", "x", "--seed", "3"}, // test uses the model's split
-		{"backbone", "pull", "--dir", "d"},                      // no name
+		{"backbone", "pull", "--dir", "d"},                     // no name
 		{"methods", "nosuch"},
 	} {
 		code, _, stderr := vigil(t, args...)

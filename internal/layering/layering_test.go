@@ -18,9 +18,9 @@ const module = "github.com/vigil-ad/vigil/"
 // prefix wins.
 var layers = map[string]int{
 	"version": 0, "progress": 0, "internal": 0,
-	"imageio":     1,
-	"dataset":     2,
-	"tensor":      3, "gemm": 3, "safetensors": 3,
+	"imageio": 1,
+	"dataset": 2,
+	"tensor":  3, "gemm": 3, "safetensors": 3,
 	"ops": 4, "nnsearch": 4,
 	"nn": 5, "optim": 5, "onnx": 5, "arch": 5,
 	"backbone":  6,
