@@ -221,3 +221,18 @@ func TestNewUnknown(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// Fail closed: a corrupt tensor value is refused when a model loads.
+func TestFloat32sRefusesNonFinite(t *testing.T) {
+	for _, bad := range []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1))} {
+		ts := map[string]safetensors.Tensor{"w": safetensors.F32("w", []int{3}, []float32{1, bad, 2})}
+		_, err := Float32s(ts, "w", 3)
+		if err == nil || !strings.Contains(err.Error(), `"w"`) || !strings.Contains(err.Error(), "index 1") {
+			t.Fatalf("value %v: %v; want an error naming tensor w and index 1", bad, err)
+		}
+	}
+	ts := map[string]safetensors.Tensor{"w": safetensors.F32("w", []int{2}, []float32{1, 2})}
+	if v, err := Float32s(ts, "w", 2); err != nil || v[1] != 2 {
+		t.Fatalf("finite tensor: %v %v", v, err)
+	}
+}

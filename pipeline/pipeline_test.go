@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/vigil-ad/vigil/dataset"
+	_ "github.com/vigil-ad/vigil/detector/padim" // for ChooseMethod
 	"github.com/vigil-ad/vigil/imageio"
 )
 
@@ -476,5 +477,37 @@ func TestEvaluateLOCO(t *testing.T) {
 	}
 	if res.AUsPRO == nil || *res.AUsPRO <= 0 || *res.AUsPRO > 1 || res.PerDefect["structural_anomalies"].N != 6 {
 		t.Fatalf("AUsPRO %v, per defect %+v (note %q)", res.AUsPRO, res.PerDefect, res.PixelNote)
+	}
+}
+
+// Defect B12: an anomalous test image without a mask makes the pixel
+// metrics null with a reason naming it.
+func TestPixelMetricsNullNamesImagesWithoutMask(t *testing.T) {
+	src := foldersData(t, 30, 4)
+	os.Remove(filepath.Join(src.Masks, fmtName("a", 2)+"_mask.png"))
+	_, model := fitFolders(t, src, nil)
+	res, err := Evaluate(context.Background(), EvalOptions{Model: model, Data: src})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.PixelAUROC != nil || res.AUPRO != nil || !strings.Contains(res.PixelNote, fmtName("a", 2)) {
+		t.Fatalf("pixel AUROC %v, AUPRO %v, note %q: want null naming %s", res.PixelAUROC, res.AUPRO, res.PixelNote, fmtName("a", 2))
+	}
+	if res.ImageAUROC == nil {
+		t.Fatal("image metrics lost with the masks")
+	}
+}
+
+// Defect B11: without --method, padim when its backbone is found.
+func TestChooseMethod(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("VIGIL_BACKBONE_DIR", "")
+	t.Setenv("VIGIL_HOME", t.TempDir())
+	if m, note := ChooseMethod(dir); m != "pcarecon" || !strings.Contains(note, "pcarecon") {
+		t.Fatalf("no backbone: %s (%s)", m, note)
+	}
+	os.WriteFile(filepath.Join(dir, "mobilenet_v2_1.0_224_quant.tflite"), []byte("x"), 0o644)
+	if m, note := ChooseMethod(dir); m != "padim" || !strings.Contains(note, "padim") {
+		t.Fatalf("backbone present: %s (%s)", m, note)
 	}
 }

@@ -261,3 +261,39 @@ func TestDemoSingleFamily(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Defect B10: the metrics are out before the report is written; a report
+// that cannot be written is an error after them. Defect B11: a relative
+// --backbone-dir is stored as an absolute path.
+func TestMetricsBeforeReportAndAbsoluteBackboneDir(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	if code, _, stderr := vigil(t, "demo", "--write", data, "--family", "grain"); code != 0 {
+		t.Fatal(stderr)
+	}
+	fams, _ := filepath.Glob(filepath.Join(data, "*"))
+	cat := fams[0]
+	model := filepath.Join(dir, "m.safetensors")
+	wd, _ := os.Getwd()
+	defer os.Chdir(wd)
+	os.Chdir(dir)
+	os.Mkdir(filepath.Join(dir, "bb"), 0o755)
+	code, _, stderr := vigil(t, "fit", "--method", "padim", "--backbone", "random:1", "--backbone-dir", "bb",
+		"--config", `{"size":32,"dim":8}`, "--data", cat, "--out", model, "--quiet")
+	if code != 0 {
+		t.Fatalf("fit: %s", stderr)
+	}
+	m, err := pipeline.LoadModel(model, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(m.Meta.Config), `"backbone_dir":"`+filepath.Join(dir, "bb")+`"`) {
+		t.Fatalf("config %s: want the absolute backbone_dir %s", m.Meta.Config, filepath.Join(dir, "bb"))
+	}
+	rep := filepath.Join(dir, "rep")
+	os.MkdirAll(filepath.Join(rep, "metrics.json", "blocker"), 0o755) // metrics.json cannot be written
+	code, out, stderr := vigil(t, "test", "--model", model, "--data", cat, "--report", rep, "--quiet")
+	if code != 1 || !strings.Contains(out, "image AUROC") || !strings.Contains(stderr, "report") {
+		t.Fatalf("unwritable report: exit %d, stdout %q, stderr %q; want the metrics printed, then exit 1", code, out, stderr)
+	}
+}
