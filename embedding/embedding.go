@@ -203,3 +203,24 @@ func (g Geometry) ScoreMap(grid []float32, h, w int, sigma float64, H, W int) (*
 	}
 	return g.ToOriginal(m, H, W), hi
 }
+
+// ValidateFeatures checks the settings every feature detector shares:
+// the geometry, a backbone, tap indices and the batch size. Errors name
+// the key.
+func ValidateFeatures(s Source, g Geometry, taps []int, batch int) error {
+	if err := g.Validate(); err != nil {
+		return err
+	}
+	if s.Backbone == "" {
+		return fmt.Errorf("backbone must be set")
+	}
+	if batch < 1 {
+		return fmt.Errorf("batch %d must be >= 1", batch)
+	}
+	for _, t := range taps {
+		if t < 0 {
+			return fmt.Errorf("taps: index %d must be >= 0", t)
+		}
+	}
+	return nil
+}

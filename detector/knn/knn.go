@@ -57,12 +57,10 @@ func DefaultConfig() Config {
 
 // Validate reports the first bad value by its key.
 func (c Config) Validate() error {
-	if err := c.Geometry.Validate(); err != nil {
+	if err := embedding.ValidateFeatures(c.Source, c.Geometry, c.Taps, c.Batch); err != nil {
 		return fmt.Errorf("knn config: %v", err)
 	}
 	switch {
-	case c.Backbone == "":
-		return fmt.Errorf("knn config: backbone must be set")
 	case c.Dim < 1:
 		return fmt.Errorf("knn config: dim %d must be >= 1", c.Dim)
 	case c.K < 1:
@@ -73,13 +71,6 @@ func (c Config) Validate() error {
 		return fmt.Errorf("knn config: iters %d must be >= 1", c.Iters)
 	case c.Sigma < 0:
 		return fmt.Errorf("knn config: sigma %g must be >= 0", c.Sigma)
-	case c.Batch < 1:
-		return fmt.Errorf("knn config: batch %d must be >= 1", c.Batch)
-	}
-	for _, t := range c.Taps {
-		if t < 0 {
-			return fmt.Errorf("knn config: taps: index %d must be >= 0", t)
-		}
 	}
 	return nil
 }

@@ -53,25 +53,16 @@ func DefaultConfig() Config {
 
 // Validate reports the first bad value by its key.
 func (c Config) Validate() error {
-	if err := c.Geometry.Validate(); err != nil {
+	if err := embedding.ValidateFeatures(c.Source, c.Geometry, c.Taps, c.Batch); err != nil {
 		return fmt.Errorf("padim config: %v", err)
 	}
 	switch {
-	case c.Backbone == "":
-		return fmt.Errorf("padim config: backbone must be set")
 	case c.Dim < 1:
 		return fmt.Errorf("padim config: dim %d must be >= 1", c.Dim)
 	case c.Eps < 0:
 		return fmt.Errorf("padim config: eps %g must be >= 0", c.Eps)
 	case c.Sigma < 0:
 		return fmt.Errorf("padim config: sigma %g must be >= 0", c.Sigma)
-	case c.Batch < 1:
-		return fmt.Errorf("padim config: batch %d must be >= 1", c.Batch)
-	}
-	for _, t := range c.Taps {
-		if t < 0 {
-			return fmt.Errorf("padim config: taps: index %d must be >= 0", t)
-		}
 	}
 	return nil
 }

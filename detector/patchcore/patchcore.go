@@ -58,12 +58,10 @@ func DefaultConfig() Config {
 
 // Validate reports the first bad value by its key.
 func (c Config) Validate() error {
-	if err := c.Geometry.Validate(); err != nil {
+	if err := embedding.ValidateFeatures(c.Source, c.Geometry, c.Taps, c.Batch); err != nil {
 		return fmt.Errorf("patchcore config: %v", err)
 	}
 	switch {
-	case c.Backbone == "":
-		return fmt.Errorf("patchcore config: backbone must be set")
 	case c.Neighbour < 1:
 		return fmt.Errorf("patchcore config: neighbourhood %d must be >= 1", c.Neighbour)
 	case !(c.Ratio > 0 && c.Ratio <= 1):
@@ -76,13 +74,6 @@ func (c Config) Validate() error {
 		return fmt.Errorf("patchcore config: num_neighbors %d must be >= 1", c.Neighbors)
 	case c.Sigma < 0:
 		return fmt.Errorf("patchcore config: sigma %g must be >= 0", c.Sigma)
-	case c.Batch < 1:
-		return fmt.Errorf("patchcore config: batch %d must be >= 1", c.Batch)
-	}
-	for _, t := range c.Taps {
-		if t < 0 {
-			return fmt.Errorf("patchcore config: taps: index %d must be >= 0", t)
-		}
 	}
 	return nil
 }
