@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/vigil-ad/vigil/dataset"
-	"github.com/vigil-ad/vigil/imageio"
 	"github.com/vigil-ad/vigil/metrics"
 )
 
@@ -159,21 +158,15 @@ func Evaluate(ctx context.Context, o EvalOptions) (*EvalResult, error) {
 		}
 	}
 	var leaked []string
-	var roc *metrics.PixelROC
-	var pro *metrics.PRO
 	pixels := ds.HasMasks
+	var acc *pixelAcc
 	if pixels {
-		roc, pro = metrics.NewPixelROC(metrics.DefaultBins), metrics.NewPRO(metrics.DefaultBins)
+		acc = newPixelAcc(ds.Layout == dataset.LayoutLOCO, o.MaxPixels)
 	}
 	noMap := 0
-	var spro *metrics.SPRO
-	if pixels && ds.Layout == dataset.LayoutLOCO {
-		spro = metrics.NewSPRO(metrics.DefaultBins)
-	}
 	t0 := time.Now()
-	var sinkTime time.Duration // in OnImage (report writing): not scoring time
 	err := stream(ctx, m.Detector, ds.Test, streamOptions{batch: o.Batch, maxPixels: o.MaxPixels, calib: &calib,
-		progress: o.Progress, step: "scoring", keepMask: pixels}, func(r *ImageResult) error {
+		progress: o.Progress, step: "scoring", keepMask: pixels, predMask: o.OnImage != nil}, func(r *ImageResult) error {
 		if r.SHA256 != "" && fitted[r.SHA256] {
 			leaked = append(leaked, r.Name)
 		}
@@ -182,13 +175,7 @@ func Evaluate(ctx context.Context, o EvalOptions) (*EvalResult, error) {
 			case r.Map == nil:
 				noMap++
 			case r.Mask != nil:
-				if err := roc.Add(r.Map, r.Mask); err != nil {
-					r.Err = err
-				} else if err := pro.Add(r.Map, r.Mask); err != nil {
-					r.Err = err
-				} else if spro != nil {
-					r.Err = addRegions(spro, r, o.MaxPixels)
-				}
+				acc.add(len(out.Rows), r)
 			}
 		}
 		row := Row{Name: r.Name, Path: r.Path, Defect: r.Defect, Label: r.Label, Score: r.Score, PValue: r.PValue, Verdict: r.Verdict()}
@@ -197,12 +184,20 @@ func Evaluate(ctx context.Context, o EvalOptions) (*EvalResult, error) {
 		}
 		out.Rows = append(out.Rows, row)
 		if o.OnImage != nil {
-			t := time.Now()
-			defer func() { sinkTime += time.Since(t) }()
 			return o.OnImage(r)
 		}
 		return nil
 	})
+	var roc *metrics.PixelROC
+	var pro *metrics.PRO
+	var spro *metrics.SPRO
+	if acc != nil {
+		var errs map[int]error
+		roc, pro, spro, errs = acc.finish()
+		for i, e := range errs {
+			out.Rows[i].Error, out.Rows[i].Verdict = e.Error(), "error"
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -210,7 +205,7 @@ func Evaluate(ctx context.Context, o EvalOptions) (*EvalResult, error) {
 		return nil, fmt.Errorf("%d test image(s) were used to fit or calibrate the model (same SHA-256): %s; evaluate on images the model has not seen",
 			len(leaked), joinNames(leaked, 10))
 	}
-	out.Seconds = (time.Since(t0) - sinkTime).Seconds()
+	out.Seconds = time.Since(t0).Seconds()
 	out.MsPerImage = 1000 * out.Seconds / float64(len(ds.Test))
 	imageMetrics(out)
 	switch {
@@ -240,20 +235,6 @@ func Evaluate(ctx context.Context, o EvalOptions) (*EvalResult, error) {
 		}
 	}
 	return out, nil
-}
-
-// addRegions feeds one image's defect regions (LOCO: one per mask file,
-// each with its saturation area) to the sPRO accumulator.
-func addRegions(spro *metrics.SPRO, r *ImageResult, maxPixels int) error {
-	regs, err := r.Sample.Regions(imageio.Options{MaxPixels: maxPixels})
-	if err != nil {
-		return err
-	}
-	sr := make([]metrics.SPRORegion, len(regs))
-	for i, g := range regs {
-		sr[i] = metrics.SPRORegion{Mask: g.Mask, Saturation: g.Saturation}
-	}
-	return spro.AddRegions(r.Map, sr)
 }
 
 // imageMetrics fills the image-level metrics from the rows that scored.

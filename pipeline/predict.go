@@ -98,7 +98,7 @@ func Predict(ctx context.Context, o PredictOptions) (*PredictResult, error) {
 	out := &PredictResult{Method: m.Detector.Method(), Threshold: calib.Threshold, N: len(samples)}
 	t0 := time.Now()
 	err = stream(ctx, m.Detector, samples, streamOptions{batch: o.Batch, maxPixels: o.MaxPixels, calib: &calib,
-		progress: o.Progress, step: "scoring"}, func(r *ImageResult) error {
+		progress: o.Progress, step: "scoring", predMask: o.OnImage != nil}, func(r *ImageResult) error {
 		row := Row{Name: r.Name, Path: r.Path, Label: -1, Score: r.Score, PValue: r.PValue, Verdict: r.Verdict()}
 		switch {
 		case r.Err != nil:

@@ -39,7 +39,7 @@ type ImageResult struct {
 	Image    *imageio.Image
 	Map      *imageio.Map // anomaly map at image resolution; nil if the method has none
 	Mask     *imageio.Map // ground truth; nil when unknown
-	PredMask *imageio.Map // predicted defect region; nil without a map or a pixel threshold
+	PredMask *imageio.Map // predicted defect region (for OnImage); nil without a map or a pixel threshold
 	Sample   *dataset.Sample
 }
 
@@ -77,6 +77,7 @@ type streamOptions struct {
 	progress  Progress
 	step      string
 	keepMask  bool // load ground truth
+	predMask  bool // compute the predicted mask (someone looks at it)
 }
 
 // checkResult applies fail-closed rules to a detector's output.
@@ -100,6 +101,12 @@ func checkResult(r detector.Result, img *imageio.Image) error {
 // stream decodes, scores and hands over the samples in batches, in order.
 // Per-image failures are reported in ImageResult.Err; only fn's error or
 // a cancelled context stop the pass.
+//
+// The three steps run as a pipeline, one batch each: the next batch
+// decodes while this one is scored and the previous one is handed to fn
+// (which accumulates metrics or writes pictures), so single-threaded
+// decoding and metric work overlap with scoring. At most three batches
+// are in memory.
 func stream(ctx context.Context, det detector.Detector, samples []dataset.Sample, so streamOptions, fn func(*ImageResult) error) error {
 	batch := so.batch
 	if batch <= 0 {
@@ -108,24 +115,63 @@ func stream(ctx context.Context, det detector.Detector, samples []dataset.Sample
 	prog := progressOr(so.progress)
 	prog.Begin(so.step, len(samples))
 	defer prog.End()
-	res := make([]ImageResult, batch)
-	for lo := 0; lo < len(samples); lo += batch {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		hi := min(lo+batch, len(samples))
-		rs := res[:hi-lo]
-		decodeBatch(samples[lo:hi], lo, rs, so)
-		if err := scoreBatch(ctx, det, rs, so); err != nil {
-			return err
-		}
-		for i := range rs {
-			if err := fn(&rs[i]); err != nil {
-				return err
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	decoded := make(chan []ImageResult, 1)
+	scored := make(chan []ImageResult, 1)
+	go func() { // decode
+		defer close(decoded)
+		for lo := 0; lo < len(samples); lo += batch {
+			hi := min(lo+batch, len(samples))
+			rs := make([]ImageResult, hi-lo)
+			decodeBatch(samples[lo:hi], lo, rs, so)
+			select {
+			case decoded <- rs:
+			case <-ctx.Done():
+				return
 			}
-			rs[i] = ImageResult{} // drop pictures
 		}
-		prog.Set(hi, len(samples))
+	}()
+	var sinkErr error
+	sinkDone := make(chan struct{})
+	go func() { // hand over, in order
+		defer close(sinkDone)
+		done := 0
+		for rs := range scored {
+			for i := range rs {
+				if sinkErr == nil {
+					if err := fn(&rs[i]); err != nil {
+						sinkErr = err
+						cancel()
+					}
+				}
+				rs[i] = ImageResult{} // drop pictures
+			}
+			done += len(rs)
+			prog.Set(done, len(samples))
+		}
+	}()
+	var scoreErr error
+	for rs := range decoded {
+		if scoreErr = ctx.Err(); scoreErr != nil {
+			break
+		}
+		if scoreErr = scoreBatch(ctx, det, rs, so); scoreErr != nil {
+			cancel()
+			break
+		}
+		scored <- rs
+	}
+	close(scored)
+	<-sinkDone
+	for range decoded { // let the decoder finish
+	}
+	switch {
+	case sinkErr != nil:
+		return sinkErr
+	case scoreErr != nil:
+		return scoreErr
 	}
 	return nil
 }
@@ -211,7 +257,9 @@ func scoreBatch(ctx context.Context, det detector.Detector, rs []ImageResult, so
 		if so.calib != nil {
 			r.PValue = so.calib.PValue(r.Score)
 			r.Anomalous = so.calib.Decide(r.Score)
-			r.PredMask = PredictedMask(r.Map, *so.calib)
+			if so.predMask {
+				r.PredMask = PredictedMask(r.Map, *so.calib)
+			}
 		}
 	}
 	return nil
