@@ -5,6 +5,8 @@ import (
 	"io"
 	"math"
 	"path/filepath"
+	"runtime"
+	"sync"
 
 	"github.com/vigil-ad/vigil/decision"
 	"github.com/vigil-ad/vigil/metrics"
@@ -29,11 +31,53 @@ func OptionsFor(c decision.Calibration) Options {
 	return o
 }
 
+// workers draws pictures on GOMAXPROCS goroutines while the pipeline
+// goes on scoring: PNG encoding is slow next to scoring. At most that many
+// images wait, so memory stays bounded; the writers order rows by Index.
+type workers struct {
+	sem chan struct{}
+	wg  sync.WaitGroup
+	mu  sync.Mutex
+	err error
+}
+
+func newWorkers() *workers { return &workers{sem: make(chan struct{}, runtime.GOMAXPROCS(0))} }
+
+// do runs fn in the background; the first error is returned by do's next
+// calls and by wait.
+func (w *workers) do(fn func() error) error {
+	w.mu.Lock()
+	err := w.err
+	w.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	w.sem <- struct{}{}
+	w.wg.Add(1)
+	go func() {
+		defer func() { <-w.sem; w.wg.Done() }()
+		if err := fn(); err != nil {
+			w.mu.Lock()
+			if w.err == nil {
+				w.err = err
+			}
+			w.mu.Unlock()
+		}
+	}()
+	return nil
+}
+
+func (w *workers) wait() error {
+	w.wg.Wait()
+	return w.err
+}
+
 // EvalReport streams an evaluation into an HTML report.
 type EvalReport struct {
 	w     *Writer
 	dir   string
 	title string
+	bg    *workers
 }
 
 // NewEvalReport starts a report of model m's evaluation in dir.
@@ -42,7 +86,7 @@ func NewEvalReport(dir, title string, m *pipeline.Model) (*EvalReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &EvalReport{w: w, dir: dir, title: title}, nil
+	return &EvalReport{w: w, dir: dir, title: title, bg: newWorkers()}, nil
 }
 
 // OnImage adds one scored test image (pipeline.EvalOptions.OnImage).
@@ -141,7 +185,10 @@ func EvalSummary(title string, res *pipeline.EvalResult) Summary {
 }
 
 // PredictOutput streams predictions into overlays, masks and results.json.
-type PredictOutput struct{ pw *PredictionWriter }
+type PredictOutput struct {
+	pw *PredictionWriter
+	bg *workers
+}
 
 // NewPredictOutput starts writing predictions of model m into dir.
 func NewPredictOutput(dir string, m *pipeline.Model) (*PredictOutput, error) {
@@ -149,7 +196,7 @@ func NewPredictOutput(dir string, m *pipeline.Model) (*PredictOutput, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &PredictOutput{pw: pw}, nil
+	return &PredictOutput{pw: pw, bg: newWorkers()}, nil
 }
 
 // OnImage writes one image's outputs (pipeline.PredictOptions.OnImage).
@@ -158,16 +205,28 @@ func (p *PredictOutput) OnImage(ir *pipeline.ImageResult) error {
 	if ir.Err != nil {
 		score = math.NaN()
 	}
-	_, err := p.pw.Add(Prediction{Path: ir.Name, Image: ir.Image, Map: ir.Map, PredMask: ir.PredMask, Score: score,
-		PValue: ir.PValue, Decision: ir.Anomalous, Error: errString(ir.Err), Index: ir.Index})
-	return err
+	pr := Prediction{Path: ir.Name, Image: ir.Image, Map: ir.Map, PredMask: ir.PredMask, Score: score,
+		PValue: ir.PValue, Decision: ir.Anomalous, Error: errString(ir.Err), Index: ir.Index}
+	return p.bg.do(func() error {
+		_, err := p.pw.Add(pr)
+		return err
+	})
 }
 
 // Finish writes results.json.
-func (p *PredictOutput) Finish(*pipeline.PredictResult) error { return p.pw.Close() }
+func (p *PredictOutput) Finish(*pipeline.PredictResult) error {
+	if err := p.bg.wait(); err != nil {
+		p.pw.Abort()
+		return err
+	}
+	return p.pw.Close()
+}
 
 // Abort removes what was written.
-func (p *PredictOutput) Abort() { p.pw.Abort() }
+func (p *PredictOutput) Abort() {
+	p.bg.wait()
+	p.pw.Abort()
+}
 
 var demoIndexTmpl = template.Must(template.New("index").Funcs(template.FuncMap{"f": func(p *float64) string {
 	if p == nil {
