@@ -6,7 +6,7 @@
 #   command images peak_rss_MiB seconds
 #
 # Usage: bench/memory.sh            (test on 100 and 1000, predict on 200 and 2000)
-#        ONLY=predict bench/memory.sh
+#        ONLY=predict bench/memory.sh   (or ONLY=test)
 #   Environment: WORK (scratch, default /tmp/vigil-mem), MODELS (backbones,
 #   default ../shared/models), W/H (image size, default 1130x460).
 set -euo pipefail
@@ -48,5 +48,6 @@ mkdir -p "$WORK/p200"
 good=("$WORK"/p2000/test/good/*.jpg)
 blob=("$WORK"/p2000/test/blob/*.jpg)
 for f in "${good[@]:0:100}" "${blob[@]:0:100}"; do ln -sf "$f" "$WORK/p200/$(basename "$(dirname "$f")")_$(basename "$f")"; done
+[[ ${ONLY:-} == test ]] && exit 0
 run predict 200 "$VIGIL" predict --model "$MODEL" --out "$WORK/pred200" --quiet --json "$WORK/p200"
 run predict 2000 "$VIGIL" predict --model "$MODEL" --out "$WORK/pred2000" --quiet --json "$WORK/p2000/test"
