@@ -14,11 +14,42 @@ import (
 )
 
 // Geometry is the input preparation shared by fit and score: resize to
-// Size×Size, then center-crop to Crop×Crop (0: no crop). The help tags are
-// what `vigil methods` prints for the detectors that embed it.
+// Size×Size, then center-crop to Crop×Crop (0: no crop). With Aspect "pad"
+// the image keeps its aspect ratio instead: its long side is resized to
+// Size and the short side padded to Size by replicating the edge pixels
+// (no distortion of thin defects on non-square images); maps are cropped
+// back to the image. The help tags are what `vigil methods` prints for the
+// detectors that embed it.
 type Geometry struct {
-	Size int `json:"size" help:"images are resized to size x size (a multiple of 32)"`
-	Crop int `json:"crop" help:"centre crop to crop x crop after resizing (a multiple of 32); 0: no crop"`
+	Size   int    `json:"size" help:"images are resized to size x size (a multiple of 32)"`
+	Crop   int    `json:"crop" help:"centre crop to crop x crop after resizing (a multiple of 32); 0: no crop"`
+	Aspect string `json:"aspect" enum:"stretch,pad" help:"stretch: resize to size x size (distorts non-square images); pad: keep the aspect ratio, long side to size, the rest padded with the edge pixels (maps cropped back)"`
+}
+
+// Aspect modes of Geometry.
+const (
+	AspectStretch = "stretch"
+	AspectPad     = "pad"
+)
+
+func (g Geometry) pad() bool { return g.Aspect == AspectPad }
+
+// content is where an H×W image lies in the Size×Size input in pad mode:
+// offsets and size of the resized image.
+func (g Geometry) content(H, W int) (oy, ox, h, w int) {
+	scale := float64(g.Size) / float64(max(H, W))
+	h = min(g.Size, max(1, int(float64(H)*scale+0.5)))
+	w = min(g.Size, max(1, int(float64(W)*scale+0.5)))
+	return (g.Size - h) / 2, (g.Size - w) / 2, h, w
+}
+
+// InputSize is the size every image is resized to before anything else,
+// (0,0) when that depends on the image (pad mode): detector.InputSizer.
+func (g Geometry) InputSize() (h, w int) {
+	if g.pad() {
+		return 0, 0
+	}
+	return g.Size, g.Size
 }
 
 // Validate checks the sizes.
@@ -28,6 +59,15 @@ func (g Geometry) Validate() error {
 	}
 	if g.Crop < 0 || g.Crop > g.Size || (g.Crop > 0 && g.Crop%32 != 0) {
 		return fmt.Errorf("crop must be 0 or a multiple of 32 no larger than size %d, got %d", g.Size, g.Crop)
+	}
+	switch g.Aspect {
+	case "", AspectStretch:
+	case AspectPad:
+		if g.Crop > 0 && g.Crop != g.Size {
+			return fmt.Errorf("aspect pad keeps the whole image: crop must be 0")
+		}
+	default:
+		return fmt.Errorf("aspect must be stretch or pad, got %q", g.Aspect)
 	}
 	return nil
 }
@@ -46,6 +86,9 @@ func (g Geometry) Input(img *imageio.Image) (*imageio.Image, error) {
 	if err != nil {
 		return nil, err
 	}
+	if g.pad() {
+		return g.padded(rgb), nil
+	}
 	r := rgb
 	if rgb.H != g.Size || rgb.W != g.Size {
 		r = imageio.Resize(rgb, g.Size, g.Size)
@@ -54,6 +97,29 @@ func (g Geometry) Input(img *imageio.Image) (*imageio.Image, error) {
 		return imageio.CenterCrop(r, g.Crop, g.Crop)
 	}
 	return r, nil
+}
+
+// padded resizes rgb keeping its aspect ratio and pads it to Size×Size by
+// replicating the edge pixels.
+func (g Geometry) padded(rgb *imageio.Image) *imageio.Image {
+	oy, ox, h, w := g.content(rgb.H, rgb.W)
+	r := rgb
+	if rgb.H != h || rgb.W != w {
+		r = imageio.Resize(rgb, h, w)
+	}
+	out := imageio.New(r.C, g.Size, g.Size)
+	for c := 0; c < r.C; c++ {
+		src, dst := r.Plane(c), out.Plane(c)
+		for y := 0; y < g.Size; y++ {
+			sy := min(max(y-oy, 0), h-1)
+			row := dst[y*g.Size : (y+1)*g.Size]
+			srow := src[sy*w : (sy+1)*w]
+			for x := range row {
+				row[x] = srow[min(max(x-ox, 0), w-1)]
+			}
+		}
+	}
+	return out
 }
 
 // Batch prepares images and stacks them into an N×3×S×S tensor.
@@ -88,8 +154,20 @@ func (g Geometry) ToSide(grid []float32, h, w int) *imageio.Map {
 
 // ToOriginal maps a Side×Side map back to an image of size H×W: placed in
 // the resized frame (outside a crop it takes the map's minimum, "not
-// anomalous"), then resized to the original image size.
+// anomalous"), then resized to the original image size; in pad mode the
+// image's region is cut out of the padded frame and resized.
 func (g Geometry) ToOriginal(m *imageio.Map, H, W int) *imageio.Map {
+	if g.pad() {
+		oy, ox, h, w := g.content(H, W)
+		c := imageio.NewMap(h, w)
+		for y := 0; y < h; y++ {
+			copy(c.Pix[y*w:(y+1)*w], m.Pix[(oy+y)*m.W+ox:])
+		}
+		if h != H || w != W {
+			c = imageio.ResizeMap(c, H, W)
+		}
+		return c
+	}
 	s := g.Side()
 	if g.Crop > 0 && g.Crop != g.Size {
 		lo := m.Pix[0]
@@ -112,8 +190,9 @@ func (g Geometry) ToOriginal(m *imageio.Map, H, W int) *imageio.Map {
 	return m
 }
 
-// Concat upsamples every map to h×w (bilinear, as the PaDiM and PatchCore
-// references do) and concatenates them along channels.
+// Concat upsamples every map to h×w (bilinear, as PatchCore's reference
+// does; anomalib's PaDiM upsamples with nearest neighbours) and
+// concatenates them along channels.
 func Concat(maps []*tensor.Tensor, h, w int) *tensor.Tensor {
 	n := maps[0].Shape[0]
 	ctot := 0
@@ -197,9 +276,15 @@ func (g Geometry) ScoreMap(grid []float32, h, w int, sigma float64, H, W int) (*
 	if sigma > 0 {
 		m = imageio.GaussianSmooth(m, sigma)
 	}
-	hi := m.Pix[0]
-	for _, v := range m.Pix {
-		hi = max(hi, v)
+	oy, ox, h, w := 0, 0, m.H, m.W
+	if g.pad() {
+		oy, ox, h, w = g.content(H, W) // the padding is not part of the image
+	}
+	hi := m.Pix[oy*m.W+ox]
+	for y := oy; y < oy+h; y++ {
+		for _, v := range m.Pix[y*m.W+ox : y*m.W+ox+w] {
+			hi = max(hi, v)
+		}
 	}
 	return g.ToOriginal(m, H, W), hi
 }

@@ -127,3 +127,54 @@ func TestSourceCheck(t *testing.T) {
 		t.Fatal("mobilenet_v2 found in an empty folder")
 	}
 }
+
+// Pad mode keeps the aspect ratio: a 2:1 image fills the width, is
+// centred vertically with replicated edges, and a map comes back at the
+// image's size from the image's region only.
+func TestGeometryPad(t *testing.T) {
+	g := Geometry{Size: 64, Aspect: AspectPad}
+	if err := g.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if err := (Geometry{Size: 64, Crop: 32, Aspect: AspectPad}).Validate(); err == nil {
+		t.Fatal("pad with a crop accepted")
+	}
+	if h, w := g.InputSize(); h != 0 || w != 0 {
+		t.Fatalf("InputSize %d,%d in pad mode; want 0,0 (depends on the image)", h, w)
+	}
+	img := imageio.New(1, 32, 64) // H=32, W=64: fits the width exactly
+	for y := 0; y < 32; y++ {
+		for x := 0; x < 64; x++ {
+			img.Set(0, y, x, float32(y)/31)
+		}
+	}
+	in, err := g.Input(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in.H != 64 || in.W != 64 || in.C != 3 {
+		t.Fatalf("input %dx%dx%d", in.C, in.H, in.W)
+	}
+	// rows 16..47 hold the image, rows above and below replicate its edges
+	for _, c := range []struct {
+		y    int
+		want float32
+	}{{0, 0}, {15, 0}, {16, 0}, {47, 1}, {63, 1}, {16 + 10, 10.0 / 31}} {
+		if got := in.At(1, c.y, 5); math.Abs(float64(got-c.want)) > 1e-5 {
+			t.Fatalf("row %d: %v, want %v", c.y, got, c.want)
+		}
+	}
+	// a map that is high only in the padding gives a zero image map and score
+	m := imageio.NewMap(64, 64)
+	for x := 0; x < 64; x++ {
+		m.Set(2, x, 9)
+	}
+	m.Set(30, 7, 1) // inside the image: row 14 of 32
+	out, hi := g.ScoreMap(m.Pix, 64, 64, 0, 32, 64)
+	if out.H != 32 || out.W != 64 || hi != 1 {
+		t.Fatalf("map %dx%d, score %v; want 32x64 and the image region's max 1", out.H, out.W, hi)
+	}
+	if out.At(14, 7) != 1 || out.At(0, 0) != 0 {
+		t.Fatalf("map back: %v at the marked pixel, %v at the corner", out.At(14, 7), out.At(0, 0))
+	}
+}

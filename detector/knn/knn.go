@@ -50,7 +50,7 @@ const patchClusters = 2048
 func DefaultConfig() Config {
 	return Config{
 		Source:   embedding.Source{Backbone: "mobilenet_v2"},
-		Geometry: embedding.Geometry{Size: 224},
+		Geometry: embedding.Geometry{Size: 224, Aspect: embedding.AspectStretch},
 		Mode:     "image", Dim: 64, K: 5, Iters: 15, Sigma: 4, Batch: 8,
 	}
 }
@@ -120,8 +120,9 @@ func (d *Detector) Config() any { return d.cfg }
 // Preprocessing describes the input geometry.
 func (d *Detector) Preprocessing() any { return d.cfg.Geometry }
 
-// InputSize is the side every image is resized to first (before any crop).
-func (d *Detector) InputSize() (h, w int) { return d.cfg.Size, d.cfg.Size }
+// InputSize is the size every image is resized to first (before any crop;
+// none in pad mode).
+func (d *Detector) InputSize() (h, w int) { return d.cfg.Geometry.InputSize() }
 
 // rows returns raw feature rows for a batch: one per image (image mode)
 // or one per grid cell (patch mode), plus the grid size.

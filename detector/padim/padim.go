@@ -46,7 +46,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		Source:   embedding.Source{Backbone: "mobilenet_v2"},
-		Geometry: embedding.Geometry{Size: 256},
+		Geometry: embedding.Geometry{Size: 256, Aspect: embedding.AspectStretch},
 		Dim:      100, Eps: 0.01, Sigma: 4, Batch: 8,
 	}
 }
@@ -113,8 +113,9 @@ func (d *Detector) Config() any { return d.cfg }
 // Preprocessing describes the input geometry.
 func (d *Detector) Preprocessing() any { return d.cfg.Geometry }
 
-// InputSize is the side every image is resized to first (before any crop).
-func (d *Detector) InputSize() (h, w int) { return d.cfg.Size, d.cfg.Size }
+// InputSize is the size every image is resized to first (before any crop;
+// none in pad mode).
+func (d *Detector) InputSize() (h, w int) { return d.cfg.Geometry.InputSize() }
 
 // features extracts the concatenated, channel-selected features of a
 // batch: N×d×h×w.

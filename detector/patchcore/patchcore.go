@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"slices"
 
 	"github.com/vigil-ad/vigil/backbone"
@@ -51,7 +52,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		Source:    embedding.Source{Backbone: "mobilenet_v2"},
-		Geometry:  embedding.Geometry{Size: 256},
+		Geometry:  embedding.Geometry{Size: 256, Aspect: embedding.AspectStretch},
 		Neighbour: 3, TapWeight: "equal", Ratio: 0.1, MaxBank: 16384, ProjDim: 16, Neighbors: 9, Sigma: 4, Batch: 8,
 	}
 }
@@ -118,8 +119,9 @@ func (d *Detector) Config() any { return d.cfg }
 // Preprocessing describes the input geometry.
 func (d *Detector) Preprocessing() any { return d.cfg.Geometry }
 
-// InputSize is the side every image is resized to first (before any crop).
-func (d *Detector) InputSize() (h, w int) { return d.cfg.Size, d.cfg.Size }
+// InputSize is the size every image is resized to first (before any crop;
+// none in pad mode).
+func (d *Detector) InputSize() (h, w int) { return d.cfg.Geometry.InputSize() }
 
 // BankSize is the number of patches in the memory bank.
 func (d *Detector) BankSize() int {
@@ -250,36 +252,65 @@ func adaptivePool(in, out int) []float32 {
 
 // Fit builds the memory bank and reduces it to a coreset.
 func (d *Detector) Fit(ctx context.Context, train []*imageio.Image) error {
-	if len(train) == 0 {
+	return d.FitStream(ctx, len(train), func(lo, hi int) ([]*imageio.Image, error) { return train[lo:hi], nil })
+}
+
+// FitStream is Fit over n training images fetched batch by batch:
+// load(lo, hi) returns images lo..hi−1 and is called once per batch, in
+// order, so a caller can decode images as they are needed and hold only a
+// batch. Patch features are not all held: the coreset search only ever
+// looks at a seeded uniform random subset of 10·target patches
+// (stats.Coreset), so the rows stream through a reservoir of that size
+// (Vitter's algorithm R) and the greedy coreset runs over it. Peak memory
+// is then the reservoir (10·max_bank rows at most) and one batch,
+// whatever n is.
+func (d *Detector) FitStream(ctx context.Context, n int, load func(lo, hi int) ([]*imageio.Image, error)) error {
+	if n <= 0 {
 		return fmt.Errorf("patchcore: no training images")
 	}
 	ex, err := d.Extractor(d.cfg.Source)
 	if err != nil {
 		return err
 	}
-	var all []float32
-	err = embedding.Extract(ex, d.cfg.Geometry, train, d.cfg.Batch, func(start int, f []*tensor.Tensor) error {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		defer progress.Report(ctx, start+f[0].Shape[0], len(train))
-		rows, _, dim, h, w, err := d.patches(ex, f)
+	batch := d.cfg.Batch
+	if batch <= 0 {
+		batch = 8
+	}
+	var pool reservoir
+	for lo := 0; lo < n; lo += batch {
+		hi := min(lo+batch, n)
+		imgs, err := load(lo, hi)
 		if err != nil {
 			return err
 		}
-		if all == nil {
-			d.dim, d.h, d.w = dim, h, w
-			all = make([]float32, 0, len(train)*h*w*dim)
+		if len(imgs) != hi-lo {
+			return fmt.Errorf("patchcore: training images %d..%d: got %d images, want %d", lo, hi-1, len(imgs), hi-lo)
 		}
-		all = append(all, rows...)
-		return nil
-	})
-	if err != nil {
-		return err
+		err = embedding.Extract(ex, d.cfg.Geometry, imgs, batch, func(_ int, f []*tensor.Tensor) error {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			defer progress.Report(ctx, hi, n)
+			rows, _, dim, h, w, err := d.patches(ex, f)
+			if err != nil {
+				return err
+			}
+			if pool.dim == 0 {
+				d.dim, d.h, d.w = dim, h, w
+				total := n * h * w
+				pool.init(dim, total, 10*d.target(total), d.cfg.Seed)
+			} else if dim != d.dim || h != d.h || w != d.w {
+				return fmt.Errorf("patchcore: training images %d..%d give %d-d features on %dx%d, earlier ones %d-d on %dx%d", lo, hi-1, dim, h, w, d.dim, d.h, d.w)
+			}
+			pool.add(rows)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
 	}
-	n := len(all) / d.dim
-	target := min(max(1, int(math.Round(d.cfg.Ratio*float64(n)))), d.cfg.MaxBank, n)
-	sel := stats.Coreset(all, n, d.dim, target, d.cfg.ProjDim, d.cfg.Seed)
+	all, m := pool.rows()
+	sel := stats.Coreset(all, m, d.dim, d.target(pool.seen), d.cfg.ProjDim, d.cfg.Seed)
 	bank := make([]float32, len(sel)*d.dim)
 	for i, j := range sel {
 		copy(bank[i*d.dim:(i+1)*d.dim], all[j*d.dim:(j+1)*d.dim])
@@ -290,6 +321,43 @@ func (d *Detector) Fit(ctx context.Context, train []*imageio.Image) error {
 	d.bank = nnsearch.NewBank(bank, len(sel), d.dim)
 	return nil
 }
+
+// target is the coreset size for n training patches: ratio·n, capped by
+// max_bank.
+func (d *Detector) target(n int) int {
+	return min(max(1, int(math.Round(d.cfg.Ratio*float64(n)))), d.cfg.MaxBank, n)
+}
+
+// reservoir keeps a uniform random sample of at most cap rows of the rows
+// streamed through it (every row kept while they fit).
+type reservoir struct {
+	dim, cap, seen int
+	data           []float32
+	r              *rand.Rand
+}
+
+func (p *reservoir) init(dim, total, cap int, seed uint64) {
+	p.dim, p.cap = dim, min(cap, total)
+	p.data = make([]float32, 0, p.cap*dim)
+	p.r = rand.New(rand.NewPCG(seed, 0x5e5e))
+}
+
+// add offers the rows (multiples of dim) to the sample: row number t
+// (from 0) replaces a random kept row with probability cap/(t+1).
+func (p *reservoir) add(rows []float32) {
+	for i := 0; i < len(rows); i += p.dim {
+		row := rows[i : i+p.dim]
+		if p.seen < p.cap {
+			p.data = append(p.data, row...)
+		} else if j := p.r.IntN(p.seen + 1); j < p.cap {
+			copy(p.data[j*p.dim:(j+1)*p.dim], row)
+		}
+		p.seen++
+	}
+}
+
+// rows returns the kept rows and their number.
+func (p *reservoir) rows() ([]float32, int) { return p.data, len(p.data) / max(p.dim, 1) }
 
 // Score computes patch distance maps and reweighted image scores.
 func (d *Detector) Score(ctx context.Context, images []*imageio.Image) ([]detector.Result, error) {
