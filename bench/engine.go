@@ -30,7 +30,7 @@ type EngineOptions struct {
 	// Cases selects a subset by name (EngineCases); empty runs them all.
 	Cases []string
 	// ONNXDir, when set, receives the ONNX graphs timed (resnet18_b1.onnx,
-	// conv3x3_b1.onnx, conv3x3_b8.onnx) so ONNX Runtime can time the very
+	// resnet50_b1.onnx, conv3x3_b1.onnx, conv3x3_b8.onnx) so ONNX Runtime can time the very
 	// same graphs (bench/engine.sh).
 	ONNXDir string
 }
@@ -56,6 +56,7 @@ var engineCases = []struct {
 	{"conv3x3_b1", func(e *engineRun) (Case, error) { return e.conv("conv3x3_b1", 1) }},
 	{"conv3x3_b8", func(e *engineRun) (Case, error) { return e.conv("conv3x3_b8", 8) }},
 	{"resnet18_b1", (*engineRun).resnet18},
+	{"resnet50_b1", (*engineRun).resnet50},
 	{"ae_step_b16", (*engineRun).aeStep},
 }
 
@@ -179,11 +180,22 @@ func (e *engineRun) conv(name string, batch int) (Case, error) {
 const resnet18FLOPs = 3.64e9
 
 func (e *engineRun) resnet18() (Case, error) {
-	m := arch.NewResNet18(1000, 1)
-	model := m.ExportONNX()
-	path := filepath.Join(os.TempDir(), fmt.Sprintf("vigil-bench-resnet18-%d.onnx", os.Getpid()))
+	return e.resnetGraph("resnet18_b1", arch.NewResNet18(1000, 1).ExportONNX(), resnet18FLOPs)
+}
+
+// resnet50FLOPs is ResNet-50's forward work at 1x3x224x224 (4.09 GMACs).
+const resnet50FLOPs = 8.18e9
+
+func (e *engineRun) resnet50() (Case, error) {
+	return e.resnetGraph("resnet50_b1", arch.NewResNet50(1000, 1).ExportONNX(), resnet50FLOPs)
+}
+
+// resnetGraph writes model to name.onnx (in ONNXDir, else a temporary
+// file), reads it back and times the executor on one 1x3x224x224 input.
+func (e *engineRun) resnetGraph(name string, model *onnx.Model, flops float64) (Case, error) {
+	path := filepath.Join(os.TempDir(), fmt.Sprintf("vigil-bench-%s-%d.onnx", name, os.Getpid()))
 	if e.o.ONNXDir != "" {
-		path = filepath.Join(e.o.ONNXDir, "resnet18_b1.onnx")
+		path = filepath.Join(e.o.ONNXDir, name+".onnx")
 	} else {
 		defer os.Remove(path)
 	}
@@ -207,7 +219,7 @@ func (e *engineRun) resnet18() (Case, error) {
 			runErr = err
 		}
 	})
-	return Case{Case: "resnet18_b1", MS: med, MinMS: best, Runs: cnt, GFLOPS: gflops(resnet18FLOPs, med), Note: "1x3x224x224, exported ONNX graph"}, runErr
+	return Case{Case: name, MS: med, MinMS: best, Runs: cnt, GFLOPS: gflops(flops, med), Note: "1x3x224x224, exported ONNX graph"}, runErr
 }
 
 func (e *engineRun) aeStep() (Case, error) {

@@ -6,14 +6,52 @@
 # Usage: bench/engine.sh [SHARED_DIR]   (default: ../shared beside the repo)
 # Prints the raw lines, then a summary of ratios. Needs node+npm (ORT) and
 # apt (libdnnl-dev) the first time; the shared scripts install them.
+#
+# Rounds mode: bench/engine.sh --rounds N [--runs R] [--threads "1 2"] [SHARED_DIR]
+# For each thread count T, N interleaved rounds of Vigil (GOMAXPROCS=T: the
+# engine's workers follow GOMAXPROCS) then ONNX Runtime (--threads T), R runs
+# each (default 60: this VM alternates fast and ~3x slow phases, and ORT
+# needs that many to show its minimum), on ResNet-18 and ResNet-50 at
+# 1x3x224x224, ORT reading the very ONNX files Vigil wrote and timed that
+# round. Prints each round's minimum, then the minimum over rounds and the
+# ratio Vigil/ORT (goal <= 1.0).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+rounds=0 runs=60 threads="1 2"
+while [[ $# -gt 0 ]]; do
+	case $1 in
+	--rounds) rounds=$2; shift 2 ;;
+	--runs) runs=$2; shift 2 ;;
+	--threads) threads=$2; shift 2 ;;
+	*) break ;;
+	esac
+done
 shared=${1:-../shared}
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
 go build -o "$out/vigil" ./cmd/vigil
 echo "# commit $(git rev-parse --short HEAD) $(date -u +%Y-%m-%dT%H:%MZ) $(nproc) cpus"
+
+if [[ $rounds -gt 0 ]]; then
+	models="resnet18_b1 resnet50_b1"
+	minms() { awk -v c="$1" -F'[:,}]' '$0 ~ "\""c"\"" {for (i=1;i<=NF;i++) if ($i ~ /"min_ms"/) print $(i+1)}' "$2"; }
+	for t in $threads; do
+		for r in $(seq "$rounds"); do
+			GOMAXPROCS=$t "$out/vigil" bench engine --json --cases "${models// /,}" --runs "$runs" --write-onnx "$out/onnx" >"$out/v.jsonl"
+			for m in $models; do
+				v=$(minms "$m" "$out/v.jsonl")
+				o=$(bash "$shared/bench/ort/run.sh" "$out/onnx/$m.onnx" --input input:1x3x224x224 --threads "$t" --runs "$runs" --warmup 5 | awk '/ort_ms_min/ {print $4}')
+				echo "round $r threads $t $m vigil_min_ms $v ort_min_ms $o" | tee -a "$out/rounds.txt"
+			done
+		done
+	done
+	echo
+	echo "summary: minimum over $rounds rounds of $runs runs (goal: vigil/ORT <= 1.0)"
+	awk '{k=$5" threads "$4; if (!(k in v) || $7<v[k]) v[k]=$7; if (!(k in o) || $9<o[k]) o[k]=$9}
+		END {for (k in v) printf "%-22s vigil %7.2f ms  ORT %7.2f ms  ratio %.2f\n", k, v[k], o[k], v[k]/o[k]}' "$out/rounds.txt" | sort
+	exit 0
+fi
 
 peak=$(bash "$shared/bench/peak/run.sh" | awk '/peak_gflops_fp32/ {print $2}')
 echo "peak_gflops_fp32 $peak"
