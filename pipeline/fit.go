@@ -36,9 +36,12 @@ type FitOptions struct {
 	// normals, each scored by a model fitted without it; the final model
 	// is fitted on all of them).
 	Calibration string
-	Out         string // model file
-	Batch       int    // images scored at once (0: DefaultBatch)
-	Progress    Progress
+	// Tiling, when set, fits and scores overlapping tiles of the images
+	// (stored in the model: test and predict tile the same way).
+	Tiling   *Tiling
+	Out      string // model file
+	Batch    int    // images scored at once (0: DefaultBatch)
+	Progress Progress
 	// DataDesc describes the data in the model's provenance (default: the
 	// folder).
 	DataDesc string
@@ -82,6 +85,11 @@ func (o *FitOptions) Validate() (detector.Detector, error) {
 	if err := checkOutFile("out", o.Out); err != nil {
 		return nil, err
 	}
+	if o.Tiling != nil {
+		if err := o.Tiling.validate(); err != nil {
+			return nil, err
+		}
+	}
 	if o.Dataset == nil {
 		if err := checkSource(o.Data); err != nil {
 			return nil, err
@@ -99,7 +107,23 @@ func (o *FitOptions) Validate() (detector.Detector, error) {
 			return nil, &OptionError{Field: "backbone", Msg: err.Error()}
 		}
 	}
-	return det, nil
+	return withTiling(det, o.Tiling), nil
+}
+
+// withTiling wraps det to work on tiles when t is set.
+func withTiling(det detector.Detector, t *Tiling) detector.Detector {
+	if t == nil {
+		return det
+	}
+	return &tiled{Detector: det, t: *t}
+}
+
+// inner is the detector a tiling wraps (what the model file stores).
+func inner(det detector.Detector) detector.Detector {
+	if t, ok := det.(*tiled); ok {
+		return t.Detector
+	}
+	return det
 }
 
 func checkDataOptions(o dataset.Options) error {
@@ -224,7 +248,7 @@ func Fit(ctx context.Context, o FitOptions) (*FitResult, error) {
 		desc = sourceDesc(o.Data)
 	}
 	prov := Provenance{Data: desc, Layout: ds.Layout, Split: ds.Split, Calibration: res.Calibration,
-		NTrain: res.NTrain, NVal: res.NVal, Fitted: slices.Compact(hashes)}
+		NTrain: res.NTrain, NVal: res.NVal, Fitted: slices.Compact(hashes), Tiling: o.Tiling}
 	pb, err := json.Marshal(prov)
 	if err != nil {
 		return nil, err
@@ -236,7 +260,7 @@ func Fit(ctx context.Context, o FitOptions) (*FitResult, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if err := detector.Save(o.Out, det, detector.Meta{Calibration: cb, Provenance: pb}); err != nil {
+	if err := detector.Save(o.Out, inner(det), detector.Meta{Calibration: cb, Provenance: pb}); err != nil {
 		return nil, err
 	}
 	return res, nil
@@ -334,6 +358,7 @@ func crossCalibrate(ctx context.Context, o FitOptions, samples []dataset.Sample,
 		if err != nil {
 			return err
 		}
+		det = withTiling(det, o.Tiling)
 		prog.Begin(fmt.Sprintf("fold %d/%d: fitting", f+1, k), len(train))
 		err = det.Fit(progress.With(ctx, func(d, t int) { prog.Set(d, t) }), train)
 		prog.End()

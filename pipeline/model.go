@@ -22,6 +22,8 @@ type Provenance struct {
 	// Fitted holds the SHA-256 (hex) of every training and validation
 	// image, sorted.
 	Fitted []string `json:"fitted_sha256"`
+	// Tiling, when set, is how images are cut into tiles.
+	Tiling *Tiling `json:"tiling,omitempty"`
 }
 
 // Model is a fitted detector loaded from a model file with its decision
@@ -70,6 +72,12 @@ func LoadModel(path, backboneDir string) (*Model, error) {
 		if err := c.Check(); err != nil {
 			return nil, fmt.Errorf("model %s: %w", path, err)
 		}
+	}
+	if m.Prov != nil && m.Prov.Tiling != nil {
+		if err := m.Prov.Tiling.validate(); err != nil {
+			return nil, fmt.Errorf("model %s: tiling: %w", path, err)
+		}
+		m.Detector = withTiling(det, m.Prov.Tiling)
 	}
 	return m, nil
 }

@@ -23,6 +23,8 @@ func cmdFit(args []string, stdout io.Writer) error {
 	alpha := fs.Float64("alpha", 0.01, "target false-positive rate for the decision threshold, in (0,1)")
 	rule := fs.String("rule", "conformal", "image threshold rule: "+joinNames(decision.Rules)+" (conformal: quantile with an FPR guarantee; three_sigma; bootstrap: upper confidence bound of the quantile)")
 	calib := fs.String("calibration", "split", "split (score the held-out validation normals) or cv:K (cross-conformal: K folds over all training normals, for few-shot sets)")
+	tile := fs.Int("tile", 0, "score large images as overlapping SIZE x SIZE tiles (fitted on tiles of the normal images; stored in the model); 0: whole images")
+	overlap := fs.Int("overlap", 32, "with --tile: pixels shared by neighbouring tiles, blended")
 	asJSON := fs.Bool("json", false, "print the summary as JSON")
 	quiet := fs.Bool("quiet", false, "no progress output on stderr")
 	if err := parse(fs, args); err != nil {
@@ -36,6 +38,12 @@ func cmdFit(args []string, stdout io.Writer) error {
 	if err := df.finish(set); err != nil {
 		return err
 	}
+	var tiling *pipeline.Tiling
+	if *tile != 0 {
+		tiling = &pipeline.Tiling{Tile: *tile, Overlap: *overlap}
+	} else if set["overlap"] {
+		return usagef("--overlap needs --tile")
+	}
 	var note string
 	if mf.method == "" {
 		mf.method, note = pipeline.ChooseMethod(absDir(mf.backboneDir))
@@ -46,7 +54,7 @@ func cmdFit(args []string, stdout io.Writer) error {
 	}
 	res, err := pipeline.Fit(context.Background(), pipeline.FitOptions{
 		Method: mf.method, Config: cfg, Data: df.src, DataOptions: df.options(),
-		Alpha: *alpha, Rule: *rule, Calibration: *calib, Out: *out, Progress: newProgress(*quiet),
+		Alpha: *alpha, Rule: *rule, Calibration: *calib, Tiling: tiling, Out: *out, Progress: newProgress(*quiet),
 	})
 	if err != nil {
 		return err
