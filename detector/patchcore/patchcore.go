@@ -46,6 +46,9 @@ type Config struct {
 	Seed      uint64  `json:"seed" help:"seed of the coreset projection and start"`
 	Half      bool    `json:"half,omitempty" help:"store the memory bank as float16 (half the model file)"`
 	Batch     int     `json:"batch,omitempty" help:"images per backbone batch"`
+	Search    string  `json:"search,omitempty" enum:"exact,ivf" help:"nearest-neighbour search of the memory bank: exact, or ivf (approximate: k-means inverted lists, nprobe of them searched per patch)"`
+	Lists     int     `json:"ivf_lists,omitempty" help:"ivf: number of k-means lists; 0: about sqrt(bank size)"`
+	Probe     int     `json:"nprobe,omitempty" help:"ivf: lists searched per patch"`
 }
 
 // DefaultConfig returns the defaults.
@@ -54,6 +57,7 @@ func DefaultConfig() Config {
 		Source:    embedding.Source{Backbone: "mobilenet_v2"},
 		Geometry:  embedding.Geometry{Size: 256, Aspect: embedding.AspectStretch},
 		Neighbour: 3, TapWeight: "equal", Ratio: 0.1, MaxBank: 16384, ProjDim: 16, Neighbors: 9, Sigma: 4, Batch: 8,
+		Search: "exact", Probe: 8,
 	}
 }
 
@@ -75,6 +79,12 @@ func (c Config) Validate() error {
 		return fmt.Errorf("patchcore config: num_neighbors %d must be >= 1", c.Neighbors)
 	case c.Sigma < 0:
 		return fmt.Errorf("patchcore config: sigma %g must be >= 0", c.Sigma)
+	case c.Search != "exact" && c.Search != "ivf":
+		return fmt.Errorf("patchcore config: search %q must be exact or ivf", c.Search)
+	case c.Lists < 0:
+		return fmt.Errorf("patchcore config: ivf_lists %d must be >= 0", c.Lists)
+	case c.Probe < 1:
+		return fmt.Errorf("patchcore config: nprobe %d must be >= 1", c.Probe)
 	}
 	return nil
 }
@@ -86,6 +96,7 @@ type Detector struct {
 	dim  int
 	h, w int
 	bank *nnsearch.Bank
+	ivf  *nnsearch.IVF // search "ivf": built from the bank at Fit and Restore
 }
 
 func init() {
@@ -318,8 +329,39 @@ func (d *Detector) FitStream(ctx context.Context, n int, load func(lo, hi int) (
 	if d.cfg.Half {
 		bank = roundHalf(bank)
 	}
-	d.bank = nnsearch.NewBank(bank, len(sel), d.dim)
+	return d.setBank(bank, len(sel))
+}
+
+// setBank installs the memory bank (n rows) and, for search "ivf", its
+// inverted lists: seeded k-means on the bank, so a restored model
+// rebuilds the same lists without storing them.
+func (d *Detector) setBank(bank []float32, n int) error {
+	d.bank = nnsearch.NewBank(bank, n, d.dim)
+	d.ivf = nil
+	if d.cfg.Search != "ivf" {
+		return nil
+	}
+	k := d.cfg.Lists
+	if k == 0 {
+		k = int(math.Round(math.Sqrt(float64(n))))
+	}
+	k = max(1, min(k, n))
+	cent := stats.KMeans(bank, n, d.dim, k, 10, d.cfg.Seed)
+	ix, err := nnsearch.NewIVF(d.bank, cent, k)
+	if err != nil {
+		return fmt.Errorf("patchcore: %v", err)
+	}
+	d.ivf = ix
 	return nil
+}
+
+// nearest returns each row's squared distance to its nearest bank row and
+// that row, by the configured search.
+func (d *Detector) nearest(rows []float32, n int) ([]float32, []int32) {
+	if d.ivf != nil {
+		return d.ivf.Search(rows, n, d.cfg.Probe)
+	}
+	return d.bank.Search(rows, n, 1)
 }
 
 // target is the coreset size for n training patches: ratio·n, capped by
@@ -381,7 +423,7 @@ func (d *Detector) Score(ctx context.Context, images []*imageio.Image) ([]detect
 		if dim != d.dim || h != d.h || w != d.w {
 			return fmt.Errorf("patchcore: features are %d-d on %dx%d, model has %d-d on %dx%d", dim, h, w, d.dim, d.h, d.w)
 		}
-		dist, idx := d.bank.Search(rows, n*L, 1)
+		dist, idx := d.nearest(rows, n*L)
 		// Maps are resized and smoothed image by image, in parallel.
 		tensor.ParallelChunks(n, 1, func(lo, hi int) {
 			for i := lo; i < hi; i++ {
@@ -491,8 +533,7 @@ func (d *Detector) Restore(raw json.RawMessage, ts map[string]safetensors.Tensor
 		return err
 	}
 	d.dim = t.Shape[1]
-	d.bank = nnsearch.NewBank(v, t.Shape[0], d.dim)
-	return nil
+	return d.setBank(v, t.Shape[0])
 }
 
 // roundHalf rounds values to float16 precision so that scores after a

@@ -4,10 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/vigil-ad/vigil/detector/detectortest"
 
 	"github.com/vigil-ad/vigil/imageio"
 )
@@ -113,5 +116,45 @@ func TestFitStreamMatchesFit(t *testing.T) {
 	})
 	if err == nil || !strings.Contains(err.Error(), "image 4") {
 		t.Fatalf("load error not passed on: %v", err)
+	}
+}
+
+// The ivf search passes the detector contract (its lists are rebuilt
+// identically on Restore, so saved and loaded scores agree).
+func TestContractIVF(t *testing.T) {
+	detectortest.Run(t, "patchcore", `{"backbone":"random:1","size":64,"taps":[0,1],"ratio":0.25,"seed":3,"search":"ivf","ivf_lists":6,"nprobe":2}`, detectortest.Options{NTrain: 12})
+}
+
+// With nprobe covering every list the ivf search is exact: the same
+// scores as search "exact".
+func TestIVFAllListsEqualsExact(t *testing.T) {
+	train, test := testImages(8, 1), testImages(3, 2)
+	var scores [2][]float64
+	for k, cfg := range []string{
+		`{"backbone":"random:1","size":32,"taps":[0,1],"ratio":0.5,"seed":3}`,
+		`{"backbone":"random:1","size":32,"taps":[0,1],"ratio":0.5,"seed":3,"search":"ivf","ivf_lists":5,"nprobe":5}`,
+	} {
+		d, err := New(json.RawMessage(cfg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Fit(context.Background(), train); err != nil {
+			t.Fatal(err)
+		}
+		res, err := d.Score(context.Background(), test)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range res {
+			scores[k] = append(scores[k], r.Score)
+		}
+	}
+	for i := range scores[0] {
+		if math.Abs(scores[0][i]-scores[1][i]) > 1e-4*(1+math.Abs(scores[0][i])) {
+			t.Fatalf("image %d: ivf over all lists scores %v, exact %v", i, scores[1][i], scores[0][i])
+		}
+	}
+	if _, err := New(json.RawMessage(`{"search":"hnsw"}`)); err == nil || !strings.Contains(err.Error(), "search") {
+		t.Fatalf("search hnsw: %v", err)
 	}
 }
