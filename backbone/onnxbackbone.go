@@ -34,6 +34,9 @@ type ONNX struct {
 	batch  int // declared fixed batch size, 0 if dynamic
 	layers []string
 	taps   []Tap
+	// norm maps RGB [0,1] input to what the network expects
+	// (normaliseImageNet unless the source says otherwise).
+	norm func(*tensor.Tensor) *tensor.Tensor
 }
 
 var _ Extractor = (*ONNX)(nil)
@@ -51,6 +54,13 @@ func NewONNX(path string, layers []string) (*ONNX, error) {
 	if err != nil {
 		return nil, err
 	}
+	return newONNXModel(m, path, layers, normaliseImageNet)
+}
+
+// newONNXModel is NewONNX on a decoded model, with norm as the input
+// normalisation; path names the source in errors and Name.
+func newONNXModel(m *onnx.Model, path string, layers []string, norm func(*tensor.Tensor) *tensor.Tensor) (*ONNX, error) {
+	var err error
 	if m.Graph == nil {
 		return nil, fmt.Errorf("onnx: %s: model has no graph", path)
 	}
@@ -75,7 +85,7 @@ func NewONNX(path string, layers []string) (*ONNX, error) {
 	}
 	probe := tensor.New(max(batch, 1), 3, ph, pw)
 	if len(layers) == 0 {
-		layers, err = onnxAutoTaps(m, input, probe)
+		layers, err = onnxAutoTaps(m, input, probe, norm)
 		if err != nil {
 			return nil, fmt.Errorf("onnx: %s: %w", path, err)
 		}
@@ -84,7 +94,7 @@ func NewONNX(path string, layers []string) (*ONNX, error) {
 	if err != nil {
 		return nil, fmt.Errorf("onnx: %s: %w", path, err)
 	}
-	e := &ONNX{name: filepath.Base(path), exec: exec, input: input, batch: batch, layers: layers}
+	e := &ONNX{name: filepath.Base(path), exec: exec, input: input, batch: batch, layers: layers, norm: norm}
 	outs, err := e.run(probe)
 	if err != nil {
 		return nil, fmt.Errorf("onnx: %s: probe run: %w", path, err)
@@ -115,7 +125,7 @@ func onnxInput(m *onnx.Model) (string, []int64, error) {
 
 // onnxAutoTaps runs the probe once with every node output requested and
 // picks the last computed map at strides 4, 8 and 16.
-func onnxAutoTaps(m *onnx.Model, input string, probe *tensor.Tensor) ([]string, error) {
+func onnxAutoTaps(m *onnx.Model, input string, probe *tensor.Tensor, norm func(*tensor.Tensor) *tensor.Tensor) ([]string, error) {
 	var names []string
 	order := map[string]int{}
 	for i, n := range m.Graph.Nodes {
@@ -130,7 +140,7 @@ func onnxAutoTaps(m *onnx.Model, input string, probe *tensor.Tensor) ([]string, 
 	if err != nil {
 		return nil, err
 	}
-	outs, err := ex.Run(map[string]*tensor.Tensor{input: normaliseImageNet(probe)})
+	outs, err := ex.Run(map[string]*tensor.Tensor{input: norm(probe)})
 	if err != nil {
 		return nil, fmt.Errorf("probe run: %w", err)
 	}
@@ -183,7 +193,7 @@ func (e *ONNX) run(x *tensor.Tensor) ([]*tensor.Tensor, error) {
 	outs := make([]*tensor.Tensor, len(e.layers))
 	for lo := 0; lo < n; lo += chunk {
 		part := tensor.From(x.Data[lo*per:(lo+chunk)*per], chunk, x.Shape[1], x.Shape[2], x.Shape[3])
-		res, err := e.exec.Run(map[string]*tensor.Tensor{e.input: normaliseImageNet(part)})
+		res, err := e.exec.Run(map[string]*tensor.Tensor{e.input: e.norm(part)})
 		if err != nil {
 			return nil, err
 		}

