@@ -23,13 +23,22 @@ type IVF struct {
 }
 
 // NewIVF builds the index of bank b on the nlist centroids (nlist×D,
-// e.g. from stats.KMeans on the bank). The bank's rows are copied.
+// e.g. from stats.KMeans on the bank). The bank's rows are copied (as
+// float32, also from a float16 bank).
 func NewIVF(b *Bank, centroids []float32, nlist int) (*IVF, error) {
 	if nlist < 1 || len(centroids) != nlist*b.D {
 		return nil, fmt.Errorf("nnsearch.NewIVF: centroids have %d values, want %d lists × %d dimensions", len(centroids), nlist, b.D)
 	}
 	ix := &IVF{D: b.D, cent: NewBank(centroids, nlist, b.D)}
-	_, assign := ix.cent.Search(b.Data, b.N, 1)
+	assign := make([]int32, b.N)
+	// Assigned in chunks, so a float16 bank is converted a chunk at a time.
+	const chunk = 4096
+	buf := make([]float32, min(chunk, b.N)*b.D)
+	for i0 := 0; i0 < b.N; i0 += chunk {
+		i1 := min(i0+chunk, b.N)
+		_, a := ix.cent.Search(b.block(i0, i1, buf), i1-i0, 1)
+		copy(assign[i0:], a)
+	}
 	// Counting sort of the rows by list, stable so ties keep bank order.
 	ix.starts = make([]int, nlist+1)
 	for _, l := range assign {
@@ -42,10 +51,11 @@ func NewIVF(b *Bank, centroids []float32, nlist int) (*IVF, error) {
 	ix.data = make([]float32, b.N*b.D)
 	ix.norms = make([]float32, b.N)
 	ix.orig = make([]int32, b.N)
+	row := make([]float32, b.D)
 	for i, l := range assign {
 		p := next[l]
 		next[l]++
-		copy(ix.data[p*b.D:(p+1)*b.D], b.Data[i*b.D:(i+1)*b.D])
+		copy(ix.data[p*b.D:(p+1)*b.D], b.Row(i, row))
 		ix.norms[p] = b.norms[i]
 		ix.orig[p] = int32(i)
 	}

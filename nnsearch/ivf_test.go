@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"sort"
 	"testing"
+
+	"github.com/vigil-ad/vigil/tensor"
 )
 
 func randRows(r *rand.Rand, n, d int) []float32 {
@@ -103,5 +105,53 @@ func TestIVFRejectsBadCentroids(t *testing.T) {
 	b := NewBank(make([]float32, 12), 4, 3)
 	if _, err := NewIVF(b, make([]float32, 5), 2); err == nil {
 		t.Fatal("5 centroid values for 2 lists of 3 dimensions accepted")
+	}
+}
+
+// A float16 bank searches exactly as the float32 bank of its converted
+// values (the same GEMM on the same numbers, converted block by block),
+// for k = 1 and k > 1, across several bank blocks.
+func TestHalfBankMatchesConverted(t *testing.T) {
+	r := rand.New(rand.NewPCG(8, 9))
+	const n, d, nq = 2600, 12, 700
+	h := make([]uint16, n*d)
+	f := make([]float32, n*d)
+	for i := range h {
+		h[i] = tensor.Float32ToHalf(float32(r.NormFloat64()))
+		f[i] = tensor.HalfToFloat32(h[i])
+	}
+	q := randRows(r, nq, d)
+	hb, fb := NewBankHalf(h, n, d), NewBank(f, n, d)
+	if !hb.Half() || fb.Half() || len(hb.HalfData()) != n*d {
+		t.Fatal("Half/HalfData do not tell the storage")
+	}
+	for _, k := range []int{1, 4} {
+		hd, hi := hb.Search(q, nq, k)
+		fd, fi := fb.Search(q, nq, k)
+		for i := range hd {
+			if hd[i] != fd[i] || hi[i] != fi[i] {
+				t.Fatalf("k=%d entry %d: half bank (%v, %d), float32 bank (%v, %d)", k, i, hd[i], hi[i], fd[i], fi[i])
+			}
+		}
+	}
+	row := hb.Row(1234, nil)
+	for j := range row {
+		if row[j] != f[1234*d+j] {
+			t.Fatalf("Row(1234)[%d] = %v, want %v", j, row[j], f[1234*d+j])
+		}
+	}
+	// The IVF index reads a float16 bank's rows too.
+	cent := randRows(r, 5, d)
+	ih, err := NewIVF(hb, cent, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	iff, _ := NewIVF(fb, cent, 5)
+	a, ai := ih.Search(q, nq, 2)
+	b, bi := iff.Search(q, nq, 2)
+	for i := range a {
+		if a[i] != b[i] || ai[i] != bi[i] {
+			t.Fatalf("ivf query %d: half (%v, %d), float32 (%v, %d)", i, a[i], ai[i], b[i], bi[i])
+		}
 	}
 }

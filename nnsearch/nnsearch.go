@@ -11,10 +11,13 @@ import (
 	"github.com/vigil-ad/vigil/tensor"
 )
 
-// Bank is a set of N vectors of dimension D, row-major.
+// Bank is a set of N vectors of dimension D, row-major, stored as
+// float32 (Data) or as float16 (NewBankHalf; Data is then nil and Row
+// reads a row).
 type Bank struct {
 	N, D  int
 	Data  []float32
+	half  []uint16
 	norms []float32 // |b_i|²
 }
 
@@ -25,6 +28,62 @@ func NewBank(data []float32, n, d int) *Bank {
 	}
 	b := &Bank{N: n, D: d, Data: data, norms: rowNorms(data, n, d)}
 	return b
+}
+
+// NewBankHalf wraps float16 data (N×D, not copied). Search converts one
+// block of rows at a time into a reused buffer, so the bank stays at half
+// the memory of a float32 one.
+func NewBankHalf(data []uint16, n, d int) *Bank {
+	if len(data) != n*d {
+		panic("nnsearch.NewBankHalf: data length does not match n*d")
+	}
+	b := &Bank{N: n, D: d, half: data, norms: make([]float32, n)}
+	tensor.ParallelChunks(n, 256, func(lo, hi int) {
+		row := make([]float32, d)
+		for i := lo; i < hi; i++ {
+			var s float32
+			for _, v := range b.Row(i, row) {
+				s += v * v
+			}
+			b.norms[i] = s
+		}
+	})
+	return b
+}
+
+// Half reports whether the bank is stored as float16.
+func (b *Bank) Half() bool { return b.half != nil }
+
+// HalfData returns the float16 rows of a NewBankHalf bank (nil otherwise).
+func (b *Bank) HalfData() []uint16 { return b.half }
+
+// Row returns row i as float32: a slice of Data, or for a float16 bank
+// the row converted into dst (grown to D when shorter).
+func (b *Bank) Row(i int, dst []float32) []float32 {
+	if b.half == nil {
+		return b.Data[i*b.D : (i+1)*b.D]
+	}
+	if cap(dst) < b.D {
+		dst = make([]float32, b.D)
+	}
+	dst = dst[:b.D]
+	for j, h := range b.half[i*b.D : (i+1)*b.D] {
+		dst[j] = tensor.HalfToFloat32(h)
+	}
+	return dst
+}
+
+// block returns rows b0..b1−1 as float32: a slice of Data, or converted
+// into buf for a float16 bank.
+func (b *Bank) block(b0, b1 int, buf []float32) []float32 {
+	if b.half == nil {
+		return b.Data[b0*b.D : b1*b.D]
+	}
+	buf = buf[:(b1-b0)*b.D]
+	for j, h := range b.half[b0*b.D : b1*b.D] {
+		buf[j] = tensor.HalfToFloat32(h)
+	}
+	return buf
 }
 
 func rowNorms(data []float32, n, d int) []float32 {
@@ -63,23 +122,31 @@ func (b *Bank) Search(q []float32, nq, k int) (dist []float32, idx []int32) {
 		return dist, idx
 	}
 	qn := rowNorms(q, nq, b.D)
+	for i := range dist {
+		dist[i], idx[i] = float32(math.Inf(1)), -1
+	}
 	nblocks := (nq + queryBlock - 1) / queryBlock
+	// Each worker takes a run of query blocks and walks the bank once,
+	// block by block, so a float16 bank block is converted once per
+	// worker run rather than once per query block.
 	tensor.ParallelChunks(nblocks, 1, func(lo, hi int) {
 		g := tensor.GetDirty(queryBlock * bankBlock)
 		defer tensor.Put(g)
-		for blk := lo; blk < hi; blk++ {
-			q0 := blk * queryBlock
-			q1 := min(q0+queryBlock, nq)
-			m := q1 - q0
-			for i := 0; i < m*k; i++ {
-				dist[q0*k+i] = float32(math.Inf(1))
-				idx[q0*k+i] = -1
-			}
-			for b0 := 0; b0 < b.N; b0 += bankBlock {
-				b1 := min(b0+bankBlock, b.N)
-				nb := b1 - b0
+		var conv []float32
+		if b.half != nil {
+			conv = tensor.GetDirty(bankBlock * b.D)
+			defer tensor.Put(conv)
+		}
+		for b0 := 0; b0 < b.N; b0 += bankBlock {
+			b1 := min(b0+bankBlock, b.N)
+			nb := b1 - b0
+			bb := b.block(b0, b1, conv)
+			for blk := lo; blk < hi; blk++ {
+				q0 := blk * queryBlock
+				q1 := min(q0+queryBlock, nq)
+				m := q1 - q0
 				// g = Q_blk · B_blkᵀ
-				gemm.SgemmSerial(false, true, m, nb, b.D, 1, q[q0*b.D:], b.D, b.Data[b0*b.D:], b.D, 0, g, nb)
+				gemm.SgemmSerial(false, true, m, nb, b.D, 1, q[q0*b.D:], b.D, bb, b.D, 0, g, nb)
 				if k == 1 {
 					nearest1(g, m, nb, b.norms[b0:b1], dist[q0:q1], idx[q0:q1], qn[q0:q1], int32(b0))
 					continue

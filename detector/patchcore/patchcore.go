@@ -11,6 +11,7 @@ package patchcore
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -326,17 +327,25 @@ func (d *Detector) FitStream(ctx context.Context, n int, load func(lo, hi int) (
 	for i, j := range sel {
 		copy(bank[i*d.dim:(i+1)*d.dim], all[j*d.dim:(j+1)*d.dim])
 	}
-	if d.cfg.Half {
-		bank = roundHalf(bank)
-	}
 	return d.setBank(bank, len(sel))
 }
 
 // setBank installs the memory bank (n rows) and, for search "ivf", its
 // inverted lists: seeded k-means on the bank, so a restored model
 // rebuilds the same lists without storing them.
+// With half the bank is kept as float16 and searched block by block.
 func (d *Detector) setBank(bank []float32, n int) error {
-	d.bank = nnsearch.NewBank(bank, n, d.dim)
+	if d.cfg.Half {
+		h := make([]uint16, len(bank))
+		for i, x := range bank {
+			h[i] = tensor.Float32ToHalf(x)
+		}
+		d.bank = nnsearch.NewBankHalf(h, n, d.dim)
+		// k-means below runs on the values the search sees.
+		bank = roundHalf(bank)
+	} else {
+		d.bank = nnsearch.NewBank(bank, n, d.dim)
+	}
 	d.ivf = nil
 	if d.cfg.Search != "ivf" {
 		return nil
@@ -464,13 +473,14 @@ func (d *Detector) imageScore(rows, dist []float32, idx []int32) ([]float32, flo
 // patch sits in a sparse region of the bank scores higher.
 func (d *Detector) reweight(q []float32, nearest int, sStar float64) float64 {
 	b := min(d.cfg.Neighbors, d.bank.N)
-	mstar := d.bank.Data[nearest*d.dim : (nearest+1)*d.dim]
+	mstar := d.bank.Row(nearest, nil)
 	_, nb := d.bank.Search(mstar, 1, b)
 	// Distances from the test patch to m*'s neighbourhood (m* itself is its
 	// own nearest neighbour, distance sStar).
 	ds := make([]float64, 0, b)
+	buf := make([]float32, d.dim)
 	for _, j := range nb {
-		row := d.bank.Data[int(j)*d.dim : (int(j)+1)*d.dim]
+		row := d.bank.Row(int(j), buf)
 		var s float64
 		for a, v := range row {
 			t := float64(q[a] - v)
@@ -496,8 +506,12 @@ func (d *Detector) reweight(q []float32, nearest int, sStar float64) float64 {
 // Tensors returns the memory bank.
 func (d *Detector) Tensors() []safetensors.Tensor {
 	meta := safetensors.F32("grid", []int{2}, []float32{float32(d.h), float32(d.w)})
-	if d.cfg.Half {
-		return []safetensors.Tensor{meta, safetensors.F16("bank", []int{d.bank.N, d.dim}, d.bank.Data)}
+	if h := d.bank.HalfData(); h != nil {
+		raw := make([]byte, 2*len(h))
+		for i, v := range h {
+			binary.LittleEndian.PutUint16(raw[2*i:], v)
+		}
+		return []safetensors.Tensor{meta, {Name: "bank", DType: "F16", Shape: []int{d.bank.N, d.dim}, Data: raw}}
 	}
 	return []safetensors.Tensor{meta, safetensors.F32("bank", []int{d.bank.N, d.dim}, d.bank.Data)}
 }

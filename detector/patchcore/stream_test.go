@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/vigil-ad/vigil/detector/detectortest"
-
 	"github.com/vigil-ad/vigil/imageio"
 )
 
@@ -156,5 +155,41 @@ func TestIVFAllListsEqualsExact(t *testing.T) {
 	}
 	if _, err := New(json.RawMessage(`{"search":"hnsw"}`)); err == nil || !strings.Contains(err.Error(), "search") {
 		t.Fatalf("search hnsw: %v", err)
+	}
+}
+
+// With half the fitted bank is held as float16 (half the memory) and its
+// scores equal those of a float32 bank holding the rounded values.
+func TestHalfBankIsFloat16(t *testing.T) {
+	train, test := testImages(6, 3), testImages(2, 4)
+	cfg := `{"backbone":"random:1","size":32,"taps":[0,1],"ratio":0.5,"seed":3,"half":true}`
+	d, err := New(json.RawMessage(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Fit(context.Background(), train); err != nil {
+		t.Fatal(err)
+	}
+	if !d.bank.Half() || d.bank.Data != nil {
+		t.Fatal("half: bank not stored as float16")
+	}
+	got, err := d.Score(context.Background(), test)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := make([]float32, 0, d.bank.N*d.dim)
+	for i := 0; i < d.bank.N; i++ {
+		f = append(f, d.bank.Row(i, nil)...)
+	}
+	e := *d
+	e.cfg.Half = false
+	if err := e.setBank(f, d.bank.N); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := e.Score(context.Background(), test)
+	for i := range got {
+		if got[i].Score != want[i].Score {
+			t.Fatalf("image %d: half bank scores %v, float32 bank of the same values %v", i, got[i].Score, want[i].Score)
+		}
 	}
 }
