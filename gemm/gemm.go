@@ -158,6 +158,12 @@ func roundUp(n, unit int) int { return (n + unit - 1) / unit * unit }
 // nc column block and kc depth block, pack B; for each mc row block, pack
 // A and run the macro-kernel over the micro-tiles.
 func gemmBlocked(ki *kernelInfo, ws *workspace, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	gemmBlockedPA(ki, ws, nil, 0, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// gemmBlockedPA is gemmBlocked taking A's panels from pa (rows from pa's
+// row pa0, a multiple of mr) instead of packing them, when pa is not nil.
+func gemmBlockedPA(ki *kernelInfo, ws *workspace, pa *PackedA, pa0 int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	mr, nr := ki.mr, ki.nr
 	kcMax, ncMax := ki.kc, ki.nc
 	if n <= 4*nr {
@@ -175,9 +181,13 @@ func gemmBlocked(ki *kernelInfo, ws *workspace, transA, transB bool, m, n, k int
 	kc := split(k, kcMax, 1)
 	mc := split(m, ki.mc, mr)
 	nc := split(n, ncMax, nr)
-	ap, bp := ws.buffers(mc*kc, nc*kc)
+	na := mc * kc
+	if pa != nil {
+		na = 0 // A's panels come prepacked
+	}
+	ap, bp := ws.buffers(na, nc*kc)
 	mk := macro{ki: ki, ws: ws, ap: ap, bp: bp, transA: transA, transB: transB,
-		a: a, lda: lda, b: b, ldb: ldb, alpha: alpha, ldc: ldc}
+		a: a, lda: lda, b: b, ldb: ldb, alpha: alpha, ldc: ldc, pa: pa, pa0: pa0}
 	// With a single row block each B panel is used right after packing,
 	// so it is packed lazily, while the A block is still hot; otherwise
 	// the whole B block is packed once, streaming B's rows.
@@ -219,6 +229,8 @@ type macro struct {
 	lazyB          bool
 	ic, jc, pc     int
 	mb, nb, kb     int
+	pa             *PackedA // prepacked A, or nil
+	pa0            int      // pa's row of A's row 0
 }
 
 // run multiplies the blocks into c (C at row ic, column jc), one mr×nr
@@ -251,8 +263,10 @@ func (mk *macro) run(c []float32) {
 		}
 		for ir := 0; ir < mb; ir += mr {
 			rows := min(mr, mb-ir)
-			apan := mk.ap[ir*kb : ir*kb+mr*kb]
-			if jr == 0 {
+			var apan []float32
+			if mk.pa != nil {
+				apan = mk.pa.panel(mk.pa0+mk.ic+ir, mk.pc, kb)
+			} else if apan = mk.ap[ir*kb : ir*kb+mr*kb]; jr == 0 {
 				ki.packAPanel(apan, mk.transA, mk.a, mk.lda, mk.ic+ir, rows, mk.pc, kb, mr, mk.alpha)
 				if !mk.lazyB && !mk.transA && mk.lda <= 2*kb && ir+mr < mb {
 					// No B to prefetch: fetch the start of the next A

@@ -58,11 +58,13 @@ type job struct {
 	a, b, c        []float32
 	lda, ldb, ldc  int
 	done           *sync.WaitGroup
+	pa             *PackedA // prepacked A (rows from pa0), or nil
+	pa0            int
 }
 
 func (j *job) run() {
 	ws := getWorkspace()
-	gemmBlocked(j.ki, ws, j.transA, j.transB, j.m, j.n, j.k, j.alpha, j.a, j.lda, j.b, j.ldb, j.beta, j.c, j.ldc)
+	gemmBlockedPA(j.ki, ws, j.pa, j.pa0, j.transA, j.transB, j.m, j.n, j.k, j.alpha, j.a, j.lda, j.b, j.ldb, j.beta, j.c, j.ldc)
 	putWorkspace(ws)
 }
 
@@ -96,6 +98,12 @@ func ensureWorkers(n int) {
 // runParallel runs the product as a wm×wn grid of sub-products; the
 // caller runs the first.
 func runParallel(ki *kernelInfo, wm, wn int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	runParallelPA(ki, nil, wm, wn, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// runParallelPA is runParallel taking A's panels from pa when not nil
+// (row blocks are whole micro-tiles, so they start on pa's panels).
+func runParallelPA(ki *kernelInfo, pa *PackedA, wm, wn int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	ensureWorkers(wm*wn - 1)
 	wg := wgPool.Get().(*sync.WaitGroup)
 	tilesM := (m + ki.mr - 1) / ki.mr
@@ -110,7 +118,7 @@ func runParallel(ki *kernelInfo, wm, wn int, transA, transB bool, m, n, k int, a
 			c1 := min(n, (pj+1)*tilesN/wn*ki.nr)
 			j := job{ki: ki, transA: transA, transB: transB, m: r1 - r0, n: c1 - c0, k: k,
 				alpha: alpha, beta: beta, lda: lda, ldb: ldb, ldc: ldc, done: wg,
-				c: c[r0*ldc+c0:]}
+				c: c[r0*ldc+c0:], pa: pa, pa0: r0}
 			if transA {
 				j.a = a[r0:]
 			} else {
