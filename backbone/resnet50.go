@@ -1,7 +1,6 @@
 package backbone
 
 import (
-	"archive/tar"
 	"bytes"
 	"compress/gzip"
 	"context"
@@ -163,36 +162,119 @@ func Import(name, tgz, dir string, progress io.Writer) (string, error) {
 }
 
 // untarDir returns the regular files directly inside dir of a gzipped
-// tar, by base name, bounded in size.
+// tar, by base name, bounded in size. It reads the ustar layout (with
+// pax and GNU long names) itself: archive/tar imports os/user, which
+// would link the binary against libc.
 func untarDir(tgz []byte, dir string) (map[string][]byte, error) {
 	zr, err := gzip.NewReader(bytes.NewReader(tgz))
 	if err != nil {
 		return nil, err
 	}
-	tr := tar.NewReader(zr)
-	files := map[string][]byte{}
 	const limit = 1 << 30
+	files := map[string][]byte{}
 	total := int64(0)
+	var hdr [512]byte
+	longName := ""
 	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return files, nil
+		if _, err := io.ReadFull(zr, hdr[:]); err != nil {
+			if errors.Is(err, io.EOF) {
+				return files, nil
+			}
+			return nil, fmt.Errorf("tar header: %w", err)
 		}
-		if err != nil {
-			return nil, err
+		if hdr == [512]byte{} {
+			return files, nil // end-of-archive block
 		}
-		if h.Typeflag != tar.TypeReg || path.Dir(path.Clean(h.Name)) != dir {
+		size, err := tarOctal(hdr[124:136])
+		if err != nil || size > limit {
+			return nil, fmt.Errorf("tar: bad size field %q", hdr[124:136])
+		}
+		if total += size; total > limit {
+			return nil, fmt.Errorf("tar: contents exceed %d bytes", int64(limit))
+		}
+		body := make([]byte, size)
+		if _, err := io.ReadFull(zr, body); err != nil {
+			return nil, fmt.Errorf("tar: truncated entry: %w", err)
+		}
+		if pad := (512 - size%512) % 512; pad > 0 {
+			if _, err := io.CopyN(io.Discard, zr, pad); err != nil {
+				return nil, fmt.Errorf("tar: truncated padding: %w", err)
+			}
+		}
+		name := cstr(hdr[0:100])
+		if string(hdr[257:262]) == "ustar" {
+			if prefix := cstr(hdr[345:500]); prefix != "" {
+				name = prefix + "/" + name
+			}
+		}
+		if longName != "" {
+			name, longName = longName, ""
+		}
+		switch hdr[156] {
+		case 'x': // pax header: a path record renames the next entry
+			longName = paxPath(body)
+			continue
+		case 'L': // GNU long name
+			longName = cstr(body)
+			continue
+		case '0', 0:
+		default:
 			continue
 		}
-		if total += h.Size; h.Size < 0 || total > limit {
-			return nil, fmt.Errorf("%s: files too large", dir)
+		if path.Dir(path.Clean(name)) == dir {
+			files[path.Base(name)] = body
 		}
-		b, err := io.ReadAll(io.LimitReader(tr, h.Size))
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", h.Name, err)
-		}
-		files[path.Base(h.Name)] = b
 	}
+}
+
+// cstr returns b up to its first NUL.
+func cstr(b []byte) string {
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		b = b[:i]
+	}
+	return string(b)
+}
+
+// tarOctal parses a NUL/space-terminated octal field.
+func tarOctal(b []byte) (int64, error) {
+	s := strings.Trim(cstr(b), " ")
+	if s == "" {
+		return 0, nil
+	}
+	var v int64
+	for _, c := range s {
+		if c < '0' || c > '7' || v > 1<<40 {
+			return 0, fmt.Errorf("bad octal %q", s)
+		}
+		v = v*8 + int64(c-'0')
+	}
+	return v, nil
+}
+
+// paxPath returns the path record of a pax header ("LEN path=VALUE\n").
+func paxPath(b []byte) string {
+	for len(b) > 0 {
+		sp := bytes.IndexByte(b, ' ')
+		if sp <= 0 {
+			return ""
+		}
+		n := 0
+		for _, c := range b[:sp] {
+			if c < '0' || c > '9' || n > len(b) {
+				return ""
+			}
+			n = n*10 + int(c-'0')
+		}
+		if n <= sp || n > len(b) {
+			return ""
+		}
+		rec := strings.TrimSuffix(string(b[sp+1:n]), "\n")
+		if v, ok := strings.CutPrefix(rec, "path="); ok {
+			return v
+		}
+		b = b[n:]
+	}
+	return ""
 }
 
 // layers maps documented tap names to Keras layer names.

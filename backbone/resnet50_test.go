@@ -1,6 +1,12 @@
 package backbone
 
 import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"crypto/sha512"
+	"encoding/base64"
+	"encoding/binary"
 	"math"
 	"os"
 	"path/filepath"
@@ -147,5 +153,138 @@ func TestResNet50Taps(t *testing.T) {
 		}
 		t.Logf("Features b1 %dx%d: %v", hw[0], hw[1], time.Since(t0))
 		checkTapShapes(t, e, feats, 1, hw[0], hw[1])
+	}
+}
+
+// TestNormaliseCaffe: RGB [0,1] becomes BGR 0-255 minus the caffe mean.
+func TestNormaliseCaffe(t *testing.T) {
+	x := tensor.From([]float32{0.1, 0.2, 0.5}, 1, 3, 1, 1) // R, G, B
+	y := normaliseCaffe(x)
+	want := []float32{0.5*255 - 103.939, 0.2*255 - 116.779, 0.1*255 - 123.68}
+	for i := range want {
+		if math.Abs(float64(y.Data[i]-want[i])) > 1e-4 {
+			t.Fatalf("channel %d = %g, want %g", i, y.Data[i], want[i])
+		}
+	}
+}
+
+// tinyTarball writes an npm-style .tgz holding dir/model.json (input ->
+// 1×1 conv with 2 filters -> ReLU) and one shard; the shard's name is long
+// enough to need a pax header. It returns the tarball and its integrity.
+func tinyTarball(t *testing.T, dir string, shardBytes func([]byte) []byte) ([]byte, string) {
+	t.Helper()
+	kernel := []float32{1, -1, 0.5, 2, -0.25, 0} // HWIO 1×1×3×2: k[ci][co]
+	bias := []float32{0.1, -0.2}
+	var data []byte
+	for _, v := range append(append([]float32(nil), kernel...), bias...) {
+		data = binary.LittleEndian.AppendUint32(data, math.Float32bits(v))
+	}
+	shard := strings.Repeat("s", 120) + ".bin"
+	mj := `{"format":"layers-model","modelTopology":{"model_config":{"class_name":"Model","config":{"name":"t","layers":[
+{"name":"in","class_name":"InputLayer","config":{"batch_input_shape":[null,null,null,3]},"inbound_nodes":[]},
+{"name":"conv","class_name":"Conv2D","config":{"filters":2,"kernel_size":[1,1],"strides":[1,1],"padding":"valid","activation":"linear","use_bias":true},"inbound_nodes":[[["in",0,0,{}]]]},
+{"name":"act","class_name":"Activation","config":{"activation":"relu"},"inbound_nodes":[[["conv",0,0,{}]]]}],
+"input_layers":[["in",0,0]],"output_layers":[["act",0,0]]}}},
+"weightsManifest":[{"paths":["` + shard + `"],"weights":[{"name":"conv/kernel","shape":[1,1,3,2],"dtype":"float32"},{"name":"conv/bias","shape":[2],"dtype":"float32"}]}]}`
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	for _, f := range []struct {
+		name string
+		b    []byte
+	}{{"package/README.md", []byte("x")}, {dir + "/model.json", []byte(mj)}, {dir + "/" + shard, shardBytes(data)}} {
+		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: 0o644, Size: int64(len(f.b)), Typeflag: tar.TypeReg, Format: tar.FormatPAX}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write(f.b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha512.Sum512(buf.Bytes())
+	return buf.Bytes(), "sha512-" + base64.StdEncoding.EncodeToString(sum[:])
+}
+
+// withNPMBuiltin registers a TF.js backbone for the test's duration.
+func withNPMBuiltin(t *testing.T, integrity string) Builtin {
+	t.Helper()
+	b := Builtin{Name: "tinyjs", File: "tinyjs.safetensors", Taps: []Tap{{Name: "relu", Stride: 1, Channels: 2}},
+		npm: &npmSource{spec: "tinyjs@1.0.0", integrity: integrity, dir: "package/M", aliases: map[string]string{"relu": "act"}, norm: func(x *tensor.Tensor) *tensor.Tensor { return x }}}
+	saved := builtins
+	builtins = append(slices.Clone(builtins), b)
+	t.Cleanup(func() { builtins = saved })
+	return b
+}
+
+// TestImportRoundTrip: a tarball is integrity-checked, converted to
+// safetensors and opened by name; features match a hand computation.
+func TestImportRoundTrip(t *testing.T) {
+	tgz, integrity := tinyTarball(t, "package/M", func(b []byte) []byte { return b })
+	withNPMBuiltin(t, integrity)
+	dir := t.TempDir()
+	src := filepath.Join(t.TempDir(), "tiny.tgz")
+	if err := os.WriteFile(src, tgz, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Import("tinyjs", src, dir, nil); err != nil {
+		t.Fatal(err)
+	}
+	e, err := Open("tinyjs", OpenOptions{BackboneDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := e.Taps(); len(got) != 1 || got[0] != (Tap{Name: "relu", Stride: 1, Channels: 2}) {
+		t.Fatalf("taps %v", got)
+	}
+	x := tensor.From([]float32{1, 2, 3, 4, 5, 6}, 1, 3, 1, 2) // pixels (1,3,5) and (2,4,6)
+	f, err := e.Features(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// out[co] = relu(bias[co] + sum_ci x[ci]*k[ci][co]), k = [[1,-1],[0.5,2],[-0.25,0]].
+	want := []float32{
+		1*1 + 3*0.5 + 5*-0.25 + 0.1, 2*1 + 4*0.5 + 6*-0.25 + 0.1, // channel 0: 1.35, 2.6
+		1*-1 + 3*2 - 0.2, 2*-1 + 4*2 - 0.2, // channel 1: 4.8, 5.8
+	}
+	if !slices.EqualFunc(f[0].Data, want, func(a, b float32) bool { return math.Abs(float64(a-b)) < 1e-5 }) {
+		t.Fatalf("features %v, want %v", f[0].Data, want)
+	}
+}
+
+// TestImportRefuses: a tarball with the wrong integrity, and one whose
+// shard is short, leave no file behind and say why.
+func TestImportRefuses(t *testing.T) {
+	good, _ := tinyTarball(t, "package/M", func(b []byte) []byte { return b })
+	short, shortIntegrity := tinyTarball(t, "package/M", func(b []byte) []byte { return b[:len(b)-4] })
+	for _, tc := range []struct {
+		name      string
+		tgz       []byte
+		integrity string
+		want      string
+	}{
+		{"integrity", good, shortIntegrity, "integrity sha512-"},
+		{"short shard", short, shortIntegrity, `weight "conv/bias"`},
+		{"not gzip", []byte("not a tarball"), "sha512-" + base64.StdEncoding.EncodeToString(func() []byte { s := sha512.Sum512([]byte("not a tarball")); return s[:] }()), "gzip"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			withNPMBuiltin(t, tc.integrity)
+			dir := t.TempDir()
+			src := filepath.Join(t.TempDir(), "x.tgz")
+			if err := os.WriteFile(src, tc.tgz, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Import("tinyjs", src, dir, nil)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want one containing %q", err, tc.want)
+			}
+			if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+				t.Fatalf("left %v in the cache", ents)
+			}
+		})
 	}
 }
