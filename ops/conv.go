@@ -172,11 +172,12 @@ type convFwdTask struct {
 	act           Act
 	s             convShape
 	tile, tiles   int
-	tw            int       // Winograd tiles per row
-	u             []float32 // Winograd-transformed weights
-	img, grp      int       // current image and group (wholeImages)
-	col           []float32 // im2col scratch (wholeImages)
-	tr            []float32 // Yᵀ of the current image and group, or nil (wholeImages)
+	tw            int             // Winograd tiles per row
+	pa            []*gemm.PackedA // per group: weights packed by a plan, or nil
+	u             []float32       // Winograd-transformed weights
+	img, grp      int             // current image and group (wholeImages)
+	col           []float32       // im2col scratch (wholeImages)
+	tr            []float32       // Yᵀ of the current image and group, or nil (wholeImages)
 	// Bound method values, made once per recycled task.
 	fn, dwfn, ufn, wfn, colfn, epifn func(lo, hi int)
 }
@@ -208,8 +209,15 @@ var colTileFloats = 64 << 10
 // gemmConvForward is the im2col + GEMM path, parallel over (image, group,
 // tile of output positions) with a serial GEMM per task.
 func gemmConvForward(y, x, w, bias []float32, act Act, s *convShape) {
+	gemmConvForwardPA(y, x, w, bias, act, s, nil)
+}
+
+// gemmConvForwardPA is gemmConvForward with each group's weights taken
+// prepacked from pa (a plan's; nil: packed per call). The products are
+// bit-identical either way.
+func gemmConvForwardPA(y, x, w, bias []float32, act Act, s *convShape, pa []*gemm.PackedA) {
 	t := convFwdTasks.Get().(*convFwdTask)
-	t.y, t.x, t.w, t.bias, t.act, t.s = y, x, w, bias, act, *s
+	t.y, t.x, t.w, t.bias, t.act, t.s, t.pa = y, x, w, bias, act, *s, pa
 	rows, whole := colRows(s)
 	if whole {
 		t.wholeImages()
@@ -218,7 +226,7 @@ func gemmConvForward(y, x, w, bias []float32, act Act, s *convShape) {
 		t.tiles = (s.win.oh + t.tile - 1) / t.tile
 		tensor.Parallel(s.n*s.g*t.tiles, t.fn)
 	}
-	t.y, t.x, t.w, t.bias, t.col = nil, nil, nil, nil, nil
+	t.y, t.x, t.w, t.bias, t.col, t.pa = nil, nil, nil, nil, nil, nil
 	convFwdTasks.Put(t)
 }
 
@@ -256,7 +264,11 @@ func (t *convFwdTask) wholeImages() {
 				tensor.Parallel(s.coutg, t.epifn)
 				continue
 			}
-			sgemmPar(false, false, s.coutg, P, K, 1, t.w[g*s.coutg*K:], K, bm, P, 0, ys, P)
+			if t.pa != nil {
+				gemm.SgemmPacked(t.pa[g], false, P, bm, P, 0, ys, P)
+			} else {
+				sgemmPar(false, false, s.coutg, P, K, 1, t.w[g*s.coutg*K:], K, bm, P, 0, ys, P)
+			}
 			if t.bias != nil || t.act != ActNone {
 				tensor.Parallel(s.coutg, t.epifn)
 			}
@@ -351,7 +363,11 @@ func (t *convFwdTask) run(lo, hi int) {
 			im2colRows(xs, s.cing, &s.win, oy0, oy1, pad, col)
 		}
 		ys := t.y[(img*s.cout+g*s.coutg)*P+p0:]
-		sgemmSerial(false, false, s.coutg, np, K, 1, t.w[g*s.coutg*K:], K, bm, ldb, 0, ys, P)
+		if t.pa != nil {
+			gemm.SgemmPackedSerial(t.pa[g], false, np, bm, ldb, 0, ys, P)
+		} else {
+			sgemmSerial(false, false, s.coutg, np, K, 1, t.w[g*s.coutg*K:], K, bm, ldb, 0, ys, P)
+		}
 		if t.bias != nil || t.act != ActNone {
 			for co := 0; co < s.coutg; co++ {
 				var bv float32

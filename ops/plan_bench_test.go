@@ -10,6 +10,8 @@ import (
 // BenchmarkResNetPlanVariants times ResNet-18's batch-1 layers through
 // Conv2dPlan with alternative paths, interleaved, and reports the median
 // and minimum wall time per call of each variant (run with -benchtime=1x).
+// Suffixes: W the plain (not transposed) product, U weights packed per
+// call instead of once by the plan.
 func BenchmarkResNetPlanVariants(b *testing.B) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	p1 := Conv2D{PadT: 1, PadL: 1, PadB: 1, PadR: 1}
@@ -17,6 +19,7 @@ func BenchmarkResNetPlanVariants(b *testing.B) {
 		name  string
 		tiles int  // planMinWinoTiles while it runs
 		noT   bool // disableTransposedGemm while it runs
+		unpk  bool // disablePackedWeights while it runs
 		fn    func()
 		times []time.Duration
 	}
@@ -31,6 +34,7 @@ func BenchmarkResNetPlanVariants(b *testing.B) {
 		pl := PrepareConv2d(w, nil, p1)
 		vs = append(vs, &variant{name: l.name + "_im2col", tiles: 1 << 30, fn: func() { pl.Forward(y, x) }},
 			&variant{name: l.name + "_im2colW", tiles: 1 << 30, noT: true, fn: func() { pl.Forward(y, x) }},
+			&variant{name: l.name + "_im2colWU", tiles: 1 << 30, noT: true, unpk: true, fn: func() { pl.Forward(y, x) }},
 			&variant{name: l.name + "_wino", tiles: 1, fn: func() { pl.Forward(y, x) }})
 	}
 	p2 := Conv2D{StrideH: 2, StrideW: 2}
@@ -47,13 +51,14 @@ func BenchmarkResNetPlanVariants(b *testing.B) {
 		y := randT(rng, 1, l.c, oh, ow)
 		pl := PrepareConv2d(w, nil, l.p)
 		vs = append(vs, &variant{name: l.name, tiles: 128, fn: func() { pl.Forward(y, x) }},
-			&variant{name: l.name + "W", tiles: 128, noT: true, fn: func() { pl.Forward(y, x) }})
+			&variant{name: l.name + "W", tiles: 128, noT: true, fn: func() { pl.Forward(y, x) }},
+			&variant{name: l.name + "WU", tiles: 128, noT: true, unpk: true, fn: func() { pl.Forward(y, x) }})
 	}
 	saved := planMinWinoTiles
-	defer func() { planMinWinoTiles, disableTransposedGemm = saved, false }()
+	defer func() { planMinWinoTiles, disableTransposedGemm, disablePackedWeights = saved, false, false }()
 	for round := 0; round < 30*b.N; round++ {
 		for _, v := range vs {
-			planMinWinoTiles, disableTransposedGemm = v.tiles, v.noT
+			planMinWinoTiles, disableTransposedGemm, disablePackedWeights = v.tiles, v.noT, v.unpk
 			v.fn()
 			t0 := time.Now()
 			for i := 0; i < 5; i++ {
