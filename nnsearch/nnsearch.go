@@ -1,7 +1,10 @@
 // Package nnsearch finds nearest neighbours by brute force on the engine's
 // SGEMM: squared distances are |q|² + |b|² − 2 q·b, computed a block of
-// queries against a block of the bank at a time, in parallel. It serves
-// the k-NN, PatchCore and k-means code paths.
+// queries against a block of the bank at a time, in parallel, keeping a
+// running top-k (the query × bank distance matrix is never formed). It
+// serves the k-NN, PatchCore and k-means code paths. Banks may be float16
+// (converted block by block); IVF adds approximate search over k-means
+// inverted lists.
 package nnsearch
 
 import (
