@@ -174,6 +174,7 @@ type convFwdTask struct {
 	tile, tiles   int
 	tw            int             // Winograd tiles per row
 	pa            []*gemm.PackedA // per group: weights packed by a plan, or nil
+	upa           []*gemm.PackedA // Winograd: U packed by a plan, or nil
 	u             []float32       // Winograd-transformed weights
 	img, grp      int             // current image and group (wholeImages)
 	col           []float32       // im2col scratch (wholeImages)

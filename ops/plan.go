@@ -21,7 +21,8 @@ type Conv2dPlan struct {
 	p    Conv2D
 
 	once sync.Once
-	u    []float32 // Winograd weights, made on first use
+	u    []float32       // Winograd weights, made on first use
+	upa  []*gemm.PackedA // u packed for the GEMMs, with u
 
 	packOnce sync.Once
 	pa       []*gemm.PackedA // im2col-path weights per group, packed on first use
@@ -61,8 +62,15 @@ func (c *Conv2dPlan) Forward(y, x *tensor.Tensor) {
 	case s.depthwise():
 		depthwiseForward(y.Data, x.Data, c.w.Data, bias, c.p.Act, &s)
 	case planWinograd(&s) && !disableWinograd:
-		c.once.Do(func() { c.u = winogradTransform(c.w.Data, &s) })
-		winogradForwardU(y.Data, x.Data, c.u, bias, c.p.Act, &s)
+		c.once.Do(func() {
+			c.u = winogradTransform(c.w.Data, &s)
+			c.upa = winogradPack(c.u, &s)
+		})
+		upa := c.upa
+		if disablePackedWeights {
+			upa = nil
+		}
+		winogradForwardU(y.Data, x.Data, c.u, bias, c.p.Act, &s, upa)
 	default:
 		// Packing the weights once saves repacking them for every tile
 		// of every call: on ResNet-18's 7×7 layers (512×4608 weights,

@@ -35,7 +35,8 @@ func BenchmarkResNetPlanVariants(b *testing.B) {
 		vs = append(vs, &variant{name: l.name + "_im2col", tiles: 1 << 30, fn: func() { pl.Forward(y, x) }},
 			&variant{name: l.name + "_im2colW", tiles: 1 << 30, noT: true, fn: func() { pl.Forward(y, x) }},
 			&variant{name: l.name + "_im2colWU", tiles: 1 << 30, noT: true, unpk: true, fn: func() { pl.Forward(y, x) }},
-			&variant{name: l.name + "_wino", tiles: 1, fn: func() { pl.Forward(y, x) }})
+			&variant{name: l.name + "_wino", tiles: 1, fn: func() { pl.Forward(y, x) }},
+			&variant{name: l.name + "_winoU", tiles: 1, unpk: true, fn: func() { pl.Forward(y, x) }})
 	}
 	p2 := Conv2D{StrideH: 2, StrideW: 2}
 	p2p := Conv2D{StrideH: 2, StrideW: 2, PadT: 1, PadL: 1, PadB: 1, PadR: 1}

@@ -5,6 +5,7 @@ import (
 	"math/bits"
 	"sync"
 
+	"github.com/vigil-ad/vigil/gemm"
 	"github.com/vigil-ad/vigil/tensor"
 )
 
@@ -177,11 +178,23 @@ func winogradTransform(w []float32, s *convShape) []float32 {
 	return u
 }
 
+// winogradPack packs the 16 matrices of U (cin×cout each, used
+// transposed) once for the GEMMs, which otherwise repack them for every
+// band of every call.
+func winogradPack(u []float32, s *convShape) []*gemm.PackedA {
+	us := skew(s.cout * s.cin)
+	pa := make([]*gemm.PackedA, 16)
+	for e := range pa {
+		pa[e] = gemm.PackA(true, s.cout, s.cin, u[e*us:], s.cout)
+	}
+	return pa
+}
+
 // winogradForwardU is winogradForward with weights already transformed by
-// winogradTransform.
-func winogradForwardU(y, x, u, bias []float32, act Act, s *convShape) {
+// winogradTransform and, when upa is not nil, packed by winogradPack.
+func winogradForwardU(y, x, u, bias []float32, act Act, s *convShape, upa []*gemm.PackedA) {
 	t := convFwdTasks.Get().(*convFwdTask)
-	t.y, t.x, t.bias, t.act, t.s, t.u = y, x, bias, act, *s, u
+	t.y, t.x, t.bias, t.act, t.s, t.u, t.upa = y, x, bias, act, *s, u, upa
 	t.winogradRun()
 }
 
@@ -195,7 +208,7 @@ func (t *convFwdTask) winogradRun() {
 	t.tile = winoRows(s, th, t.tw) // tile rows per band
 	t.tiles = (th + t.tile - 1) / t.tile
 	tensor.Parallel(s.n*t.tiles, t.wfn)
-	t.y, t.x, t.w, t.bias, t.u = nil, nil, nil, nil, nil
+	t.y, t.x, t.w, t.bias, t.u, t.upa = nil, nil, nil, nil, nil, nil
 	convFwdTasks.Put(t)
 }
 
@@ -218,7 +231,11 @@ func (t *convFwdTask) winograd(lo, hi int) {
 		nt := (ty1 - ty0) * tw
 		winoInput(v, t.x[img*cin*hw:(img+1)*cin*hw], cin, g, tw, ty0, ty1, blk, scratch)
 		for e := 0; e < 16; e++ {
-			sgemmSerial(true, false, cout, nt, cin, 1, t.u[e*us:], cout, v[e*vs:], blk, 0, m[e*ms:], blk)
+			if t.upa != nil {
+				gemm.SgemmPackedSerial(t.upa[e], false, nt, v[e*vs:], blk, 0, m[e*ms:], blk)
+			} else {
+				sgemmSerial(true, false, cout, nt, cin, 1, t.u[e*us:], cout, v[e*vs:], blk, 0, m[e*ms:], blk)
+			}
 		}
 		winoOutput(t.y[img*cout*ohw:(img+1)*cout*ohw], m, t.bias, t.act, cout, g, tw, ty0, ty1, blk)
 	}
