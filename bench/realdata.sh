@@ -48,11 +48,14 @@ declare -A RUNS=(
 	[knn-patch-v1]="knn|$V1|{\"mode\":\"patch\"}"
 	[padim-v1]="padim|$V1|{}"
 	[patchcore-v1]="patchcore|$V1|{}"
+	[padim-tile128]="padim|$V2 --tile 128 --overlap 32|{\"size\":128}"
+	[padim-tile192]="padim|$V2 --tile 192 --overlap 48|{\"size\":192}"
+	[patchcore-tile128]="patchcore|$V2 --tile 128 --overlap 32|{\"size\":128}"
 )
 # The default set (every method with its defaults); the -v1 runs are the
 # same methods on MobileNetV1, run by name.
 ORDER=(pcarecon knn knn-patch padim patchcore)
-EXTRA_RUNS=(knn-v1 knn-patch-v1 padim-v1 patchcore-v1)
+EXTRA_RUNS=(knn-v1 knn-patch-v1 padim-v1 patchcore-v1 padim-tile128 padim-tile192 patchcore-tile128)
 
 if [[ "${1:-}" == "--list" ]]; then
 	for d in mt cookies; do for r in "${ORDER[@]}" "${EXTRA_RUNS[@]}"; do echo "$d:$r"; done; done

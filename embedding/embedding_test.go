@@ -2,6 +2,7 @@ package embedding
 
 import (
 	"math"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -176,5 +177,22 @@ func TestGeometryPad(t *testing.T) {
 	}
 	if out.At(14, 7) != 1 || out.At(0, 0) != 0 {
 		t.Fatalf("map back: %v at the marked pixel, %v at the corner", out.At(14, 7), out.At(0, 0))
+	}
+}
+
+func TestBackboneAuto(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("VIGIL_BACKBONE_DIR", "")
+	t.Setenv("VIGIL_HOME", t.TempDir())
+	s := Source{Backbone: BackboneAuto, BackboneDir: dir}
+	if got := s.Resolved().Backbone; got != "mobilenet_v2" {
+		t.Fatalf("auto without resnet50: %s", got)
+	}
+	os.WriteFile(filepath.Join(dir, "resnet50_keras_imagenet.safetensors"), []byte("x"), 0o644)
+	if got := s.Resolved().Backbone; got != "resnet50" {
+		t.Fatalf("auto with resnet50 present: %s", got)
+	}
+	if (Source{Backbone: "mobilenet_v1"}).Resolved().Backbone != "mobilenet_v1" {
+		t.Fatal("a named backbone changed")
 	}
 }

@@ -20,8 +20,27 @@ type Source struct {
 	Layers      []string `json:"layers,omitempty" help:"layer names to tap (ONNX backbones); empty: the backbone's default taps"`
 }
 
+// BackboneAuto is the feature detectors' default backbone: resnet50 when
+// its converted file is found (vigil backbone pull resnet50), else
+// mobilenet_v2. A fitted model records the backbone it used (Resolved).
+const BackboneAuto = "auto"
+
+// Resolved returns s with "auto" replaced by the backbone it stands for
+// now; other names are returned as they are.
+func (s Source) Resolved() Source {
+	if s.Backbone != BackboneAuto {
+		return s
+	}
+	s.Backbone = "mobilenet_v2"
+	if _, err := backbone.Locate("resnet50", backbone.OpenOptions{BackboneDir: s.BackboneDir}); err == nil {
+		s.Backbone = "resnet50"
+	}
+	return s
+}
+
 // Open resolves the source to an extractor.
 func (s Source) Open() (backbone.Extractor, error) {
+	s = s.Resolved()
 	name := s.Backbone
 	switch {
 	case name == "random":
@@ -56,6 +75,7 @@ func (l *Lazy) Extractor(s Source) (backbone.Extractor, error) {
 // Check reports, without loading it, whether the backbone can be found: a
 // built-in name must be located, a file must exist; "random" always can.
 func (s Source) Check() error {
+	s = s.Resolved()
 	name := s.Backbone
 	lower := strings.ToLower(name)
 	switch {
