@@ -51,6 +51,7 @@ type FitOptions struct {
 type FitResult struct {
 	Model       string  `json:"model"`
 	Method      string  `json:"method"`
+	Backbone    string  `json:"backbone,omitempty"` // the backbone the fitted model uses, for feature methods
 	NTrain      int     `json:"n_train"`
 	NVal        int     `json:"n_val"`
 	Calibration string  `json:"calibration"`
@@ -192,6 +193,7 @@ func Fit(ctx context.Context, o FitOptions) (*FitResult, error) {
 		return nil, err
 	}
 	res.FitSeconds = time.Since(t1).Seconds()
+	res.Backbone = backboneOf(inner(det))
 
 	t2 := time.Now()
 	cal := decision.NewCalibrator(o.Alpha, o.DataOptions.Seed)
@@ -274,6 +276,20 @@ func fitDetector(ctx context.Context, det detector.Detector, imgs []*imageio.Ima
 		return fmt.Errorf("fitting %s: %w", det.Method(), err)
 	}
 	return nil
+}
+
+// backboneOf is the "backbone" of a detector's configuration ("" for
+// methods without one), so Fit can say which backbone was used.
+func backboneOf(det detector.Detector) string {
+	b, err := json.Marshal(det.Config())
+	if err != nil {
+		return ""
+	}
+	var c struct {
+		Backbone string `json:"backbone"`
+	}
+	json.Unmarshal(b, &c)
+	return c.Backbone
 }
 
 // workingSize is the size the detector resizes every image to, (0,0) for

@@ -68,7 +68,11 @@ func cmdFit(args []string, stdout io.Writer) error {
 	if note != "" {
 		fmt.Fprintln(stdout, note)
 	}
-	fmt.Fprintf(stdout, "fitted %s on %d normal images (decoding %.2fs, fitting %.2fs)\n", res.Method, res.NTrain, res.DecodeSeconds, res.FitSeconds)
+	method := res.Method
+	if res.Backbone != "" {
+		method += " (backbone " + res.Backbone + ")"
+	}
+	fmt.Fprintf(stdout, "fitted %s on %d normal images (decoding %.2fs, fitting %.2fs)\n", method, res.NTrain, res.DecodeSeconds, res.FitSeconds)
 	fmt.Fprintf(stdout, "%s threshold %.6g for target FPR %.3g, calibrated on %d scores (%s) in %.2fs; smallest reachable FPR with them %.3g\n",
 		res.Rule, res.Threshold, res.Alpha, res.NCalib, res.Calibration, res.CalibSeconds, res.MinAlpha)
 	for _, w := range res.Warnings {
