@@ -511,3 +511,18 @@ func TestChooseMethod(t *testing.T) {
 		t.Fatalf("backbone present: %s (%s)", m, note)
 	}
 }
+
+// Fit says which backbone a feature method used.
+func TestFitReportsBackbone(t *testing.T) {
+	src := foldersData(t, 20, 2)
+	res, _ := fitFolders(t, src, func(o *FitOptions) {
+		o.Method, o.Config = "padim", []byte(`{"backbone":"random:1","size":32,"dim":4}`)
+	})
+	if res.Backbone != "random:1" {
+		t.Fatalf("backbone %q, want random:1", res.Backbone)
+	}
+	res, _ = fitFolders(t, src, nil)
+	if res.Backbone != "" {
+		t.Fatalf("a method without a backbone reports %q", res.Backbone)
+	}
+}
