@@ -160,8 +160,9 @@ func (e *ONNX) Name() string { return e.name }
 // Taps describes the tapped node outputs.
 func (e *ONNX) Taps() []Tap { return append([]Tap(nil), e.taps...) }
 
-// Features normalises x (N×3×H×W, RGB in [0,1]) with the ImageNet mean
-// and std and returns the tapped maps in tap order.
+// Features normalises x (N×3×H×W, RGB in [0,1]) as the network expects
+// (the ImageNet mean and std for ONNX files; caffe BGR for resnet50) and
+// returns the tapped maps in tap order.
 func (e *ONNX) Features(x *tensor.Tensor) ([]*tensor.Tensor, error) {
 	if err := checkImageBatch(x); err != nil {
 		return nil, fmt.Errorf("%s: %w", e.name, err)

@@ -288,3 +288,34 @@ func TestImportRefuses(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkResNet50 measures opening the converted file and a b1 224×224
+// forward pass to the three taps (skips without the converted file).
+func BenchmarkResNet50(b *testing.B) {
+	p, err := Locate("resnet50", OpenOptions{})
+	if err != nil {
+		b.Skipf("resnet50 not converted: %v", err)
+	}
+	b.Run("Open", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := Open("resnet50", OpenOptions{BackboneDir: filepath.Dir(p)}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	e, err := Open("resnet50", OpenOptions{BackboneDir: filepath.Dir(p)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	x := tensor.New(1, 3, 224, 224)
+	for i := range x.Data {
+		x.Data[i] = float32(i%255) / 255
+	}
+	b.Run("Features224b1", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := e.Features(x); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
