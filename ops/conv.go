@@ -293,15 +293,20 @@ func (t *convFwdTask) wholeImages() {
 // layers: 3×3 512→512 2.9 → 2.3 ms; on 14×14 (196 columns) no gain, and on
 // a 1×1 layer with 784 columns a loss (BenchmarkResNetPlanVariants).
 func transposedPays(m, n int) bool {
-	mr, nr := 4, 4 // the generic kernel
-	switch gemm.Kernel() {
-	case "avx512":
-		mr, nr = 14, 32
-	case "avx2":
-		mr, nr = 6, 16
-	}
+	mr, nr := gemmTile()
 	pad := func(v, u int) int { return (v + u - 1) / u * u }
 	return n >= mr && n < 4*nr && m >= 4*nr && pad(n, mr)*pad(m, nr) < pad(m, mr)*pad(n, nr)
+}
+
+// gemmTile returns the active GEMM kernel's micro-tile mr×nr.
+func gemmTile() (mr, nr int) {
+	switch gemm.Kernel() {
+	case "avx512":
+		return 14, 32
+	case "avx2":
+		return 6, 16
+	}
+	return 4, 4 // the generic kernel
 }
 
 // im2colChannels fills the columns of input channels [lo,hi) of the

@@ -17,7 +17,7 @@ func BenchmarkResNetPlanVariants(b *testing.B) {
 	p1 := Conv2D{PadT: 1, PadL: 1, PadB: 1, PadR: 1}
 	type variant struct {
 		name  string
-		tiles int  // planMinWinoTiles while it runs
+		tiles int  // planMinWinoTiles(Packed) while it runs; 0: the defaults
 		noT   bool // disableTransposedGemm while it runs
 		unpk  bool // disablePackedWeights while it runs
 		fn    func()
@@ -35,6 +35,7 @@ func BenchmarkResNetPlanVariants(b *testing.B) {
 		vs = append(vs, &variant{name: l.name + "_im2col", tiles: 1 << 30, fn: func() { pl.Forward(y, x) }},
 			&variant{name: l.name + "_im2colW", tiles: 1 << 30, noT: true, fn: func() { pl.Forward(y, x) }},
 			&variant{name: l.name + "_im2colWU", tiles: 1 << 30, noT: true, unpk: true, fn: func() { pl.Forward(y, x) }},
+			&variant{name: l.name + "_plan", fn: func() { pl.Forward(y, x) }},
 			&variant{name: l.name + "_wino", tiles: 1, fn: func() { pl.Forward(y, x) }},
 			&variant{name: l.name + "_winoU", tiles: 1, unpk: true, fn: func() { pl.Forward(y, x) }})
 	}
@@ -55,11 +56,17 @@ func BenchmarkResNetPlanVariants(b *testing.B) {
 			&variant{name: l.name + "W", tiles: 128, noT: true, fn: func() { pl.Forward(y, x) }},
 			&variant{name: l.name + "WU", tiles: 128, noT: true, unpk: true, fn: func() { pl.Forward(y, x) }})
 	}
-	saved := planMinWinoTiles
-	defer func() { planMinWinoTiles, disableTransposedGemm, disablePackedWeights = saved, false, false }()
+	saved, savedP := planMinWinoTiles, planMinWinoTilesPacked
+	defer func() {
+		planMinWinoTiles, planMinWinoTilesPacked, disableTransposedGemm, disablePackedWeights = saved, savedP, false, false
+	}()
 	for round := 0; round < 30*b.N; round++ {
 		for _, v := range vs {
-			planMinWinoTiles, disableTransposedGemm, disablePackedWeights = v.tiles, v.noT, v.unpk
+			planMinWinoTiles, planMinWinoTilesPacked = saved, savedP
+			if v.tiles != 0 {
+				planMinWinoTiles, planMinWinoTilesPacked = v.tiles, v.tiles
+			}
+			disableTransposedGemm, disablePackedWeights = v.noT, v.unpk
 			v.fn()
 			t0 := time.Now()
 			for i := 0; i < 5; i++ {
