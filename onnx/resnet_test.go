@@ -214,8 +214,14 @@ func TestResNetVariants(t *testing.T) {
 // With VIGIL_ONNX_DUMP=DIR (which also makes every Executor test dump its
 // model, inputs and outputs as NAME.onnx/.json/.f32) it also writes the
 // case "resnet18" (see WriteCase) for comparing with ONNX Runtime.
-func BenchmarkResNet18(b *testing.B) {
-	m := buildResNet(resnet18, 224, 224, 42)
+func BenchmarkResNet18(b *testing.B) { benchResNet(b, resnet18, "resnet18") }
+
+// BenchmarkResNet50 is BenchmarkResNet18 for ResNet-50 (bottleneck blocks,
+// mostly 1×1 convolutions).
+func BenchmarkResNet50(b *testing.B) { benchResNet(b, resnet50, "resnet50") }
+
+func benchResNet(b *testing.B, spec resnetSpec, name string) {
+	m := buildResNet(spec, 224, 224, 42)
 	x := tensor.New(1, 3, 224, 224)
 	r := rand.New(rand.NewPCG(7, 7))
 	for i := range x.Data {
@@ -231,12 +237,12 @@ func BenchmarkResNet18(b *testing.B) {
 		b.Fatal(err)
 	}
 	if dir := os.Getenv("VIGIL_ONNX_DUMP"); dir != "" {
-		if err := WriteCase(dir, "resnet18", m, in, out); err != nil {
+		if err := WriteCase(dir, name, m, in, out); err != nil {
 			b.Fatal(err)
 		}
 	}
 	if testing.Verbose() {
-		// Per-layer breakdown: go test -bench ResNet18 -v
+		// Per-layer breakdown: go test -bench ResNet18 -v (or ResNet50)
 		steps, err := e.Profile(in, 3)
 		if err != nil {
 			b.Fatal(err)
