@@ -76,6 +76,17 @@ func (b *Bank) Row(i int, dst []float32) []float32 {
 	return dst
 }
 
+// AppendRow appends row i, as float32, to dst.
+func (b *Bank) AppendRow(dst []float32, i int) []float32 {
+	if b.half == nil {
+		return append(dst, b.Data[i*b.D:(i+1)*b.D]...)
+	}
+	for _, h := range b.half[i*b.D : (i+1)*b.D] {
+		dst = append(dst, tensor.HalfToFloat32(h))
+	}
+	return dst
+}
+
 // block returns rows b0..b1−1 as float32: a slice of Data, or converted
 // into buf for a float16 bank.
 func (b *Bank) block(b0, b1 int, buf []float32) []float32 {

@@ -433,12 +433,28 @@ func (d *Detector) Score(ctx context.Context, images []*imageio.Image) ([]detect
 			return fmt.Errorf("patchcore: features are %d-d on %dx%d, model has %d-d on %dx%d", dim, h, w, d.dim, d.h, d.w)
 		}
 		dist, idx := d.nearest(rows, n*L)
+		grids, best := make([][]float32, n), make([]int, n)
+		tensor.ParallelChunks(n, 1, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				grids[i], best[i] = patchGrid(dist[i*L : (i+1)*L])
+			}
+		})
+		// The reweighting's bank neighbours of every image's m*, in one
+		// search: the bank is read once per batch, not once per image.
+		b := min(d.cfg.Neighbors, d.bank.N)
+		mstars := make([]float32, 0, n*dim)
+		for i := 0; i < n; i++ {
+			mstars = d.bank.AppendRow(mstars, int(idx[i*L+best[i]]))
+		}
+		_, nbs := d.bank.Search(mstars, n, b)
 		// Maps are resized and smoothed image by image, in parallel.
 		tensor.ParallelChunks(n, 1, func(lo, hi int) {
 			for i := lo; i < hi; i++ {
-				grid, score := d.imageScore(rows[i*L*dim:(i+1)*L*dim], dist[i*L:(i+1)*L], idx[i*L:(i+1)*L])
+				l := best[i]
+				q := rows[(i*L+l)*dim : (i*L+l+1)*dim]
+				score := d.reweight(q, nbs[i*b:(i+1)*b], float64(grids[i][l]))
 				img := images[start+i]
-				m, _ := d.cfg.Geometry.ScoreMap(grid, d.h, d.w, d.cfg.Sigma, img.H, img.W)
+				m, _ := d.cfg.Geometry.ScoreMap(grids[i], d.h, d.w, d.cfg.Sigma, img.H, img.W)
 				out[start+i] = detector.Result{Score: score, Map: m}
 			}
 		})
@@ -450,11 +466,10 @@ func (d *Detector) Score(ctx context.Context, images []*imageio.Image) ([]detect
 	return out, nil
 }
 
-// imageScore returns one image's patch-score grid (distances to the
-// nearest bank patch, from the squared distances dist and indices idx of
-// its L patch rows) and its image score: the largest patch score s*,
-// reweighted.
-func (d *Detector) imageScore(rows, dist []float32, idx []int32) ([]float32, float64) {
+// patchGrid returns one image's patch-score grid (distances to the nearest
+// bank patch, from the squared distances dist of its L patches) and the
+// patch with the largest score s* (the first on ties).
+func patchGrid(dist []float32) ([]float32, int) {
 	grid := make([]float32, len(dist))
 	best := 0
 	for l, v := range dist {
@@ -463,21 +478,30 @@ func (d *Detector) imageScore(rows, dist []float32, idx []int32) ([]float32, flo
 			best = l
 		}
 	}
+	return grid, best
+}
+
+// imageScore returns one image's patch-score grid and its image score
+// (the largest patch score s*, reweighted) from the squared distances dist
+// and nearest bank rows idx of its L patch rows; Score does the same with
+// the neighbour searches of a batch's images in one call.
+func (d *Detector) imageScore(rows, dist []float32, idx []int32) ([]float32, float64) {
+	grid, best := patchGrid(dist)
+	b := min(d.cfg.Neighbors, d.bank.N)
+	_, nb := d.bank.Search(d.bank.Row(int(idx[best]), nil), 1, b)
 	q := rows[best*d.dim : (best+1)*d.dim]
-	return grid, d.reweight(q, int(idx[best]), float64(grid[best]))
+	return grid, d.reweight(q, nb, float64(grid[best]))
 }
 
 // reweight applies the paper's image-score weight: s = (1 − softmax of the
 // test patch's distance to its nearest bank patch m* among its distances to
 // m*'s b nearest bank neighbours) · s*. A test patch whose nearest bank
-// patch sits in a sparse region of the bank scores higher.
-func (d *Detector) reweight(q []float32, nearest int, sStar float64) float64 {
-	b := min(d.cfg.Neighbors, d.bank.N)
-	mstar := d.bank.Row(nearest, nil)
-	_, nb := d.bank.Search(mstar, 1, b)
+// patch sits in a sparse region of the bank scores higher. nb lists m*'s
+// b nearest bank rows.
+func (d *Detector) reweight(q []float32, nb []int32, sStar float64) float64 {
 	// Distances from the test patch to m*'s neighbourhood (m* itself is its
 	// own nearest neighbour, distance sStar).
-	ds := make([]float64, 0, b)
+	ds := make([]float64, 0, len(nb))
 	buf := make([]float32, d.dim)
 	for _, j := range nb {
 		row := d.bank.Row(int(j), buf)

@@ -87,6 +87,50 @@ func TestIVFRecallRealData(t *testing.T) {
 		}
 		t.Logf("nprobe %2d: recall@1 %.4f, search %.1f ms/image (%.1fx faster than exact)", p, float64(hit)/float64(nq), float64(ti.Microseconds())/1000/float64(len(test)), float64(te)/float64(ti))
 	}
+	// Whole Score time over the backbone forward alone (prepared input
+	// batches, as bench TestSpeedRatios), exact and ivf at nprobe 4 and 8,
+	// interleaved rounds, minimum times.
+	var xs []*tensor.Tensor
+	for lo := 0; lo < len(test); lo += 8 {
+		x, err := d.cfg.Geometry.Batch(test[lo:min(lo+8, len(test))])
+		if err != nil {
+			t.Fatal(err)
+		}
+		xs = append(xs, x)
+	}
+	ix := d.ivf
+	runs := []struct {
+		name  string
+		probe int
+	}{{"forward", 0}, {"exact", 0}, {"ivf nprobe 4", 4}, {"ivf nprobe 8", 8}}
+	best := make([]time.Duration, len(runs))
+	for round := 0; round < 3; round++ {
+		for i, r := range runs {
+			t0 := time.Now()
+			switch {
+			case i == 0:
+				for _, x := range xs {
+					if _, err := ex.Features(x); err != nil {
+						t.Fatal(err)
+					}
+				}
+			default:
+				d.ivf, d.cfg.Probe = nil, r.probe
+				if r.probe > 0 {
+					d.ivf = ix
+				}
+				if _, err := d.Score(context.Background(), test); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if el := time.Since(t0); round == 0 || el < best[i] {
+				best[i] = el
+			}
+		}
+	}
+	for i, r := range runs {
+		t.Logf("%-13s %.1f ms/image, %.2fx forward", r.name, float64(best[i].Microseconds())/1000/float64(len(test)), float64(best[i])/float64(best[0]))
+	}
 }
 
 func envOr(name, def string) string {

@@ -11,7 +11,9 @@ import (
 	"testing"
 
 	"github.com/vigil-ad/vigil/detector/detectortest"
+	"github.com/vigil-ad/vigil/embedding"
 	"github.com/vigil-ad/vigil/imageio"
+	"github.com/vigil-ad/vigil/tensor"
 )
 
 // Every streamed row ends in the reservoir with probability cap/total
@@ -191,5 +193,39 @@ func TestHalfBankIsFloat16(t *testing.T) {
 		if got[i].Score != want[i].Score {
 			t.Fatalf("image %d: half bank scores %v, float32 bank of the same values %v", i, got[i].Score, want[i].Score)
 		}
+	}
+}
+
+// Score searches the reweighting neighbours of a batch's images in one
+// call; its image scores equal imageScore's image by image.
+func TestBatchedReweightMatchesPerImage(t *testing.T) {
+	train, test := testImages(6, 5), testImages(5, 6)
+	d, err := New(json.RawMessage(`{"backbone":"random:1","size":32,"taps":[0,1],"ratio":0.3,"seed":3,"batch":4}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Fit(context.Background(), train); err != nil {
+		t.Fatal(err)
+	}
+	got, err := d.Score(context.Background(), test)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex, _ := d.Extractor(d.cfg.Source)
+	L := d.h * d.w
+	err = embedding.Extract(ex, d.cfg.Geometry, test, 1, func(i int, f []*tensor.Tensor) error {
+		rows, _, _, _, _, err := d.patches(ex, f)
+		if err != nil {
+			return err
+		}
+		dist, idx := d.bank.Search(rows, L, 1)
+		_, want := d.imageScore(rows, dist, idx)
+		if math.Abs(got[i].Score-want) > 1e-5*(1+math.Abs(want)) {
+			t.Errorf("image %d: Score %v, per-image imageScore %v", i, got[i].Score, want)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
