@@ -49,7 +49,7 @@ const patchClusters = 2048
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	return Config{
-		Source:   embedding.Source{Backbone: "mobilenet_v2"},
+		Source:   embedding.Source{Backbone: embedding.BackboneAuto},
 		Geometry: embedding.Geometry{Size: 224, Aspect: embedding.AspectStretch},
 		Mode:     "image", Dim: 64, K: 5, Iters: 15, Sigma: 4, Batch: 8,
 	}
@@ -181,6 +181,7 @@ func (d *Detector) Fit(ctx context.Context, train []*imageio.Image) error {
 	if len(train) < 2 {
 		return fmt.Errorf("knn: need at least 2 training images, got %d", len(train))
 	}
+	d.cfg.Source = d.cfg.Source.Resolved() // the model records the backbone "auto" stood for
 	ex, err := d.Extractor(d.cfg.Source)
 	if err != nil {
 		return err

@@ -22,7 +22,10 @@ func TestCheckBackbone(t *testing.T) {
 	if err := d.(detector.Checker).Check(); err != nil {
 		t.Fatalf("random backbone: %v", err)
 	}
-	// A built-in backbone is looked for in the directory set after loading.
+	// A built-in backbone is looked for in the directory set after loading
+	// (the default "auto" falls back to mobilenet_v2 when resnet50 is absent).
+	t.Setenv("VIGIL_HOME", t.TempDir())
+	t.Setenv("VIGIL_BACKBONE_DIR", "")
 	d, _ = detector.New("padim", nil)
 	d.(detector.BackboneDirSetter).SetBackboneDir(dir)
 	if err := d.(detector.Checker).Check(); err == nil || !strings.Contains(err.Error(), dir) {

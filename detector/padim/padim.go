@@ -45,7 +45,7 @@ type Config struct {
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	return Config{
-		Source:   embedding.Source{Backbone: "mobilenet_v2"},
+		Source:   embedding.Source{Backbone: embedding.BackboneAuto},
 		Geometry: embedding.Geometry{Size: 256, Aspect: embedding.AspectStretch},
 		Dim:      100, Eps: 0.01, Sigma: 4, Batch: 8,
 	}
@@ -184,6 +184,7 @@ func (d *Detector) Fit(ctx context.Context, train []*imageio.Image) error {
 	if len(train) < 2 {
 		return fmt.Errorf("padim: need at least 2 training images, got %d", len(train))
 	}
+	d.cfg.Source = d.cfg.Source.Resolved() // the model records the backbone "auto" stood for
 	ex, err := d.Extractor(d.cfg.Source)
 	if err != nil {
 		return err
