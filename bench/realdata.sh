@@ -34,6 +34,7 @@ declare -A DS=(
 	[cookies]=$DATA/aws_lookout/cookies
 )
 V2="--backbone mobilenet_v2 --backbone-dir $MODELS/mobilenet_v2_1.0_224_quant"
+R50="--backbone resnet50"   # converted once by vigil backbone pull resnet50, in the default cache
 V1="--backbone mobilenet_v1 --backbone-dir $MODELS/mobilenet_v1_1.0_224_quant_embedding_extractor"
 
 # name -> "method|backbone flags|config JSON". Every run uses the method's
@@ -48,6 +49,9 @@ declare -A RUNS=(
 	[knn-patch-v1]="knn|$V1|{\"mode\":\"patch\"}"
 	[padim-v1]="padim|$V1|{}"
 	[patchcore-v1]="patchcore|$V1|{}"
+	[knn-patch-r50]="knn|$R50|{\"mode\":\"patch\"}"
+	[padim-r50]="padim|$R50|{}"
+	[patchcore-r50]="patchcore|$R50|{}"
 	[padim-tile128]="padim|$V2 --tile 128 --overlap 32|{\"size\":128}"
 	[padim-tile192]="padim|$V2 --tile 192 --overlap 48|{\"size\":192}"
 	[patchcore-tile128]="patchcore|$V2 --tile 128 --overlap 32|{\"size\":128}"
@@ -55,7 +59,7 @@ declare -A RUNS=(
 # The default set (every method with its defaults); the -v1 runs are the
 # same methods on MobileNetV1, run by name.
 ORDER=(pcarecon knn knn-patch padim patchcore)
-EXTRA_RUNS=(knn-v1 knn-patch-v1 padim-v1 patchcore-v1 padim-tile128 padim-tile192 patchcore-tile128)
+EXTRA_RUNS=(knn-v1 knn-patch-v1 padim-v1 patchcore-v1 knn-patch-r50 padim-r50 patchcore-r50 padim-tile128 padim-tile192 patchcore-tile128)
 
 if [[ "${1:-}" == "--list" ]]; then
 	for d in mt cookies; do for r in "${ORDER[@]}" "${EXTRA_RUNS[@]}"; do echo "$d:$r"; done; done
