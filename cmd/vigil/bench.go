@@ -22,7 +22,7 @@ func cmdBench(args []string, stdout io.Writer) error {
 	}
 	fs := newFlags("bench engine", synopsis, stdout)
 	asJSON := fs.Bool("json", false, "one JSON object per line: {\"case\", \"ms\" (median), \"gflops\"}")
-	onnxDir := fs.String("write-onnx", "", "write the ONNX graphs timed here (resnet18_b1.onnx, conv3x3_b1.onnx, conv3x3_b8.onnx) for ONNX Runtime")
+	onnxDir := fs.String("write-onnx", "", "write the ONNX graphs timed here (resnet18_b1.onnx, resnet50_b1.onnx, conv3x3_b1.onnx, conv3x3_b8.onnx) for ONNX Runtime")
 	runs := fs.Int("runs", 20, "timed runs per case (after one warm-up)")
 	only := fs.String("cases", "", "comma-separated subset of cases: "+strings.Join(bench.EngineCases(), ","))
 	if err := parse(fs, args[1:]); err != nil {
