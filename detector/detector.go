@@ -56,3 +56,11 @@ type Checker interface {
 type BackboneDirSetter interface {
 	SetBackboneDir(dir string)
 }
+
+// StreamFitter is implemented by detectors that can fit on images fetched
+// batch by batch (load(lo, hi) returns images lo..hi-1, called once per
+// batch, in order), so the pipeline holds one batch of decoded training
+// images instead of all of them.
+type StreamFitter interface {
+	FitStream(ctx context.Context, n int, load func(lo, hi int) ([]*imageio.Image, error)) error
+}

@@ -109,3 +109,56 @@ func (d *meanDet) Restore(config json.RawMessage, t map[string]safetensors.Tenso
 	d.mean = v
 	return err
 }
+
+// streamMeanDet is meanDet fitted batch by batch (detector.StreamFitter).
+type streamMeanDet struct {
+	meanDet
+	batches int
+}
+
+const streamMethod = "test_stream_mean"
+
+func init() {
+	detector.RegisterMethod(detector.Method{
+		Name: streamMethod, Summary: "mean image fitted in batches (pipeline tests only)",
+		Defaults: func() any { return meanConfig{Size: 16} },
+		New: func(raw json.RawMessage) (detector.Detector, error) {
+			c := meanConfig{Size: 16}
+			if err := detector.DecodeConfig(streamMethod, raw, &c); err != nil {
+				return nil, err
+			}
+			return &streamMeanDet{meanDet: meanDet{cfg: c}}, nil
+		},
+	})
+}
+
+func (d *streamMeanDet) Method() string { return streamMethod }
+
+func (d *streamMeanDet) FitStream(ctx context.Context, n int, load func(lo, hi int) ([]*imageio.Image, error)) error {
+	sum := make([]float32, d.cfg.Size*d.cfg.Size)
+	for lo := 0; lo < n; lo += 4 {
+		hi := min(lo+4, n)
+		imgs, err := load(lo, hi)
+		if err != nil {
+			return err
+		}
+		if len(imgs) != hi-lo {
+			return fmt.Errorf("asked for %d images, got %d", hi-lo, len(imgs))
+		}
+		d.batches++
+		for _, img := range imgs {
+			if img.H != d.cfg.Size || img.W != d.cfg.Size {
+				return fmt.Errorf("image %dx%d not at the working size", img.W, img.H)
+			}
+			p := d.prep(img)
+			for i := range sum {
+				sum[i] += p.Pix[i]
+			}
+		}
+	}
+	d.mean = make([]float32, len(sum))
+	for i := range sum {
+		d.mean[i] = sum[i] / float32(n)
+	}
+	return nil
+}

@@ -181,18 +181,30 @@ func Fit(ctx context.Context, o FitOptions) (*FitResult, error) {
 	if kind == "cv" {
 		fitSamples = append(slices.Clone(ds.Train), ds.Val...)
 	}
-	t0 := time.Now()
-	imgs, hashes, err := decodeAll(ctx, det, fitSamples, o.DataOptions.MaxPixels, prog)
-	if err != nil {
-		return nil, err
+	var imgs []*imageio.Image
+	var hashes []string
+	if sf, ok := det.(detector.StreamFitter); ok && kind != "cv" {
+		// Decode batch by batch as the detector asks: one batch of training
+		// images in memory (cross-conformal needs them all, several times).
+		t1 := time.Now()
+		hashes, res.DecodeSeconds, err = fitStream(ctx, det, sf, fitSamples, o.DataOptions.MaxPixels, prog)
+		if err != nil {
+			return nil, err
+		}
+		res.FitSeconds = time.Since(t1).Seconds() - res.DecodeSeconds
+	} else {
+		t0 := time.Now()
+		imgs, hashes, err = decodeAll(ctx, det, fitSamples, o.DataOptions.MaxPixels, prog)
+		if err != nil {
+			return nil, err
+		}
+		res.DecodeSeconds = time.Since(t0).Seconds()
+		t1 := time.Now()
+		if err := fitDetector(ctx, det, imgs, prog); err != nil {
+			return nil, err
+		}
+		res.FitSeconds = time.Since(t1).Seconds()
 	}
-	res.DecodeSeconds = time.Since(t0).Seconds()
-
-	t1 := time.Now()
-	if err := fitDetector(ctx, det, imgs, prog); err != nil {
-		return nil, err
-	}
-	res.FitSeconds = time.Since(t1).Seconds()
 	res.Backbone = backboneOf(inner(det))
 
 	t2 := time.Now()
@@ -290,6 +302,34 @@ func backboneOf(det detector.Detector) string {
 	}
 	json.Unmarshal(b, &c)
 	return c.Backbone
+}
+
+// fitStream fits a StreamFitter, decoding each batch it asks for (resized
+// to the working size) and recording the images' SHA-256s; it returns the
+// hashes and the seconds spent decoding.
+func fitStream(ctx context.Context, det detector.Detector, sf detector.StreamFitter, samples []dataset.Sample, maxPixels int, prog Progress) ([]string, float64, error) {
+	hashes := make([]string, 0, len(samples))
+	var decode time.Duration
+	prog.Begin("fitting "+det.Method(), len(samples))
+	defer prog.End()
+	load := func(lo, hi int) ([]*imageio.Image, error) {
+		if lo < 0 || hi > len(samples) || lo > hi {
+			return nil, fmt.Errorf("training images %d..%d asked of %d", lo, hi, len(samples))
+		}
+		t := time.Now()
+		imgs, hs, err := decodeAll(ctx, det, samples[lo:hi], maxPixels, noProgress{})
+		decode += time.Since(t)
+		if err != nil {
+			return nil, err
+		}
+		hashes = append(hashes, hs...)
+		prog.Set(hi, len(samples))
+		return imgs, nil
+	}
+	if err := sf.FitStream(ctx, len(samples), load); err != nil {
+		return nil, 0, fmt.Errorf("fitting %s: %w", det.Method(), err)
+	}
+	return hashes, decode.Seconds(), nil
 }
 
 // workingSize is the size the detector resizes every image to, (0,0) for

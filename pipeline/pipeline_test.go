@@ -526,3 +526,25 @@ func TestFitReportsBackbone(t *testing.T) {
 		t.Fatalf("a method without a backbone reports %q", res.Backbone)
 	}
 }
+
+// A StreamFitter is fed batch by batch and gives the same model as a
+// plain fit on all images at once.
+func TestFitStreamed(t *testing.T) {
+	src := foldersData(t, 30, 3)
+	plain, pm := fitFolders(t, src, nil)
+	streamed, sm := fitFolders(t, src, func(o *FitOptions) { o.Method = streamMethod })
+	if plain.NTrain != streamed.NTrain {
+		t.Fatalf("%d vs %d training images", plain.NTrain, streamed.NTrain)
+	}
+	a, _ := LoadModel(pm, "")
+	b, _ := LoadModel(sm, "")
+	ma, mb := a.Detector.(*meanDet).mean, b.Detector.(*streamMeanDet).mean
+	for i := range ma {
+		if d := ma[i] - mb[i]; d > 1e-6 || d < -1e-6 {
+			t.Fatalf("mean pixel %d: %v plain, %v streamed", i, ma[i], mb[i])
+		}
+	}
+	if len(b.Prov.Fitted) != len(a.Prov.Fitted) {
+		t.Fatalf("streamed fit recorded %d hashes, plain %d", len(b.Prov.Fitted), len(a.Prov.Fitted))
+	}
+}

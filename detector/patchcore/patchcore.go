@@ -55,7 +55,7 @@ type Config struct {
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	return Config{
-		Source:    embedding.Source{Backbone: "mobilenet_v2"},
+		Source:    embedding.Source{Backbone: embedding.BackboneAuto},
 		Geometry:  embedding.Geometry{Size: 256, Aspect: embedding.AspectStretch},
 		Neighbour: 3, TapWeight: "equal", Ratio: 0.1, MaxBank: 16384, ProjDim: 16, Neighbors: 9, Sigma: 4, Batch: 8,
 		Search: "exact", Probe: 8,
@@ -280,6 +280,7 @@ func (d *Detector) FitStream(ctx context.Context, n int, load func(lo, hi int) (
 	if n <= 0 {
 		return fmt.Errorf("patchcore: no training images")
 	}
+	d.cfg.Source = d.cfg.Source.Resolved() // the model records the backbone "auto" stood for
 	ex, err := d.Extractor(d.cfg.Source)
 	if err != nil {
 		return err
