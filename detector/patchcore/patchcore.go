@@ -55,7 +55,7 @@ type Config struct {
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	return Config{
-		Source:    embedding.Source{Backbone: embedding.BackboneAuto},
+		Source:    embedding.Source{Backbone: "mobilenet_v2"}, // "auto" (resnet50 when converted) measured worse on magnetic tile and cookies: BENCHMARKS.md
 		Geometry:  embedding.Geometry{Size: 256, Aspect: embedding.AspectStretch},
 		Neighbour: 3, TapWeight: "equal", Ratio: 0.1, MaxBank: 16384, ProjDim: 16, Neighbors: 9, Sigma: 4, Batch: 8,
 		Search: "exact", Probe: 8,
