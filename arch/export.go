@@ -13,41 +13,70 @@ import (
 // "logits" [N,numClasses] and the taps "layer1".."layer4" (which an
 // onnx.Executor can also request as intermediate tensors).
 func (m *ResNet18) ExportONNX() *onnx.Model {
-	b := onnx.NewBuilder("resnet18")
+	stages := make([][]exportBlock, len(m.Layers))
+	for li := range m.Layers {
+		for _, blk := range m.Layers[li] {
+			stages[li] = append(stages[li], exportBlock{
+				convs: []*nn.Conv2dLayer{blk.Conv1, blk.Conv2}, bns: []*nn.BatchNorm2dLayer{blk.BN1, blk.BN2},
+				down: blk.DownConv, downBN: blk.DownBN})
+		}
+	}
+	return exportResNet("resnet18", m.Conv1, m.BN1, stages, m.FC, FeatureChannels)
+}
+
+// exportBlock is one residual block for export: its main-branch
+// convolutions in order (each with its batch norm; a ReLU after each but
+// the last) and the optional projection of the identity.
+type exportBlock struct {
+	convs  []*nn.Conv2dLayer
+	bns    []*nn.BatchNorm2dLayer
+	down   *nn.Conv2dLayer
+	downBN *nn.BatchNorm2dLayer
+}
+
+// exportResNet emits a ResNet's inference graph with torchvision-style
+// names: the stem, the residual stages (each block's sum followed by a
+// ReLU; each stage's last output named "layerN" as a tap), and the
+// classifier head. channels are the stages' output channel counts.
+func exportResNet(name string, conv1 *nn.Conv2dLayer, bn1 *nn.BatchNorm2dLayer, stages [][]exportBlock, fc *nn.LinearLayer, channels []int) *onnx.Model {
+	b := onnx.NewBuilder(name)
 	b.Input("input", -1, 3, -1, -1)
-	x := exportConvBN(b, "input", "conv1", m.Conv1, m.BN1, true)
+	x := exportConvBN(b, "input", "conv1", conv1, bn1, true)
 	b.Node("MaxPool", "/maxpool/MaxPool", []string{x}, []string{"maxpool"},
 		onnx.IntsAttr("kernel_shape", 3, 3), onnx.IntsAttr("strides", 2, 2), onnx.IntsAttr("pads", 1, 1, 1, 1))
 	x = "maxpool"
-	for li := range m.Layers {
-		for bi, blk := range m.Layers[li] {
+	for li, stage := range stages {
+		for bi, blk := range stage {
 			pre := fmt.Sprintf("layer%d.%d", li+1, bi)
-			y := exportConvBN(b, x, pre+".conv1", blk.Conv1, blk.BN1, true)
-			y = exportConvBN(b, y, pre+".conv2", blk.Conv2, blk.BN2, false)
+			y := x
+			for ci, c := range blk.convs {
+				y = exportConvBN(b, y, fmt.Sprintf("%s.conv%d", pre, ci+1), c, blk.bns[ci], ci < len(blk.convs)-1)
+			}
 			id := x
-			if blk.DownConv != nil {
-				id = exportConvBN(b, x, pre+".downsample.0", blk.DownConv, blk.DownBN, false)
+			if blk.down != nil {
+				id = exportConvBN(b, x, pre+".downsample.0", blk.down, blk.downBN, false)
 			}
 			sum := "/" + pre + "/Add"
 			b.Node("Add", sum, []string{y, id}, []string{sum + "_output_0"})
-			out := "/" + pre + "/Relu_1_output_0"
-			if bi == len(m.Layers[li])-1 {
+			relu := fmt.Sprintf("/%s/Relu_%d", pre, len(blk.convs)-1)
+			out := relu + "_output_0"
+			if bi == len(stage)-1 {
 				out = fmt.Sprintf("layer%d", li+1) // tap name
 			}
-			b.Node("Relu", "/"+pre+"/Relu_1", []string{sum + "_output_0"}, []string{out})
+			b.Node("Relu", relu, []string{sum + "_output_0"}, []string{out})
 			x = out
 		}
 	}
 	b.Node("GlobalAveragePool", "/avgpool/GlobalAveragePool", []string{x}, []string{"avgpool"})
 	b.Node("Flatten", "/Flatten", []string{"avgpool"}, []string{"flatten"}, onnx.IntAttr("axis", 1))
-	fw, fb := m.FC.Weight.Value, m.FC.Bias.Value
+	fw, fb := fc.Weight.Value, fc.Bias.Value
 	b.Initializer("fc.weight", fw.Shape, fw.Data)
 	b.Initializer("fc.bias", fb.Shape, fb.Data)
 	b.Node("Gemm", "/fc/Gemm", []string{"flatten", "fc.weight", "fc.bias"}, []string{"logits"},
 		onnx.FloatAttr("alpha", 1), onnx.FloatAttr("beta", 1), onnx.IntAttr("transB", 1))
 	b.Output("logits", -1, fw.Shape[0])
-	for i, name := range FeatureNames {
-		b.Output(name, -1, FeatureChannels[i], -1, -1)
+	for i := range channels {
+		b.Output(fmt.Sprintf("layer%d", i+1), -1, channels[i], -1, -1)
 	}
 	return b.Model()
 }

@@ -163,42 +163,13 @@ func (m *ResNet50) Train(on bool) {
 // convolutions) with torchvision-style names: input "input" [N,3,H,W]
 // (dynamic N, H, W), outputs "logits" and the taps "layer1".."layer4".
 func (m *ResNet50) ExportONNX() *onnx.Model {
-	b := onnx.NewBuilder("resnet50")
-	b.Input("input", -1, 3, -1, -1)
-	x := exportConvBN(b, "input", "conv1", m.Conv1, m.BN1, true)
-	b.Node("MaxPool", "/maxpool/MaxPool", []string{x}, []string{"maxpool"},
-		onnx.IntsAttr("kernel_shape", 3, 3), onnx.IntsAttr("strides", 2, 2), onnx.IntsAttr("pads", 1, 1, 1, 1))
-	x = "maxpool"
+	stages := make([][]exportBlock, len(m.Layers))
 	for li := range m.Layers {
-		for bi, blk := range m.Layers[li] {
-			pre := fmt.Sprintf("layer%d.%d", li+1, bi)
-			y := exportConvBN(b, x, pre+".conv1", blk.Conv1, blk.BN1, true)
-			y = exportConvBN(b, y, pre+".conv2", blk.Conv2, blk.BN2, true)
-			y = exportConvBN(b, y, pre+".conv3", blk.Conv3, blk.BN3, false)
-			id := x
-			if blk.DownConv != nil {
-				id = exportConvBN(b, x, pre+".downsample.0", blk.DownConv, blk.DownBN, false)
-			}
-			sum := "/" + pre + "/Add"
-			b.Node("Add", sum, []string{y, id}, []string{sum + "_output_0"})
-			out := "/" + pre + "/Relu_2_output_0"
-			if bi == len(m.Layers[li])-1 {
-				out = fmt.Sprintf("layer%d", li+1)
-			}
-			b.Node("Relu", "/"+pre+"/Relu_2", []string{sum + "_output_0"}, []string{out})
-			x = out
+		for _, blk := range m.Layers[li] {
+			stages[li] = append(stages[li], exportBlock{
+				convs: []*nn.Conv2dLayer{blk.Conv1, blk.Conv2, blk.Conv3}, bns: []*nn.BatchNorm2dLayer{blk.BN1, blk.BN2, blk.BN3},
+				down: blk.DownConv, downBN: blk.DownBN})
 		}
 	}
-	b.Node("GlobalAveragePool", "/avgpool/GlobalAveragePool", []string{x}, []string{"avgpool"})
-	b.Node("Flatten", "/Flatten", []string{"avgpool"}, []string{"flatten"}, onnx.IntAttr("axis", 1))
-	fw, fb := m.FC.Weight.Value, m.FC.Bias.Value
-	b.Initializer("fc.weight", fw.Shape, fw.Data)
-	b.Initializer("fc.bias", fb.Shape, fb.Data)
-	b.Node("Gemm", "/fc/Gemm", []string{"flatten", "fc.weight", "fc.bias"}, []string{"logits"},
-		onnx.FloatAttr("alpha", 1), onnx.FloatAttr("beta", 1), onnx.IntAttr("transB", 1))
-	b.Output("logits", -1, fw.Shape[0])
-	for i := range ResNet50Channels {
-		b.Output(fmt.Sprintf("layer%d", i+1), -1, ResNet50Channels[i], -1, -1)
-	}
-	return b.Model()
+	return exportResNet("resnet50", m.Conv1, m.BN1, stages, m.FC, ResNet50Channels)
 }
