@@ -290,15 +290,9 @@ func Pull(ctx context.Context, name, dir string, progress io.Writer) (string, er
 	if !ok {
 		return "", fmt.Errorf("backbone: unknown backbone %q (known: %s)", name, builtinNames())
 	}
-	if dir == "" {
-		d, err := DefaultDir()
-		if err != nil {
-			return "", err
-		}
-		dir = d
-	}
-	if progress == nil {
-		progress = io.Discard
+	dir, progress, err := target(dir, progress)
+	if err != nil {
+		return "", err
 	}
 	if b.npm != nil {
 		return pullNPM(ctx, b, dir, progress)
@@ -381,4 +375,20 @@ func (p *progressWriter) Write(b []byte) (int, error) {
 		fmt.Fprintf(p.w, "%s: %d/%d bytes\n", p.name, p.n, p.total)
 	}
 	return len(b), nil
+}
+
+// target fills in the defaults of Pull and Import: the cache folder when
+// dir is empty, no progress output when progress is nil.
+func target(dir string, progress io.Writer) (string, io.Writer, error) {
+	if dir == "" {
+		d, err := DefaultDir()
+		if err != nil {
+			return "", nil, err
+		}
+		dir = d
+	}
+	if progress == nil {
+		progress = io.Discard
+	}
+	return dir, progress, nil
 }

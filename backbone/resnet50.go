@@ -99,15 +99,9 @@ func Import(name, tgz, dir string, progress io.Writer) (string, error) {
 	if !ok || b.npm == nil {
 		return "", fmt.Errorf("backbone import: %q is not a backbone imported from a tarball (those are: %s)", name, npmNames())
 	}
-	if dir == "" {
-		d, err := DefaultDir()
-		if err != nil {
-			return "", err
-		}
-		dir = d
-	}
-	if progress == nil {
-		progress = io.Discard
+	dir, progress, err := target(dir, progress)
+	if err != nil {
+		return "", err
 	}
 	raw, err := os.ReadFile(tgz)
 	if err != nil {
