@@ -89,6 +89,23 @@ type conv struct {
 
 func (c *conv) in(l *Layer, i int) tinfo { return c.info[l.Inbound[i]] }
 
+// sole returns l's one input, or an error when it has another count.
+func (c *conv) sole(l *Layer) (tinfo, error) {
+	if err := c.want(l, 1); err != nil {
+		return tinfo{}, err
+	}
+	return c.in(l, 0), nil
+}
+
+// map4 is sole for layers that need a feature map (rank 4).
+func (c *conv) map4(l *Layer) (tinfo, error) {
+	x, err := c.sole(l)
+	if err == nil && x.rank != 4 {
+		err = fmt.Errorf("input has rank %d, want 4", x.rank)
+	}
+	return x, err
+}
+
 func (c *conv) want(l *Layer, n int) error {
 	if len(l.Inbound) != n {
 		return fmt.Errorf("has %d inputs, want %d", len(l.Inbound), n)
@@ -150,12 +167,9 @@ func (c *conv) layer(l *Layer) error {
 	case "MaxPooling2D", "AveragePooling2D":
 		return c.pool(l)
 	case "GlobalAveragePooling2D":
-		if err := c.want(l, 1); err != nil {
+		x, err := c.map4(l)
+		if err != nil {
 			return err
-		}
-		x := c.in(l, 0)
-		if x.rank != 4 {
-			return fmt.Errorf("input has rank %d, want 4", x.rank)
 		}
 		var keep bool
 		_ = cfg(l, "keepdims", &keep)
@@ -191,10 +205,10 @@ func (c *conv) layer(l *Layer) error {
 	case "Dense":
 		return c.dense(l)
 	case "Flatten":
-		if err := c.want(l, 1); err != nil {
+		x, err := c.sole(l)
+		if err != nil {
 			return err
 		}
-		x := c.in(l, 0)
 		src := x.name
 		if x.rank == 4 {
 			// Keras flattens NHWC (h, w, c order): transpose back first.
@@ -223,12 +237,9 @@ func (c *conv) soleConsumer(name string) *Layer {
 }
 
 func (c *conv) zeroPad(l *Layer) error {
-	if err := c.want(l, 1); err != nil {
+	x, err := c.map4(l)
+	if err != nil {
 		return err
-	}
-	x := c.in(l, 0)
-	if x.rank != 4 {
-		return fmt.Errorf("input has rank %d, want 4", x.rank)
 	}
 	var raw json.RawMessage
 	if err := cfg(l, "padding", &raw); err != nil {
@@ -267,10 +278,10 @@ func (c *conv) zeroPad(l *Layer) error {
 }
 
 func (c *conv) convLayer(l *Layer) error {
-	if err := c.want(l, 1); err != nil {
+	x, err := c.sole(l)
+	if err != nil {
 		return err
 	}
-	x := c.in(l, 0)
 	if x.rank != 4 || x.channels <= 0 {
 		return fmt.Errorf("input %q must be a feature map with known channels", l.Inbound[0])
 	}
@@ -460,10 +471,10 @@ func (c *conv) bnParams(l *Layer, ch int) (scale, shift []float32, err error) {
 // batchNorm emits a batch norm not folded into a convolution as a
 // per-channel multiply-add.
 func (c *conv) batchNorm(l *Layer) error {
-	if err := c.want(l, 1); err != nil {
+	x, err := c.sole(l)
+	if err != nil {
 		return err
 	}
-	x := c.in(l, 0)
 	if x.channels <= 0 {
 		return fmt.Errorf("input %q has unknown channels", l.Inbound[0])
 	}
@@ -514,10 +525,10 @@ func (c *conv) clip(out, x string, lo, hi float32) {
 }
 
 func (c *conv) reluLayer(l *Layer) error {
-	if err := c.want(l, 1); err != nil {
+	x, err := c.sole(l)
+	if err != nil {
 		return err
 	}
-	x := c.in(l, 0)
 	var maxV *float32
 	var slope, thr float32
 	_ = cfg(l, "max_value", &maxV)
@@ -540,12 +551,9 @@ func (c *conv) reluLayer(l *Layer) error {
 }
 
 func (c *conv) pool(l *Layer) error {
-	if err := c.want(l, 1); err != nil {
+	x, err := c.map4(l)
+	if err != nil {
 		return err
-	}
-	x := c.in(l, 0)
-	if x.rank != 4 {
-		return fmt.Errorf("input has rank %d, want 4", x.rank)
 	}
 	k, err := cfgPair(l, "pool_size", []int{2, 2})
 	if err != nil {
@@ -581,10 +589,10 @@ func (c *conv) pool(l *Layer) error {
 }
 
 func (c *conv) dense(l *Layer) error {
-	if err := c.want(l, 1); err != nil {
+	x, err := c.sole(l)
+	if err != nil {
 		return err
 	}
-	x := c.in(l, 0)
 	if x.rank != 2 {
 		return fmt.Errorf("input has rank %d: Dense on feature maps is not supported (add Flatten or pooling)", x.rank)
 	}
