@@ -36,13 +36,37 @@ func DemoConfig(method string) json.RawMessage {
 	return nil
 }
 
+// DemoMethod is the demo's method when none is given: it needs no
+// download.
+const DemoMethod = "pcarecon"
+
+// WriteDemo writes the demo families (nil: all) in the MVTec AD layout,
+// one folder each under dir, and returns the folders.
+func WriteDemo(dir string, families []string, seed uint64, size int) ([]string, error) {
+	if len(families) == 0 {
+		families = dataset.DemoFamilies()
+	}
+	var out []string
+	for _, f := range families {
+		if !slices.Contains(dataset.DemoFamilies(), f) {
+			return nil, optErr("family", "unknown family %q (known: %v)", f, dataset.DemoFamilies())
+		}
+		d := filepath.Join(dir, f)
+		if err := dataset.WriteMVTec(DemoDataset(f, seed, size), d); err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
 // DemoOptions configure Demo.
 type DemoOptions struct {
 	Families  []string // nil: every family
 	Seed      uint64
 	ImageSize int // 0: generator default
 	Alpha     float64
-	Method    string
+	Method    string          // "": DemoMethod
 	Config    json.RawMessage // nil: DemoConfig(Method)
 	Dir       string          // models go to Dir/<family>/model.safetensors
 	Progress  Progress
@@ -74,6 +98,9 @@ func Demo(ctx context.Context, o DemoOptions) ([]DemoFamily, error) {
 	}
 	if err := checkOutDir("report", o.Dir); err != nil {
 		return nil, err
+	}
+	if o.Method == "" {
+		o.Method = DemoMethod
 	}
 	cfg := o.Config
 	if cfg == nil {

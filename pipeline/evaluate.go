@@ -83,6 +83,9 @@ type EvalResult struct {
 	MsPerImage float64                 `json:"ms_per_image"`
 	Warnings   []string                `json:"warnings,omitempty"`
 	Rows       []Row                   `json:"rows"`
+	// ROC and PR are the image-level curves (empty without both classes),
+	// for plots; not part of the JSON summary.
+	ROC, PR metrics.Curve `json:"-"`
 }
 
 func fptr(v float64) *float64 { return &v }
@@ -271,6 +274,7 @@ func imageMetrics(out *EvalResult) {
 	if rep, err := metrics.ImageMetrics(scores, labels); err == nil {
 		out.ImageAUROC, out.ImageAP, out.ImageF1Max = fptr(rep.AUROC), fptr(rep.AP), fptr(rep.F1Max)
 	}
+	out.ROC, out.PR = metrics.ROC(scores, labels), metrics.PR(scores, labels)
 	out.PerDefect = map[string]DefectResult{}
 	for d, auc := range metrics.PerDefectAUROC(scores, labels, defects) {
 		out.PerDefect[d] = DefectResult{AUROC: fptr(auc)}

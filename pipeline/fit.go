@@ -17,6 +17,13 @@ import (
 	"github.com/vigil-ad/vigil/progress"
 )
 
+// Rules are the image threshold rules Fit accepts (FitOptions.Rule);
+// DefaultRule is the one used when none is given: the conformal quantile,
+// whose false-positive rate is guaranteed.
+var Rules = decision.Rules
+
+const DefaultRule = "conformal"
+
 // FitOptions configure Fit.
 type FitOptions struct {
 	Method string
@@ -94,6 +101,9 @@ func (o *FitOptions) Validate() (detector.Detector, error) {
 	if o.Dataset == nil {
 		if err := checkSource(o.Data); err != nil {
 			return nil, err
+		}
+		if o.Data.IDX != "" && !o.Data.NormalClassSet {
+			return nil, optErr("normal-class", "is required with --idx: the class fitted as normal")
 		}
 	}
 	if err := checkDataOptions(o.DataOptions); err != nil {
@@ -243,7 +253,7 @@ func Fit(ctx context.Context, o FitOptions) (*FitResult, error) {
 	}
 	rule := o.Rule
 	if rule == "" {
-		rule = "conformal"
+		rule = DefaultRule
 	}
 	if err := calib.UseRule(rule); err != nil {
 		return nil, err

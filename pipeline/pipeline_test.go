@@ -127,6 +127,18 @@ func TestFitEvaluateRoundTrip(t *testing.T) {
 	if res.PixelAUROC == nil || *res.PixelAUROC < 0.9 || res.AUPRO == nil || res.AUPROBound == nil {
 		t.Fatalf("pixel AUROC %v AUPRO %v (note %q)", res.PixelAUROC, res.AUPRO, res.PixelNote)
 	}
+	// The ROC curve runs from (0,0) to (1,1) and its area is the AUROC.
+	n := len(res.ROC.X)
+	if n < 2 || res.ROC.X[0] != 0 || res.ROC.Y[0] != 0 || res.ROC.X[n-1] != 1 || res.ROC.Y[n-1] != 1 || len(res.PR.X) == 0 {
+		t.Fatalf("ROC %v / %v, PR %d points", res.ROC.X, res.ROC.Y, len(res.PR.X))
+	}
+	area := 0.0
+	for i := 1; i < n; i++ {
+		area += (res.ROC.X[i] - res.ROC.X[i-1]) * (res.ROC.Y[i] + res.ROC.Y[i-1]) / 2
+	}
+	if math.Abs(area-*res.ImageAUROC) > 1e-9 {
+		t.Fatalf("ROC area %v, AUROC %v", area, *res.ImageAUROC)
+	}
 	// The confusion counts agree with the rows' verdicts.
 	fp := 0
 	for _, r := range res.Rows {
@@ -254,6 +266,7 @@ func TestOptionsRefusedBeforeData(t *testing.T) {
 		"rule":         func(o *FitOptions) { o.Rule = "median" },
 		"calibration":  func(o *FitOptions) { o.Calibration = "cv:1" },
 		"":             func(o *FitOptions) { o.Config = []byte(`{"sise":3}`) },
+		"normal-class": func(o *FitOptions) { o.Data = dataset.Source{IDX: dir} },
 	}
 	for field, mod := range cases {
 		o := good

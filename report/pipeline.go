@@ -9,7 +9,6 @@ import (
 	"sync"
 
 	"github.com/vigil-ad/vigil/decision"
-	"github.com/vigil-ad/vigil/metrics"
 	"github.com/vigil-ad/vigil/pipeline"
 )
 
@@ -161,23 +160,17 @@ func EvalSummary(title string, res *pipeline.EvalResult) Summary {
 	if res.PixelNote != "" {
 		s.Warnings = append(s.Warnings, "pixel metrics not available: "+res.PixelNote)
 	}
-	var scores []float64
-	var labels []int
 	for _, r := range res.Rows {
 		if r.Error != "" {
 			continue
 		}
-		scores, labels = append(scores, r.Score), append(labels, r.Label)
 		if r.Label == 1 {
 			s.AnomalousScores = append(s.AnomalousScores, Number(r.Score))
 		} else {
 			s.NormalScores = append(s.NormalScores, Number(r.Score))
 		}
 	}
-	if res.NNormal > 0 && res.NAnomalous > 0 {
-		roc, pr := metrics.ROC(scores, labels), metrics.PR(scores, labels)
-		s.ROC, s.PR = Curve{X: roc.X, Y: roc.Y}, Curve{X: pr.X, Y: pr.Y}
-	}
+	s.ROC, s.PR = Curve{X: res.ROC.X, Y: res.ROC.Y}, Curve{X: res.PR.X, Y: res.PR.Y}
 	for d, m := range res.PerDefect {
 		s.PerDefect = append(s.PerDefect, DefectSummary{Defect: d, Metrics: map[string]any{"image_auroc": numPtr(m.AUROC)}})
 	}

@@ -32,20 +32,14 @@ func cmdDemo(args []string, stdout io.Writer) error {
 		families = []string{*family}
 	}
 	if *write != "" {
-		if families == nil {
-			families = dataset.DemoFamilies()
+		dirs, err := pipeline.WriteDemo(*write, families, *seed, *size)
+		if err != nil {
+			return err
 		}
-		for _, f := range families {
-			dir := filepath.Join(*write, f)
-			if err := dataset.WriteMVTec(pipeline.DemoDataset(f, *seed, *size), dir); err != nil {
-				return err
-			}
-			fmt.Fprintf(stdout, "wrote %s\n", dir)
+		for _, d := range dirs {
+			fmt.Fprintf(stdout, "wrote %s\n", d)
 		}
 		return nil
-	}
-	if mf.method == "" {
-		mf.method = "pcarecon" // needs no download
 	}
 	set := setFlags(fs)
 	var cfg json.RawMessage
@@ -59,7 +53,7 @@ func cmdDemo(args []string, stdout io.Writer) error {
 		Families: families, Seed: *seed, ImageSize: *size, Alpha: *alpha, Method: mf.method, Config: cfg,
 		Dir: *reportDir, Progress: newProgress(*quiet),
 		Report: func(fam, dir string, m *pipeline.Model) (func(*pipeline.ImageResult) error, func(*pipeline.EvalResult) error, error) {
-			return report.EvalReportSink(dir, fmt.Sprintf("Vigil demo: %s on %s", mf.method, fam), m)
+			return report.EvalReportSink(dir, fmt.Sprintf("Vigil demo: %s on %s", m.Detector.Method(), fam), m)
 		},
 	})
 	if err != nil {
@@ -77,7 +71,11 @@ func cmdDemo(args []string, stdout io.Writer) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(map[string]any{"families": fams, "report": index})
 	}
-	fmt.Fprintf(stdout, "Vigil demo: %s on generated textures with planted defects (target FPR %.3g)\n\n", mf.method, *alpha)
+	method := pipeline.DemoMethod
+	if len(fams) > 0 {
+		method = fams[0].Result.Method
+	}
+	fmt.Fprintf(stdout, "Vigil demo: %s on generated textures with planted defects (target FPR %.3g)\n\n", method, *alpha)
 	fmt.Fprintf(stdout, "%-10s %9s %9s %9s %9s %9s %9s\n", "family", "img AUROC", "img AP", "pix AUROC", "AUPRO", "test FPR", "test TPR")
 	failed := 0
 	for _, f := range fams {

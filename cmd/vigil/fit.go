@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/vigil-ad/vigil/decision"
 	"github.com/vigil-ad/vigil/detector"
 	"github.com/vigil-ad/vigil/pipeline"
 )
@@ -21,7 +20,7 @@ func cmdFit(args []string, stdout io.Writer) error {
 	mf.register(fs)
 	out := fs.String("out", "", "where to write the model (one .safetensors file)")
 	alpha := fs.Float64("alpha", 0.01, "target false-positive rate for the decision threshold, in (0,1)")
-	rule := fs.String("rule", "conformal", "image threshold rule: "+joinNames(decision.Rules)+" (conformal: quantile with an FPR guarantee; three_sigma; bootstrap: upper confidence bound of the quantile)")
+	rule := fs.String("rule", pipeline.DefaultRule, "image threshold rule: "+joinNames(pipeline.Rules)+" (conformal: quantile with an FPR guarantee; three_sigma; bootstrap: upper confidence bound of the quantile)")
 	calib := fs.String("calibration", "split", "split (score the held-out validation normals) or cv:K (cross-conformal: K folds over all training normals, for few-shot sets)")
 	tile := fs.Int("tile", 0, "score large images as overlapping SIZE x SIZE tiles (fitted on tiles of the normal images; stored in the model); 0: whole images")
 	overlap := fs.Int("overlap", 32, "with --tile: pixels shared by neighbouring tiles, blended")

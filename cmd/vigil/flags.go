@@ -40,9 +40,6 @@ func (d *dataFlags) register(fs *flag.FlagSet, split bool) {
 // finish records which flags were given; call after parsing.
 func (d *dataFlags) finish(set map[string]bool) error {
 	d.src.NormalClassSet = set["normal-class"]
-	if d.src.IDX != "" && d.split && !d.src.NormalClassSet {
-		return usagef("--idx needs --normal-class K (the class treated as normal)")
-	}
 	if d.split && !(d.valFraction > 0 && d.valFraction < 1) {
 		return usagef("--val-fraction must be in (0,1), got %g", d.valFraction)
 	}
@@ -56,7 +53,7 @@ func (d *dataFlags) finish(set map[string]bool) error {
 }
 
 func (d *dataFlags) options() dataset.Options {
-	return dataset.Options{Seed: d.seed, ValFraction: d.valFraction, MinVal: 5, MaxPixels: d.maxPixels}
+	return dataset.Options{Seed: d.seed, ValFraction: d.valFraction, MaxPixels: d.maxPixels}
 }
 
 // methodFlags are the hyper-parameters common to several methods; each is
