@@ -115,32 +115,47 @@ func TestMobileNetV2ClassifiesPhotos(t *testing.T) {
 	if len(labels) != 1001 {
 		t.Fatalf("%d labels", len(labels))
 	}
-	photos := []struct {
-		file string
-		want []string // accepted first names of the label line
-	}{
-		{"cat.bmp", []string{"tabby", "tiger cat", "Egyptian cat"}},
-		{"bird.bmp", []string{"chickadee"}},
-		{"parrot.jpg", []string{"macaw"}},
-		{"dragonfly.bmp", []string{"dragonfly", "damselfly"}},
-		{"grace_hopper.bmp", []string{"military uniform"}},
-		{"hot_dog.jpg", []string{"hotdog"}},
-	}
-	var files []string
-	for _, p := range photos {
-		files = append(files, p.file)
-	}
-	x := photoBatch(t, models, files, 224, nil)
+	x := photoBatch(t, models, photoFiles(), 224, nil)
 	out, err := tf.Outputs(x)
 	if err != nil {
 		t.Fatal(err)
 	}
 	probs := out[0]
-	if s := probs.Shape; len(s) != 2 || s[0] != len(photos) || s[1] != 1001 {
+	if s := probs.Shape; len(s) != 2 || s[0] != len(testPhotos) || s[1] != 1001 {
 		t.Fatalf("classifier output shape %v", s)
 	}
-	for i, p := range photos {
-		row := probs.Data[i*1001 : (i+1)*1001]
+	checkTop5(t, probs.Data, 1001, labels)
+}
+
+// testPhotos are ../shared/models/testimages with the ImageNet label
+// lines (first name) accepted for each.
+var testPhotos = []struct {
+	file string
+	want []string
+}{
+	{"cat.bmp", []string{"tabby", "tiger cat", "Egyptian cat"}},
+	{"bird.bmp", []string{"chickadee"}},
+	{"parrot.jpg", []string{"macaw"}},
+	{"dragonfly.bmp", []string{"dragonfly", "damselfly"}},
+	{"grace_hopper.bmp", []string{"military uniform"}},
+	{"hot_dog.jpg", []string{"hotdog"}},
+}
+
+func photoFiles() []string {
+	var files []string
+	for _, p := range testPhotos {
+		files = append(files, p.file)
+	}
+	return files
+}
+
+// checkTop5 checks a classifier's probabilities for testPhotos (one row
+// of classes per photo): each row sums to 1 and its top 5 contain the
+// photo's subject.
+func checkTop5(t *testing.T, probs []float32, classes int, labels []string) {
+	t.Helper()
+	for i, p := range testPhotos {
+		row := probs[i*classes : (i+1)*classes]
 		var sum float64
 		for _, v := range row {
 			sum += float64(v)
@@ -154,9 +169,7 @@ func TestMobileNetV2ClassifiesPhotos(t *testing.T) {
 		for _, k := range top {
 			first, _, _ := strings.Cut(labels[k], ",")
 			desc = append(desc, first)
-			if slices.Contains(p.want, first) {
-				found = true
-			}
+			found = found || slices.Contains(p.want, first)
 		}
 		t.Logf("%s: top-5 %q (p=%.3f)", p.file, desc, row[top[0]])
 		if !found {

@@ -79,54 +79,18 @@ func TestResNet50ClassifiesPhotos(t *testing.T) {
 		t.Fatalf("%d labels", len(labels))
 	}
 	ex, m := npmClassifier(t, file)
-	photos := []struct {
-		file string
-		want []string
-	}{
-		{"cat.bmp", []string{"tabby", "tiger cat", "Egyptian cat"}},
-		{"bird.bmp", []string{"chickadee"}},
-		{"parrot.jpg", []string{"macaw"}},
-		{"dragonfly.bmp", []string{"dragonfly", "damselfly"}},
-		{"grace_hopper.bmp", []string{"military uniform"}},
-		{"hot_dog.jpg", []string{"hotdog"}},
-	}
-	var files []string
-	for _, p := range photos {
-		files = append(files, p.file)
-	}
-	x := photoBatch(t, models, files, 224, nil)
+	x := photoBatch(t, models, photoFiles(), 224, nil)
 	t0 := time.Now()
 	out, err := ex.Run(map[string]*tensor.Tensor{m.Inputs[0]: normaliseCaffe(x)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("forward of %d images at 224: %v", len(photos), time.Since(t0))
+	t.Logf("forward of %d images at 224: %v", len(testPhotos), time.Since(t0))
 	probs := out[m.Outputs[0]]
-	if s := probs.Shape; len(s) != 2 || s[0] != len(photos) || s[1] != 1000 {
+	if s := probs.Shape; len(s) != 2 || s[0] != len(testPhotos) || s[1] != 1000 {
 		t.Fatalf("classifier output shape %v", s)
 	}
-	for i, p := range photos {
-		row := probs.Data[i*1000 : (i+1)*1000]
-		var sum float64
-		for _, v := range row {
-			sum += float64(v)
-		}
-		if math.Abs(sum-1) > 1e-3 {
-			t.Errorf("%s: probabilities sum to %g", p.file, sum)
-		}
-		top := topK(row, 5)
-		var desc []string
-		found := false
-		for _, k := range top {
-			first, _, _ := strings.Cut(labels[k], ",")
-			desc = append(desc, first)
-			found = found || slices.Contains(p.want, first)
-		}
-		t.Logf("%s: top-5 %q (p=%.3f)", p.file, desc, row[top[0]])
-		if !found {
-			t.Errorf("%s: top-5 %q does not contain any of %q", p.file, desc, p.want)
-		}
-	}
+	checkTop5(t, probs.Data, 1000, labels)
 }
 
 // TestResNet50Taps: Open gives the documented taps, named as documented,
