@@ -9,6 +9,7 @@ import (
 
 	"github.com/vigil-ad/vigil/imageio"
 	"github.com/vigil-ad/vigil/safetensors"
+	"github.com/vigil-ad/vigil/train"
 )
 
 // Result is the outcome of scoring one image.
@@ -63,4 +64,11 @@ type BackboneDirSetter interface {
 // images instead of all of them.
 type StreamFitter interface {
 	FitStream(ctx context.Context, n int, load func(lo, hi int) ([]*imageio.Image, error)) error
+}
+
+// Trainer is implemented by detectors that train a network during Fit;
+// the pipeline calls SetTrainSession before Fit to say where checkpoints
+// go, whether to resume (vigil fit --resume) and where progress goes.
+type Trainer interface {
+	SetTrainSession(s train.Session)
 }
