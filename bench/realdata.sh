@@ -55,11 +55,22 @@ declare -A RUNS=(
 	[padim-tile128]="padim|$V2 --tile 128 --overlap 32|{\"size\":128}"
 	[padim-tile192]="padim|$V2 --tile 192 --overlap 48|{\"size\":192}"
 	[patchcore-tile128]="patchcore|$V2 --tile 128 --overlap 32|{\"size\":128}"
+	[ae]="ae||{}"
+	[ae-l2]="ae||{\"loss\":\"l2\"}"
+	[ae-ssim]="ae||{\"loss\":\"ssim\"}"
+	[ae-msssim]="ae||{\"loss\":\"msssim\"}"
+	[ae-cwssim]="ae||{\"loss\":\"cwssim\"}"
+	[aegmm]="aegmm||{}"
+	[dagmm]="dagmm||{}"
+	[riad]="riad||{}"
+	[students]="students|$R50|{}"
+	[students-v2]="students|$V2|{}"
 )
 # The default set (every method with its defaults); the -v1 runs are the
 # same methods on MobileNetV1, run by name.
 ORDER=(pcarecon knn knn-patch padim patchcore)
-EXTRA_RUNS=(knn-v1 knn-patch-v1 padim-v1 patchcore-v1 knn-patch-r50 padim-r50 patchcore-r50 padim-tile128 padim-tile192 patchcore-tile128)
+EXTRA_RUNS=(knn-v1 knn-patch-v1 padim-v1 patchcore-v1 knn-patch-r50 padim-r50 patchcore-r50 padim-tile128 padim-tile192 patchcore-tile128
+	ae ae-l2 ae-ssim ae-msssim ae-cwssim aegmm dagmm riad students students-v2)
 
 if [[ "${1:-}" == "--list" ]]; then
 	for d in mt cookies; do for r in "${ORDER[@]}" "${EXTRA_RUNS[@]}"; do echo "$d:$r"; done; done
