@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"sync"
@@ -15,6 +17,7 @@ import (
 	"github.com/vigil-ad/vigil/detector"
 	"github.com/vigil-ad/vigil/imageio"
 	"github.com/vigil-ad/vigil/progress"
+	"github.com/vigil-ad/vigil/train"
 )
 
 // Rules are the image threshold rules Fit accepts (FitOptions.Rule);
@@ -52,6 +55,49 @@ type FitOptions struct {
 	// DataDesc describes the data in the model's provenance (default: the
 	// folder).
 	DataDesc string
+	// CheckpointDir keeps the per-epoch checkpoints of detectors that
+	// train a network (default: Out + ".ckpt", removed after a successful
+	// fit; a directory given here is kept).
+	CheckpointDir string
+	// Resume continues training from the checkpoints in CheckpointDir
+	// (vigil fit --resume): same data, method and config, same result as
+	// an uninterrupted run.
+	Resume bool
+}
+
+// EpochProgress is implemented by Progress sinks that also want each
+// finished training epoch (loss, validation loss, ETA) of detectors that
+// train a network.
+type EpochProgress interface {
+	Epoch(e train.Epoch)
+}
+
+// checkpointDir is where training checkpoints go and whether Fit removes
+// them after success.
+func (o *FitOptions) checkpointDir() (dir string, keep bool) {
+	if o.CheckpointDir != "" {
+		return o.CheckpointDir, true
+	}
+	return o.Out + ".ckpt", false
+}
+
+// setTrainSession hands a training detector its checkpoint folder (sub,
+// when not "", names a fold's own folder), the resume flag and the epoch
+// progress.
+func setTrainSession(det detector.Detector, o FitOptions, sub string, prog Progress) {
+	tr, ok := inner(det).(detector.Trainer)
+	if !ok {
+		return
+	}
+	dir, _ := o.checkpointDir()
+	if sub != "" {
+		dir = filepath.Join(dir, sub)
+	}
+	s := train.Session{CheckpointDir: dir, Resume: o.Resume}
+	if ep, ok := prog.(EpochProgress); ok {
+		s.Progress = ep.Epoch
+	}
+	tr.SetTrainSession(s)
 }
 
 // FitResult is what Fit did.
@@ -118,6 +164,15 @@ func (o *FitOptions) Validate() (detector.Detector, error) {
 			return nil, &OptionError{Field: "backbone", Msg: err.Error()}
 		}
 	}
+	if o.Resume {
+		if _, ok := det.(detector.Trainer); !ok {
+			return nil, optErr("resume", "method %s trains no network: nothing to resume", det.Method())
+		}
+		dir, _ := o.checkpointDir()
+		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+			return nil, optErr("resume", "no checkpoint folder %s to resume from (it is written during a fit of a training method)", dir)
+		}
+	}
 	return withTiling(det, o.Tiling), nil
 }
 
@@ -168,6 +223,11 @@ func Fit(ctx context.Context, o FitOptions) (*FitResult, error) {
 	}
 	kind, folds, _ := parseCalibration(o.Calibration)
 	prog := progressOr(o.Progress)
+	if kind == "cv" {
+		setTrainSession(det, o, "final", prog)
+	} else {
+		setTrainSession(det, o, "", prog)
+	}
 	ds := o.Dataset
 	if ds == nil {
 		opt := o.DataOptions
@@ -286,6 +346,15 @@ func Fit(ctx context.Context, o FitOptions) (*FitResult, error) {
 	}
 	if err := detector.Save(o.Out, inner(det), detector.Meta{Calibration: cb, Provenance: pb}); err != nil {
 		return nil, err
+	}
+	if _, ok := inner(det).(detector.Trainer); ok {
+		// The model is safely written: its default checkpoints have done
+		// their job (a folder the user named is theirs to keep).
+		if dir, keep := o.checkpointDir(); !keep {
+			if err := os.RemoveAll(dir); err != nil {
+				res.Warnings = append(res.Warnings, fmt.Sprintf("could not remove the checkpoints in %s: %v", dir, err))
+			}
+		}
 	}
 	return res, nil
 }
@@ -425,6 +494,7 @@ func crossCalibrate(ctx context.Context, o FitOptions, samples []dataset.Sample,
 			return err
 		}
 		det = withTiling(det, o.Tiling)
+		setTrainSession(det, o, fmt.Sprintf("fold-%d", f+1), prog)
 		prog.Begin(fmt.Sprintf("fold %d/%d: fitting", f+1, k), len(train))
 		err = det.Fit(progress.With(ctx, func(d, t int) { prog.Set(d, t) }), train)
 		prog.End()

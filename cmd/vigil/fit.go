@@ -24,6 +24,8 @@ func cmdFit(args []string, stdout io.Writer) error {
 	calib := fs.String("calibration", "split", "split (score the held-out validation normals) or cv:K (cross-conformal: K folds over all training normals, for few-shot sets)")
 	tile := fs.Int("tile", 0, "score large images as overlapping SIZE x SIZE tiles (fitted on tiles of the normal images; stored in the model); 0: whole images")
 	overlap := fs.Int("overlap", 32, "with --tile: pixels shared by neighbouring tiles, blended")
+	ckpt := fs.String("checkpoint-dir", "", "where methods that train a network keep a checkpoint per epoch (default: MODEL.ckpt, removed after success; a folder named here is kept)")
+	resume := fs.Bool("resume", false, "continue an interrupted training from its checkpoints (same data, method and config as the interrupted run)")
 	asJSON := fs.Bool("json", false, "print the summary as JSON")
 	quiet := fs.Bool("quiet", false, "no progress output on stderr")
 	if err := parse(fs, args); err != nil {
@@ -54,6 +56,7 @@ func cmdFit(args []string, stdout io.Writer) error {
 	res, err := pipeline.Fit(context.Background(), pipeline.FitOptions{
 		Method: mf.method, Config: cfg, Data: df.src, DataOptions: df.options(),
 		Alpha: *alpha, Rule: *rule, Calibration: *calib, Tiling: tiling, Out: *out, Progress: newProgress(*quiet),
+		CheckpointDir: absDir(*ckpt), Resume: *resume,
 	})
 	if err != nil {
 		return err

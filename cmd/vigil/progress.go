@@ -3,12 +3,15 @@ package main
 import (
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strings"
 	"sync"
 	"time"
 
 	"golang.org/x/term"
+
+	"github.com/vigil-ad/vigil/train"
 )
 
 // progressBar reports a long step on stderr: a redrawn bar on a terminal,
@@ -111,4 +114,24 @@ func (p *progressBar) Done() {
 	if p.tty {
 		fmt.Fprintln(p.w)
 	}
+}
+
+// Epoch prints one line per finished training epoch
+// (pipeline.EpochProgress): training is long, and its loss curve is what
+// a user watches.
+func (p *progressBar) Epoch(e train.Epoch) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.quiet {
+		return
+	}
+	if p.tty && p.drawn {
+		fmt.Fprint(p.w, "\r\x1b[K")
+	}
+	val := ""
+	if !math.IsNaN(e.ValLoss) {
+		val = fmt.Sprintf(" val %.5g", e.ValLoss)
+	}
+	fmt.Fprintf(p.w, "%s epoch %d/%d loss %.5g%s lr %.3g %.0fs eta %.0fs\n", e.Stage, e.Epoch, e.Epochs, e.Loss, val, e.LR, e.Elapsed.Seconds(), e.ETA.Seconds())
+	p.drawn = false
 }
