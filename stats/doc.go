@@ -2,7 +2,8 @@
 // streamed first and second moments, PCA with a fixed sign convention,
 // seeded k-means, the multivariate Gaussian held as an inverse Cholesky
 // factor (Mahalanobis distance, log density), greedy k-center coreset
-// selection, and Gaussian mixtures fitted by EM.
+// selection, Gaussian mixtures fitted by EM, and the Dirichlet fitted by
+// Minka's fixed point.
 //
 // Data are row-major float32 matrices (n rows of d values), as the
 // feature extractors produce them; accumulations run in float64. Where a
