@@ -18,6 +18,12 @@ import (
 //	dec.0 32→32  convT k4 s2 p1   16→32, ReLU (fused)
 //	dec.1 32→3   convT k4 s2 p1   32→64, then Sigmoid (outputs in [0,1])
 type ConvAE struct {
+	EncoderDecoder
+}
+
+// EncoderDecoder is the encoder-decoder pair the autoencoders share, with
+// the parameter naming and mode switching of both halves.
+type EncoderDecoder struct {
 	Encoder, Decoder *nn.Sequential
 }
 
@@ -31,26 +37,28 @@ func NewConvAE(seed uint64) *ConvAE {
 	up := func(in, out int, act ops.Act) nn.Module {
 		return nn.NewConvTranspose2d(nn.ConvSpec{In: in, Out: out, Kernel: 4, Stride: 2, Pad: 1, Act: act}, rng)
 	}
-	return &ConvAE{
+	return &ConvAE{EncoderDecoder{
 		Encoder: nn.NewSequential(conv(3, 32, 2), conv(32, 64, 2), conv(64, 64, 1), conv(64, 32, 1)),
 		Decoder: nn.NewSequential(up(32, 32, ops.ActReLU), up(32, 3, ops.ActNone), nn.Func(nn.Sigmoid)),
-	}
+	}}
 }
 
-// Encode returns the latent map [N,32,H/4,W/4].
-func (m *ConvAE) Encode(x *nn.Var) *nn.Var { return m.Encoder.Forward(x) }
+// Encode returns the latent map (for ConvAE [N,32,H/4,W/4]).
+func (m *EncoderDecoder) Encode(x *nn.Var) *nn.Var { return m.Encoder.Forward(x) }
 
-// Forward reconstructs x [N,3,H,W] (H and W multiples of 4).
-func (m *ConvAE) Forward(x *nn.Var) *nn.Var { return m.Decoder.Forward(m.Encoder.Forward(x)) }
+// Decode maps a latent map back to an image.
+func (m *EncoderDecoder) Decode(z *nn.Var) *nn.Var { return m.Decoder.Forward(z) }
+
+// Forward reconstructs x (for ConvAE [N,3,H,W], H and W multiples of 4).
+func (m *EncoderDecoder) Forward(x *nn.Var) *nn.Var { return m.Decode(m.Encode(x)) }
 
 // Params lists parameters as "enc.<i>.weight" / "dec.<i>.bias".
-func (m *ConvAE) Params() []*nn.Param {
+func (m *EncoderDecoder) Params() []*nn.Param {
 	return append(nn.Prefix("enc", m.Encoder.Params()), nn.Prefix("dec", m.Decoder.Params())...)
 }
 
-// Train sets the mode of both halves (the current layers behave the same in
-// both modes; it keeps ConvAE a Module).
-func (m *ConvAE) Train(on bool) {
+// Train sets the mode of both halves.
+func (m *EncoderDecoder) Train(on bool) {
 	m.Encoder.Train(on)
 	m.Decoder.Train(on)
 }
