@@ -3,7 +3,9 @@ package optim
 import (
 	"encoding/base64"
 	"fmt"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -20,11 +22,18 @@ type Checkpoint struct {
 	// RNG, when set, is the generator driving shuffling/dropout; its exact
 	// state is saved and restored in place.
 	RNG *rand.PCG
+	// Meta and Tensors carry the caller's own state (the training
+	// pipeline's best weights, early-stopping counter, a task's centre),
+	// stored under "extra." and refilled by LoadCheckpoint, so all of a
+	// run's state lands in one atomic write.
+	Meta    map[string]string
+	Tensors map[string]safetensors.Tensor
 }
 
 const (
 	modelPrefix = "model."
 	optimPrefix = "optim."
+	extraPrefix = "extra."
 )
 
 // SaveCheckpoint writes model state (params and buffers), optimiser state
@@ -43,6 +52,14 @@ func SaveCheckpoint(path string, m nn.Module, opt Optimizer, ck *Checkpoint) err
 	meta := map[string]string{"format": "vigil-checkpoint"}
 	for k, v := range ometa {
 		meta[optimPrefix+k] = v
+	}
+	for k, v := range ck.Meta {
+		meta[extraPrefix+k] = v
+	}
+	for _, k := range slices.Sorted(maps.Keys(ck.Tensors)) {
+		t := ck.Tensors[k]
+		t.Name = extraPrefix + k
+		ts = append(ts, t)
 	}
 	meta["epoch"] = strconv.Itoa(ck.Epoch)
 	meta["step"] = strconv.Itoa(ck.Step)
@@ -106,6 +123,18 @@ func LoadCheckpoint(path string, m nn.Module, opt Optimizer, ck *Checkpoint) err
 		return wrap(err)
 	}
 	ck.Epoch, ck.Step, ck.Seed = epoch, step, seed
+	ck.Meta, ck.Tensors = map[string]string{}, map[string]safetensors.Tensor{}
+	for k, v := range f.Metadata {
+		if name, ok := strings.CutPrefix(k, extraPrefix); ok {
+			ck.Meta[name] = v
+		}
+	}
+	for k, t := range f.Tensors {
+		if name, ok := strings.CutPrefix(k, extraPrefix); ok {
+			t.Name = name
+			ck.Tensors[name] = t
+		}
+	}
 	if rngState != nil {
 		_ = ck.RNG.UnmarshalBinary(rngState) // validated above
 	}

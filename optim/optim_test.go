@@ -1,13 +1,17 @@
 package optim
 
 import (
+	"bytes"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/vigil-ad/vigil/nn"
+	"github.com/vigil-ad/vigil/safetensors"
 	"github.com/vigil-ad/vigil/tensor"
 )
 
@@ -255,5 +259,36 @@ func TestCheckpointErrors(t *testing.T) {
 	}
 	if err := LoadCheckpoint(path, tr.m, tr.opt, &Checkpoint{}); err == nil || !strings.Contains(err.Error(), "not a vigil checkpoint") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// The caller's extra state survives the round trip unchanged, and a
+// checkpoint without extras loads as empty maps.
+func TestCheckpointExtra(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ck.safetensors")
+	tr := newTrainer("adamw")
+	tr.step(0)
+	best := safetensors.F32("", []int{2}, []float32{1.5, -2})
+	in := &Checkpoint{Epoch: 2, Meta: map[string]string{"best_val": "0.25", "stage": "ae"},
+		Tensors: map[string]safetensors.Tensor{"best.0.weight": best}}
+	if err := SaveCheckpoint(path, tr.m, tr.opt, in); err != nil {
+		t.Fatal(err)
+	}
+	out := &Checkpoint{}
+	if err := LoadCheckpoint(path, tr.m, tr.opt, out); err != nil {
+		t.Fatal(err)
+	}
+	if !maps.Equal(out.Meta, in.Meta) {
+		t.Fatalf("meta %v, want %v", out.Meta, in.Meta)
+	}
+	got, ok := out.Tensors["best.0.weight"]
+	if len(out.Tensors) != 1 || !ok || got.Name != "best.0.weight" || !slices.Equal(got.Shape, []int{2}) || !bytes.Equal(got.Data, best.Data) {
+		t.Fatalf("tensors %+v", out.Tensors)
+	}
+	if err := SaveCheckpoint(path, tr.m, tr.opt, &Checkpoint{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := LoadCheckpoint(path, tr.m, tr.opt, out); err != nil || len(out.Meta) != 0 || len(out.Tensors) != 0 {
+		t.Fatalf("extras of a plain checkpoint: %v %v (err %v)", out.Meta, out.Tensors, err)
 	}
 }
