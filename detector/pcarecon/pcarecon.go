@@ -672,29 +672,10 @@ func (d *Detector) scoreOne(ws *workspace, img *imageio.Image, idx int) (detecto
 	if d.cfg.Smooth > 0 {
 		acc = imageio.GaussianSmooth(acc, d.cfg.Smooth)
 	}
-	score := imageScore(acc.Pix, d.cfg.Score, d.cfg.TopK)
+	score := detector.MapScore(acc.Pix, d.cfg.Score, d.cfg.TopK)
 	if acc.H != img.H || acc.W != img.W {
 		acc = imageio.ResizeMap(acc, img.H, img.W)
 	}
 	return detector.Result{Score: score, Map: acc}, nil
 }
 
-// imageScore reduces a map to one number: its maximum, or the mean of its
-// top fraction of values.
-func imageScore(pix []float32, mode string, frac float64) float64 {
-	if mode == "topk" {
-		k := max(1, int(frac*float64(len(pix))+0.5))
-		v := slices.Clone(pix)
-		slices.Sort(v)
-		var s float64
-		for _, x := range v[len(v)-k:] {
-			s += float64(x)
-		}
-		return s / float64(k)
-	}
-	m := pix[0]
-	for _, x := range pix[1:] {
-		m = max(m, x)
-	}
-	return float64(m)
-}

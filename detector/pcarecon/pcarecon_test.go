@@ -443,16 +443,6 @@ func TestPositionsCoverEdges(t *testing.T) {
 	}
 }
 
-func TestImageScore(t *testing.T) {
-	pix := []float32{1, 9, 3, 7, 5, 2, 8, 4, 6, 0}
-	if got := imageScore(pix, "max", 0); got != 9 {
-		t.Errorf("max %g", got)
-	}
-	if got := imageScore(pix, "topk", 0.3); got != 8 {
-		t.Errorf("top 30%% mean %g, want 8", got)
-	}
-}
-
 func TestConfigErrorsNameField(t *testing.T) {
 	for raw, field := range map[string]string{
 		`{"patch":0}`:                "patch",
