@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/vigil-ad/vigil/detector"
+	_ "github.com/vigil-ad/vigil/detector/ae"
 	_ "github.com/vigil-ad/vigil/detector/knn"
 	_ "github.com/vigil-ad/vigil/detector/padim"
 	_ "github.com/vigil-ad/vigil/detector/patchcore"
