@@ -133,13 +133,15 @@ func SSIMMap(x, y *tensor.Tensor) *tensor.Tensor {
 		panic(fmt.Sprintf("nn.SSIMMap: shapes %v and %v (want equal [N,C,H,W])", x.Shape, y.Shape))
 	}
 	mu := ssimStats(x, y)
-	s, _ := ssimFormula(mu, x.Shape, false)
+	s, _ := ssimFormula(mu, x.Shape, false, false)
 	return s
 }
 
 // ssimFormula evaluates SSIM from the blurred statistics; with grad it also
-// returns dS/d(μx, μy, E[x²], E[y²], E[xy]) stacked like mu.
-func ssimFormula(mu *tensor.Tensor, shape []int, grad bool) (s, ds *tensor.Tensor) {
+// returns dS/d(μx, μy, E[x²], E[y²], E[xy]) stacked like mu. With csOnly it
+// evaluates the contrast-structure term (2σxy + C2)/(σx² + σy² + C2) alone,
+// as MS-SSIM does at its finer scales.
+func ssimFormula(mu *tensor.Tensor, shape []int, csOnly, grad bool) (s, ds *tensor.Tensor) {
 	n, c, h, w := shape[0], shape[1], shape[2], shape[3]
 	hw := h * w
 	s = tensor.New(shape...)
@@ -162,10 +164,22 @@ func ssimFormula(mu *tensor.Tensor, shape []int, grad bool) (s, ds *tensor.Tenso
 			for i := range out {
 				ux, uy := float64(mx[i]), float64(my[i])
 				sxy := float64(exy[i]) - ux*uy
-				a1 := 2*ux*uy + ssimC1
 				a2 := 2*sxy + ssimC2
-				b1 := ux*ux + uy*uy + ssimC1
 				b2 := float64(exx[i]) - ux*ux + float64(eyy[i]) - uy*uy + ssimC2
+				if csOnly {
+					v := a2 / b2
+					out[i] = float32(v)
+					if grad {
+						g0[i] = float32((2*ux*v - 2*uy) / b2)
+						g1[i] = float32((2*uy*v - 2*ux) / b2)
+						g2[i] = float32(-v / b2)
+						g3[i] = float32(-v / b2)
+						g4[i] = float32(2 / b2)
+					}
+					continue
+				}
+				a1 := 2*ux*uy + ssimC1
+				b1 := ux*ux + uy*uy + ssimC1
 				den := b1 * b2
 				v := a1 * a2 / den
 				out[i] = float32(v)
@@ -182,6 +196,45 @@ func ssimFormula(mu *tensor.Tensor, shape []int, grad bool) (s, ds *tensor.Tenso
 	return s, ds
 }
 
+// ssimStatsBackward turns ds, the gradient with respect to the stacked
+// statistics before blurring, into gradients for x and y (nil where not
+// needed): blur is self-adjoint, then the chain through x, y, x², y², xy.
+func ssimStatsBackward(op string, ds, xv, yv *tensor.Tensor, needX, needY bool) (dx, dy *tensor.Tensor) {
+	d := gaussBlur(ds)
+	n, c, h, w := xv.Dims4(op)
+	hw := h * w
+	if needX {
+		dx = like(xv)
+	}
+	if needY {
+		dy = like(yv)
+	}
+	for b := 0; b < n; b++ {
+		for ci := 0; ci < c; ci++ {
+			src := (b*c + ci) * hw
+			at := func(k int) []float32 {
+				o := ((b * 5 * c) + k*c + ci) * hw
+				return d.Data[o : o+hw]
+			}
+			d0, d1, d2, d3, d4 := at(0), at(1), at(2), at(3), at(4)
+			xs, ys := xv.Data[src:src+hw], yv.Data[src:src+hw]
+			if dx != nil {
+				o := dx.Data[src : src+hw]
+				for i := range o {
+					o[i] = d0[i] + 2*xs[i]*d2[i] + ys[i]*d4[i]
+				}
+			}
+			if dy != nil {
+				o := dy.Data[src : src+hw]
+				for i := range o {
+					o[i] = d1[i] + 2*ys[i]*d3[i] + xs[i]*d4[i]
+				}
+			}
+		}
+	}
+	return dx, dy
+}
+
 // SSIMLoss returns 1 − mean SSIM(x, y) over all pixels and channels, with
 // the gradient flowing to both x and y (whichever require it).
 func SSIMLoss(x, y *Var) *Var {
@@ -190,7 +243,7 @@ func SSIMLoss(x, y *Var) *Var {
 		panic(fmt.Sprintf("nn.SSIMLoss: shapes %v and %v (want equal [N,C,H,W])", xv.Shape, yv.Shape))
 	}
 	mu := ssimStats(xv, yv)
-	s, ds := ssimFormula(mu, xv.Shape, track(x, y))
+	s, ds := ssimFormula(mu, xv.Shape, false, track(x, y))
 	var sum float64
 	for _, v := range s.Data {
 		sum += float64(v)
@@ -202,39 +255,7 @@ func SSIMLoss(x, y *Var) *Var {
 		for i := range ds.Data {
 			ds.Data[i] *= k
 		}
-		d := gaussBlur(ds) // self-adjoint: gradient w.r.t. x, y, x², y², xy
-		n, c, h, w := xv.Dims4("nn.SSIMLoss")
-		hw := h * w
-		var dx, dy *tensor.Tensor
-		if needs(x) {
-			dx = like(xv)
-		}
-		if needs(y) {
-			dy = like(yv)
-		}
-		for b := 0; b < n; b++ {
-			for ci := 0; ci < c; ci++ {
-				src := (b*c + ci) * hw
-				at := func(k int) []float32 {
-					o := ((b * 5 * c) + k*c + ci) * hw
-					return d.Data[o : o+hw]
-				}
-				d0, d1, d2, d3, d4 := at(0), at(1), at(2), at(3), at(4)
-				xs, ys := xv.Data[src:src+hw], yv.Data[src:src+hw]
-				if dx != nil {
-					o := dx.Data[src : src+hw]
-					for i := range o {
-						o[i] = d0[i] + 2*xs[i]*d2[i] + ys[i]*d4[i]
-					}
-				}
-				if dy != nil {
-					o := dy.Data[src : src+hw]
-					for i := range o {
-						o[i] = d1[i] + 2*ys[i]*d3[i] + xs[i]*d4[i]
-					}
-				}
-			}
-		}
+		dx, dy := ssimStatsBackward("nn.SSIMLoss", ds, xv, yv, needs(x), needs(y))
 		if dx != nil {
 			x.accum(dx)
 		}
