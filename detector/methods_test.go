@@ -15,6 +15,7 @@ import (
 	_ "github.com/vigil-ad/vigil/detector/padim"
 	_ "github.com/vigil-ad/vigil/detector/patchcore"
 	_ "github.com/vigil-ad/vigil/detector/pcarecon"
+	_ "github.com/vigil-ad/vigil/detector/riad"
 )
 
 // The methods the CLI offers; each must follow the config convention.

@@ -11,6 +11,7 @@ import (
 	_ "github.com/vigil-ad/vigil/detector/padim"
 	_ "github.com/vigil-ad/vigil/detector/patchcore"
 	_ "github.com/vigil-ad/vigil/detector/pcarecon"
+	_ "github.com/vigil-ad/vigil/detector/riad"
 )
 
 func cmdMethods(args []string, stdout io.Writer) error {
