@@ -11,6 +11,7 @@ import (
 
 	"github.com/vigil-ad/vigil/detector"
 	_ "github.com/vigil-ad/vigil/detector/ae"
+	_ "github.com/vigil-ad/vigil/detector/geotrans"
 	_ "github.com/vigil-ad/vigil/detector/knn"
 	_ "github.com/vigil-ad/vigil/detector/padim"
 	_ "github.com/vigil-ad/vigil/detector/patchcore"
