@@ -52,9 +52,9 @@ func (s FCAESpec) stageWidth(i int) int { return s.Width << min(i, 3) }
 // convolutions, each with ReLU; then a linear 3×3 convolution to Latent
 // channels (a linear code, so a density can be fitted on it). The decoder
 // mirrors it: a 3×3 convolution from the code with ReLU, per stage Depth
-// 3×3 convolutions then a 4×4 stride-2 transposed convolution with ReLU,
-// and a final 3×3 convolution to In channels with a sigmoid (outputs in
-// [0,1], as the images are).
+// 3×3 convolutions then a 4×4 stride-2 transposed convolution with ReLU
+// (the last one to Width/2 channels), and a final 3×3 convolution to In
+// channels with a sigmoid (outputs in [0,1], as the images are).
 type FCAE struct {
 	Spec FCAESpec
 	EncoderDecoder
@@ -88,13 +88,15 @@ func NewFCAE(s FCAESpec, seed uint64) (*FCAE, error) {
 		for j := 0; j < s.Depth; j++ {
 			dec = append(dec, conv(w, w, 3, 1, ops.ActReLU))
 		}
-		out := s.Width
+		// The last transposed convolution runs at full resolution, the
+		// costliest layer: it gives half the first stage's channels.
+		out := max(1, s.Width/2)
 		if i > 0 {
 			out = s.stageWidth(i - 1)
 		}
 		dec = append(dec, nn.NewConvTranspose2d(nn.ConvSpec{In: w, Out: out, Kernel: 4, Stride: 2, Pad: 1, Act: ops.ActReLU}, rng))
 	}
-	dec = append(dec, conv(s.Width, s.In, 3, 1, ops.ActNone), nn.Func(nn.Sigmoid))
+	dec = append(dec, conv(max(1, s.Width/2), s.In, 3, 1, ops.ActNone), nn.Func(nn.Sigmoid))
 	return &FCAE{Spec: s, EncoderDecoder: EncoderDecoder{Encoder: nn.NewSequential(enc...), Decoder: nn.NewSequential(dec...)}}, nil
 }
 

@@ -52,7 +52,8 @@ type Config struct {
 	Smooth float64      `json:"smooth" help:"Gaussian sigma, in working-resolution pixels, applied to the map before the image score is taken; 0: none"`
 	Score  string       `json:"score" enum:"max,topk" help:"image score: max of the smoothed map, or topk: mean of its top_k fraction of highest values"`
 	TopK   float64      `json:"top_k" help:"fraction of the map averaged by score topk, in (0,1]"`
-	Train  train.Config `json:"train" help:"training pipeline settings"`
+	Seed   uint64       `json:"seed" help:"seed of initialisation, validation split, crops, shuffling and augmentation (vigil fit --seed): same seed, same model"`
+	Train  train.Config `json:"train" help:"training pipeline settings (train.seed is taken from seed)"`
 	// Channels is recorded by Fit.
 	Channels int `json:"channels,omitempty" help:"set by fit: channel count of the model's input; leave unset"`
 }
@@ -104,6 +105,8 @@ func (c Config) Validate() error {
 		return bad("channels %d must be >= 0", c.Channels)
 	case c.Gray && c.Channels > 1:
 		return bad("channels %d with gray", c.Channels)
+	case c.Train.Seed != 0 && c.Train.Seed != c.Seed:
+		return bad("train.seed %d: set the method's seed key instead (vigil fit --seed)", c.Train.Seed)
 	case c.Train.Patch == 0 || c.Train.Patch%c.Stride != 0:
 		return bad("train.patch %d must be a positive multiple of stride %d", c.Train.Patch, c.Stride)
 	}
@@ -307,6 +310,7 @@ func (d *Detector) Fit(ctx context.Context, imgs []*imageio.Image) error {
 	}
 	cfg := d.cfg
 	cfg.Channels = cfg.channelsOf(imgs[0])
+	cfg.Train.Seed = cfg.Seed
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
@@ -321,7 +325,7 @@ func (d *Detector) Fit(ctx context.Context, imgs []*imageio.Image) error {
 		}
 		work[i] = w
 	}
-	net, err := arch.NewFCAE(cfg.spec(cfg.Channels), cfg.Train.Seed)
+	net, err := arch.NewFCAE(cfg.spec(cfg.Channels), cfg.Seed)
 	if err != nil {
 		return err
 	}
