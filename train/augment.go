@@ -50,9 +50,9 @@ func augmentCrop(rng *rand.Rand, m *imageio.Image, y0, x0, ph, pw int, a Augment
 }
 
 // affineCrop samples the crop of m at (y0, x0) under a rotation by theta
-// (radians, counter-clockwise), a zoom by scale and a shift (ty, tx) in
-// pixels, all about the crop's centre: output pixel d shows the image at
-// centre + R(−theta)·(d − t)/scale. Pixels come from the whole image, so a
+// (radians, counter-clockwise as displayed, like rot90), a zoom by scale
+// and a shift (ty, tx) in pixels, all about the crop's centre: output
+// pixel d shows the image at centre + R(−theta)·(d − t)/scale. Pixels come from the whole image, so a
 // rotated crop shows real content at its corners; beyond the image's
 // border the edge is replicated. Bilinear interpolation; with zero
 // parameters every sample lands on a pixel centre and the crop is copied
@@ -65,9 +65,10 @@ func affineCrop(m *imageio.Image, y0, x0, ph, pw int, theta, scale, ty, tx float
 		dy := float64(y) - float64(ph-1)/2 - ty
 		for x := range pw {
 			dx := float64(x) - float64(pw-1)/2 - tx
-			// Inverse rotation of (dx, dy) in image coordinates (y down).
-			sx := cx + cos*dx + sin*dy
-			sy := cy - sin*dx + cos*dy
+			// Inverse rotation of (dx, dy); y points down, so a displayed
+			// counter-clockwise turn is clockwise in these coordinates.
+			sx := cx + cos*dx - sin*dy
+			sy := cy + sin*dx + cos*dy
 			bilinear(m, sy, sx, out[y*pw+x:], plane)
 		}
 	}

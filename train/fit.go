@@ -591,7 +591,7 @@ func fingerprint(stage string, task Task, trainSet, valSet *Set, cfg Config) map
 	for _, t := range nn.StateTensors(task.Module()) {
 		model = append(model, fmt.Sprintf("%s%v", t.Name, t.Shape))
 	}
-	fp := map[string]string{"stage": stage, "config": string(c), "model": strings.Join(model, " "),
+	fp := map[string]string{"stage": stage, "config": string(c), "model": strings.Join(model, ";"),
 		"data": dataHash(trainSet, valSet)}
 	if f, ok := task.(Fingerprinter); ok {
 		fp["task"] = f.Fingerprint()
@@ -639,7 +639,7 @@ func compareFingerprint(meta, fp map[string]string) error {
 		return configDiff(meta["config"], fp["config"])
 	}
 	if meta["model"] != fp["model"] {
-		a, b := strings.Fields(meta["model"]), strings.Fields(fp["model"])
+		a, b := strings.Split(meta["model"], ";"), strings.Split(fp["model"], ";")
 		for i := range max(len(a), len(b)) {
 			x, y := "(none)", "(none)"
 			if i < len(a) {
