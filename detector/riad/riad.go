@@ -53,6 +53,7 @@ type Config struct {
 	SSIMWeight float64      `json:"ssim_weight" help:"weight of the SSIM loss added to the MSE loss"`
 	GMSWeight  float64      `json:"gms_weight" help:"weight of the multi-scale gradient magnitude similarity loss added to the MSE loss"`
 	Smooth     float64      `json:"smooth" help:"Gaussian sigma, in working-resolution pixels, applied to the map before the image score (its maximum) is taken; 0: none"`
+	Seed       uint64       `json:"seed" help:"seed of initialisation, crops, augmentation and masks (train.seed, if given, must equal it): same seed, same model"`
 	Train      train.Config `json:"train" help:"training pipeline settings (train.patch: side of the random crops trained on, a multiple of 2^depth; 0: whole images)"`
 	Channels   int          `json:"channels,omitempty" help:"set by fit: channel count of the model's input; leave unset"`
 }
@@ -75,6 +76,9 @@ func ParseConfig(raw json.RawMessage) (Config, error) {
 	cfg := DefaultConfig()
 	if err := detector.DecodeConfig(Name, raw, &cfg); err != nil {
 		return cfg, err
+	}
+	if cfg.Train.Seed == 0 {
+		cfg.Train.Seed = cfg.Seed // the CLI's --seed arrives as the top-level key
 	}
 	return cfg, cfg.Validate()
 }
@@ -107,6 +111,8 @@ func (c Config) Validate() error {
 		return bad("gms_weight %g must be >= 0", c.GMSWeight)
 	case !finiteNonNeg(c.Smooth):
 		return bad("smooth %g must be >= 0", c.Smooth)
+	case c.Train.Seed != c.Seed:
+		return bad("train.seed %d differs from seed %d: set seed only", c.Train.Seed, c.Seed)
 	case c.Channels < 0 || c.Channels == 2 || c.Channels > 3:
 		return bad("channels %d must be 1 or 3", c.Channels)
 	case c.Gray && c.Channels > 1:

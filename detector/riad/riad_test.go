@@ -100,7 +100,7 @@ func TestMergeTakesEachPixelFromItsMask(t *testing.T) {
 
 // small trains fast: 32x32 working images, a two-level U-Net.
 const small = `{"size":32,"ks":[2,4,8],"width":8,"depth":2,"smooth":1,
-	"train":{"epochs":12,"batch_size":8,"patch":0,"lr":0.005,"val_fraction":0,"seed":5}}`
+	"train":{"epochs":12,"batch_size":8,"patch":0,"lr":0.005,"val_fraction":0},"seed":5}`
 
 // The contract on generated textures: planted defects found at the right
 // place, maps at the input's size (odd sizes too), identical scores after
@@ -120,6 +120,7 @@ func TestConfigRefusals(t *testing.T) {
 		{`{"train":{"patch":20}}`, "train.patch 20"},
 		{`{"smooth":-1}`, "smooth"},
 		{`{"train":{"lr":0}}`, "train.lr"},
+		{`{"seed":3,"train":{"seed":4}}`, "train.seed 4 differs from seed 3"},
 	} {
 		_, err := detector.New(Name, json.RawMessage(c.raw))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
