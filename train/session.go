@@ -3,6 +3,30 @@
 // crops with augmentations, validation loss on held-out normal images,
 // early stopping, a learning-rate schedule, an atomic checkpoint each
 // epoch and bit-exact resumption.
+//
+// A detector holds a Config under its config key "train", builds a Set
+// from its working-size images, splits off validation images and hands
+// Fit a Task (its module and the loss of one Batch):
+//
+//	set, err := train.NewSet(imgs, train.SetOptions{Channels: 3})
+//	trainSet, valSet := set.Split(cfg.Train.ValFraction, cfg.Train.Seed)
+//	rep, err := train.Fit(ctx, "ae", task, trainSet, valSet, cfg.Train, d.sess)
+//
+// Determinism: every random choice of an epoch (shuffling, crop origins,
+// augmentations, and whatever the Task draws from the rng it is given)
+// comes from a generator seeded by (Config.Seed, stage, epoch), so the
+// same seed gives the same model, and a run resumed from the checkpoint
+// of epoch k continues exactly as the uninterrupted run did. The
+// checkpoint (<CheckpointDir>/<stage>.ckpt, written atomically after every
+// epoch) holds the module's params and buffers, the optimiser state, the
+// best weights so far, the early-stopping counter, the loss history and a
+// Stateful task's state; it also records the stage, config, model shape,
+// task fingerprint and a hash of the images, and a resume refuses a
+// checkpoint whose record differs, naming what differs.
+//
+// Memory: the decoded images (shared, never copied by Split or Sample)
+// plus one batch, reused from step to step, and one copy of the weights
+// for the best epoch.
 package train
 
 import "time"
