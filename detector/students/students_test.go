@@ -1,0 +1,194 @@
+package students
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vigil-ad/vigil/arch"
+	"github.com/vigil-ad/vigil/detector"
+	"github.com/vigil-ad/vigil/detector/detectortest"
+	"github.com/vigil-ad/vigil/imageio"
+	"github.com/vigil-ad/vigil/nn"
+	"github.com/vigil-ad/vigil/tensor"
+	"github.com/vigil-ad/vigil/train"
+)
+
+// tiny is a configuration small enough for unit tests.
+const tiny = `"size":64,"students":3,"dim":8,"width":0.06,"teacher_steps":40,"teacher_batch":8,"teacher_pool":256,` +
+	`"student_steps":80,"student_batch":2,"student_crop":16,"teacher_lr":0.003,"student_lr":0.003,"sigma":1,"val_fraction":0.2,"seed":4`
+
+// TestContractTriplet: self-supervised teacher at p=17; the map peaks in
+// the planted defect, save/load and a refit give identical scores.
+func TestContractTriplet(t *testing.T) {
+	detectortest.Run(t, "students", `{"teacher":"triplet","patch_sizes":[17],`+tiny+`}`, detectortest.Options{NTrain: 24})
+}
+
+// TestContractDistillMultiscale: distilled teacher (a fixed random CNN
+// as the backbone) at two receptive fields, maps averaged.
+func TestContractDistillMultiscale(t *testing.T) {
+	if testing.Short() {
+		t.Skip("two receptive fields: skipped in -short")
+	}
+	detectortest.Run(t, "students", `{"teacher":"distill","backbone":"random:1","distill_size":32,"patch_sizes":[17,33],`+tiny+`}`, detectortest.Options{NTrain: 24})
+}
+
+// TestDenseIsCentred: with the reflect padding, the dense descriptor at
+// pixel (y, x) is the teacher's output on the p×p patch centred there.
+func TestDenseIsCentred(t *testing.T) {
+	net, err := arch.NewPatchNet(33, 4, 0.05, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := nn.NewRNG(5)
+	x := tensor.New(1, 3, 20, 24)
+	for i := range x.Data {
+		x.Data[i] = rng.Float32()
+	}
+	out := dense(net, padFor(net, x), 20, 24)
+	for _, yx := range [][2]int{{0, 0}, {10, 12}, {19, 23}, {3, 20}} {
+		y, xx := yx[0], yx[1]
+		patch := tensor.New(1, 3, 33, 33)
+		crop(x, 0, y-16, xx-16, 33, 33, patch.Data)
+		var d *tensor.Tensor
+		nn.NoGrad(func() { d = net.Forward(nn.NewVar(patch)).Value })
+		for c := 0; c < 4; c++ {
+			a, b := out.Data[(c*20+y)*24+xx], d.Data[c]
+			if math.Abs(float64(a-b)) > 1e-4*(1+math.Abs(float64(b))) {
+				t.Fatalf("(%d,%d) channel %d: dense %g, patch %g", y, xx, c, a, b)
+			}
+		}
+	}
+	// Reflection about the edge, without repeating it.
+	for i, want := range map[int]int{-1: 1, -3: 3, 0: 0, 4: 4, 5: 3, 7: 1, 8: 0, 9: 1, -9: 1} {
+		if got := reflectIndex(i, 5); got != want {
+			t.Errorf("reflectIndex(%d, 5) = %d, want %d", i, got, want)
+		}
+	}
+}
+
+// TestCompactness compares the loss with a float64 brute force and its
+// gradient with central differences.
+func TestCompactness(t *testing.T) {
+	rng := nn.NewRNG(9)
+	const b, k = 7, 4
+	x := tensor.New(b, k)
+	for i := range x.Data {
+		x.Data[i] = float32(rng.NormFloat64())
+	}
+	x.Data[1] = x.Data[0]*0.8 + x.Data[1]*0.2 // some correlation
+	brute := func(x []float32) float64 {
+		mean, sd := make([]float64, k), make([]float64, k)
+		for j := 0; j < k; j++ {
+			for i := 0; i < b; i++ {
+				mean[j] += float64(x[i*k+j]) / b
+			}
+			for i := 0; i < b; i++ {
+				d := float64(x[i*k+j]) - mean[j]
+				sd[j] += d * d / b
+			}
+			sd[j] = math.Sqrt(sd[j] + 1e-6)
+		}
+		var s float64
+		for p := 0; p < k; p++ {
+			for q := p + 1; q < k; q++ {
+				var c float64
+				for i := 0; i < b; i++ {
+					c += (float64(x[i*k+p]) - mean[p]) / sd[p] * (float64(x[i*k+q]) - mean[q]) / sd[q] / b
+				}
+				s += c * c
+			}
+		}
+		return s / (k * (k - 1) / 2)
+	}
+	v := nn.NewParamVar(x)
+	loss := compactness(v)
+	if got, want := float64(loss.Item()), brute(x.Data); math.Abs(got-want) > 1e-4 {
+		t.Fatalf("compactness %g, brute force %g", got, want)
+	}
+	nn.Backward(loss)
+	for i := range x.Data {
+		orig := x.Data[i]
+		const h = 1e-3
+		x.Data[i] = orig + h
+		up := brute(x.Data)
+		x.Data[i] = orig - h
+		down := brute(x.Data)
+		x.Data[i] = orig
+		num := (up - down) / (2 * h)
+		if g := float64(v.Grad.Data[i]); math.Abs(g-num) > 2e-3+2e-2*math.Abs(num) {
+			t.Errorf("d/dx[%d]: analytic %g, numeric %g", i, g, num)
+		}
+	}
+}
+
+// TestConfigErrors names the bad key.
+func TestConfigErrors(t *testing.T) {
+	for cfg, want := range map[string]string{
+		`{"patch_sizes":[21]}`:                "patch_sizes",
+		`{"patch_sizes":[17,17]}`:             "given twice",
+		`{"students":1}`:                      "students",
+		`{"teacher":"imagenet"}`:              "teacher",
+		`{"score":"max"}`:                     "score",
+		`{"val_fraction":0}`:                  "val_fraction",
+		`{"distill_size":50}`:                 "distill_size",
+		`{"studnets":3}`:                      "studnets",
+		`{"teacher":"distill","backbone":""}`: "backbone",
+	} {
+		_, err := New(json.RawMessage(cfg))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %v, want one naming %q", cfg, err, want)
+		}
+	}
+}
+
+// TestResumeAndProgress: a fit with checkpoints reports each chunk of
+// every stage, and a resumed fit whose checkpoints are complete gives
+// the same model without retraining.
+func TestResumeAndProgress(t *testing.T) {
+	cfg := json.RawMessage(`{"teacher":"triplet","patch_sizes":[17],` + strings.Replace(tiny, `"size":64`, `"size":32`, 1) + `}`)
+	var imgs []*imageio.Image
+	for i := 0; i < 6; i++ {
+		imgs = append(imgs, detectortest.Texture(uint64(i), 32, 32))
+	}
+	dir := t.TempDir()
+	fit := func(resume bool) (*Detector, map[string]int) {
+		d, err := New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]int{}
+		d.SetTrainSession(train.Session{CheckpointDir: dir, Resume: resume, Progress: func(e train.Epoch) { seen[e.Stage]++ }})
+		if err := d.Fit(context.Background(), imgs); err != nil {
+			t.Fatal(err)
+		}
+		return d, seen
+	}
+	start := time.Now()
+	a, seen := fit(false)
+	if seen["teacher-p17"] != 10 || seen["students-p17"] != 10 {
+		t.Fatalf("progress per stage %v, want 10 chunks each", seen)
+	}
+	b, seen := fit(true)
+	if len(seen) != 0 {
+		t.Fatalf("resumed fit retrained: %v", seen)
+	}
+	ra, err := a.Score(context.Background(), imgs[:2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb, err := b.Score(context.Background(), imgs[:2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range ra {
+		if ra[i].Score != rb[i].Score {
+			t.Fatalf("image %d: %v after resume, %v before", i, rb[i].Score, ra[i].Score)
+		}
+	}
+	_ = start
+	var _ detector.Trainer = a
+}
