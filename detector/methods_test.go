@@ -17,6 +17,7 @@ import (
 	_ "github.com/vigil-ad/vigil/detector/patchcore"
 	_ "github.com/vigil-ad/vigil/detector/pcarecon"
 	_ "github.com/vigil-ad/vigil/detector/riad"
+	_ "github.com/vigil-ad/vigil/detector/students"
 )
 
 // The methods the CLI offers; each must follow the config convention.

@@ -13,6 +13,7 @@ import (
 	_ "github.com/vigil-ad/vigil/detector/patchcore"
 	_ "github.com/vigil-ad/vigil/detector/pcarecon"
 	_ "github.com/vigil-ad/vigil/detector/riad"
+	_ "github.com/vigil-ad/vigil/detector/students"
 )
 
 func cmdMethods(args []string, stdout io.Writer) error {
