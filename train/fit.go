@@ -86,7 +86,7 @@ func CheckpointPath(dir, stage string) string {
 
 // Fit trains task on trainSet (validation loss on valSet, which may be
 // nil) and leaves the best-validation (or, without validation, the last)
-// weights in the module. stage names the checkpoint file and the progress
+// weights in the module, which it returns in evaluation mode. stage names the checkpoint file and the progress
 // lines. Each epoch draws cfg.StepsPerEpoch batches of cfg.BatchSize
 // crops, visiting the images in a shuffled order; its randomness comes
 // from a generator seeded by (cfg.Seed, stage, epoch), so a resumed run
@@ -112,6 +112,7 @@ func Fit(ctx context.Context, stage string, task Task, trainSet, valSet *Set, cf
 		return fail("%v", err)
 	}
 	m := task.Module()
+	defer m.Train(false) // trained: leave it ready to score
 	var params []*nn.Param
 	for _, p := range m.Params() {
 		if p.RequiresGrad {
@@ -131,11 +132,11 @@ func Fit(ctx context.Context, stage string, task Task, trainSet, valSet *Set, cf
 		steps = (crops + cfg.BatchSize - 1) / cfg.BatchSize
 	}
 	stream := stageStream(stage)
-	fp := fingerprint(stage, task, trainSet, valSet, cfg)
-
 	st := runState{bestVal: math.Inf(1)}
 	ckPath := ""
+	var fp map[string]string // hashes every pixel: only when checkpointing
 	if sess.CheckpointDir != "" {
+		fp = fingerprint(stage, task, trainSet, valSet, cfg)
 		if err := os.MkdirAll(sess.CheckpointDir, 0o755); err != nil {
 			return fail("checkpoint directory: %v", err)
 		}
@@ -326,8 +327,7 @@ func (s *shuffler) next(k int) []int {
 // identically every epoch.
 func valLoss(task Task, valSet *Set, cfg Config, stream uint64, batch *Batch) (float64, error) {
 	m := task.Module()
-	m.Train(false)
-	defer m.Train(true)
+	m.Train(false) // the next epoch switches it back
 	rng := rand.New(rand.NewPCG(cfg.Seed, stream^valStream))
 	var ts []tile
 	var sum float64

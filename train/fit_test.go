@@ -27,6 +27,15 @@ type reconTask struct {
 	centre []float32
 	calls  int
 	onLoss func(n int) // called before each training loss, with the count so far
+	val    []valDraw   // every validation batch seen
+}
+
+// valDraw records a validation batch: the task's first random draw, the
+// sum of its pixels and its size.
+type valDraw struct {
+	draw uint64
+	sum  float64
+	n    int
 }
 
 func newRecon(seed uint64, hidden int) *reconTask {
@@ -50,6 +59,18 @@ func (r *reconTask) Loss(b *Batch, rng *rand.Rand) *nn.Var {
 		if r.onLoss != nil {
 			r.onLoss(r.calls)
 		}
+		if !r.net.Layers[1].(*nn.BatchNorm2dLayer).Training {
+			panic("training step in evaluation mode")
+		}
+	} else {
+		if r.net.Layers[1].(*nn.BatchNorm2dLayer).Training {
+			panic("validation in training mode")
+		}
+		var s float64
+		for _, v := range b.X.Data {
+			s += float64(v)
+		}
+		r.val = append(r.val, valDraw{rng.Uint64(), s, b.Len()})
 	}
 	x := nn.NewVar(b.X)
 	target := b.X.Clone()
@@ -158,6 +179,19 @@ func TestFitLearns(t *testing.T) {
 		if rep.History[i].Loss != e.Loss || rep.History[i].ValLoss != e.ValLoss {
 			t.Fatalf("history %d differs from progress", i)
 		}
+	}
+	// Validation: 3 images × 4 tiles in batches of 8 and 4, the same
+	// batches and the same generator every epoch.
+	if len(task.val) != 8*2 || task.val[0].n != 8 || task.val[1].n != 4 {
+		t.Fatalf("validation batches %+v", task.val[:2])
+	}
+	for i, v := range task.val {
+		if v != task.val[i%2] {
+			t.Fatalf("validation batch %d differs from the first epoch's: %+v vs %+v", i, v, task.val[i%2])
+		}
+	}
+	if task.net.Layers[1].(*nn.BatchNorm2dLayer).Training {
+		t.Fatal("Fit left the module in training mode")
 	}
 	// The cosine schedule anneals: the last epoch ends near zero.
 	if !(eps[0].LR < cfg.LR && eps[7].LR < cfg.LR*0.01) {
@@ -483,5 +517,41 @@ func TestStepsAndSchedules(t *testing.T) {
 func TestCheckpointPath(t *testing.T) {
 	if got := CheckpointPath("d", "student 2/5"); got != filepath.Join("d", "student_2_5.ckpt") {
 		t.Fatal(got)
+	}
+}
+
+// Early stopping survives a crash: the counter and the best weights come
+// back from the checkpoint.
+func TestEarlyStoppingResume(t *testing.T) {
+	tr, va := toySets(t)
+	cfg := toyConfig()
+	cfg.Epochs, cfg.Patience, cfg.Optimizer, cfg.Schedule, cfg.LR = 10, 2, "sgd", "constant", 0.1
+	val := []float64{5, 3, 4, 3.5, 6, 1, 1}
+	straight := &paramTask{lin: nn.NewLinear(1, 1, false, nn.NewRNG(1)), val: val}
+	repA, err := Fit(context.Background(), "es", straight, tr, va, cfg, Session{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	first := &paramTask{lin: nn.NewLinear(1, 1, false, nn.NewRNG(1)), val: val}
+	if _, err := Fit(ctx, "es", first, tr, va, cfg, Session{CheckpointDir: dir, Progress: func(e Epoch) {
+		if e.Epoch == 3 {
+			cancel()
+		}
+	}}); !errors.Is(err, context.Canceled) {
+		t.Fatal(err)
+	}
+	resumed := &paramTask{lin: nn.NewLinear(1, 1, false, nn.NewRNG(7)), val: val}
+	repB, err := Fit(context.Background(), "es", resumed, tr, va, cfg, Session{CheckpointDir: dir, Resume: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if repA.Stopped != "early-stopping" || repA.Epochs != 4 || repA.BestEpoch != 2 {
+		t.Fatalf("straight run %+v", repA)
+	}
+	if repB.Stopped != repA.Stopped || repB.Epochs != repA.Epochs || repB.BestEpoch != repA.BestEpoch ||
+		resumed.lin.Weight.Value.Data[0] != straight.lin.Weight.Value.Data[0] {
+		t.Fatalf("resumed %+v weight %v, straight %+v weight %v", repB, resumed.lin.Weight.Value.Data[0], repA, straight.lin.Weight.Value.Data[0])
 	}
 }
