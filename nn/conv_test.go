@@ -129,39 +129,16 @@ func TestBatchNormRunningStats(t *testing.T) {
 	}
 }
 
-// ssimRef is a direct float64 SSIM: explicit 11×11 Gaussian window with
-// zero padding, then the SSIM formula, averaged.
+// ssimRef is a direct float64 SSIM (ssimMapsRef: explicit 11×11 Gaussian
+// window with zero padding), averaged over pixels, channels and images.
 func ssimRef(x, y *tensor.Tensor) float64 {
 	n, c, h, w := x.Dims4("ref")
-	g := gaussian1D()
 	var total float64
-	at := func(t *tensor.Tensor, b, ci, i, j int) float64 {
-		if i < 0 || j < 0 || i >= h || j >= w {
-			return 0
-		}
-		return float64(t.Data[((b*c+ci)*h+i)*w+j])
-	}
 	for b := 0; b < n; b++ {
 		for ci := 0; ci < c; ci++ {
-			for i := 0; i < h; i++ {
-				for j := 0; j < w; j++ {
-					var mx, my, sxx, syy, sxy float64
-					for u := -5; u <= 5; u++ {
-						for v := -5; v <= 5; v++ {
-							wt := float64(g[u+5]) * float64(g[v+5])
-							a, bb := at(x, b, ci, i+u, j+v), at(y, b, ci, i+u, j+v)
-							mx += wt * a
-							my += wt * bb
-							sxx += wt * a * a
-							syy += wt * bb * bb
-							sxy += wt * a * bb
-						}
-					}
-					sxx -= mx * mx
-					syy -= my * my
-					sxy -= mx * my
-					total += (2*mx*my + ssimC1) * (2*sxy + ssimC2) / ((mx*mx + my*my + ssimC1) * (sxx + syy + ssimC2))
-				}
+			m, _ := ssimMapsRef(planeOf(x, b, ci), planeOf(y, b, ci))
+			for _, v := range m.v {
+				total += v
 			}
 		}
 	}
@@ -171,10 +148,7 @@ func ssimRef(x, y *tensor.Tensor) float64 {
 func TestSSIM(t *testing.T) {
 	rng := rand.New(rand.NewPCG(17, 18))
 	x := randT(rng, 0, 1, 2, 2, 12, 13)
-	y := x.Clone()
-	for i := range y.Data {
-		y.Data[i] += 0.2 * (rng.Float32() - 0.5)
-	}
+	y := jitter(rng, x, 0.2)
 	got := 1 - float64(SSIMLoss(NewVar(x), NewVar(y)).Item())
 	want := ssimRef(x, y)
 	if math.Abs(got-want) > 1e-5 {

@@ -61,7 +61,7 @@ func dftTable(n int) (c, s []float32) {
 }
 
 // cwLow is the pyramid's radial low-pass: 1 below π/4, 0 above π/2, a
-// raised cosine on the log-radius between; cwHigh² = 1 − cwLow².
+// raised cosine on the log-radius between; cwHigh² + cwLow² = 1.
 func cwLow(r float64) float64 {
 	switch {
 	case r <= math.Pi/4:
@@ -72,15 +72,9 @@ func cwLow(r float64) float64 {
 	return math.Cos(math.Pi / 2 * math.Log2(4*r/math.Pi))
 }
 
-func cwHigh(r float64) float64 {
-	switch {
-	case r <= math.Pi/4:
-		return 0
-	case r >= math.Pi/2:
-		return 1
-	}
-	return math.Cos(math.Pi / 2 * math.Log2(2*r/math.Pi))
-}
+// cwHigh is cwLow mirrored on the log-radius: r ↦ π²/(8r) reflects
+// [π/4, π/2] about its log-midpoint π/(2√2).
+func cwHigh(r float64) float64 { return cwLow(math.Pi * math.Pi / (8 * r)) }
 
 // cwFilters returns the subband filters, scale-major: band s, orientation
 // k is cwHigh(2ˢr)·cwLow(2ˢ⁻¹r) (passband around π/2^(s+1)) times the

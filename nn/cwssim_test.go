@@ -113,10 +113,7 @@ func cwssimRefPlane(a, b plane64) []float64 {
 func TestCWSSIMAgainstReference(t *testing.T) {
 	rng := rand.New(rand.NewPCG(51, 52))
 	x := randT(rng, 0, 1, 2, 2, 10, 9)
-	y := x.Clone()
-	for i := range y.Data {
-		y.Data[i] += 0.4 * (rng.Float32() - 0.5)
-	}
+	y := jitter(rng, x, 0.4)
 	n, c, h, w := x.Dims4("test")
 	ref := make([][]float64, n)
 	for b := 0; b < n; b++ {
@@ -162,14 +159,8 @@ func TestCWSSIMTightFrame(t *testing.T) {
 
 func TestCWSSIMIdentityAndErrors(t *testing.T) {
 	rng := rand.New(rand.NewPCG(53, 54))
-	x := randT(rng, 0, 1, 2, 3, 16, 12)
-	if l := CWSSIMLoss(NewVar(x), NewVar(x.Clone())).Item(); math.Abs(float64(l)) > 1e-5 {
-		t.Fatalf("CW-SSIM loss of identical images %v, want 0", l)
-	}
+	identityAndNaN(t, "CWSSIMLoss", CWSSIMLoss, randT(rng, 0, 1, 2, 3, 16, 12))
 	mustPanic(t, "6×20", func() { CWSSIMMap(tensor.New(1, 1, 6, 20), tensor.New(1, 1, 6, 20)) })
-	bad := x.Clone()
-	bad.Data[7] = float32(math.NaN())
-	mustPanic(t, "NaN input", func() { CWSSIMLoss(NewVar(x), NewVar(bad)) })
 }
 
 // TestCWSSIMTranslationInsensitive: a smooth periodic texture shifted by one
@@ -201,15 +192,8 @@ func TestCWSSIMMapPeak(t *testing.T) { plantedPeak(t, "CW-SSIM", CWSSIMMap) }
 
 func TestGradCWSSIM(t *testing.T) {
 	rng := rand.New(rand.NewPCG(55, 56))
-	near := func(x *tensor.Tensor) *tensor.Tensor {
-		y := x.Clone()
-		for i := range y.Data {
-			y.Data[i] += 0.3 * (rng.Float32() - 0.5)
-		}
-		return y
-	}
 	x := randT(rng, 0, 1, 1, 2, 9, 10)
-	gradCheck(t, "CWSSIMLoss", func(in []*Var) *Var { return Scale(CWSSIMLoss(in[0], in[1]), 1000) }, x, near(x))
+	gradCheck(t, "CWSSIMLoss", func(in []*Var) *Var { return Scale(CWSSIMLoss(in[0], in[1]), 1000) }, x, jitter(rng, x, 0.3))
 	x = randT(rng, 0, 1, 2, 1, 16, 16)
-	gradCheck(t, "CWSSIMLoss16", func(in []*Var) *Var { return Scale(CWSSIMLoss(in[0], in[1]), 1000) }, x, near(x))
+	gradCheck(t, "CWSSIMLoss16", func(in []*Var) *Var { return Scale(CWSSIMLoss(in[0], in[1]), 1000) }, x, jitter(rng, x, 0.3))
 }

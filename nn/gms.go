@@ -22,6 +22,24 @@ const (
 // the scales of MSGMS and MS-SSIM.
 var halve = ops.Pool2D{KH: 2, KW: 2, StrideH: 2, StrideW: 2}
 
+// pyramidBackward is the backward pass through a pyramid of `scales`
+// 2×2 average poolings of x and y: level(s) returns the gradients with
+// respect to the images at scale s through that scale's own terms; those
+// of the coarser scales reach scale s through the pooling's adjoint.
+func pyramidBackward(x, y *Var, scales int, level func(s int) (gx, gy *tensor.Tensor)) {
+	var dx, dy *tensor.Tensor
+	for s := scales - 1; s >= 0; s-- {
+		gx, gy := level(s)
+		if dx != nil {
+			addTo(gx.Data, ops.AvgPool2dBackward(dx, halve, gx.Shape).Data)
+			addTo(gy.Data, ops.AvgPool2dBackward(dy, halve, gy.Shape).Data)
+		}
+		dx, dy = gx, gy
+	}
+	x.accum(dx)
+	y.accum(dy)
+}
+
 // checkPair panics unless x and y are equal [N,C,H,W] shapes of at least
 // minSide pixels a side.
 func checkPair(op string, x, y *tensor.Tensor, minSide int, why string) {
@@ -214,8 +232,7 @@ func gmsLoss(op string, x, y *Var, scales int) *Var {
 		k := -res.Grad.Data[0] / float32(scales*m)
 		full := tensor.New(xv.Shape...)
 		full.Fill(k)
-		var dx, dy *tensor.Tensor
-		for s := scales - 1; s >= 0; s-- {
+		pyramidBackward(x, y, scales, func(s int) (gx, gy *tensor.Tensor) {
 			l := levels[s]
 			dg := full
 			if s > 0 {
@@ -223,7 +240,7 @@ func gmsLoss(op string, x, y *Var, scales int) *Var {
 			}
 			n, c, h, w := l.x.Dims4(op)
 			hw := h * w
-			gx, gy := like(l.x), like(l.y)
+			gx, gy = like(l.x), like(l.y)
 			tensor.Parallel(n*c, func(lo, hi int) {
 				tmp := make([]float32, 3*hw)
 				a, b, f := tmp[:hw], tmp[hw:2*hw], tmp[2*hw:]
@@ -244,14 +261,8 @@ func gmsLoss(op string, x, y *Var, scales int) *Var {
 					}
 				}
 			})
-			if dx != nil { // the coarser scales' gradient, through the pooling
-				addTo(gx.Data, ops.AvgPool2dBackward(dx, halve, l.x.Shape).Data)
-				addTo(gy.Data, ops.AvgPool2dBackward(dy, halve, l.y.Shape).Data)
-			}
-			dx, dy = gx, gy
-		}
-		x.accum(dx)
-		y.accum(dy)
+			return gx, gy
+		})
 	})
 	return res
 }

@@ -151,10 +151,7 @@ func TestMSGMSAgainstReference(t *testing.T) {
 	// 13×17: odd sizes exercise the pooling's dropped edge and non-integer
 	// upsampling ratios.
 	x := randT(rng, 0, 1, 2, 3, 13, 17)
-	y := x.Clone()
-	for i := range y.Data {
-		y.Data[i] += 0.3 * (rng.Float32() - 0.5)
-	}
+	y := jitter(rng, x, 0.3)
 	checkMapLoss(t, "MSGMS", MSGMSMap(x, y), MSGMSLoss(NewVar(x), NewVar(y)).Item(), msgmsRef(x, y, 4), 2e-5)
 	checkMapLoss(t, "GMS", GMSMap(x, y), GMSLoss(NewVar(x), NewVar(y)).Item(), msgmsRef(x, y, 1), 2e-5)
 }
@@ -183,18 +180,36 @@ func TestGMSHandValue(t *testing.T) {
 func TestMSGMSIdentityAndErrors(t *testing.T) {
 	rng := rand.New(rand.NewPCG(33, 34))
 	x := randT(rng, 0, 1, 2, 3, 16, 16)
-	if l := MSGMSLoss(NewVar(x), NewVar(x.Clone())).Item(); math.Abs(float64(l)) > 1e-6 {
-		t.Fatalf("MSGMS of identical images %v, want 0", l)
-	}
+	identityAndNaN(t, "MSGMSLoss", MSGMSLoss, x)
+	identityAndNaN(t, "GMSLoss", GMSLoss, x)
 	flat := tensor.New(1, 1, 8, 8)
 	if l := MSGMSLoss(NewVar(flat), NewVar(flat)).Item(); l != 0 {
 		t.Fatalf("MSGMS of flat identical images %v, want 0", l)
 	}
 	mustPanic(t, "too small", func() { MSGMSMap(tensor.New(1, 1, 7, 9), tensor.New(1, 1, 7, 9)) })
 	mustPanic(t, "shape mismatch", func() { MSGMSLoss(NewVar(x), NewVar(tensor.New(2, 3, 16, 15))) })
+}
+
+// jitter returns x plus uniform noise of width amp.
+func jitter(rng *rand.Rand, x *tensor.Tensor, amp float32) *tensor.Tensor {
+	y := x.Clone()
+	for i := range y.Data {
+		y.Data[i] += amp * (rng.Float32() - 0.5)
+	}
+	return y
+}
+
+// identityAndNaN checks that a loss of identical images is 0 and that a
+// NaN in either input panics instead of giving a NaN loss.
+func identityAndNaN(t *testing.T, name string, loss func(x, y *Var) *Var, x *tensor.Tensor) {
+	t.Helper()
+	if l := loss(NewVar(x), NewVar(x.Clone())).Item(); math.Abs(float64(l)) > 1e-5 {
+		t.Fatalf("%s of identical images %v, want 0", name, l)
+	}
 	bad := x.Clone()
-	bad.Data[5] = float32(math.NaN())
-	mustPanic(t, "NaN", func() { MSGMSLoss(NewVar(bad), NewVar(x)) })
+	bad.Data[len(bad.Data)/2] = float32(math.NaN())
+	mustPanic(t, name+" of a NaN x", func() { loss(NewVar(bad), NewVar(x)) })
+	mustPanic(t, name+" of a NaN y", func() { loss(NewVar(x), NewVar(bad)) })
 }
 
 func mustPanic(t *testing.T, what string, f func()) {

@@ -102,8 +102,7 @@ func MSSSIMLoss(x, y *Var) *Var {
 	var res *Var
 	res = result(tensor.From(loss, 1), []*Var{x, y}, func() {
 		g := -float64(res.Grad.Data[0]) / float64(np)
-		var dx, dy *tensor.Tensor
-		for j := len(levels) - 1; j >= 0; j-- {
+		pyramidBackward(x, y, len(levels), func(j int) (gx, gy *tensor.Tensor) {
 			l := levels[j]
 			n, c, h, w := l.x.Dims4(op)
 			hw := h * w
@@ -123,15 +122,8 @@ func MSSSIMLoss(x, y *Var) *Var {
 					}
 				}
 			}
-			gx, gy := ssimStatsBackward("nn."+op, l.dm, l.x, l.y, true, true)
-			if dx != nil { // the coarser scales' gradient, through the pooling
-				addTo(gx.Data, ops.AvgPool2dBackward(dx, halve, l.x.Shape).Data)
-				addTo(gy.Data, ops.AvgPool2dBackward(dy, halve, l.y.Shape).Data)
-			}
-			dx, dy = gx, gy
-		}
-		x.accum(dx)
-		y.accum(dy)
+			return ssimStatsBackward("nn."+op, l.dm, l.x, l.y, true, true)
+		})
 	})
 	return res
 }
