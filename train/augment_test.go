@@ -234,3 +234,29 @@ func TestAugmentOff(t *testing.T) {
 		t.Fatal("no augmentation consumed random numbers")
 	}
 }
+
+// Non-square crops only ever turn by 0 or 180 degrees under Rot90, and
+// both happen.
+func TestRot90NonSquare(t *testing.T) {
+	const c, h, w = 1, 3, 5
+	m := randImage(6, c, h, w)
+	r180 := slices.Clone(m.Pix)
+	slices.Reverse(r180) // one plane: 180° is the reversed pixel order
+	rng := rand.New(rand.NewPCG(2, 2))
+	out := make([]float32, c*h*w)
+	seen := [2]bool{}
+	for range 50 {
+		augmentCrop(rng, m, 0, 0, h, w, Augment{Rot90: true}, out)
+		switch {
+		case slices.Equal(out, m.Pix):
+			seen[0] = true
+		case slices.Equal(out, r180):
+			seen[1] = true
+		default:
+			t.Fatal("non-square Rot90 gave neither 0 nor 180 degrees")
+		}
+	}
+	if !seen[0] || !seen[1] {
+		t.Fatalf("turns seen %v", seen)
+	}
+}

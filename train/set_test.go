@@ -225,3 +225,28 @@ func TestValidate(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkCrops: one batch of 32 RGB 64×64 crops from 256×256 images,
+// with and without every augmentation.
+func BenchmarkCrops(b *testing.B) {
+	s, err := NewSet(randImages(8, 3, 256, 256), SetOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	idx := []int{0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7}
+	for _, c := range []struct {
+		name string
+		aug  Augment
+	}{
+		{"plain", Augment{}},
+		{"all", Augment{HFlip: true, VFlip: true, Rot90: true, Rotate: 10, Shift: 0.1, Scale: 0.1, Brightness: 0.1, Contrast: 0.1, Noise: 0.02}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			rng := rand.New(rand.NewPCG(1, 1))
+			var batch Batch
+			for b.Loop() {
+				s.Crops(rng, idx, 64, c.aug, &batch)
+			}
+		})
+	}
+}
