@@ -49,6 +49,8 @@ type Config struct {
 	Width        float64 `json:"width" help:"channel width factor of the patch networks (1: the paper's 128/256 channels)"`
 	Teacher      string  `json:"teacher" enum:"distill,triplet" help:"teacher pre-training: distill (regress the backbone's patch features through a linear decoder, plus triplet and compactness losses) or triplet (self-supervised: triplet loss alone)"`
 	TeacherData  string  `json:"teacher_data,omitempty" help:"folder of extra unlabelled images (walked recursively) the teacher trains on besides the training images; never test images"`
+	TeacherLoad  string  `json:"teacher_load,omitempty" help:"teacher file (written with teacher_save) to use instead of pre-training one; it must hold every patch size with this dim and width"`
+	TeacherSave  string  `json:"teacher_save,omitempty" help:"write the pre-trained teachers to this file, reusable with teacher_load"`
 	TeacherSteps int     `json:"teacher_steps" help:"teacher optimiser steps per receptive field"`
 	TeacherBatch int     `json:"teacher_batch" help:"patch triplets per teacher step"`
 	TeacherPool  int     `json:"teacher_pool" help:"patches drawn once for teacher training (their backbone features computed once)"`
@@ -262,6 +264,9 @@ func (d *Detector) Fit(ctx context.Context, imgs []*imageio.Image) error {
 		}
 		d.scales = append(d.scales, sc)
 	}
+	if d.cfg.TeacherSave != "" && d.cfg.TeacherLoad == "" {
+		return d.saveTeachers(d.cfg.TeacherSave, len(trIdx), extra)
+	}
 	return nil
 }
 
@@ -309,7 +314,11 @@ func (d *Detector) fitScale(ctx context.Context, p int, trX, valX, extra *tensor
 	if extra != nil {
 		teachX = concatBatch(trX, extra)
 	}
-	if err := d.trainTeacher(ctx, sc, teachX, seed); err != nil {
+	if c.TeacherLoad != "" {
+		if err := loadTeacher(c.TeacherLoad, teacher); err != nil {
+			return nil, err
+		}
+	} else if err := d.trainTeacher(ctx, sc, teachX, seed); err != nil {
 		return nil, err
 	}
 	done(1)

@@ -192,3 +192,41 @@ func TestResumeAndProgress(t *testing.T) {
 	_ = start
 	var _ detector.Trainer = a
 }
+
+// TestTeacherFile: teachers saved by one fit and loaded by another give
+// the same model as training them again (same seed); a file of another
+// descriptor size is refused by name.
+func TestTeacherFile(t *testing.T) {
+	small := strings.Replace(tiny, `"size":64`, `"size":32`, 1)
+	var imgs []*imageio.Image
+	for i := 0; i < 6; i++ {
+		imgs = append(imgs, detectortest.Texture(uint64(i), 32, 32))
+	}
+	path := t.TempDir() + "/teacher.safetensors"
+	fit := func(extra string) (*Detector, error) {
+		d, err := New(json.RawMessage(`{"teacher":"triplet","patch_sizes":[17],` + small + extra + `}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d, d.Fit(context.Background(), imgs)
+	}
+	a, err := fit(`,"teacher_save":"` + path + `"`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := fit(`,"teacher_load":"` + path + `"`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ra, _ := a.Score(context.Background(), imgs[:3])
+	rb, _ := b.Score(context.Background(), imgs[:3])
+	for i := range ra {
+		if ra[i].Score != rb[i].Score {
+			t.Fatalf("image %d: %v with the loaded teacher, %v with the trained one", i, rb[i].Score, ra[i].Score)
+		}
+	}
+	small = strings.Replace(small, `"width":0.06`, `"width":0.1`, 1)
+	if _, err := fit(`,"teacher_load":"` + path + `"`); err == nil || !strings.Contains(err.Error(), "teacher_load") {
+		t.Fatalf("teacher of another dim: error %v", err)
+	}
+}
