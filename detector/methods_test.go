@@ -11,6 +11,7 @@ import (
 
 	"github.com/vigil-ad/vigil/detector"
 	_ "github.com/vigil-ad/vigil/detector/ae"
+	_ "github.com/vigil-ad/vigil/detector/deepsvdd"
 	_ "github.com/vigil-ad/vigil/detector/geotrans"
 	_ "github.com/vigil-ad/vigil/detector/knn"
 	_ "github.com/vigil-ad/vigil/detector/padim"
@@ -18,6 +19,7 @@ import (
 	_ "github.com/vigil-ad/vigil/detector/pcarecon"
 	_ "github.com/vigil-ad/vigil/detector/riad"
 	_ "github.com/vigil-ad/vigil/detector/students"
+	_ "github.com/vigil-ad/vigil/detector/svdd"
 )
 
 // The methods the CLI offers; each must follow the config convention.

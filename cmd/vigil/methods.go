@@ -7,6 +7,7 @@ import (
 	"github.com/vigil-ad/vigil/detector"
 	// The detectors linked into the binary register themselves by name.
 	_ "github.com/vigil-ad/vigil/detector/ae"
+	_ "github.com/vigil-ad/vigil/detector/deepsvdd"
 	_ "github.com/vigil-ad/vigil/detector/geotrans"
 	_ "github.com/vigil-ad/vigil/detector/knn"
 	_ "github.com/vigil-ad/vigil/detector/padim"
@@ -14,6 +15,7 @@ import (
 	_ "github.com/vigil-ad/vigil/detector/pcarecon"
 	_ "github.com/vigil-ad/vigil/detector/riad"
 	_ "github.com/vigil-ad/vigil/detector/students"
+	_ "github.com/vigil-ad/vigil/detector/svdd"
 )
 
 func cmdMethods(args []string, stdout io.Writer) error {
