@@ -174,7 +174,7 @@ func TestRestoreRefusesBadTensors(t *testing.T) {
 	for what, ts := range map[string]map[string]safetensors.Tensor{
 		`"alpha"`:          bad("alpha", nil),
 		`"sv"`:             bad("sv", make([]float32, nsv), nsv, 1),
-		`non-finite`: bad("alpha", alpha, nsv),
+		`non-finite`:       bad("alpha", alpha, nsv),
 		`sum to 2`:         bad("alpha", neg, nsv),
 		`gamma 0`:          bad("sphere", []float32{0, 0.5, 0.1}, 3),
 		`"pca_components"`: bad("pca_components", nil),
