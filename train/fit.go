@@ -581,7 +581,6 @@ func (st *runState) load(path string, fp map[string]string, epochs int, task Tas
 	return true, nil
 }
 
-
 // fingerprint describes what a checkpoint must match to be resumed: the
 // stage, the training config, the model's tensor names and shapes, the
 // task's own fingerprint and a hash of the training and validation data.
@@ -696,7 +695,6 @@ func flatten(prefix string, v map[string]any, out map[string]string) {
 		out[prefix+k] = string(j)
 	}
 }
-
 
 func orNone(s string) string {
 	if s == "" {
