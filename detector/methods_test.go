@@ -11,6 +11,7 @@ import (
 
 	"github.com/vigil-ad/vigil/detector"
 	_ "github.com/vigil-ad/vigil/detector/ae"
+	_ "github.com/vigil-ad/vigil/detector/aegmm"
 	_ "github.com/vigil-ad/vigil/detector/dagmm"
 	_ "github.com/vigil-ad/vigil/detector/deepsvdd"
 	_ "github.com/vigil-ad/vigil/detector/geotrans"

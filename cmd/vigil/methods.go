@@ -7,6 +7,7 @@ import (
 	"github.com/vigil-ad/vigil/detector"
 	// The detectors linked into the binary register themselves by name.
 	_ "github.com/vigil-ad/vigil/detector/ae"
+	_ "github.com/vigil-ad/vigil/detector/aegmm"
 	_ "github.com/vigil-ad/vigil/detector/dagmm"
 	_ "github.com/vigil-ad/vigil/detector/deepsvdd"
 	_ "github.com/vigil-ad/vigil/detector/geotrans"

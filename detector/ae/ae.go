@@ -77,19 +77,21 @@ func ParseConfig(raw json.RawMessage) (Config, error) {
 }
 
 // ParseConfigFor decodes raw over into (a method's defaults) with strict
-// keys and validates the autoencoder's part, naming method in errors; a
-// method that embeds Config (aegmm) decodes its own struct and calls
-// Validate on the embedded part.
+// keys and validates it, naming method in errors.
 func ParseConfigFor(method string, raw json.RawMessage, into Config) (Config, error) {
 	if err := detector.DecodeConfig(method, raw, &into); err != nil {
 		return into, err
 	}
-	return into, into.Validate()
+	return into, into.ValidateAs(method)
 }
 
 // Validate reports the first bad field by its JSON name.
-func (c Config) Validate() error {
-	bad := func(format string, a ...any) error { return fmt.Errorf("ae config: "+format, a...) }
+func (c Config) Validate() error { return c.ValidateAs(Name) }
+
+// ValidateAs is Validate with errors prefixed by method's name (for a
+// method that embeds Config).
+func (c Config) ValidateAs(method string) error {
+	bad := func(format string, a ...any) error { return fmt.Errorf(method+" config: "+format, a...) }
 	switch {
 	case c.Size < 0:
 		return bad("size %d must be >= 0", c.Size)
@@ -202,7 +204,7 @@ func (d *Detector) Restore(raw json.RawMessage, tensors map[string]safetensors.T
 // RestoreConfig is Restore with a parsed configuration.
 func (d *Detector) RestoreConfig(cfg Config, tensors map[string]safetensors.Tensor) error {
 	if cfg.Channels < 1 {
-		return fmt.Errorf("ae config: channels missing (model was never fitted)")
+		return fmt.Errorf("channels missing from the config (model was never fitted)")
 	}
 	nd, err := NewFromConfig(cfg)
 	if err != nil {
@@ -279,25 +281,52 @@ func (c Config) workSize(h, w int) (int, int) {
 	return max(1, int(math.Round(float64(h)*float64(c.Size)/float64(w)))), c.Size
 }
 
-// Padded returns the working image edge-padded on the bottom and right to
-// multiples of the stride, as a [1,C,H',W'] tensor.
+// Margin is the border, in pixels, that Padded adds on every side: two
+// code cells. Zero padding inside the network makes the outermost codes
+// unlike any the crops' interiors gave; with a mirrored margin the image's
+// own border is interior to the network's input.
+func (d *Detector) Margin() int { return 2 * d.cfg.Stride }
+
+// Padded returns the working image mirrored by Margin pixels on every side
+// and further on the bottom and right up to multiples of the stride, as a
+// [1,C,H',W'] tensor; the image starts at (Margin, Margin).
 func (d *Detector) Padded(work *imageio.Image) *tensor.Tensor {
-	s := d.cfg.Stride
-	ph, pw := (work.H+s-1)/s*s, (work.W+s-1)/s*s
+	s, m := d.cfg.Stride, d.Margin()
+	ph, pw := (work.H+s-1)/s*s+2*m, (work.W+s-1)/s*s+2*m
 	t := tensor.New(1, work.C, ph, pw)
+	xs := make([]int, pw)
+	for x := range xs {
+		xs[x] = mirror(x-m, work.W)
+	}
 	for c := 0; c < work.C; c++ {
 		src := work.Plane(c)
 		dst := t.Data[c*ph*pw : (c+1)*ph*pw]
 		for y := 0; y < ph; y++ {
-			row := src[min(y, work.H-1)*work.W : (min(y, work.H-1)+1)*work.W]
+			row := src[mirror(y-m, work.H)*work.W:]
 			out := dst[y*pw : (y+1)*pw]
-			copy(out, row)
-			for x := work.W; x < pw; x++ {
-				out[x] = row[work.W-1]
+			for x, sx := range xs {
+				out[x] = row[sx]
 			}
 		}
 	}
 	return t
+}
+
+// mirror maps any index onto 0..n-1 by reflection about the end pixels
+// (…, 2, 1, 0, 1, 2, …, n-1, n-2, …), repeating for indices far outside.
+func mirror(i, n int) int {
+	if n == 1 {
+		return 0
+	}
+	p := 2 * (n - 1)
+	i %= p
+	if i < 0 {
+		i += p
+	}
+	if i >= n {
+		i = p - i
+	}
+	return i
 }
 
 // Fit trains the autoencoder on crops of the (working-size) normal images.
@@ -370,7 +399,7 @@ func (d *Detector) Score(ctx context.Context, images []*imageio.Image) ([]detect
 		}
 		x := d.Padded(work)
 		pix := d.loss.Map(d.Reconstruct(x), x)
-		m := Crop(pix, x.Shape[3], work.H, work.W)
+		m := Crop(pix, x.Shape[3], d.Margin(), work.H, work.W)
 		if out[i], err = d.Result(m, img.H, img.W, i); err != nil {
 			return nil, err
 		}
@@ -378,11 +407,12 @@ func (d *Detector) Score(ctx context.Context, images []*imageio.Image) ([]detect
 	return out, nil
 }
 
-// Crop returns the top-left h×w of a row-major grid of width pw.
-func Crop(pix []float32, pw, h, w int) *imageio.Map {
+// Crop returns the h×w window at (off, off) of a row-major grid of width pw.
+func Crop(pix []float32, pw, off, h, w int) *imageio.Map {
 	m := imageio.NewMap(h, w)
 	for y := 0; y < h; y++ {
-		copy(m.Pix[y*w:(y+1)*w], pix[y*pw:y*pw+w])
+		o := (y+off)*pw + off
+		copy(m.Pix[y*w:(y+1)*w], pix[o:o+w])
 	}
 	return m
 }

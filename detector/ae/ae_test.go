@@ -145,12 +145,17 @@ func TestPaddedAndWorkSize(t *testing.T) {
 		img.Pix[i] = float32(i)
 	}
 	p := d.Padded(img)
-	if !tensor.SameShape(p.Shape, []int{1, 1, 4, 8}) {
-		t.Fatalf("padded shape %v", p.Shape)
+	m := d.Margin()
+	if m != 8 || !tensor.SameShape(p.Shape, []int{1, 1, 4 + 2*m, 8 + 2*m}) {
+		t.Fatalf("margin %d, padded shape %v", m, p.Shape)
 	}
-	for y := 0; y < 4; y++ {
-		for x := 0; x < 8; x++ {
-			if got, want := p.Data[y*8+x], img.At(0, min(y, 2), min(x, 4)); got != want {
+	// Mirrored about the end pixels: index -1 is 1, index n is n-2.
+	// Far out the reflection repeats with period 2(n-1).
+	row := []int{0, 1, 2, 3, 4, 3, 2, 1, 0, 1, 2, 3, 4, 3, 2, 1, 0, 1, 2, 3, 4, 3, 2, 1}
+	col := []int{0, 1, 2, 1, 0, 1, 2, 1, 0, 1, 2, 1, 0, 1, 2, 1, 0, 1, 2, 1}
+	for y := 0; y < p.Shape[2]; y++ {
+		for x := 0; x < p.Shape[3]; x++ {
+			if got, want := p.Data[y*p.Shape[3]+x], img.At(0, col[y], row[x]); got != want {
 				t.Fatalf("padded (%d,%d) = %v, want %v", y, x, got, want)
 			}
 		}

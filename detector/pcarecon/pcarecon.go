@@ -678,4 +678,3 @@ func (d *Detector) scoreOne(ws *workspace, img *imageio.Image, idx int) (detecto
 	}
 	return detector.Result{Score: score, Map: acc}, nil
 }
-
