@@ -27,12 +27,65 @@ const (
 	cwK       = 0.03 * 0.03
 )
 
-// cwPlan holds, for one image size, the 2-D DFT tables and the 12 subband
-// filters (real, one-sided in angle, indexed like the DFT output).
+// dftFactor is one side of a 2-D DFT, e^(±2πi·jk/n) for j, k in index
+// lists: its cosine and sine parts as a rows×cols matrix, stored as is or
+// (t) transposed.
+type dftFactor struct {
+	c, s       []float32
+	rows, cols int
+	t          bool
+}
+
+// dftRows returns the rows idx (all when nil) of the n×n DFT matrix.
+func dftRows(n int, idx []int) dftFactor {
+	if idx == nil {
+		idx = make([]int, n)
+		for i := range idx {
+			idx[i] = i
+		}
+	}
+	f := dftFactor{c: make([]float32, len(idx)*n), s: make([]float32, len(idx)*n), rows: len(idx), cols: n}
+	for r, i := range idx {
+		for j := 0; j < n; j++ {
+			a := 2 * math.Pi * float64((i*j)%n) / float64(n)
+			f.c[r*n+j], f.s[r*n+j] = float32(math.Cos(a)), float32(math.Sin(a))
+		}
+	}
+	return f
+}
+
+// transposed views the stored matrix as its transpose (the DFT matrix is
+// symmetric, so the rows idx transposed are its columns idx).
+func (f dftFactor) transposed() dftFactor {
+	f.rows, f.cols, f.t = f.cols, f.rows, !f.t
+	return f
+}
+
+func (f dftFactor) ld() int {
+	if f.t {
+		return f.rows
+	}
+	return f.cols
+}
+
+// cwBand is one subband restricted to its filter's support: the rows U and
+// columns V of the spectrum where the filter is not zero (a band-pass,
+// half-plane filter leaves out much of the spectrum, the more so at the
+// coarser scales), the filter there divided by h·w (the inverse DFT's
+// normalisation), and the DFT factors from and to that support.
+type cwBand struct {
+	u, v  []int
+	f     []float32 // |U|×|V|
+	rowsU dftFactor // h×|U|: E_h restricted to columns U
+	colsV dftFactor // |V|×w: E_w restricted to rows V
+}
+
+// cwPlan holds, for one image size, the full DFT factors and the 12
+// subbands.
 type cwPlan struct {
-	h, w           int
-	ch, sh, cw, sw []float32 // cos and sin of 2π·ij/h (h×h) and 2π·ij/w (w×w)
-	filters        [][]float32
+	h, w   int
+	eh, ew dftFactor
+	bands  []cwBand
 }
 
 var cwPlans sync.Map // [2]int{h, w} -> *cwPlan
@@ -41,23 +94,38 @@ func cwPlanFor(h, w int) *cwPlan {
 	if p, ok := cwPlans.Load([2]int{h, w}); ok {
 		return p.(*cwPlan)
 	}
-	p := &cwPlan{h: h, w: w}
-	p.ch, p.sh = dftTable(h)
-	p.cw, p.sw = dftTable(w)
-	p.filters = cwFilters(h, w)
+	p := &cwPlan{h: h, w: w, eh: dftRows(h, nil), ew: dftRows(w, nil)}
+	inv := 1 / float32(h*w)
+	for _, f := range cwFilters(h, w) {
+		var b cwBand
+		for u := 0; u < h; u++ {
+			for v := 0; v < w; v++ {
+				if f[u*w+v] != 0 {
+					b.u = append(b.u, u)
+					break
+				}
+			}
+		}
+		for v := 0; v < w; v++ {
+			for u := 0; u < h; u++ {
+				if f[u*w+v] != 0 {
+					b.v = append(b.v, v)
+					break
+				}
+			}
+		}
+		b.f = make([]float32, len(b.u)*len(b.v))
+		for i, u := range b.u {
+			for j, v := range b.v {
+				b.f[i*len(b.v)+j] = f[u*w+v] * inv
+			}
+		}
+		b.rowsU = dftRows(h, b.u).transposed()
+		b.colsV = dftRows(w, b.v)
+		p.bands = append(p.bands, b)
+	}
 	v, _ := cwPlans.LoadOrStore([2]int{h, w}, p)
 	return v.(*cwPlan)
-}
-
-func dftTable(n int) (c, s []float32) {
-	c, s = make([]float32, n*n), make([]float32, n*n)
-	for i := 0; i < n; i++ {
-		for j := 0; j < n; j++ {
-			a := 2 * math.Pi * float64((i*j)%n) / float64(n)
-			c[i*n+j], s[i*n+j] = float32(math.Cos(a)), float32(math.Sin(a))
-		}
-	}
-	return c, s
 }
 
 // cwLow is the pyramid's radial low-pass: 1 below π/4, 0 above π/2, a
@@ -115,34 +183,35 @@ func cwFilters(h, w int) [][]float32 {
 	return out
 }
 
-// dft applies to the h×w complex plane (zr, zi; zi nil for a real plane)
-// the 2-D DFT Σ z·e^(sign·2πi(ui/h + vj/w)), unnormalised: sign −1 is the
-// forward transform, +1 the inverse up to 1/(hw). It writes (or, oi), or
-// only the real part when oi is nil. tr, ti are h·w scratch. Each 1-D pass
-// is a product with the cosine and sine tables (GEMMs): general sizes, and
-// at the small sizes trained on, faster than a scalar FFT.
-func (p *cwPlan) dft(sign float32, zr, zi, or, oi, tr, ti []float32) {
-	h, w := p.h, p.w
-	// Rows: T = Z·E_w, E_w = C + i·sign·S.
-	gemm.SgemmSerial(false, false, h, w, w, 1, zr, w, p.cw, w, 0, tr, w)
-	gemm.SgemmSerial(false, false, h, w, w, sign, zr, w, p.sw, w, 0, ti, w)
+// sandwich computes O = L·Z·R for the complex k1×k2 matrix Z (zi nil for
+// a real one), with L = Lc + i·sign·Ls and R likewise: a 2-D DFT (sign −1)
+// or unnormalised inverse (+1), full or restricted to index sets. It writes
+// (or, oi), or only the real part when oi is nil; tr, ti are scratch for
+// k1 × R.cols. The 1-D passes are GEMMs against the cosine and sine tables:
+// any size, and at the sizes trained on faster than a scalar FFT.
+func sandwich(sign float32, l, r dftFactor, zr, zi, or, oi, tr, ti []float32) {
+	k1, k2, n, m := l.cols, r.rows, r.cols, l.rows
+	// Rows: T = Z·R.
+	gemm.SgemmSerial(false, r.t, k1, n, k2, 1, zr, k2, r.c, r.ld(), 0, tr, n)
+	gemm.SgemmSerial(false, r.t, k1, n, k2, sign, zr, k2, r.s, r.ld(), 0, ti, n)
 	if zi != nil {
-		gemm.SgemmSerial(false, false, h, w, w, -sign, zi, w, p.sw, w, 1, tr, w)
-		gemm.SgemmSerial(false, false, h, w, w, 1, zi, w, p.cw, w, 1, ti, w)
+		gemm.SgemmSerial(false, r.t, k1, n, k2, -sign, zi, k2, r.s, r.ld(), 1, tr, n)
+		gemm.SgemmSerial(false, r.t, k1, n, k2, 1, zi, k2, r.c, r.ld(), 1, ti, n)
 	}
-	// Columns: O = E_h·T.
-	gemm.SgemmSerial(false, false, h, w, h, 1, p.ch, h, tr, w, 0, or, w)
-	gemm.SgemmSerial(false, false, h, w, h, -sign, p.sh, h, ti, w, 1, or, w)
+	// Columns: O = L·T.
+	gemm.SgemmSerial(l.t, false, m, n, k1, 1, l.c, l.ld(), tr, n, 0, or, n)
+	gemm.SgemmSerial(l.t, false, m, n, k1, -sign, l.s, l.ld(), ti, n, 1, or, n)
 	if oi != nil {
-		gemm.SgemmSerial(false, false, h, w, h, 1, p.ch, h, ti, w, 0, oi, w)
-		gemm.SgemmSerial(false, false, h, w, h, sign, p.sh, h, tr, w, 1, oi, w)
+		gemm.SgemmSerial(l.t, false, m, n, k1, 1, l.c, l.ld(), ti, n, 0, oi, n)
+		gemm.SgemmSerial(l.t, false, m, n, k1, sign, l.s, l.ld(), tr, n, 1, oi, n)
 	}
 }
 
 // box7 is the uniform 7×7 mean with zero padding (divisor always 49), by
-// running sums along rows then columns. It is symmetric, hence its own
-// adjoint. tmp holds h·w floats.
-func box7(dst, src, tmp []float32, h, w int) {
+// running sums along rows, then down columns a whole row at a time (acc
+// holds the column sums). It is symmetric, hence its own adjoint. tmp
+// holds h·w floats, acc w; dst may be src.
+func box7(dst, src, tmp, acc []float32, h, w int) {
 	const r = cwWindow / 2
 	for i := 0; i < h; i++ {
 		row, o := src[i*w:(i+1)*w], tmp[i*w:(i+1)*w]
@@ -150,7 +219,7 @@ func box7(dst, src, tmp []float32, h, w int) {
 		for j := 0; j < min(r, w); j++ {
 			s += row[j]
 		}
-		for j := 0; j < w; j++ {
+		for j := range o {
 			if j+r < w {
 				s += row[j+r]
 			}
@@ -160,19 +229,24 @@ func box7(dst, src, tmp []float32, h, w int) {
 			o[j] = s
 		}
 	}
-	for j := 0; j < w; j++ {
-		var s float32
-		for i := 0; i < min(r, h); i++ {
-			s += tmp[i*w+j]
+	acc = acc[:w]
+	clear(acc)
+	for i := 0; i < min(r, h); i++ {
+		addTo(acc, tmp[i*w:(i+1)*w])
+	}
+	const inv = 1.0 / (cwWindow * cwWindow)
+	for i := 0; i < h; i++ {
+		if i+r < h {
+			addTo(acc, tmp[(i+r)*w:(i+r+1)*w])
 		}
-		for i := 0; i < h; i++ {
-			if i+r < h {
-				s += tmp[(i+r)*w+j]
+		if i-r-1 >= 0 {
+			for j, v := range tmp[(i-r-1)*w : (i-r)*w] {
+				acc[j] -= v
 			}
-			if i-r-1 >= 0 {
-				s -= tmp[(i-r-1)*w+j]
-			}
-			dst[i*w+j] = s * (1.0 / (cwWindow * cwWindow))
+		}
+		o := dst[i*w : (i+1)*w]
+		for j, v := range acc {
+			o[j] = v * inv
 		}
 	}
 }
@@ -181,29 +255,42 @@ func box7(dst, src, tmp []float32, h, w int) {
 // the CW-SSIM map into sim; with gx, gy non-nil it also writes
 // gscale·∂(Σ_bands Σ_pixels S)/∂x (and y).
 func (p *cwPlan) cwPlane(x, y, sim, gx, gy []float32, gscale float32) {
-	hw := p.h * p.w
-	buf := make([]float32, 22*hw)
+	h, w := p.h, p.w
+	hw := h * w
+	grad := gx != nil
+	nbuf := 17
+	if grad {
+		nbuf = 21
+	}
+	buf := make([]float32, nbuf*hw+w)
+	acc := buf[nbuf*hw:]
 	next := func() []float32 { b := buf[:hw:hw]; buf = buf[hw:]; return b }
 	tr, ti := next(), next()
 	xr, xi, yr, yi := next(), next(), next(), next() // spectra
 	ar, ai, br, bi := next(), next(), next(), next() // subband coefficients
 	pr, pi, pv, tmp := next(), next(), next(), next()
-	grad := gx != nil
-	var gxr, gxi, gyr, gyi, fr, fi []float32
+	zr, zi := next(), next() // a subband's restricted spectrum
+	ws := next()
+	var gxs, gys [2][]float32 // the gradients' spectra
 	if grad {
-		gxr, gxi, gyr, gyi, fr, fi = next(), next(), next(), next(), next(), next()
+		gxs = [2][]float32{next(), next()}
+		gys = [2][]float32{next(), next()}
 	}
-	p.dft(-1, x, nil, xr, xi, tr, ti)
-	p.dft(-1, y, nil, yr, yi, tr, ti)
-	inv := 1 / float32(hw)
-	for _, f := range p.filters {
-		// Subband coefficients: inverse DFT of spectrum × filter.
-		for _, z := range [2][4][]float32{{xr, xi, ar, ai}, {yr, yi, br, bi}} {
-			for i, fv := range f {
-				fv *= inv
-				pr[i], pi[i] = z[0][i]*fv, z[1][i]*fv
+	sandwich(-1, p.eh, p.ew, x, nil, xr, xi, tr, ti)
+	sandwich(-1, p.eh, p.ew, y, nil, yr, yi, tr, ti)
+	for _, b := range p.bands {
+		nv := len(b.v)
+		nz := len(b.u) * nv
+		// Subband coefficients: inverse DFT of spectrum × filter on the
+		// filter's support.
+		for _, side := range [2][4][]float32{{xr, xi, ar, ai}, {yr, yi, br, bi}} {
+			for i, u := range b.u {
+				for j, v := range b.v {
+					f := b.f[i*nv+j]
+					zr[i*nv+j], zi[i*nv+j] = side[0][u*w+v]*f, side[1][u*w+v]*f
+				}
 			}
-			p.dft(1, pr, pi, z[2], z[3], tr, ti)
+			sandwich(1, b.rowsU, b.colsV, zr[:nz], zi[:nz], side[2], side[3], tr, ti)
 		}
 		// Local sums of c_x·c̄_y and |c_x|² + |c_y|².
 		for i := range pr {
@@ -211,9 +298,9 @@ func (p *cwPlan) cwPlane(x, y, sim, gx, gy []float32, gscale float32) {
 			pi[i] = ai[i]*br[i] - ar[i]*bi[i]
 			pv[i] = ar[i]*ar[i] + ai[i]*ai[i] + br[i]*br[i] + bi[i]*bi[i]
 		}
-		box7(pr, pr, tmp, p.h, p.w)
-		box7(pi, pi, tmp, p.h, p.w)
-		box7(pv, pv, tmp, p.h, p.w)
+		box7(pr, pr, tmp, acc, h, w)
+		box7(pi, pi, tmp, acc, h, w)
+		box7(pv, pv, tmp, acc, h, w)
 		for i := range pr {
 			rr, ri, v := float64(pr[i]), float64(pi[i]), float64(pv[i])
 			m := math.Hypot(rr, ri)
@@ -232,40 +319,38 @@ func (p *cwPlan) cwPlane(x, y, sim, gx, gy []float32, gscale float32) {
 		if !grad {
 			continue
 		}
-		box7(pr, pr, tmp, p.h, p.w)
-		box7(pi, pi, tmp, p.h, p.w)
-		box7(pv, pv, tmp, p.h, p.w)
+		box7(pr, pr, tmp, acc, h, w)
+		box7(pi, pi, tmp, acc, h, w)
+		box7(pv, pv, tmp, acc, h, w)
 		// Gradient with respect to each side's coefficients, then through
 		// the filter: the pyramid band is Hermitian (a real filter between
 		// a DFT and its inverse), so its adjoint is the same filtering and
-		// the real image gets the real part.
-		for side, acc := range [2][2][]float32{{gxr, gxi}, {gyr, gyi}} {
-			for i := range fr {
+		// the real image gets the real part. Only the filter's support of
+		// the coefficients' gradient spectrum is needed.
+		for side, gs := range [2][2][]float32{gxs, gys} {
+			for i := range tmp {
 				gr, gi, gv := pr[i], pi[i], 2*pv[i]
 				if side == 0 {
-					fr[i] = gr*br[i] - gi*bi[i] + gv*ar[i]
-					fi[i] = gr*bi[i] + gi*br[i] + gv*ai[i]
+					tmp[i] = gr*br[i] - gi*bi[i] + gv*ar[i]
+					ws[i] = gr*bi[i] + gi*br[i] + gv*ai[i]
 				} else {
-					fr[i] = gr*ar[i] + gi*ai[i] + gv*br[i]
-					fi[i] = gr*ai[i] - gi*ar[i] + gv*bi[i]
+					tmp[i] = gr*ar[i] + gi*ai[i] + gv*br[i]
+					ws[i] = gr*ai[i] - gi*ar[i] + gv*bi[i]
 				}
 			}
-			// The output may alias fr: the row pass reads all of it into
-			// tr, ti before the column pass writes.
-			p.dft(-1, fr, fi, tmp, fr, tr, ti)
-			for i, fv := range f {
-				acc[0][i] += fv * tmp[i]
-				acc[1][i] += fv * fr[i]
+			sandwich(-1, b.rowsU.transposed(), b.colsV.transposed(), tmp, ws, zr[:nz], zi[:nz], tr, ti)
+			for i, u := range b.u {
+				for j, v := range b.v {
+					f := b.f[i*nv+j]
+					gs[0][u*w+v] += f * zr[i*nv+j]
+					gs[1][u*w+v] += f * zi[i*nv+j]
+				}
 			}
 		}
 	}
 	if grad {
-		p.dft(1, gxr, gxi, gx, nil, tr, ti)
-		p.dft(1, gyr, gyi, gy, nil, tr, ti)
-		for i := range gx {
-			gx[i] *= inv
-			gy[i] *= inv
-		}
+		sandwich(1, p.eh, p.ew, gxs[0], gxs[1], gx, nil, tr, ti)
+		sandwich(1, p.eh, p.ew, gys[0], gys[1], gy, nil, tr, ti)
 	}
 }
 
@@ -279,7 +364,7 @@ func cwssim(x, y *tensor.Tensor, grad bool) (sim, dx, dy *tensor.Tensor) {
 	if grad {
 		dx, dy = like(x), like(y)
 	}
-	nb := float32(len(plan.filters))
+	nb := float32(len(plan.bands))
 	gscale := 1 / (nb * float32(n*c*hw))
 	tensor.Parallel(n*c, func(lo, hi int) {
 		for p := lo; p < hi; p++ {

@@ -267,3 +267,22 @@ func TestGradMSGMS(t *testing.T) {
 	gradCheck(t, "GMSLoss", func(in []*Var) *Var { return Scale(GMSLoss(in[0], in[1]), 1000) },
 		randT(rng, 0, 1, 2, 1, 6, 5), randT(rng, 0, 1, 2, 1, 6, 5))
 }
+
+// benchImageLoss times one forward and backward pass of an image loss on a
+// training batch, 16×3×64×64, with the gradient flowing to x.
+func benchImageLoss(b *testing.B, loss func(x, y *Var) *Var) {
+	rng := rand.New(rand.NewPCG(61, 62))
+	xt := randT(rng, 0, 1, 16, 3, 64, 64)
+	y := NewVar(jitter(rng, xt, 0.2))
+	x := NewParamVar(xt)
+	b.ResetTimer()
+	for range b.N {
+		x.ZeroGrad()
+		Backward(loss(x, y))
+	}
+}
+
+func BenchmarkSSIMLoss(b *testing.B)   { benchImageLoss(b, SSIMLoss) }
+func BenchmarkMSGMSLoss(b *testing.B)  { benchImageLoss(b, MSGMSLoss) }
+func BenchmarkMSSSIMLoss(b *testing.B) { benchImageLoss(b, MSSSIMLoss) }
+func BenchmarkCWSSIMLoss(b *testing.B) { benchImageLoss(b, CWSSIMLoss) }
