@@ -144,3 +144,167 @@ func TestGMMDiagonal(t *testing.T) {
 		t.Error("more components than rows accepted")
 	}
 }
+
+// threeBlobs draws n rows of a known 3-D three-component mixture: weights
+// 0.2, 0.3, 0.5, means far apart, one covariance with correlation, one
+// diagonal, one isotropic, each through an explicit Cholesky factor.
+func threeBlobs(n int, seed uint64) (x []float32, w [3]float64, mu [3][3]float64, chol [3][3][3]float64) {
+	w = [3]float64{0.2, 0.3, 0.5}
+	mu = [3][3]float64{{0, 0, 0}, {10, -6, 4}, {-8, 9, 12}}
+	chol = [3][3][3]float64{
+		{{1, 0, 0}, {0.6, 0.8, 0}, {0.2, -0.3, 0.9}},
+		{{2, 0, 0}, {0, 0.5, 0}, {0, 0, 1.5}},
+		{{0.7, 0, 0}, {0, 0.7, 0}, {0, 0, 0.7}},
+	}
+	r := rand.New(rand.NewPCG(seed, 3))
+	x = make([]float32, 3*n)
+	for i := 0; i < n; i++ {
+		u, k := r.Float64(), 2
+		if u < w[0] {
+			k = 0
+		} else if u < w[0]+w[1] {
+			k = 1
+		}
+		z := [3]float64{r.NormFloat64(), r.NormFloat64(), r.NormFloat64()}
+		for a := 0; a < 3; a++ {
+			v := mu[k][a]
+			for b := 0; b <= a; b++ {
+				v += chol[k][a][b] * z[b]
+			}
+			x[3*i+a] = float32(v)
+		}
+	}
+	return x, w, mu, chol
+}
+
+// EM with k-means++ initialisation recovers a known three-component
+// mixture (weights, means, full covariances), its log-likelihood never
+// falls, and it stops once an iteration gains less than Tol.
+func TestGMMRecoversThreeComponents(t *testing.T) {
+	const n = 6000
+	x, w, mu, chol := threeBlobs(n, 7)
+	g, err := FitGMM(x, n, 3, GMMConfig{Components: 3, Seed: 11, Tol: 1e-7, Iters: 200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := 0; k < 3; k++ {
+		// The fitted component nearest the true mean.
+		best, bd := -1, math.Inf(1)
+		for j, c := range g.Components {
+			var d float64
+			for a := 0; a < 3; a++ {
+				d += math.Pow(float64(c.Mean[a])-mu[k][a], 2)
+			}
+			if d < bd {
+				best, bd = j, d
+			}
+		}
+		if math.Sqrt(bd) > 0.15 {
+			t.Errorf("component %d: nearest fitted mean %v, want %v", k, g.Components[best].Mean, mu[k])
+		}
+		if math.Abs(g.Weights[best]-w[k]) > 0.02 {
+			t.Errorf("component %d: weight %v, want %v", k, g.Weights[best], w[k])
+		}
+		// Σ = L Lᵀ of the true factor against the fitted one, rebuilt from
+		// the precision WᵀW by inverting it.
+		got := covariance3(g.Components[best])
+		for a := 0; a < 3; a++ {
+			for b := 0; b < 3; b++ {
+				var want float64
+				for c := 0; c < 3; c++ {
+					want += chol[k][a][c] * chol[k][b][c]
+				}
+				if math.Abs(got[a][b]-want) > 0.1*math.Max(1, math.Abs(want)) {
+					t.Errorf("component %d: covariance[%d][%d] %v, want %v", k, a, b, got[a][b], want)
+				}
+			}
+		}
+	}
+	tr := g.Trace
+	if len(tr) < 2 || len(tr) >= 200 {
+		t.Fatalf("trace of %d iterations: EM did not iterate or did not stop on Tol", len(tr))
+	}
+	for i := 1; i < len(tr); i++ {
+		if tr[i] < tr[i-1]-1e-6*math.Abs(tr[i-1]) {
+			t.Fatalf("log-likelihood fell at iteration %d: %v -> %v", i, tr[i-1], tr[i])
+		}
+	}
+	if gain := tr[len(tr)-1] - tr[len(tr)-2]; gain >= 1e-7 {
+		t.Errorf("stopped with a last gain of %v, not below Tol", gain)
+	}
+	// A coarser Tol stops sooner, at the first gain below it.
+	g2, err := FitGMM(x, n, 3, GMMConfig{Components: 3, Seed: 11, Tol: 1e-2, Iters: 200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t2 := g2.Trace
+	for i := 1; i < len(t2)-1; i++ {
+		if t2[i]-t2[i-1] < 1e-2 {
+			t.Fatalf("iteration %d gained %v < Tol but EM went on", i, t2[i]-t2[i-1])
+		}
+	}
+	if len(t2) > len(tr) {
+		t.Errorf("Tol 1e-2 took %d iterations, Tol 1e-7 %d", len(t2), len(tr))
+	}
+}
+
+// Regularisation keeps a degenerate component (all rows on a line)
+// positive definite: its smallest variance is Reg.
+func TestGMMRegularisesDegenerateCovariance(t *testing.T) {
+	const n = 500
+	x := make([]float32, 2*n)
+	r := rand.New(rand.NewPCG(1, 1))
+	for i := 0; i < n; i++ {
+		v := float32(r.NormFloat64())
+		x[2*i], x[2*i+1] = v, 2*v // rank 1
+	}
+	g, err := FitGMM(x, n, 2, GMMConfig{Components: 1, Reg: 1e-2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := covOf(g.Components[0])
+	// Eigenvalues of the 2×2 covariance: the smaller must be ≈ Reg.
+	tr, det := c[0]+c[2], c[0]*c[2]-c[1]*c[1]
+	small := tr/2 - math.Sqrt(tr*tr/4-det)
+	if math.Abs(small-1e-2) > 2e-3 {
+		t.Errorf("smallest variance %v, want the regularisation 1e-2", small)
+	}
+}
+
+// covariance3 returns Σ = (WᵀW)⁻¹ of a 3-D full Gaussian by the adjugate.
+func covariance3(g *Gaussian) [3][3]float64 {
+	p := precision(g, 3)
+	var inv [3][3]float64
+	det := p[0][0]*(p[1][1]*p[2][2]-p[1][2]*p[2][1]) - p[0][1]*(p[1][0]*p[2][2]-p[1][2]*p[2][0]) + p[0][2]*(p[1][0]*p[2][1]-p[1][1]*p[2][0])
+	for a := 0; a < 3; a++ {
+		for b := 0; b < 3; b++ {
+			a1, a2 := (b+1)%3, (b+2)%3
+			b1, b2 := (a+1)%3, (a+2)%3
+			inv[a][b] = (p[a1][b1]*p[a2][b2] - p[a1][b2]*p[a2][b1]) / det
+		}
+	}
+	return inv
+}
+
+// precision returns WᵀW from the packed lower-triangular factor.
+func precision(g *Gaussian, d int) [][]float64 {
+	W := make([][]float64, d)
+	o := 0
+	for i := range W {
+		W[i] = make([]float64, d)
+		for j := 0; j <= i; j++ {
+			W[i][j] = float64(g.W[o])
+			o++
+		}
+	}
+	p := make([][]float64, d)
+	for i := range p {
+		p[i] = make([]float64, d)
+		for j := range p[i] {
+			for r := 0; r < d; r++ {
+				p[i][j] += W[r][i] * W[r][j]
+			}
+		}
+	}
+	return p
+}
