@@ -25,7 +25,7 @@ func cmdFit(args []string, stdout io.Writer) error {
 	tile := fs.Int("tile", 0, "score large images as overlapping SIZE x SIZE tiles (fitted on tiles of the normal images; stored in the model); 0: whole images")
 	overlap := fs.Int("overlap", 32, "with --tile: pixels shared by neighbouring tiles, blended")
 	ckpt := fs.String("checkpoint-dir", "", "where methods that train a network keep a checkpoint per epoch (default: MODEL.ckpt, removed after success; a folder named here is kept)")
-	resume := fs.Bool("resume", false, "continue an interrupted training from its checkpoints (same data, method and config as the interrupted run)")
+	resume := fs.Bool("resume", false, "continue an interrupted training from its checkpoints, bit-exactly; a checkpoint written with other data, config or method settings is refused naming the difference; finished stages are not retrained")
 	asJSON := fs.Bool("json", false, "print the summary as JSON")
 	quiet := fs.Bool("quiet", false, "no progress output on stderr")
 	if err := parse(fs, args); err != nil {
