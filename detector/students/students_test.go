@@ -33,7 +33,9 @@ func TestContractDistillMultiscale(t *testing.T) {
 	if testing.Short() {
 		t.Skip("two receptive fields: skipped in -short")
 	}
-	detectortest.Run(t, "students", `{"teacher":"distill","backbone":"random:1","distill_size":32,"patch_sizes":[17,33],`+tiny+`}`, detectortest.Options{NTrain: 24})
+	detectortest.Run(t, "students", `{"teacher":"distill","backbone":"random:1","distill_size":32,"patch_sizes":[17,33],`+
+		strings.NewReplacer(`"teacher_steps":40`, `"teacher_steps":20`, `"student_steps":80`, `"student_steps":50`, `"teacher_pool":256`, `"teacher_pool":64`).Replace(tiny)+`}`,
+		detectortest.Options{NTrain: 16})
 }
 
 // TestDenseIsCentred: with the reflect padding, the dense descriptor at
