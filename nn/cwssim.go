@@ -251,19 +251,17 @@ func box7(dst, src, tmp, acc []float32, h, w int) {
 	}
 }
 
-// cwPlane computes, for one pair of planes, the sum over the 12 subbands of
+// cwScratch is the number of floats cwPlane needs as scratch.
+func (p *cwPlan) cwScratch() int { return 21*p.h*p.w + p.w }
+
+// cwPlane adds, for one pair of planes, the sum over the 12 subbands of
 // the CW-SSIM map into sim; with gx, gy non-nil it also writes
-// gscale·∂(Σ_bands Σ_pixels S)/∂x (and y).
-func (p *cwPlan) cwPlane(x, y, sim, gx, gy []float32, gscale float32) {
+// gscale·∂(Σ_bands Σ_pixels S)/∂x (and y). buf holds cwScratch floats.
+func (p *cwPlan) cwPlane(x, y, sim, gx, gy []float32, gscale float32, buf []float32) {
 	h, w := p.h, p.w
 	hw := h * w
 	grad := gx != nil
-	nbuf := 17
-	if grad {
-		nbuf = 21
-	}
-	buf := make([]float32, nbuf*hw+w)
-	acc := buf[nbuf*hw:]
+	acc := buf[21*hw:]
 	next := func() []float32 { b := buf[:hw:hw]; buf = buf[hw:]; return b }
 	tr, ti := next(), next()
 	xr, xi, yr, yi := next(), next(), next(), next() // spectra
@@ -271,10 +269,13 @@ func (p *cwPlan) cwPlane(x, y, sim, gx, gy []float32, gscale float32) {
 	pr, pi, pv, tmp := next(), next(), next(), next()
 	zr, zi := next(), next() // a subband's restricted spectrum
 	ws := next()
-	var gxs, gys [2][]float32 // the gradients' spectra
+	var gxs, gys [2][]float32 // the gradients' spectra, accumulated over bands
 	if grad {
 		gxs = [2][]float32{next(), next()}
 		gys = [2][]float32{next(), next()}
+		for _, g := range [...][]float32{gxs[0], gxs[1], gys[0], gys[1]} {
+			clear(g)
+		}
 	}
 	sandwich(-1, p.eh, p.ew, x, nil, xr, xi, tr, ti)
 	sandwich(-1, p.eh, p.ew, y, nil, yr, yi, tr, ti)
@@ -367,6 +368,8 @@ func cwssim(x, y *tensor.Tensor, grad bool) (sim, dx, dy *tensor.Tensor) {
 	nb := float32(len(plan.bands))
 	gscale := 1 / (nb * float32(n*c*hw))
 	tensor.Parallel(n*c, func(lo, hi int) {
+		buf := tensor.GetDirty(plan.cwScratch())
+		defer tensor.Put(buf)
 		for p := lo; p < hi; p++ {
 			sl := func(t *tensor.Tensor) []float32 {
 				if t == nil {
@@ -375,7 +378,7 @@ func cwssim(x, y *tensor.Tensor, grad bool) (sim, dx, dy *tensor.Tensor) {
 				return t.Data[p*hw : (p+1)*hw]
 			}
 			s := sl(sim)
-			plan.cwPlane(sl(x), sl(y), s, sl(dx), sl(dy), gscale)
+			plan.cwPlane(sl(x), sl(y), s, sl(dx), sl(dy), gscale, buf)
 			for i := range s {
 				s[i] /= nb
 			}

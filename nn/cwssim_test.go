@@ -197,3 +197,33 @@ func TestGradCWSSIM(t *testing.T) {
 	x = randT(rng, 0, 1, 2, 1, 16, 16)
 	gradCheck(t, "CWSSIMLoss16", func(in []*Var) *Var { return Scale(CWSSIMLoss(in[0], in[1]), 1000) }, x, jitter(rng, x, 0.3))
 }
+
+// TestCWSSIMBatchMatchesSingles: planes are computed independently with
+// reused scratch, so a batch's map and gradient must equal those of its
+// images one at a time (the loss averages over N: gradients scale by 1/N).
+func TestCWSSIMBatchMatchesSingles(t *testing.T) {
+	rng := rand.New(rand.NewPCG(57, 58))
+	const n, c, h, w = 5, 2, 12, 11
+	x := randT(rng, 0, 1, n, c, h, w)
+	y := jitter(rng, x, 0.3)
+	xb := NewParamVar(x)
+	Backward(CWSSIMLoss(xb, NewVar(y)))
+	m := CWSSIMMap(x, y)
+	per := c * h * w
+	for b := 0; b < n; b++ {
+		xs := NewParamVar(tensor.From(append([]float32(nil), x.Data[b*per:(b+1)*per]...), 1, c, h, w))
+		ys := tensor.From(append([]float32(nil), y.Data[b*per:(b+1)*per]...), 1, c, h, w)
+		Backward(CWSSIMLoss(xs, NewVar(ys)))
+		ms := CWSSIMMap(xs.Value, ys)
+		for i, v := range ms.Data {
+			if math.Abs(float64(v-m.Data[b*h*w+i])) > 1e-6 {
+				t.Fatalf("image %d: batch map %v, single %v", b, m.Data[b*h*w+i], v)
+			}
+		}
+		for i, g := range xs.Grad.Data {
+			if got := xb.Grad.Data[b*per+i] * n; math.Abs(float64(got-g)) > 1e-6+1e-4*math.Abs(float64(g)) {
+				t.Fatalf("image %d: batch gradient %v ×N, single %v", b, got, g)
+			}
+		}
+	}
+}
