@@ -2,6 +2,7 @@ package arch
 
 import (
 	"fmt"
+	"math/rand/v2"
 
 	"github.com/vigil-ad/vigil/nn"
 	"github.com/vigil-ad/vigil/ops"
@@ -97,6 +98,7 @@ func NewFCAE(s FCAESpec, seed uint64) (*FCAE, error) {
 		dec = append(dec, nn.NewConvTranspose2d(nn.ConvSpec{In: w, Out: out, Kernel: 4, Stride: 2, Pad: 1, Act: ops.ActReLU}, rng))
 	}
 	dec = append(dec, conv(max(1, s.Width/2), s.In, 3, 1, ops.ActNone), nn.Func(nn.Sigmoid))
+	heInit(append(enc, dec...), rng)
 	return &FCAE{Spec: s, EncoderDecoder: EncoderDecoder{Encoder: nn.NewSequential(enc...), Decoder: nn.NewSequential(dec...)}}, nil
 }
 
@@ -107,4 +109,24 @@ func (m *FCAE) Forward(x *nn.Var) *nn.Var {
 		panic(fmt.Sprintf("arch.FCAE: input %v, want [N,%d,H,W] with H and W multiples of %d", s, m.Spec.In, m.Spec.Stride))
 	}
 	return m.EncoderDecoder.Forward(x)
+}
+
+// heInit redraws every convolution's weights from N(0, 2/fan-in) with zero
+// biases (He et al. 2015). PyTorch's default (uniform, bound 1/√fan-in)
+// shrinks the signal by about √6 per ReLU layer, so through the dozen
+// layers of this network the output starts flat and training stalls on a
+// plateau (measured on magnetic tile crops: SSIM loss flat for 1000 steps).
+func heInit(layers []nn.Module, rng *rand.Rand) {
+	for _, l := range layers {
+		switch c := l.(type) {
+		case *nn.Conv2dLayer:
+			nn.InitKaimingNormal(c.Weight.Value, c.Spec.In/c.Spec.Groups*c.Spec.Kernel*c.Spec.Kernel, rng)
+			c.Bias.Value.Fill(0)
+		case *nn.ConvTranspose2dLayer:
+			// Each output pixel sums In·(K/stride)² inputs.
+			k := c.Spec.Kernel / c.Spec.Stride
+			nn.InitKaimingNormal(c.Weight.Value, c.Spec.In/c.Spec.Groups*k*k, rng)
+			c.Bias.Value.Fill(0)
+		}
+	}
 }

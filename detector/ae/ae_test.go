@@ -6,6 +6,8 @@ import (
 	"maps"
 	"math"
 	"math/rand/v2"
+	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -13,6 +15,7 @@ import (
 	"github.com/vigil-ad/vigil/nn"
 	"github.com/vigil-ad/vigil/safetensors"
 	"github.com/vigil-ad/vigil/tensor"
+	"github.com/vigil-ad/vigil/train"
 
 	"github.com/vigil-ad/vigil/detector"
 	"github.com/vigil-ad/vigil/detector/detectortest"
@@ -251,5 +254,47 @@ func TestBadInputsAreErrors(t *testing.T) {
 	}
 	if err := d.Fit(context.Background(), []*imageio.Image{detectortest.Texture(1, 16, 16)}); err == nil || !strings.Contains(err.Error(), "train.patch") {
 		t.Errorf("image smaller than the crop: %v", err)
+	}
+}
+
+// With a train session, Fit checkpoints the stage; a resumed fit finds it
+// finished and yields the same model (identical scores) without training.
+func TestCheckpointResume(t *testing.T) {
+	dir := t.TempDir()
+	imgs := []*imageio.Image{detectortest.Texture(1, 32, 32), detectortest.Texture(2, 32, 40), detectortest.Texture(3, 40, 32)}
+	test := []*imageio.Image{detectortest.Texture(9, 36, 30)}
+	ctx := context.Background()
+	d, _ := New(json.RawMessage(smallConfig))
+	d.SetTrainSession(train.Session{CheckpointDir: dir})
+	if err := d.Fit(ctx, imgs); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(train.CheckpointPath(dir, Stage)); err != nil {
+		t.Fatalf("no checkpoint: %v", err)
+	}
+	d2, _ := New(json.RawMessage(smallConfig))
+	d2.SetTrainSession(train.Session{CheckpointDir: dir, Resume: true})
+	if err := d2.Fit(ctx, imgs); err != nil {
+		t.Fatal(err)
+	}
+	if s := d2.TrainReport().Stopped; s != "resumed-finished" {
+		t.Errorf("resumed fit stopped by %q, want resumed-finished", s)
+	}
+	a, err := d.Score(ctx, test)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := d2.Score(ctx, test)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a[0].Score != b[0].Score || !slices.Equal(a[0].Map.Pix, b[0].Map.Pix) {
+		t.Errorf("resumed model scores %v, original %v", b[0].Score, a[0].Score)
+	}
+	// Another loss is another task: its checkpoint is refused on resume.
+	other, _ := New(json.RawMessage(strings.Replace(smallConfig, `"smooth":1`, `"smooth":1,"loss":"l2"`, 1)))
+	other.SetTrainSession(train.Session{CheckpointDir: dir, Resume: true})
+	if err := other.Fit(ctx, imgs); err == nil {
+		t.Error("a checkpoint trained with another loss was resumed")
 	}
 }
