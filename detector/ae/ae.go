@@ -48,7 +48,7 @@ type Config struct {
 	Depth  int          `json:"depth" help:"extra 3x3 convolutions per stage in the encoder and the decoder"`
 	Stride int          `json:"stride" help:"bottleneck stride, a power of two (2..64): the code has one vector per stride x stride pixels"`
 	Latent int          `json:"latent" help:"channels of the bottleneck code"`
-	Loss   string       `json:"loss" help:"training criterion and anomaly map: l2, ssim, or a weighted sum such as ssim+0.5*l2"`
+	Loss   string       `json:"loss" help:"training criterion and anomaly map: l2, ssim, msssim, cwssim, msgms, or a weighted sum such as ssim+0.5*l2"`
 	Smooth float64      `json:"smooth" help:"Gaussian sigma, in working-resolution pixels, applied to the map before the image score is taken; 0: none"`
 	Score  string       `json:"score" enum:"max,topk" help:"image score: max of the smoothed map, or topk: mean of its top_k fraction of highest values"`
 	TopK   float64      `json:"top_k" help:"fraction of the map averaged by score topk, in (0,1]"`

@@ -31,13 +31,18 @@ const smallConfig = `{"size":0,"width":8,"depth":0,"stride":4,"latent":4,"smooth
 // odd-sized inputs have the input's size, save/load gives identical
 // scores, a refit with the same seed gives the same scores.
 func TestContract(t *testing.T) {
-	for _, loss := range []string{"l2", "ssim+0.5*l2"} {
+	for _, loss := range []string{"l2", "ssim+0.5*l2", "msssim", "cwssim", "msgms"} {
 		t.Run(loss, func(t *testing.T) {
 			cfg := map[string]any{}
 			if err := json.Unmarshal([]byte(smallConfig), &cfg); err != nil {
 				t.Fatal(err)
 			}
 			cfg["loss"] = loss
+			if loss == "cwssim" {
+				// CW-SSIM costs ten times SSIM per step: a shorter run.
+				cfg["train"].(map[string]any)["epochs"] = 2
+				cfg["train"].(map[string]any)["steps_per_epoch"] = 15
+			}
 			raw, _ := json.Marshal(cfg)
 			detectortest.Run(t, Name, string(raw), detectortest.Options{})
 		})
@@ -133,6 +138,34 @@ func TestLossAndMapAreTheWeightedSum(t *testing.T) {
 	// The loss is the map's mean: one criterion in training and at test.
 	if math.Abs(mean/float64(hw)-got) > 1e-5 {
 		t.Errorf("map mean %v, loss %v", mean/float64(hw), got)
+	}
+}
+
+// Criteria that pool channels themselves (MS-SSIM, CW-SSIM) enter the
+// weighted sum with their own maps and losses.
+func TestPooledCriteriaInTheSum(t *testing.T) {
+	spec, err := parseLoss("cwssim+2*msssim")
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := tensor.New(1, 3, 20, 24)
+	r := tensor.New(1, 3, 20, 24)
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := range x.Data {
+		x.Data[i] = rng.Float32()
+		r.Data[i] = min(1, max(0, x.Data[i]+0.3*(rng.Float32()-0.5)))
+	}
+	got := float64(spec.Loss(nn.NewVar(r), nn.NewVar(x)).Item())
+	want := float64(nn.CWSSIMLoss(nn.NewVar(r), nn.NewVar(x)).Item()) + 2*float64(nn.MSSSIMLoss(nn.NewVar(r), nn.NewVar(x)).Item())
+	if math.Abs(got-want) > 1e-5 {
+		t.Errorf("loss %v, want %v", got, want)
+	}
+	m := spec.Map(r, x)
+	cw, ms := nn.CWSSIMMap(r, x), nn.MSSSIMMap(r, x)
+	for i := range m {
+		if w := cw.Data[i] + 2*ms.Data[i]; math.Abs(float64(m[i]-w)) > 1e-5 {
+			t.Fatalf("map pixel %d: %v, want %v", i, m[i], w)
+		}
 	}
 }
 

@@ -14,19 +14,23 @@ import (
 // the same measure computed per pixel for the anomaly map.
 type criterion struct {
 	loss func(recon, x *nn.Var) *nn.Var
-	// dissim returns the per-pixel, per-channel dissimilarity [N,C,H,W]
-	// (0 for a perfect reconstruction); the map is its channel mean.
+	// dissim returns the per-pixel dissimilarity [N,C,H,W] or, for the
+	// measures that pool channels themselves, [N,1,H,W] (0 for a perfect
+	// reconstruction); the map is its channel mean.
 	dissim func(recon, x *tensor.Tensor) *tensor.Tensor
 }
 
 // criteria are the measures a loss spec may name.
 var criteria = map[string]criterion{
-	"l2":   {loss: nn.MSELoss, dissim: squaredResidual},
-	"ssim": {loss: nn.SSIMLoss, dissim: func(r, x *tensor.Tensor) *tensor.Tensor { return oneMinus(nn.SSIMMap(r, x)) }},
+	"l2":     {loss: nn.MSELoss, dissim: squaredResidual},
+	"ssim":   {loss: nn.SSIMLoss, dissim: func(r, x *tensor.Tensor) *tensor.Tensor { return oneMinus(nn.SSIMMap(r, x)) }},
+	"msssim": {loss: nn.MSSSIMLoss, dissim: nn.MSSSIMMap},
+	"cwssim": {loss: nn.CWSSIMLoss, dissim: nn.CWSSIMMap},
+	"msgms":  {loss: nn.MSGMSLoss, dissim: nn.MSGMSMap},
 }
 
 // criterionNames lists the accepted names for error messages.
-const criterionNames = "l2, ssim"
+const criterionNames = "l2, ssim, msssim, cwssim, msgms"
 
 func squaredResidual(r, x *tensor.Tensor) *tensor.Tensor {
 	out := tensor.New(r.Shape...)
@@ -108,11 +112,12 @@ func (s lossSpec) Loss(recon, x *nn.Var) *nn.Var {
 // Map returns the weighted per-pixel dissimilarity of one reconstruction
 // (recon and x [1,C,H,W]) as H×W values, averaged over channels.
 func (s lossSpec) Map(recon, x *tensor.Tensor) []float32 {
-	_, c, h, w := x.Dims4("ae map")
+	_, _, h, w := x.Dims4("ae map")
 	hw := h * w
 	out := make([]float32, hw)
 	for _, t := range s {
 		d := t.crit.dissim(recon, x)
+		c := d.Shape[1]
 		k := float32(t.weight / float64(c))
 		for ch := 0; ch < c; ch++ {
 			for i, v := range d.Data[ch*hw : (ch+1)*hw] {
