@@ -152,6 +152,11 @@ func (d *Detector) Config() any { return d.cfg }
 // InputSize is the working resolution every image is resized to first.
 func (d *Detector) InputSize() (h, w int) { return d.cfg.Size, d.cfg.Size }
 
+// Preprocessing describes the input preprocessing for the model file.
+func (d *Detector) Preprocessing() any {
+	return svdd.PixelPrep{Size: d.cfg.Size, Gray: d.cfg.Gray, Norm: d.cfg.Norm}
+}
+
 // SetTrainSession says where checkpoints go and whether to resume.
 func (d *Detector) SetTrainSession(s train.Session) { d.sess = s }
 

@@ -64,7 +64,7 @@ type Config struct {
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
-	return Config{Features: "pca", Size: 32, Gray: true, Norm: "none", Dim: 64, Nu: 0.1, MaxTrain: 6000, Tol: 1e-3}
+	return Config{Features: "pixels", Size: 32, Gray: true, Norm: "none", Dim: 64, Nu: 0.1, MaxTrain: 6000, Tol: 1e-3}
 }
 
 // Validate reports the first bad field by its JSON name.
@@ -132,6 +132,17 @@ func (d *Detector) Config() any { return d.cfg }
 
 // InputSize is the working resolution every image is resized to first.
 func (d *Detector) InputSize() (h, w int) { return d.cfg.Size, d.cfg.Size }
+
+// PixelPrep describes the input preprocessing of Pixels for the model
+// file (svdd and deepsvdd).
+type PixelPrep struct {
+	Size int    `json:"size"`
+	Gray bool   `json:"gray"`
+	Norm string `json:"norm"`
+}
+
+// Preprocessing describes the input preprocessing for the model file.
+func (d *Detector) Preprocessing() any { return PixelPrep{d.cfg.Size, d.cfg.Gray, d.cfg.Norm} }
 
 // Pixels converts one decoded image into the pixel vector of a size×size
 // working image with the given channel count (alpha dropped, gray

@@ -105,7 +105,7 @@ func TestConfigErrors(t *testing.T) {
 		`{"max_train":1}`:            "max_train",
 		`{"gamma":-1}`:               "gamma",
 		`{"size":0}`:                 "size 0",
-		`{"dim":0}`:                  "dim 0",
+		`{"features":"pca","dim":0}`: "dim 0",
 		`{"tol":0}`:                  "tol 0",
 		`{"gray":true,"channels":3}`: "channels 3",
 	} {
@@ -122,7 +122,7 @@ func TestRestoreRefusesBadTensors(t *testing.T) {
 	for i := 0; i < 30; i++ {
 		train = append(train, detectortest.Texture(uint64(i), 16, 16))
 	}
-	d, err := New(json.RawMessage(`{"size":16,"dim":8}`))
+	d, err := New(json.RawMessage(`{"features":"pca","size":16,"dim":8}`))
 	if err != nil {
 		t.Fatal(err)
 	}
