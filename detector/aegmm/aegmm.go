@@ -44,11 +44,12 @@ type Config struct {
 	Iters      int     `json:"iters" help:"maximum EM iterations"`
 	Tol        float64 `json:"tol" help:"EM stops when the mean log-likelihood per code gains less than this"`
 	MaxCodes   int     `json:"max_codes" help:"cap on the training codes EM sees; above it a uniform sample of this many is drawn with seed"`
+	Pool       int     `json:"pool" help:"odd side of the window of neighbouring code locations averaged into each location's code (a patch descriptor); 1: every location's own code"`
 }
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
-	return Config{Config: ae.DefaultConfig(), Components: 4, Reg: 1e-3, Iters: 100, Tol: 1e-4, MaxCodes: 50000}
+	return Config{Config: ae.DefaultConfig(), Components: 4, Reg: 1e-3, Iters: 100, Tol: 1e-4, MaxCodes: 50000, Pool: 1}
 }
 
 // ParseConfig reads a JSON configuration over the defaults and validates it.
@@ -74,6 +75,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("aegmm config: iters %d must be >= 1", c.Iters)
 	case !(c.Tol > 0) || math.IsInf(c.Tol, 0):
 		return fmt.Errorf("aegmm config: tol %g must be > 0", c.Tol)
+	case c.Pool < 1 || c.Pool%2 == 0:
+		return fmt.Errorf("aegmm config: pool %d must be odd and >= 1", c.Pool)
 	case c.MaxCodes < c.Components:
 		return fmt.Errorf("aegmm config: max_codes %d must be >= components %d", c.MaxCodes, c.Components)
 	}
@@ -177,7 +180,36 @@ func (d *Detector) codes(work *imageio.Image) (rows []float32, hc, wc int) {
 			}
 		}
 	}
+	if d.cfg.Pool > 1 {
+		rows = boxMean(rows, hc, wc, l, d.cfg.Pool/2)
+	}
 	return rows, hc, wc
+}
+
+// boxMean averages each location's row over the (2r+1)² window around it,
+// clipped to the grid.
+func boxMean(rows []float32, h, w, l, r int) []float32 {
+	out := make([]float32, len(rows))
+	acc := make([]float64, l)
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			clear(acc)
+			n := 0
+			for yy := max(0, y-r); yy <= min(h-1, y+r); yy++ {
+				for xx := max(0, x-r); xx <= min(w-1, x+r); xx++ {
+					for c, v := range rows[(yy*w+xx)*l : (yy*w+xx+1)*l] {
+						acc[c] += float64(v)
+					}
+					n++
+				}
+			}
+			o := out[(y*w+x)*l : (y*w+x+1)*l]
+			for c := range o {
+				o[c] = float32(acc[c] / float64(n))
+			}
+		}
+	}
+	return out
 }
 
 // sampleRows draws k of the n rows uniformly without replacement (seeded),

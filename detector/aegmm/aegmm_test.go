@@ -200,10 +200,38 @@ func TestRestoreNamesBadTensor(t *testing.T) {
 	}
 }
 
+// A pooled code is the mean of the codes in the window, clipped at the
+// grid's edges (checked at a corner and inside against the unpooled codes).
+func TestPooledCodes(t *testing.T) {
+	d := fitted(t)
+	work, _ := d.ae.Work(detectortest.Texture(5, 24, 28), 0)
+	raw, hc, wc := d.codes(work)
+	d.cfg.Pool = 3
+	pooled, _, _ := d.codes(work)
+	l := d.cfg.Latent
+	at := func(rows []float32, y, x, c int) float64 { return float64(rows[(y*wc+x)*l+c]) }
+	for _, p := range [][2]int{{0, 0}, {2, 3}, {hc - 1, wc - 1}} {
+		for c := 0; c < l; c++ {
+			var s float64
+			n := 0
+			for y := max(0, p[0]-1); y <= min(hc-1, p[0]+1); y++ {
+				for x := max(0, p[1]-1); x <= min(wc-1, p[1]+1); x++ {
+					s += at(raw, y, x, c)
+					n++
+				}
+			}
+			if got := at(pooled, p[0], p[1], c); math.Abs(got-s/float64(n)) > 1e-5 {
+				t.Fatalf("pooled code at %v channel %d: %v, want %v", p, c, got, s/float64(n))
+			}
+		}
+	}
+}
+
 func TestConfigErrorsNameField(t *testing.T) {
 	for raw, field := range map[string]string{
 		`{"components":0}`:                  "components",
 		`{"reg":0}`:                         "reg",
+		`{"pool":2}`:                        "pool",
 		`{"iters":0}`:                       "iters",
 		`{"tol":-1}`:                        "tol",
 		`{"max_codes":1,"components":2}`:    "max_codes",
