@@ -209,44 +209,58 @@ func sandwich(sign float32, l, r dftFactor, zr, zi, or, oi, tr, ti []float32) {
 
 // box7 is the uniform 7×7 mean with zero padding (divisor always 49), by
 // running sums along rows, then down columns a whole row at a time (acc
-// holds the column sums). It is symmetric, hence its own adjoint. tmp
-// holds h·w floats, acc w; dst may be src.
+// holds the column sums); the loops are split where the window enters and
+// leaves the image so that none branches. It is symmetric, hence its own
+// adjoint. h and w are at least 7; tmp holds h·w floats, acc w; dst may
+// be src.
 func box7(dst, src, tmp, acc []float32, h, w int) {
 	const r = cwWindow / 2
 	for i := 0; i < h; i++ {
 		row, o := src[i*w:(i+1)*w], tmp[i*w:(i+1)*w]
 		var s float32
-		for j := 0; j < min(r, w); j++ {
-			s += row[j]
+		for _, v := range row[:r] {
+			s += v
 		}
-		for j := range o {
-			if j+r < w {
-				s += row[j+r]
-			}
-			if j-r-1 >= 0 {
-				s -= row[j-r-1]
-			}
+		for j := 0; j <= r; j++ {
+			s += row[j+r]
+			o[j] = s
+		}
+		for j := r + 1; j < w-r; j++ {
+			s += row[j+r] - row[j-r-1]
+			o[j] = s
+		}
+		for j := max(w-r, r+1); j < w; j++ {
+			s -= row[j-r-1]
 			o[j] = s
 		}
 	}
+	const inv = 1.0 / (cwWindow * cwWindow)
 	acc = acc[:w]
 	clear(acc)
-	for i := 0; i < min(r, h); i++ {
+	for i := 0; i < r; i++ {
 		addTo(acc, tmp[i*w:(i+1)*w])
 	}
-	const inv = 1.0 / (cwWindow * cwWindow)
 	for i := 0; i < h; i++ {
-		if i+r < h {
-			addTo(acc, tmp[(i+r)*w:(i+r+1)*w])
-		}
-		if i-r-1 >= 0 {
-			for j, v := range tmp[(i-r-1)*w : (i-r)*w] {
-				acc[j] -= v
-			}
-		}
 		o := dst[i*w : (i+1)*w]
-		for j, v := range acc {
-			o[j] = v * inv
+		switch in, out := i+r < h, i-r-1 >= 0; {
+		case in && out:
+			add, sub := tmp[(i+r)*w:(i+r+1)*w], tmp[(i-r-1)*w:(i-r)*w]
+			for j := range acc {
+				acc[j] += add[j] - sub[j]
+				o[j] = acc[j] * inv
+			}
+		case in:
+			add := tmp[(i+r)*w : (i+r+1)*w]
+			for j := range acc {
+				acc[j] += add[j]
+				o[j] = acc[j] * inv
+			}
+		default:
+			sub := tmp[(i-r-1)*w : (i-r)*w]
+			for j := range acc {
+				acc[j] -= sub[j]
+				o[j] = acc[j] * inv
+			}
 		}
 	}
 }
@@ -304,7 +318,7 @@ func (p *cwPlan) cwPlane(x, y, sim, gx, gy []float32, gscale float32, buf []floa
 		box7(pv, pv, tmp, acc, h, w)
 		for i := range pr {
 			rr, ri, v := float64(pr[i]), float64(pi[i]), float64(pv[i])
-			m := math.Hypot(rr, ri)
+			m := math.Sqrt(rr*rr + ri*ri)
 			den := v + cwK
 			s := (2*m + cwK) / den
 			sim[i] += float32(s)
