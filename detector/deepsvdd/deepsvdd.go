@@ -194,11 +194,11 @@ func (c Config) work(ctx context.Context, images []*imageio.Image, channels int)
 // training.
 const evalBatch = 256
 
-// outputs runs enc on imgs in evaluation mode without a graph, in
-// batches, handing each batch's [n×rep] outputs to fn with the index of
-// its first image; the module is left in evaluation mode.
+// outputs runs enc on imgs without a graph, in batches, handing each
+// batch's [n×rep] outputs to fn with the index of its first image. The
+// caller puts enc in evaluation mode (a fitted model stays in it, so
+// concurrent Score calls only read).
 func outputs(enc *Encoder, imgs []*imageio.Image, fn func(lo int, z []float32)) {
-	enc.Train(false)
 	nn.NoGrad(func() {
 		for lo := 0; lo < len(imgs); lo += evalBatch {
 			hi := min(len(imgs), lo+evalBatch)

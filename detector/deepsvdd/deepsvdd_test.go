@@ -3,6 +3,7 @@ package deepsvdd
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -314,6 +315,37 @@ func TestResume(t *testing.T) {
 	for i := range r1 {
 		if r1[i].Score != r2[i].Score {
 			t.Errorf("image %d: %v fitted, %v resumed", i, r1[i].Score, r2[i].Score)
+		}
+	}
+}
+
+// TestConcurrentScore scores from several goroutines at once (run with
+// -race): a fitted model is only read.
+func TestConcurrentScore(t *testing.T) {
+	imgs := blobs(40, 8)
+	d := fit(t, small+`}`, imgs)
+	want, err := d.Score(context.Background(), imgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 4)
+	for g := 0; g < 4; g++ {
+		go func() {
+			got, err := d.Score(context.Background(), imgs)
+			if err == nil {
+				for i := range got {
+					if got[i].Score != want[i].Score {
+						err = fmt.Errorf("image %d: %v concurrently, %v alone", i, got[i].Score, want[i].Score)
+						break
+					}
+				}
+			}
+			errs <- err
+		}()
+	}
+	for g := 0; g < 4; g++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
 		}
 	}
 }

@@ -72,6 +72,7 @@ func (t *svddTask) EndEpoch(epoch int) error {
 	if t.cfg.Objective != "soft-boundary" || epoch < max(t.cfg.Warmup, 1) || (epoch-t.cfg.Warmup)%t.cfg.REvery != 0 {
 		return nil
 	}
+	t.enc.Train(false)
 	defer t.enc.Train(true)
 	d := sqDists(t.enc, t.c, t.images)
 	r := make([]float64, len(d))
@@ -131,6 +132,7 @@ func (t *svddTask) Fingerprint() string {
 func centre(enc *Encoder, imgs []*imageio.Image, eps float64) []float32 {
 	rep := enc.spec.Rep
 	sum := make([]float64, rep)
+	enc.Train(false)
 	outputs(enc, imgs, func(_ int, z []float32) {
 		for i, v := range z {
 			sum[i%rep] += float64(v)
