@@ -60,7 +60,7 @@ type Config struct {
 	Pretrain  bool         `json:"pretrain" help:"pre-train the encoder as the encoder of an autoencoder (settings in ae)"`
 	AE        train.Config `json:"ae" help:"autoencoder pre-training settings"`
 	Train     train.Config `json:"train" help:"Deep SVDD training settings (weight_decay is the objective's weight decay)"`
-	Seed      uint64       `json:"seed" help:"seed of initialisation and training: same seed, same model"`
+	Seed      uint64       `json:"seed" help:"seed of initialisation and training (it replaces train.seed and ae.seed): same seed, same model"`
 	Channels  int          `json:"channels,omitempty" help:"set by fit: channel count of the network's input; leave unset"`
 }
 
