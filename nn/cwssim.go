@@ -269,12 +269,12 @@ func box7(dst, src, tmp, acc []float32, h, w int) {
 func (p *cwPlan) cwScratch() int { return 21*p.h*p.w + p.w }
 
 // cwPlane adds, for one pair of planes, the sum over the 12 subbands of
-// the CW-SSIM map into sim; with gx, gy non-nil it also writes
-// gscale·∂(Σ_bands Σ_pixels S)/∂x (and y). buf holds cwScratch floats.
+// the CW-SSIM map into sim; with gx (gy) non-nil it also writes
+// gscale·∂(Σ_bands Σ_pixels S)/∂x (y). buf holds cwScratch floats.
 func (p *cwPlan) cwPlane(x, y, sim, gx, gy []float32, gscale float32, buf []float32) {
 	h, w := p.h, p.w
 	hw := h * w
-	grad := gx != nil
+	grad := gx != nil || gy != nil
 	acc := buf[21*hw:]
 	next := func() []float32 { b := buf[:hw:hw]; buf = buf[hw:]; return b }
 	tr, ti := next(), next()
@@ -343,6 +343,9 @@ func (p *cwPlan) cwPlane(x, y, sim, gx, gy []float32, gscale float32, buf []floa
 		// the real image gets the real part. Only the filter's support of
 		// the coefficients' gradient spectrum is needed.
 		for side, gs := range [2][2][]float32{gxs, gys} {
+			if side == 0 && gx == nil || side == 1 && gy == nil {
+				continue
+			}
 			for i := range tmp {
 				gr, gi, gv := pr[i], pi[i], 2*pv[i]
 				if side == 0 {
@@ -363,21 +366,27 @@ func (p *cwPlan) cwPlane(x, y, sim, gx, gy []float32, gscale float32, buf []floa
 			}
 		}
 	}
-	if grad {
+	if gx != nil {
 		sandwich(1, p.eh, p.ew, gxs[0], gxs[1], gx, nil, tr, ti)
+	}
+	if gy != nil {
 		sandwich(1, p.eh, p.ew, gys[0], gys[1], gy, nil, tr, ti)
 	}
 }
 
 // cwssim computes the per-plane CW-SSIM map (mean over subbands) of x and
-// y, and with grad the gradient of the mean of that map over everything.
-func cwssim(x, y *tensor.Tensor, grad bool) (sim, dx, dy *tensor.Tensor) {
+// y, and with gradX (gradY) the gradient of the mean of that map over
+// everything with respect to x (y).
+func cwssim(x, y *tensor.Tensor, gradX, gradY bool) (sim, dx, dy *tensor.Tensor) {
 	n, c, h, w := x.Dims4("nn.cwssim")
 	hw := h * w
 	plan := cwPlanFor(h, w)
 	sim = like(x)
-	if grad {
-		dx, dy = like(x), like(y)
+	if gradX {
+		dx = like(x)
+	}
+	if gradY {
+		dy = like(y)
 	}
 	nb := float32(len(plan.bands))
 	gscale := 1 / (nb * float32(n*c*hw))
@@ -410,7 +419,8 @@ func CWSSIMLoss(x, y *Var) *Var {
 	const op = "CWSSIMLoss"
 	xv, yv := x.Value, y.Value
 	checkPair(op, xv, yv, cwWindow, "CW-SSIM's 7×7 window")
-	sim, dx, dy := cwssim(xv, yv, track(x, y))
+	grad := track(x, y)
+	sim, dx, dy := cwssim(xv, yv, grad && needs(x), grad && needs(y))
 	var sum float64
 	for _, v := range sim.Data {
 		sum += float64(v)
@@ -420,13 +430,15 @@ func CWSSIMLoss(x, y *Var) *Var {
 	var res *Var
 	res = result(tensor.From(loss, 1), []*Var{x, y}, func() {
 		k := -res.Grad.Data[0]
-		for _, d := range []*tensor.Tensor{dx, dy} {
-			for i := range d.Data {
-				d.Data[i] *= k
+		for i, d := range []*tensor.Tensor{dx, dy} {
+			if d == nil {
+				continue
 			}
+			for j := range d.Data {
+				d.Data[j] *= k
+			}
+			[]*Var{x, y}[i].accum(d)
 		}
-		x.accum(dx)
-		y.accum(dy)
 	})
 	return res
 }
@@ -436,7 +448,7 @@ func CWSSIMLoss(x, y *Var) *Var {
 func CWSSIMMap(x, y *tensor.Tensor) *tensor.Tensor {
 	const op = "CWSSIMMap"
 	checkPair(op, x, y, cwWindow, "CW-SSIM's 7×7 window")
-	sim, _, _ := cwssim(x, y, false)
+	sim, _, _ := cwssim(x, y, false, false)
 	for i, v := range sim.Data {
 		sim.Data[i] = 1 - v
 	}

@@ -26,18 +26,24 @@ var halve = ops.Pool2D{KH: 2, KW: 2, StrideH: 2, StrideW: 2}
 // 2×2 average poolings of x and y: level(s) returns the gradients with
 // respect to the images at scale s through that scale's own terms; those
 // of the coarser scales reach scale s through the pooling's adjoint.
+// level returns nil for a side that needs no gradient.
 func pyramidBackward(x, y *Var, scales int, level func(s int) (gx, gy *tensor.Tensor)) {
-	var dx, dy *tensor.Tensor
+	var d [2]*tensor.Tensor
 	for s := scales - 1; s >= 0; s-- {
 		gx, gy := level(s)
-		if dx != nil {
-			addTo(gx.Data, ops.AvgPool2dBackward(dx, halve, gx.Shape).Data)
-			addTo(gy.Data, ops.AvgPool2dBackward(dy, halve, gy.Shape).Data)
+		for i, g := range [2]*tensor.Tensor{gx, gy} {
+			if g != nil && d[i] != nil {
+				addTo(g.Data, ops.AvgPool2dBackward(d[i], halve, g.Shape).Data)
+			}
+			d[i] = g
 		}
-		dx, dy = gx, gy
 	}
-	x.accum(dx)
-	y.accum(dy)
+	if d[0] != nil {
+		x.accum(d[0])
+	}
+	if d[1] != nil {
+		y.accum(d[1])
+	}
 }
 
 // checkPair panics unless x and y are equal [N,C,H,W] shapes of at least
@@ -240,16 +246,29 @@ func gmsLoss(op string, x, y *Var, scales int) *Var {
 			}
 			n, c, h, w := l.x.Dims4(op)
 			hw := h * w
-			gx, gy = like(l.x), like(l.y)
+			if needs(x) {
+				gx = like(l.x)
+			}
+			if needs(y) {
+				gy = like(l.y)
+			}
 			tensor.Parallel(n*c, func(lo, hi int) {
 				tmp := make([]float32, 3*hw)
 				a, b, f := tmp[:hw], tmp[hw:2*hw], tmp[2*hw:]
 				for p := lo; p < hi; p++ {
-					sl := func(t *tensor.Tensor) []float32 { return t.Data[p*hw : (p+1)*hw] }
+					sl := func(t *tensor.Tensor) []float32 {
+						if t == nil {
+							return nil
+						}
+						return t.Data[p*hw : (p+1)*hw]
+					}
 					g := sl(dg)
 					for _, side := range []struct{ px, py, out []float32 }{
 						{sl(l.gx1), sl(l.gy1), sl(gx)}, {sl(l.gx2), sl(l.gy2), sl(gy)},
 					} {
+						if side.out == nil {
+							continue
+						}
 						for i := range a {
 							a[i], b[i] = g[i]*side.px[i], g[i]*side.py[i]
 						}

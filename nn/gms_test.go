@@ -286,3 +286,29 @@ func BenchmarkSSIMLoss(b *testing.B)   { benchImageLoss(b, SSIMLoss) }
 func BenchmarkMSGMSLoss(b *testing.B)  { benchImageLoss(b, MSGMSLoss) }
 func BenchmarkMSSSIMLoss(b *testing.B) { benchImageLoss(b, MSSSIMLoss) }
 func BenchmarkCWSSIMLoss(b *testing.B) { benchImageLoss(b, CWSSIMLoss) }
+
+// TestImageLossOneSidedGradients: with only x (or only y) requiring a
+// gradient the losses skip the other side's work; what they give must
+// equal the gradients of the two-sided pass.
+func TestImageLossOneSidedGradients(t *testing.T) {
+	rng := rand.New(rand.NewPCG(63, 64))
+	xt := randT(rng, 0, 1, 2, 2, 16, 18)
+	yt := jitter(rng, xt, 0.3)
+	for name, loss := range map[string]func(x, y *Var) *Var{
+		"GMSLoss": GMSLoss, "MSGMSLoss": MSGMSLoss, "MSSSIMLoss": MSSSIMLoss, "CWSSIMLoss": CWSSIMLoss,
+	} {
+		bx, by := NewParamVar(xt), NewParamVar(yt)
+		Backward(loss(bx, by))
+		ox := NewParamVar(xt)
+		Backward(loss(ox, NewVar(yt)))
+		oy := NewParamVar(yt)
+		Backward(loss(NewVar(xt), oy))
+		for _, pair := range [][2]*Var{{bx, ox}, {by, oy}} {
+			for i, g := range pair[0].Grad.Data {
+				if d := pair[1].Grad.Data[i] - g; math.Abs(float64(d)) > 1e-7+1e-5*math.Abs(float64(g)) {
+					t.Fatalf("%s: one-sided gradient %v, two-sided %v", name, pair[1].Grad.Data[i], g)
+				}
+			}
+		}
+	}
+}

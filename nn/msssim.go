@@ -122,7 +122,7 @@ func MSSSIMLoss(x, y *Var) *Var {
 					}
 				}
 			}
-			return ssimStatsBackward("nn."+op, l.dm, l.x, l.y, true, true)
+			return ssimStatsBackward("nn."+op, l.dm, l.x, l.y, needs(x), needs(y))
 		})
 	})
 	return res
