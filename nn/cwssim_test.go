@@ -186,6 +186,21 @@ func TestCWSSIMTranslationInsensitive(t *testing.T) {
 	if cw < 0.9 || 1-cw > 0.25*(1-ss) {
 		t.Fatalf("1-pixel shift: CW-SSIM %.4f, SSIM %.4f: want CW-SSIM ≥ 0.9 and its dissimilarity under a quarter of SSIM's", cw, ss)
 	}
+	// It still tells structure apart: the texture against the same one
+	// mirrored (other orientations, same intensities) costs far more than
+	// the shift. (Subbands with no energy in either image count as similar,
+	// as flat patches do in SSIM, so the index stays well above 0.)
+	z := x.Clone()
+	for i := 0; i < s; i++ {
+		for j := 0; j < s; j++ {
+			z.Data[i*s+j] = x.Data[i*s+s-1-j]
+		}
+	}
+	other := 1 - float64(CWSSIMLoss(NewVar(x), NewVar(z)).Item())
+	t.Logf("mirrored texture: CW-SSIM %.4f", other)
+	if 1-other < 10*(1-cw) {
+		t.Fatalf("mirrored texture: CW-SSIM %.4f, 1-pixel shift %.4f: want the mirror's dissimilarity over 10 times the shift's", other, cw)
+	}
 }
 
 func TestCWSSIMMapPeak(t *testing.T) { plantedPeak(t, "CW-SSIM", CWSSIMMap) }
