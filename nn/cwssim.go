@@ -187,23 +187,54 @@ func cwFilters(h, w int) [][]float32 {
 // a real one), with L = Lc + i·sign·Ls and R likewise: a 2-D DFT (sign −1)
 // or unnormalised inverse (+1), full or restricted to index sets. It writes
 // (or, oi), or only the real part when oi is nil; tr, ti are scratch for
-// k1 × R.cols. The 1-D passes are GEMMs against the cosine and sine tables:
-// any size, and at the sizes trained on faster than a scalar FFT.
+// the intermediate product (at most h·w). The 1-D passes are GEMMs against
+// the cosine and sine tables: any size, and at the sizes trained on faster
+// than a scalar FFT. Of (Z·R) first or (L·Z) first it takes the one with
+// fewer multiplications: restricted to a filter's support the two differ.
 func sandwich(sign float32, l, r dftFactor, zr, zi, or, oi, tr, ti []float32) {
 	k1, k2, n, m := l.cols, r.rows, r.cols, l.rows
-	// Rows: T = Z·R.
-	gemm.SgemmSerial(false, r.t, k1, n, k2, 1, zr, k2, r.c, r.ld(), 0, tr, n)
-	gemm.SgemmSerial(false, r.t, k1, n, k2, sign, zr, k2, r.s, r.ld(), 0, ti, n)
-	if zi != nil {
-		gemm.SgemmSerial(false, r.t, k1, n, k2, -sign, zi, k2, r.s, r.ld(), 1, tr, n)
-		gemm.SgemmSerial(false, r.t, k1, n, k2, 1, zi, k2, r.c, r.ld(), 1, ti, n)
+	if k1*k2*n+m*k1*n <= m*k1*k2+m*k2*n {
+		// T = Z·R (k1×n), then O = L·T.
+		rmul(sign, r, k1, zr, zi, tr, ti)
+		lmul(sign, l, n, tr, ti, or, oi)
+		return
 	}
-	// Columns: O = L·T.
-	gemm.SgemmSerial(l.t, false, m, n, k1, 1, l.c, l.ld(), tr, n, 0, or, n)
-	gemm.SgemmSerial(l.t, false, m, n, k1, -sign, l.s, l.ld(), ti, n, 1, or, n)
-	if oi != nil {
-		gemm.SgemmSerial(l.t, false, m, n, k1, 1, l.c, l.ld(), ti, n, 0, oi, n)
-		gemm.SgemmSerial(l.t, false, m, n, k1, sign, l.s, l.ld(), tr, n, 1, oi, n)
+	// T = L·Z (m×k2), then O = T·R.
+	lmul(sign, l, k2, zr, zi, tr, ti)
+	rmul(sign, r, m, tr, ti, or, oi)
+}
+
+// rmul writes O = A·R for the complex rows×R.rows matrix A (ai nil: real),
+// only the real part when oi is nil.
+func rmul(sign float32, r dftFactor, rows int, ar, ai, or, oi []float32) {
+	k, n := r.rows, r.cols
+	gemm.SgemmSerial(false, r.t, rows, n, k, 1, ar, k, r.c, r.ld(), 0, or, n)
+	if ai != nil {
+		gemm.SgemmSerial(false, r.t, rows, n, k, -sign, ai, k, r.s, r.ld(), 1, or, n)
+	}
+	if oi == nil {
+		return
+	}
+	gemm.SgemmSerial(false, r.t, rows, n, k, sign, ar, k, r.s, r.ld(), 0, oi, n)
+	if ai != nil {
+		gemm.SgemmSerial(false, r.t, rows, n, k, 1, ai, k, r.c, r.ld(), 1, oi, n)
+	}
+}
+
+// lmul writes O = L·A for the complex L.cols×cols matrix A (ai nil: real),
+// only the real part when oi is nil.
+func lmul(sign float32, l dftFactor, cols int, ar, ai, or, oi []float32) {
+	m, k := l.rows, l.cols
+	gemm.SgemmSerial(l.t, false, m, cols, k, 1, l.c, l.ld(), ar, cols, 0, or, cols)
+	if ai != nil {
+		gemm.SgemmSerial(l.t, false, m, cols, k, -sign, l.s, l.ld(), ai, cols, 1, or, cols)
+	}
+	if oi == nil {
+		return
+	}
+	gemm.SgemmSerial(l.t, false, m, cols, k, sign, l.s, l.ld(), ar, cols, 0, oi, cols)
+	if ai != nil {
+		gemm.SgemmSerial(l.t, false, m, cols, k, 1, l.c, l.ld(), ai, cols, 1, oi, cols)
 	}
 }
 
