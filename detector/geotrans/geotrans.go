@@ -194,10 +194,9 @@ func (d *Detector) Fit(ctx context.Context, images []*imageio.Image) error {
 	}
 	tk := &task{net: net, gathers: d.gathers}
 	trainSet, valSet := set.Split(cfg.Train.ValFraction, cfg.Train.Seed)
-	if err := fitTask(ctx, "geotrans", tk, trainSet, valSet, cfg.Train, d.sess); err != nil {
-		return err
+	if _, err := train.Fit(ctx, "geotrans", tk, trainSet, valSet, cfg.Train, d.sess); err != nil {
+		return fmt.Errorf("geotrans: %w", err)
 	}
-	net.Train(false)
 	d.cfg, d.net = cfg, net
 
 	// Dirichlets on the softmax outputs of (a subset of) the training images.
