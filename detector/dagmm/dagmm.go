@@ -49,6 +49,7 @@ func init() {
 type Config struct {
 	Size         int          `json:"size" help:"images are resized to size x size for training and scoring; maps come back at the input's size"`
 	Gray         bool         `json:"gray" help:"convert images to one luminance channel; else the training images' channels are used (gray inputs are replicated to match a colour model)"`
+	Normalize    string       `json:"normalize" enum:"image,none" help:"image: standardise each channel of each image (of each training crop) to mean 0 and deviation 1 before taking patches, so global brightness and contrast do not dominate the energy; none: raw values"`
 	Patch        int          `json:"patch" help:"side of the square patches that are DAGMM's samples, in working-resolution pixels"`
 	Stride       int          `json:"stride" help:"spacing of the patches (training and scoring)"`
 	Hidden       []int        `json:"hidden" help:"widths of the compression encoder's hidden layers (the decoder mirrors them)"`
@@ -72,7 +73,7 @@ func DefaultConfig() Config {
 	tc.BatchSize = 8
 	tc.Patch = 0
 	tc.LR = 1e-3
-	return Config{Size: 64, Patch: 8, Stride: 4, Hidden: []int{64, 16}, Latent: 2, Components: 4, EstHidden: 10,
+	return Config{Size: 64, Normalize: "image", Patch: 8, Stride: 4, Hidden: []int{64, 16}, Latent: 2, Components: 4, EstHidden: 10,
 		Dropout: 0.5, LambdaEnergy: 0.1, LambdaCov: 0.005, CovEps: 1e-6, Smooth: 2, Train: tc}
 }
 
@@ -100,6 +101,8 @@ func (c Config) Validate() error {
 	switch {
 	case c.Size < 1:
 		return bad("size %d must be >= 1", c.Size)
+	case c.Normalize != "image" && c.Normalize != "none":
+		return bad("normalize %q must be \"image\" or \"none\"", c.Normalize)
 	case c.Patch < 1 || c.Patch > 32:
 		return bad("patch %d must be in 1..32", c.Patch)
 	case c.Stride < 1:
@@ -306,9 +309,34 @@ func (c Config) workSet(imgs []*imageio.Image, channels int) (*train.Set, error)
 	return train.NewSet(in, train.SetOptions{Channels: channels, Width: c.Size, Height: c.Size})
 }
 
+// standardise sets every channel of every image of x [B,C,H,W] to mean 0
+// and deviation 1 (a flat channel just loses its mean).
+func standardise(x *tensor.Tensor) {
+	_, _, h, w := x.Dims4("dagmm")
+	hw := h * w
+	for p := 0; p < len(x.Data); p += hw {
+		plane := x.Data[p : p+hw]
+		var s, ss float64
+		for _, v := range plane {
+			s += float64(v)
+			ss += float64(v) * float64(v)
+		}
+		mean := s / float64(hw)
+		sd := math.Sqrt(max(ss/float64(hw)-mean*mean, 0))
+		inv := 1 / max(sd, 1e-3)
+		for i, v := range plane {
+			plane[i] = float32((float64(v) - mean) * inv)
+		}
+	}
+}
+
 // patches copies every patch of x [B,C,H,W] into the rows of a
-// [B·P, C·patch²] tensor (P patches per image, row-major by origin).
+// [B·P, C·patch²] tensor (P patches per image, row-major by origin),
+// after standardising each image when Normalize says so (x is modified).
 func (c Config) patches(x *tensor.Tensor) *tensor.Tensor {
+	if c.Normalize == "image" {
+		standardise(x)
+	}
 	b, ch, h, w := x.Dims4("dagmm")
 	ys, xs := origins(h, c.Patch, c.Stride), origins(w, c.Patch, c.Stride)
 	p := c.Patch
@@ -344,14 +372,14 @@ func (t *task) Module() nn.Module { return t.net }
 // trained.
 func (t *task) Fingerprint() string {
 	c := t.cfg
-	return fmt.Sprintf("size %d patch %d stride %d lambda %g %g eps %g dropout %g", c.Size, c.Patch, c.Stride,
+	return fmt.Sprintf("size %d normalize %s patch %d stride %d lambda %g %g eps %g dropout %g", c.Size, c.Normalize, c.Patch, c.Stride,
 		c.LambdaEnergy, c.LambdaCov, c.CovEps, c.Dropout)
 }
 
 // Loss is the paper's objective on the batch's patches: squared
 // reconstruction distance + λ1·mean energy + λ2·P(Σ).
 func (t *task) Loss(b *train.Batch, rng *rand.Rand) *nn.Var {
-	x := nn.NewVar(t.cfg.patches(b.X))
+	x := nn.NewVar(t.cfg.patches(b.X.Clone()))
 	recon, z := t.net.compress(x)
 	gamma := t.net.memberships(z, rng)
 	energy, pen := mixtureEnergy(z, gamma, float32(t.cfg.CovEps))

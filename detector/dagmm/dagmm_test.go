@@ -181,7 +181,7 @@ func TestPatchesAndOrigins(t *testing.T) {
 	if got := origins(11, 4, 3); len(got) != 4 || got[3] != 7 {
 		t.Errorf("origins(11,4,3) = %v, want [0 3 6 7]", got)
 	}
-	c := Config{Patch: 2, Stride: 2}
+	c := Config{Patch: 2, Stride: 2, Normalize: "none"}
 	x := tensor.New(1, 2, 4, 4)
 	for i := range x.Data {
 		x.Data[i] = float32(i)
@@ -189,6 +189,20 @@ func TestPatchesAndOrigins(t *testing.T) {
 	p := c.patches(x)
 	if s := p.Shape; s[0] != 4 || s[1] != 8 {
 		t.Fatalf("patches shape %v", s)
+	}
+	// Standardised: each channel plane has mean 0 and deviation 1.
+	z := Config{Patch: 2, Stride: 2, Normalize: "image"}.patches(x.Clone())
+	for ch := 0; ch < 2; ch++ {
+		var s, ss float64
+		for r := 0; r < 4; r++ {
+			for _, v := range z.Data[r*8+ch*4 : r*8+ch*4+4] {
+				s += float64(v)
+				ss += float64(v) * float64(v)
+			}
+		}
+		if math.Abs(s/16) > 1e-6 || math.Abs(ss/16-1) > 1e-5 {
+			t.Errorf("channel %d standardised to mean %g, mean square %g", ch, s/16, ss/16)
+		}
 	}
 	// Patch 3 (origin y 2, x 2): channel 0 rows 2,3 cols 2,3; then channel 1.
 	want := []float32{10, 11, 14, 15, 26, 27, 30, 31}
@@ -202,6 +216,7 @@ func TestPatchesAndOrigins(t *testing.T) {
 func TestConfigRefusals(t *testing.T) {
 	for _, c := range []struct{ raw, want string }{
 		{`{"patch":0}`, "patch 0"},
+		{`{"normalize":"batch"}`, "normalize"},
 		{`{"size":4}`, "size 4 is smaller than patch 8"},
 		{`{"dropout":1}`, "dropout"},
 		{`{"cov_eps":0}`, "cov_eps"},
