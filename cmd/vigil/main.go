@@ -43,6 +43,7 @@ func init() {
 		"bench":    {"engine benchmarks (vigil bench engine --json)", cmdBench},
 		"backbone": {"manage pretrained backbones (vigil backbone pull NAME)", cmdBackbone},
 		"methods":  {"list the detection methods and their parameters", cmdMethods},
+		"classify": {"open-set recognition: train on known classes, flag unknowns (fit|test|predict)", cmdClassify},
 	}
 }
 
