@@ -121,12 +121,13 @@ var (
 )
 
 // TestSgemmShapes covers degenerate, odd and block-crossing sizes with
-// every transpose combination, alpha, beta and stride padding.
+// every transpose combination, alpha, beta and stride padding; partial
+// micro-panels at depths from 64 (staged, not gathered) with k tails.
 func TestSgemmShapes(t *testing.T) {
 	dims := [][3]int{
 		{1, 1, 1}, {1, 7, 3}, {5, 1, 9}, {3, 4, 1}, {13, 17, 19}, {14, 32, 16},
 		{15, 33, 31}, {29, 65, 70}, {6, 16, 5}, {7, 17, 259}, {40, 3, 300},
-		{2, 100, 64}, {43, 48, 24},
+		{2, 100, 64}, {43, 48, 24}, {32, 27, 1030}, {18, 48, 96}, {4, 9, 80},
 	}
 	betas := []float32{0, 1, 0.5}
 	withKernel(t, func(t *testing.T) {
