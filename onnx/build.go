@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 
 	"github.com/vigil-ad/vigil/tensor"
 )
@@ -51,7 +52,13 @@ var builders = map[string]builder{
 	"Transpose": func(b *nodeBuild) (kernel, []string, error) {
 		return &transposeK{perm: b.n.AttrInts("perm")}, b.in0(), nil
 	},
-	"ReduceMean": buildReduceMean,
+	"ReduceMean": buildReduce,
+	"ReduceSum":  buildReduce,
+	"ReduceMax":  buildReduce,
+	"ReduceMin":  buildReduce,
+	"Sqrt":       buildMap,
+	"Exp":        buildMap,
+	"Abs":        buildMap,
 	"Resize":     buildResize,
 	"Upsample":   buildResize,
 	"Softmax":    buildSoftmax,
@@ -268,8 +275,8 @@ func buildBatchNorm(b *nodeBuild) (kernel, []string, error) {
 	return k, b.in0(), nil
 }
 
-// buildMap builds the pointwise activations with parameters: Sigmoid,
-// Tanh, LeakyRelu, HardSigmoid and HardSwish.
+// buildMap builds the pointwise maps: Sigmoid, Tanh, LeakyRelu,
+// HardSigmoid, HardSwish, Sqrt, Exp and Abs.
 func buildMap(b *nodeBuild) (kernel, []string, error) {
 	n := b.n
 	k := &mapK{op: b.nd.op, alpha: n.AttrFloat("alpha", 0.01), beta: 0.5}
@@ -369,11 +376,12 @@ func buildConcat(b *nodeBuild) (kernel, []string, error) {
 	return &concatK{axis: int(a.I)}, slices.Clone(b.nd.in), nil
 }
 
-func buildReduceMean(b *nodeBuild) (kernel, []string, error) {
+// buildReduce builds ReduceMean, ReduceSum, ReduceMax and ReduceMin.
+func buildReduce(b *nodeBuild) (kernel, []string, error) {
 	n := b.n
-	k := &reduceMeanK{axes: n.AttrInts("axes"), keep: n.AttrInt("keepdims", 1) != 0,
-		noopEmpty: n.AttrInt("noop_with_empty_axes", 0) != 0}
-	if b.in(1) != "" { // opset 18: axes as an input
+	k := &reduceK{op: strings.ToLower(strings.TrimPrefix(b.nd.op, "Reduce")), axes: n.AttrInts("axes"),
+		keep: n.AttrInt("keepdims", 1) != 0, noopEmpty: n.AttrInt("noop_with_empty_axes", 0) != 0}
+	if b.in(1) != "" { // axes as an input: ReduceSum from opset 13, the others from 18
 		axes, err := b.intsInput(b.in(1), "axes")
 		if err != nil {
 			return nil, nil, err

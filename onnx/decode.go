@@ -57,6 +57,27 @@ func Decode(b []byte) (*Model, error) {
 				return err
 			}
 			return decodeOpset(s, m)
+		case 14:
+			s, err := f.bytes("metadata_props")
+			if err != nil {
+				return err
+			}
+			var p MetadataProp
+			err = eachField(s, "model.metadata_props", func(f field) error {
+				switch f.num {
+				case 1:
+					k, err := f.bytes("key")
+					p.Key = string(k)
+					return err
+				case 2:
+					v, err := f.bytes("value")
+					p.Value = string(v)
+					return err
+				}
+				return nil
+			})
+			m.Metadata = append(m.Metadata, p)
+			return err
 		}
 		return nil
 	})

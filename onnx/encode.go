@@ -36,6 +36,12 @@ func (m *Model) Encode() ([]byte, error) {
 	op = protowire.AppendTag(op, 2, protowire.VarintType)
 	op = protowire.AppendVarint(op, uint64(m.OpsetVersion))
 	b = appendMessage(b, 8, op)
+	for _, p := range m.Metadata {
+		var e []byte
+		e = appendString(e, 1, p.Key)
+		e = appendString(e, 2, p.Value)
+		b = appendMessage(b, 14, e)
+	}
 	return b, nil
 }
 

@@ -280,6 +280,18 @@ func (k *mapK) run(out *tensor.Tensor, in []*tensor.Tensor) {
 			for i, v := range src {
 				dst[i] = v * min(max(v/6+0.5, 0), 1)
 			}
+		case "Sqrt":
+			for i, v := range src {
+				dst[i] = float32(math.Sqrt(float64(v)))
+			}
+		case "Exp":
+			for i, v := range src {
+				dst[i] = float32(math.Exp(float64(v)))
+			}
+		case "Abs":
+			for i, v := range src {
+				dst[i] = float32(math.Abs(float64(v)))
+			}
 		}
 	})
 }
@@ -906,8 +918,11 @@ func (k *transposeK) run(out *tensor.Tensor, in []*tensor.Tensor) {
 	})
 }
 
-// reduceMeanK averages over a set of axes (all axes when none are given).
-type reduceMeanK struct {
+// reduceK reduces over a set of axes (all axes when none are given):
+// ReduceMean, ReduceSum, ReduceMax or ReduceMin. Sums accumulate in
+// float64.
+type reduceK struct {
+	op        string // "mean", "sum", "max" or "min"
 	axes      []int64
 	keep      bool
 	noopEmpty bool
@@ -915,7 +930,7 @@ type reduceMeanK struct {
 	inShape   []int
 }
 
-func (k *reduceMeanK) infer(in [][]int) ([]int, error) {
+func (k *reduceK) infer(in [][]int) ([]int, error) {
 	x := in[0]
 	k.inShape = x
 	k.red = make([]bool, len(x))
@@ -943,14 +958,53 @@ func (k *reduceMeanK) infer(in [][]int) ([]int, error) {
 			out = append(out, 1)
 		}
 		if k.red[i] && d == 0 {
-			return nil, fmt.Errorf("mean over an empty axis")
+			return nil, fmt.Errorf("%s over an empty axis", k.op)
 		}
 	}
 	return out, nil
 }
 
-func (k *reduceMeanK) run(out *tensor.Tensor, in []*tensor.Tensor) {
+// reduceAcc folds values into one accumulator of a reduction.
+type reduceAcc struct {
+	ext  bool // max or min
+	less bool // min
+	sum  float64
+	v    float32
+	n    int
+}
+
+func (a *reduceAcc) add(v float32) {
+	a.n++
+	if !a.ext {
+		a.sum += float64(v)
+		return
+	}
+	// A NaN, once met, stays the result, as in ONNX Runtime.
+	if a.n == 1 || v != v || a.v == a.v && (a.less && v < a.v || !a.less && v > a.v) {
+		a.v = v
+	}
+}
+
+func (k *reduceK) result(a *reduceAcc) float32 {
+	switch k.op {
+	case "mean":
+		return float32(a.sum / float64(a.n))
+	case "sum":
+		return float32(a.sum)
+	}
+	return a.v
+}
+
+func (k *reduceK) acc() reduceAcc {
+	return reduceAcc{ext: k.op == "max" || k.op == "min", less: k.op == "min"}
+}
+
+func (k *reduceK) run(out *tensor.Tensor, in []*tensor.Tensor) {
 	x := in[0].Data
+	if len(k.axes) == 0 && k.noopEmpty {
+		copy(out.Data, x)
+		return
+	}
 	r := len(k.inShape)
 	// Trailing reduced axes (e.g. [2,3] of NCHW) are one contiguous run.
 	t := r
@@ -965,32 +1019,35 @@ func (k *reduceMeanK) run(out *tensor.Tensor, in []*tensor.Tensor) {
 		inner := tensor.Numel(k.inShape[t:])
 		parallel(len(out.Data), max(1, elemGrain/max(inner, 1)), func(lo, hi int) {
 			for o := lo; o < hi; o++ {
-				var acc float64
+				a := k.acc()
 				for _, v := range x[o*inner : o*inner+inner] {
-					acc += float64(v)
+					a.add(v)
 				}
-				out.Data[o] = float32(acc / float64(inner))
+				out.Data[o] = k.result(&a)
 			}
 		})
 		return
 	}
 	// General case: accumulate every element into its output cell.
 	ost := make([]int, r) // output stride per input axis, 0 when reduced
-	acc := 1
+	stride := 1
 	for i := r - 1; i >= 0; i-- {
 		if !k.red[i] {
-			ost[i] = acc
-			acc *= k.inShape[i]
+			ost[i] = stride
+			stride *= k.inShape[i]
 		}
 	}
-	sum := make([]float64, len(out.Data))
+	accs := make([]reduceAcc, len(out.Data))
+	for i := range accs {
+		accs[i] = k.acc()
+	}
 	idx := make([]int, r)
 	for _, v := range x {
 		o := 0
 		for d := range idx {
 			o += idx[d] * ost[d]
 		}
-		sum[o] += float64(v)
+		accs[o].add(v)
 		for d := r - 1; d >= 0; d-- {
 			if idx[d]++; idx[d] < k.inShape[d] {
 				break
@@ -998,9 +1055,8 @@ func (k *reduceMeanK) run(out *tensor.Tensor, in []*tensor.Tensor) {
 			idx[d] = 0
 		}
 	}
-	cnt := float64(len(x)) / float64(max(len(out.Data), 1))
-	for i, v := range sum {
-		out.Data[i] = float32(v / cnt)
+	for i := range accs {
+		out.Data[i] = k.result(&accs[i])
 	}
 }
 

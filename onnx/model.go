@@ -65,7 +65,13 @@ type Model struct {
 	OpsetVersion int64 // version of the default ("" / "ai.onnx") operator set
 	ProducerName string
 	Graph        *Graph
+	// Metadata is the model's metadata_props, in file order (exporters
+	// document preprocessing and provenance there).
+	Metadata []MetadataProp
 }
+
+// MetadataProp is one metadata_props entry (StringStringEntryProto).
+type MetadataProp struct{ Key, Value string }
 
 // Graph is an ONNX GraphProto.
 type Graph struct {
