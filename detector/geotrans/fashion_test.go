@@ -23,7 +23,7 @@ const fashionDir = "/usr/share/datasets/fashion-mnist"
 // class k of the 60k training split, test on the whole 10k test split),
 // not a unit test: it runs only with VIGIL_GEOTRANS_CLASSES set, e.g.
 //
-//	VIGIL_GEOTRANS_CLASSES=0,1 VIGIL_GEOTRANS_CONFIG='{"train":{"seed":1}}' \
+//	VIGIL_GEOTRANS_CLASSES=0,1 VIGIL_GEOTRANS_CONFIG='{"seed":1}' \
 //	  go test -count=1 -run FashionOneClass -v -timeout 0 ./detector/geotrans
 //
 // VIGIL_GEOTRANS_TEST limits the test images (evenly spaced) for quick runs.

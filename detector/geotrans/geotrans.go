@@ -54,7 +54,8 @@ type Config struct {
 	Score           string       `json:"score" enum:"dirichlet,mean_prob" help:"image score: dirichlet (minus the summed Dirichlet log-likelihoods of the 72 softmax outputs) or mean_prob (1 - mean probability of the right transformation)"`
 	DirichletImages int          `json:"dirichlet_images" help:"training images (an evenly spaced subset) whose 72 softmax outputs fit the Dirichlets; 0: all"`
 	Channels        int          `json:"channels,omitempty" help:"set by fit: input channel count; leave unset"`
-	Train           train.Config `json:"train" help:"training of the transformation classifier"`
+	Seed            uint64       `json:"seed" help:"seed of initialisation, shuffling and the transformations drawn (vigil fit --seed): same seed, same model"`
+	Train           train.Config `json:"train" help:"training of the transformation classifier (train.seed is taken from seed)"`
 }
 
 // DefaultConfig returns the defaults, sized so one Fashion-MNIST class
@@ -97,6 +98,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("geotrans config: channels %d with gray", c.Channels)
 	case c.Train.Patch != 0:
 		return fmt.Errorf("geotrans config: train.patch must be 0: the classifier sees whole images")
+	case c.Train.Seed != 0 && c.Train.Seed != c.Seed:
+		return fmt.Errorf("geotrans config: train.seed %d: set the method's seed key instead (vigil fit --seed)", c.Train.Seed)
 	}
 	if err := c.Train.Validate(); err != nil {
 		return fmt.Errorf("geotrans config: %w", err)
@@ -188,6 +191,7 @@ func (d *Detector) Fit(ctx context.Context, images []*imageio.Image) error {
 	d.useSide(side)
 	cfg := d.cfg
 	cfg.Channels, cfg.Size = set.Channels(), side
+	cfg.Train.Seed = cfg.Seed
 	net, err := arch.NewWRN(cfg.Channels, cfg.Depth, cfg.Widen, NumTransforms, cfg.Train.Seed)
 	if err != nil {
 		return fmt.Errorf("geotrans: %w", err)

@@ -53,7 +53,7 @@ func disc(r *rand.Rand) *imageio.Image {
 }
 
 const tinyConfig = `{"size":0,"depth":10,"widen":1,"dirichlet_images":0,
-	"train":{"epochs":10,"batch_size":32,"steps_per_epoch":12,"lr":0.005,"seed":3}}`
+	"seed":3,"train":{"epochs":10,"batch_size":32,"steps_per_epoch":12,"lr":0.005}}`
 
 var tiny struct {
 	once        sync.Once
