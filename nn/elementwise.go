@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/vigil-ad/vigil/ops"
 	"github.com/vigil-ad/vigil/tensor"
 )
 
@@ -366,19 +367,13 @@ func ReLU6(x *Var) *Var {
 func Sigmoid(x *Var) *Var {
 	out := like(x.Value)
 	tensor.ParallelChunks(len(out.Data), elemGrain, func(lo, hi int) {
-		o := out.Data[lo:hi]
-		for i, v := range x.Value.Data[lo:hi] {
-			o[i] = sigmoid(v)
-		}
+		ops.SigmoidSlices(out.Data[lo:hi], x.Value.Data[lo:hi])
 	})
 	var res *Var
 	res = result(out, []*Var{x}, func() {
 		g := res.Grad // dead after this pass: scale it in place
 		tensor.ParallelChunks(len(g.Data), elemGrain, func(lo, hi int) {
-			d := g.Data[lo:hi]
-			for i, y := range out.Data[lo:hi] {
-				d[i] *= y * (1 - y)
-			}
+			ops.SigmoidGradSlices(g.Data[lo:hi], out.Data[lo:hi])
 		})
 		x.accum(g)
 	})
@@ -387,34 +382,8 @@ func Sigmoid(x *Var) *Var {
 
 func sigmoid(v float32) float32 { return 1 / (1 + expf(-v)) }
 
-// expf is a float32 exponential (Cody–Waite range reduction to
-// |r| ≤ ln2/2, degree-6 Taylor polynomial, exponent bits for 2ⁿ), within a
-// few ulps of math.Exp and several times faster; arguments are clamped to
-// [−87, 88] so the result stays a finite normal float.
-func expf(x float32) float32 {
-	const (
-		log2e = 1.44269504088896341
-		ln2hi = 0.693145751953125
-		ln2lo = 1.42860682030941723212e-6
-	)
-	// Explicit compares: the min/max builtins' NaN and signed-zero rules
-	// make them markedly slower here. NaN passes through as NaN.
-	if x < -87 {
-		x = -87
-	}
-	if x > 88 {
-		x = 88
-	}
-	k := x*log2e + 0.5
-	n := int32(k)
-	if k < 0 {
-		n = int32(k - 1) // floor for negatives
-	}
-	fn := float32(n)
-	r := (x - fn*ln2hi) - fn*ln2lo
-	p := 1 + r*(1+r*(1.0/2+r*(1.0/6+r*(1.0/24+r*(1.0/120+r*(1.0/720))))))
-	return p * math.Float32frombits(uint32(n+127)<<23)
-}
+// expf is ops.Expf, a float32 exponential within a few ulps of math.Exp.
+func expf(x float32) float32 { return ops.Expf(x) }
 
 // Tanh returns tanh(x).
 func Tanh(x *Var) *Var {
@@ -446,14 +415,6 @@ func Square(x *Var) *Var {
 		func(v, _ float32) float32 { return 2 * v })
 }
 
-// reluMask zeroes d[i] wherever the ReLU output y[i] is not positive,
-// without branches (ReLU masks are unpredictable): with y's bits read as
-// an int32 b, the sign of b−1 (in 64 bits, so −0's MinInt32 cannot wrap)
-// is set exactly when b ≤ 0, i.e. y is ±0 or negative.
-func reluMask(d, y []float32) {
-	y = y[:len(d)]
-	for i, v := range y {
-		b := int64(int32(math.Float32bits(v)))
-		d[i] = math.Float32frombits(math.Float32bits(d[i]) &^ uint32((b-1)>>63))
-	}
-}
+// reluMask zeroes d[i] wherever the ReLU output y[i] is not positive
+// (vectorised, branch-free: ops.ReLUMask).
+func reluMask(d, y []float32) { ops.ReLUMask(d, y) }

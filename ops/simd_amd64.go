@@ -252,3 +252,42 @@ func dotF32(a, b []float32) float32 {
 	}
 	return s + dotGo(a[done:], b[done:])
 }
+
+// reluMask8, sigmoid8 and sigmoidGrad8 are the vector bodies of ReLUMask,
+// SigmoidSlices and SigmoidGradSlices for n a multiple of 8.
+//
+//go:noescape
+func reluMask8(d, y *float32, n int)
+
+//go:noescape
+func sigmoid8(dst, x *float32, n int)
+
+//go:noescape
+func sigmoidGrad8(d, y *float32, n int)
+
+func reluMask(d, y []float32) {
+	done := 0
+	if haveSIMD && len(d) >= 8 {
+		done = len(d) &^ 7
+		reluMask8(&d[0], &y[0], done)
+	}
+	reluMaskGo(d[done:], y[done:])
+}
+
+func sigmoidSlice(dst, x []float32) {
+	done := 0
+	if haveSIMD && len(dst) >= 8 {
+		done = len(dst) &^ 7
+		sigmoid8(&dst[0], &x[0], done)
+	}
+	sigmoidGo(dst[done:], x[done:])
+}
+
+func sigmoidGrad(d, y []float32) {
+	done := 0
+	if haveSIMD && len(d) >= 8 {
+		done = len(d) &^ 7
+		sigmoidGrad8(&d[0], &y[0], done)
+	}
+	sigmoidGradGo(d[done:], y[done:])
+}

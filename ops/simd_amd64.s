@@ -679,3 +679,124 @@ dtsum:
 	VMOVSS X0, ret+24(FP)
 	VZEROUPPER
 	RET
+
+// func reluMask8(d, y *float32, n int)
+// d[i] = 0 unless y[i], read as an int32, is positive (y > 0 or a
+// positive NaN; ±0 and negatives clear d), for i < n (a multiple of 8).
+TEXT ·reluMask8(SB), NOSPLIT, $0-24
+	MOVQ d+0(FP), DI
+	MOVQ y+8(FP), SI
+	MOVQ n+16(FP), CX
+	SHRQ $3, CX
+	JZ rmdone
+	VPXOR Y15, Y15, Y15
+
+rmloop:
+	VMOVDQU 0(SI), Y0
+	VPCMPGTD Y15, Y0, Y0
+	VPAND 0(DI), Y0, Y0
+	VMOVDQU Y0, 0(DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ rmloop
+
+rmdone:
+	VZEROUPPER
+	RET
+
+DATA sigc<>+0(SB)/4, $-87.0
+DATA sigc<>+4(SB)/4, $88.0
+DATA sigc<>+8(SB)/4, $1.44269504088896341
+DATA sigc<>+12(SB)/4, $0.5
+DATA sigc<>+16(SB)/4, $0.693145751953125
+DATA sigc<>+20(SB)/4, $1.42860682030941723212e-6
+DATA sigc<>+24(SB)/4, $1.0
+DATA sigc<>+28(SB)/4, $0.16666666666666666
+DATA sigc<>+32(SB)/4, $0.041666666666666664
+DATA sigc<>+36(SB)/4, $0.008333333333333333
+DATA sigc<>+40(SB)/4, $0.001388888888888889
+DATA sigc<>+44(SB)/4, $127
+GLOBL sigc<>(SB), RODATA|NOPTR, $48
+
+// func sigmoid8(dst, x *float32, n int)
+// dst[i] = 1/(1+e^(−x[i])) for i < n (a multiple of 8), e^t as nn's expf:
+// t clamped to [−87, 88] (NaN passes), n = ⌊t·log2e + ½⌋, Cody–Waite
+// r = t − n·ln2 in two parts, degree-6 Taylor polynomial (Horner), times
+// 2ⁿ from exponent bits.
+TEXT ·sigmoid8(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+	SHRQ $3, CX
+	JZ sgdone
+	VBROADCASTSS sigc<>+0(SB), Y4   // -87
+	VBROADCASTSS sigc<>+4(SB), Y5   // 88
+	VBROADCASTSS sigc<>+8(SB), Y6   // log2e
+	VBROADCASTSS sigc<>+12(SB), Y7  // 1/2
+	VBROADCASTSS sigc<>+16(SB), Y8  // ln2hi
+	VBROADCASTSS sigc<>+20(SB), Y9  // ln2lo
+	VBROADCASTSS sigc<>+24(SB), Y10 // 1
+	VBROADCASTSS sigc<>+28(SB), Y11 // 1/6
+	VBROADCASTSS sigc<>+32(SB), Y12 // 1/24
+	VBROADCASTSS sigc<>+36(SB), Y13 // 1/120
+	VBROADCASTSS sigc<>+40(SB), Y14 // 1/720
+	VPBROADCASTD sigc<>+44(SB), Y15 // 127
+	VXORPS Y3, Y3, Y3
+
+sgloop:
+	VSUBPS 0(SI), Y3, Y0   // t = -x
+	VMAXPS Y0, Y4, Y0      // NaN (second source) passes
+	VMINPS Y0, Y5, Y0
+	VMOVAPS Y7, Y1
+	VFMADD231PS Y6, Y0, Y1 // k = t·log2e + ½
+	VROUNDPS $1, Y1, Y1    // floor
+	VFNMADD231PS Y8, Y1, Y0 // r = t − n·ln2hi
+	VFNMADD231PS Y9, Y1, Y0 // r −= n·ln2lo
+	VMOVAPS Y14, Y2
+	VFMADD213PS Y13, Y0, Y2 // p = r/720 + 1/120
+	VFMADD213PS Y12, Y0, Y2 // p·r + 1/24
+	VFMADD213PS Y11, Y0, Y2 // p·r + 1/6
+	VFMADD213PS Y7, Y0, Y2  // p·r + 1/2
+	VFMADD213PS Y10, Y0, Y2 // p·r + 1
+	VFMADD213PS Y10, Y0, Y2 // p·r + 1
+	VCVTPS2DQ Y1, Y1
+	VPADDD Y15, Y1, Y1
+	VPSLLD $23, Y1, Y1
+	VMULPS Y1, Y2, Y2      // e^t
+	VADDPS Y10, Y2, Y2
+	VDIVPS Y2, Y10, Y2     // 1/(1+e^t)
+	VMOVUPS Y2, 0(DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ sgloop
+
+sgdone:
+	VZEROUPPER
+	RET
+
+// func sigmoidGrad8(d, y *float32, n int)
+// d[i] *= y[i]·(1−y[i]) for i < n (a multiple of 8).
+TEXT ·sigmoidGrad8(SB), NOSPLIT, $0-24
+	MOVQ d+0(FP), DI
+	MOVQ y+8(FP), SI
+	MOVQ n+16(FP), CX
+	SHRQ $3, CX
+	JZ sgrdone
+	VBROADCASTSS sigc<>+24(SB), Y15
+
+sgrloop:
+	VMOVUPS 0(SI), Y0
+	VSUBPS Y0, Y15, Y1     // 1 − y
+	VMULPS Y1, Y0, Y0
+	VMULPS 0(DI), Y0, Y0
+	VMOVUPS Y0, 0(DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ sgrloop
+
+sgrdone:
+	VZEROUPPER
+	RET

@@ -50,3 +50,7 @@ func addReLU(dst, a, b []float32) { addReLUGo(dst, a[:len(dst)], b[:len(dst)]) }
 
 // dotF32 returns Σ a[i]·b[i] over len(a) values.
 func dotF32(a, b []float32) float32 { return dotGo(a, b[:len(a)]) }
+
+func reluMask(d, y []float32)       { reluMaskGo(d, y) }
+func sigmoidSlice(dst, x []float32) { sigmoidGo(dst, x) }
+func sigmoidGrad(d, y []float32)    { sigmoidGradGo(d, y) }
