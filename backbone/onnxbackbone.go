@@ -29,6 +29,7 @@ const probeSize = 224
 // by the executor).
 type ONNX struct {
 	name   string
+	model  *onnx.Model // the source graph, for ExportONNX
 	exec   *onnx.Executor
 	input  string
 	batch  int // declared fixed batch size, 0 if dynamic
@@ -94,7 +95,7 @@ func newONNXModel(m *onnx.Model, path string, layers []string, norm func(*tensor
 	if err != nil {
 		return nil, fmt.Errorf("onnx: %s: %w", path, err)
 	}
-	e := &ONNX{name: filepath.Base(path), exec: exec, input: input, batch: batch, layers: layers, norm: norm}
+	e := &ONNX{name: filepath.Base(path), model: m, exec: exec, input: input, batch: batch, layers: layers, norm: norm}
 	outs, err := e.run(probe)
 	if err != nil {
 		return nil, fmt.Errorf("onnx: %s: probe run: %w", path, err)

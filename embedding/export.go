@@ -1,0 +1,155 @@
+package embedding
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/vigil-ad/vigil/backbone"
+	"github.com/vigil-ad/vigil/imageio"
+	"github.com/vigil-ad/vigil/onnx"
+	"github.com/vigil-ad/vigil/tensor"
+)
+
+// ExportInput is the name of an exported detector's input: [1,3,S,S], RGB
+// in [0,1], the image already prepared by Geometry.Input (resized, and
+// centre-cropped when crop is set).
+const ExportInput = "image"
+
+// ExportBackbone starts an exported detector's graph: the input, and the
+// backbone of s up to its taps (backbone.GraphExporter). It returns the
+// builder, the taps' tensor names and their shapes [1,C,h,w], measured by
+// running ex on a blank input. Pad mode is refused: its padding depends on
+// each image, which the graph does not see.
+func (g Geometry) ExportBackbone(ex backbone.Extractor, name string) (*onnx.Builder, []string, [][]int, error) {
+	if g.pad() {
+		return nil, nil, nil, errors.New("aspect pad is not exportable (the padding depends on each image's size); refit with aspect stretch")
+	}
+	gx, ok := ex.(backbone.GraphExporter)
+	if !ok {
+		return nil, nil, nil, fmt.Errorf("backbone %s cannot be written as an ONNX graph", ex.Name())
+	}
+	s := g.Side()
+	f, err := ex.Features(tensor.New(1, 3, s, s))
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("backbone %s: %w", ex.Name(), err)
+	}
+	b := onnx.NewBuilder(name)
+	b.Input(ExportInput, 1, 3, s, s)
+	taps, err := gx.ExportONNX(b, ExportInput, "backbone/", s, s)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if len(taps) != len(f) {
+		return nil, nil, nil, fmt.Errorf("backbone %s: exported %d taps, runs %d", ex.Name(), len(taps), len(f))
+	}
+	shapes := make([][]int, len(f))
+	for i, t := range f {
+		shapes[i] = t.Shape
+	}
+	return b, taps, shapes, nil
+}
+
+// ExportResize writes the bilinear upsampling of Concat (half-pixel
+// centres, as ops.UpsampleBilinear) of x, shape [1,c,·,·], to h×w, and
+// returns the output name (x itself when the size already matches).
+func ExportResize(b *onnx.Builder, x string, shape []int, h, w int, prefix string) string {
+	if shape[2] == h && shape[3] == w {
+		return x
+	}
+	out := prefix + "_up"
+	b.InitializerInt64(out+"_size", []int{4}, []int64{int64(shape[0]), int64(shape[1]), int64(h), int64(w)})
+	b.Node("Resize", out, []string{x, "", "", out + "_size"}, []string{out},
+		onnx.StringAttr("mode", "linear"), onnx.StringAttr("coordinate_transformation_mode", "half_pixel"))
+	return out
+}
+
+// ExportAggregate writes Aggregate (k×k neighbourhood mean, padding
+// excluded) of x and returns the output name.
+func ExportAggregate(b *onnx.Builder, x string, k int, prefix string) string {
+	if k <= 1 {
+		return x
+	}
+	p := k / 2
+	out := prefix + "_agg"
+	b.Node("AveragePool", out, []string{x}, []string{out},
+		onnx.IntsAttr("kernel_shape", int64(k), int64(k)),
+		onnx.IntsAttr("pads", int64(p), int64(p), int64(k-1-p), int64(k-1-p)),
+		onnx.IntAttr("count_include_pad", 0))
+	return out
+}
+
+// ExportRows writes Rows for a single image: x [1,c,h,w] becomes [h·w, c]
+// (row l = location (y, x) with l = y·w + x).
+func ExportRows(b *onnx.Builder, x string, c, h, w int, prefix string) string {
+	b.InitializerInt64(prefix+"_ck", []int{2}, []int64{int64(c), int64(h * w)})
+	b.Node("Reshape", prefix+"_flat", []string{x, prefix + "_ck"}, []string{prefix + "_flat"})
+	b.Node("Transpose", prefix+"_rows", []string{prefix + "_flat"}, []string{prefix + "_rows"}, onnx.IntsAttr("perm", 1, 0))
+	return prefix + "_rows"
+}
+
+// ExportScoreMap writes ScoreMap's map for one image from grid, an h×w
+// tensor of patch scores (any shape with h·w values): upsampled to the
+// network input and Gaussian-smoothed with sigma, both as one matrix
+// product per axis (imageio.ResizeMatrix, imageio.GaussianMatrix). It
+// writes the graph output "map" [1,1,S,S] (S = Side: the map of the
+// prepared input; mapping it back to the original image is the caller's
+// resize) and returns its name and the name of its maximum, shape [1]
+// (ScoreMap's image score).
+func (g Geometry) ExportScoreMap(b *onnx.Builder, grid string, h, w int, sigma float64) (string, string) {
+	s := g.Side()
+	axis := func(n int) []float32 {
+		r := imageio.ResizeMatrix(n, s)
+		gm := imageio.GaussianMatrix(s, sigma)
+		a := make([]float32, s*n)
+		for i := 0; i < s; i++ {
+			for j := 0; j < n; j++ {
+				var v float64
+				for k := 0; k < s; k++ {
+					if gk := gm[i*s+k]; gk != 0 {
+						v += gk * float64(r[k*n+j])
+					}
+				}
+				a[i*n+j] = float32(v)
+			}
+		}
+		return a
+	}
+	ay, ax := axis(h), axis(w)
+	axT := make([]float32, w*s)
+	for i := 0; i < s; i++ {
+		for j := 0; j < w; j++ {
+			axT[j*s+i] = ax[i*w+j]
+		}
+	}
+	b.Initializer("map/rows", []int{s, h}, ay)
+	b.Initializer("map/cols", []int{w, s}, axT)
+	b.InitializerInt64("map/hw", []int{2}, []int64{int64(h), int64(w)})
+	b.InitializerInt64("map/shape", []int{4}, []int64{1, 1, int64(s), int64(s)})
+	b.InitializerInt64("map/one", []int{1}, []int64{1})
+	b.Node("Reshape", "map/grid", []string{grid, "map/hw"}, []string{"map/grid"})
+	b.Node("MatMul", "map/up_rows", []string{"map/rows", "map/grid"}, []string{"map/sy"})
+	b.Node("MatMul", "map/up_cols", []string{"map/sy", "map/cols"}, []string{"map/syx"})
+	b.Node("Reshape", "map", []string{"map/syx", "map/shape"}, []string{"map"})
+	b.Node("ReduceMax", "map/max", []string{"map"}, []string{"map/max0"}, onnx.IntAttr("keepdims", 0))
+	b.Node("Reshape", "map/max1", []string{"map/max0", "map/one"}, []string{"map/max"})
+	b.Output("map", 1, 1, s, s)
+	return "map", "map/max"
+}
+
+// ExportMetadata documents, as ONNX metadata_props, how to prepare an
+// exported detector's input and read its outputs.
+func (g Geometry) ExportMetadata() []onnx.MetadataProp {
+	s := g.Side()
+	crop := "no crop"
+	back := fmt.Sprintf("resize map (%dx%d) to the original image size, bilinear", s, s)
+	if g.Crop > 0 && g.Crop != g.Size {
+		crop = fmt.Sprintf("then the centre %dx%d window (when the margin is odd the extra pixel is dropped at the bottom/right)", g.Crop, g.Crop)
+		back = fmt.Sprintf("place map at the centre of a %dx%d map filled with map's minimum, then resize that to the original image size, bilinear", g.Size, g.Size)
+	}
+	return []onnx.MetadataProp{
+		{Key: "vigil.input", Value: fmt.Sprintf("%s: float32 [1,3,%d,%d], NCHW, RGB values in [0,1] (8-bit samples / 255, 16-bit / 65535; a grey image is replicated to 3 channels); the backbone's own normalisation is inside the graph", ExportInput, s, s)},
+		{Key: "vigil.preprocess", Value: fmt.Sprintf("resize the whole image to %dx%d (aspect ratio not kept) with Vigil's resampler: a triangle filter per axis, widened by the reduction factor when shrinking (antialiased, like PIL's bilinear resize), plain bilinear with half-pixel centres when enlarging; %s", g.Size, g.Size, crop)},
+		{Key: "vigil.outputs", Value: fmt.Sprintf("score: float32 [1], the image anomaly score (higher is more anomalous); map: float32 [1,1,%d,%d], the anomaly map of the prepared input; %s", s, s, back)},
+		{Key: "vigil.geometry", Value: fmt.Sprintf(`{"size":%d,"crop":%d,"aspect":"stretch"}`, g.Size, g.Crop)},
+	}
+}
