@@ -92,8 +92,12 @@ func (e *TFLite) ExportONNX(b *onnx.Builder, input, prefix string, h, w int) ([]
 // ExportONNX copies the source graph's nodes and initializers, every name
 // prefixed, with the normalisation in front (GraphExporter). The copy is
 // the whole graph; an executor or ONNX Runtime prunes what the taps do not
-// need.
+// need. The exported file declares opset 13, so sources of opsets 13 to 17
+// (the same CNN operators) are accepted and others refused.
 func (e *ONNX) ExportONNX(b *onnx.Builder, input, prefix string, h, w int) ([]string, error) {
+	if v := e.model.OpsetVersion; v < 13 || v > 17 {
+		return nil, fmt.Errorf("%s: opset %d is not exported (13 to 17 are; re-export the backbone at one of them)", e.name, v)
+	}
 	g := e.model.Graph
 	x := exportNorm(b, input, prefix, e.norm)
 	rename := func(s string) string {
