@@ -43,6 +43,7 @@ func init() {
 		"bench":    {"engine benchmarks (vigil bench engine --json)", cmdBench},
 		"backbone": {"manage pretrained backbones (vigil backbone pull NAME)", cmdBackbone},
 		"methods":  {"list the detection methods and their parameters", cmdMethods},
+		"serve":    {"HTTP API, web UI and Prometheus metrics over a folder of models", cmdServe},
 		"classify": {"open-set recognition: train on known classes, flag unknowns (fit|test|predict)", cmdClassify},
 	}
 }
@@ -63,6 +64,7 @@ func mainUsage(w io.Writer) {
 func main() {
 	// An interrupted save leaves no temporary file behind.
 	stop := atomicfile.CleanupOnSignal()
+	cleanupStop = stop // vigil serve drains on SIGTERM instead
 	code := run(os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
