@@ -63,14 +63,14 @@ type registry struct {
 	log              *slog.Logger
 	metrics          *metrics
 
-	mu      sync.RWMutex
-	models  map[string]*entry
-	failed  map[string]fileStamp // versions that failed to load: not retried until the file changes
-	errs    map[string]string    // names whose file fails to load
-	ready   atomic.Bool          // the first scan is complete
-	scanMu  sync.Mutex           // one scan at a time
-	warmup  bool                 // score one image at load (initialises lazy state single-threaded)
-	loadHook func(name string)   // tests: called before a file is loaded
+	mu       sync.RWMutex
+	models   map[string]*entry
+	failed   map[string]fileStamp // versions that failed to load: not retried until the file changes
+	errs     map[string]string    // names whose file fails to load
+	ready    atomic.Bool          // the first scan is complete
+	scanMu   sync.Mutex           // one scan at a time
+	warmup   bool                 // score one image at load (initialises lazy state single-threaded)
+	loadHook func(name string)    // tests: called before a file is loaded
 }
 
 func newRegistry(dir, backboneDir string, log *slog.Logger, m *metrics) (*registry, error) {
