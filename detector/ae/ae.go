@@ -49,6 +49,7 @@ type Config struct {
 	Stride int          `json:"stride" help:"bottleneck stride, a power of two (2..64): the code has one vector per stride x stride pixels"`
 	Latent int          `json:"latent" help:"channels of the bottleneck code"`
 	Loss   string       `json:"loss" help:"training criterion and anomaly map: l2, ssim, msssim, cwssim, msgms, or a weighted sum such as ssim+0.5*l2"`
+	Blur   float64      `json:"blur" help:"Gaussian sigma, in working-resolution pixels, applied to the signed residual before the l2 term of the map squares it (pixel noise cancels, defects wider than the noise grain remain); 0: none"`
 	Smooth float64      `json:"smooth" help:"Gaussian sigma, in working-resolution pixels, applied to the map before the image score is taken; 0: none"`
 	Score  string       `json:"score" enum:"max,topk" help:"image score: max of the smoothed map, or topk: mean of its top_k fraction of highest values"`
 	TopK   float64      `json:"top_k" help:"fraction of the map averaged by score topk, in (0,1]"`
@@ -97,6 +98,8 @@ func (c Config) ValidateAs(method string) error {
 		return bad("size %d must be >= 0", c.Size)
 	case c.Size > 0 && c.Size < c.Stride:
 		return bad("size %d is smaller than stride %d", c.Size, c.Stride)
+	case c.Blur < 0 || math.IsInf(c.Blur, 0):
+		return bad("blur %g must be >= 0", c.Blur)
 	case c.Smooth < 0 || math.IsInf(c.Smooth, 0):
 		return bad("smooth %g must be >= 0", c.Smooth)
 	case c.Score != "max" && c.Score != "topk":
@@ -398,7 +401,7 @@ func (d *Detector) Score(ctx context.Context, images []*imageio.Image) ([]detect
 			return nil, err
 		}
 		x := d.Padded(work)
-		pix := d.loss.Map(d.Reconstruct(x), x)
+		pix := d.loss.Map(d.Reconstruct(x), x, d.cfg.Blur)
 		m := Crop(pix, x.Shape[3], d.Margin(), work.H, work.W)
 		if out[i], err = d.Result(m, img.H, img.W, i); err != nil {
 			return nil, err

@@ -120,7 +120,7 @@ func TestLossAndMapAreTheWeightedSum(t *testing.T) {
 	if math.Abs(got-want) > 1e-6 {
 		t.Errorf("loss %v, want %v", got, want)
 	}
-	m := spec.Map(r, x)
+	m := spec.Map(r, x, 0)
 	s := nn.SSIMMap(r, x)
 	hw := 12 * 10
 	var mean float64
@@ -138,6 +138,33 @@ func TestLossAndMapAreTheWeightedSum(t *testing.T) {
 	// The loss is the map's mean: one criterion in training and at test.
 	if math.Abs(mean/float64(hw)-got) > 1e-5 {
 		t.Errorf("map mean %v, loss %v", mean/float64(hw), got)
+	}
+}
+
+// With blur, the l2 map squares the blurred residual: a constant residual
+// c gives c² everywhere, a zero-mean checkerboard (pixel noise) nearly
+// vanishes while unblurred it gives its full square.
+func TestBlurredL2Map(t *testing.T) {
+	spec, _ := parseLoss("l2")
+	x := tensor.New(1, 1, 16, 16)
+	r := tensor.New(1, 1, 16, 16)
+	for i := range r.Data {
+		x.Data[i] = 0.5
+		r.Data[i] = 0.5 + 0.2
+	}
+	for i, v := range spec.Map(r, x, 2) {
+		if math.Abs(float64(v)-0.04) > 1e-6 {
+			t.Fatalf("constant residual 0.2: pixel %d is %v, want 0.04", i, v)
+		}
+	}
+	for i := range r.Data {
+		r.Data[i] = 0.5 + 0.2*float32(1-2*((i/16+i%16)%2))
+	}
+	raw, blurred := spec.Map(r, x, 0), spec.Map(r, x, 2)
+	for i := range raw {
+		if math.Abs(float64(raw[i])-0.04) > 1e-6 || blurred[i] > 1e-4 {
+			t.Fatalf("checkerboard pixel %d: raw %v (want 0.04), blurred %v (want ~0)", i, raw[i], blurred[i])
+		}
 	}
 }
 
@@ -160,7 +187,7 @@ func TestPooledCriteriaInTheSum(t *testing.T) {
 	if math.Abs(got-want) > 1e-5 {
 		t.Errorf("loss %v, want %v", got, want)
 	}
-	m := spec.Map(r, x)
+	m := spec.Map(r, x, 0)
 	cw, ms := nn.CWSSIMMap(r, x), nn.MSSSIMMap(r, x)
 	for i := range m {
 		if w := cw.Data[i] + 2*ms.Data[i]; math.Abs(float64(m[i]-w)) > 1e-5 {

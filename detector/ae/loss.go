@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/vigil-ad/vigil/imageio"
 	"github.com/vigil-ad/vigil/nn"
 	"github.com/vigil-ad/vigil/tensor"
 )
@@ -37,6 +38,25 @@ func squaredResidual(r, x *tensor.Tensor) *tensor.Tensor {
 	for i, v := range r.Data {
 		d := v - x.Data[i]
 		out.Data[i] = d * d
+	}
+	return out
+}
+
+// blurredSquaredResidual is squaredResidual of the residual blurred per
+// plane with a Gaussian of standard deviation sigma.
+func blurredSquaredResidual(r, x *tensor.Tensor, sigma float64) *tensor.Tensor {
+	_, c, h, w := x.Dims4("ae map")
+	out := tensor.New(r.Shape...)
+	m := imageio.NewMap(h, w)
+	for p := 0; p < c; p++ {
+		rp, xp := r.Data[p*h*w:(p+1)*h*w], x.Data[p*h*w:(p+1)*h*w]
+		for i := range m.Pix {
+			m.Pix[i] = rp[i] - xp[i]
+		}
+		b := imageio.GaussianSmooth(m, sigma)
+		for i, v := range b.Pix {
+			out.Data[p*h*w+i] = v * v
+		}
 	}
 	return out
 }
@@ -110,13 +130,21 @@ func (s lossSpec) Loss(recon, x *nn.Var) *nn.Var {
 }
 
 // Map returns the weighted per-pixel dissimilarity of one reconstruction
-// (recon and x [1,C,H,W]) as H×W values, averaged over channels.
-func (s lossSpec) Map(recon, x *tensor.Tensor) []float32 {
+// (recon and x [1,C,H,W]) as H×W values, averaged over channels. With
+// blur > 0 the l2 term squares the residual after a Gaussian blur of that
+// sigma: zero-mean pixel noise that no autoencoder reproduces cancels,
+// while a defect wider than the noise grain keeps its residual.
+func (s lossSpec) Map(recon, x *tensor.Tensor, blur float64) []float32 {
 	_, _, h, w := x.Dims4("ae map")
 	hw := h * w
 	out := make([]float32, hw)
 	for _, t := range s {
-		d := t.crit.dissim(recon, x)
+		var d *tensor.Tensor
+		if t.name == "l2" && blur > 0 {
+			d = blurredSquaredResidual(recon, x, blur)
+		} else {
+			d = t.crit.dissim(recon, x)
+		}
 		c := d.Shape[1]
 		k := float32(t.weight / float64(c))
 		for ch := 0; ch < c; ch++ {
