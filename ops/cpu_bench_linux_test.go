@@ -58,6 +58,10 @@ func BenchmarkAEPathsCPU(b *testing.B) {
 		{"D2fwd", &never, false, func() { ConvTranspose2dForward(d2x, d2w, nil, pt) }},
 		{"D2bwd", &never, false, func() { ConvTranspose2dBackward(d2x, d2w, d2dy, pt, true) }},
 		{"D1fwd", &never, false, func() { ConvTranspose2dForward(d1x, d1w, nil, pt) }},
+		{"L3fwd", &never, false, func() { Conv2dForwardInto(dy3, x3, w3, nil, p) }},
+		{"L3bwd", &never, false, func() { Conv2dBackward(x3, w3, dy3, p, true) }},
+		{"L4fwd", &never, false, func() { Conv2dForwardInto(dy4, x3, w4, nil, p) }},
+		{"L4bwd", &never, false, func() { Conv2dBackward(x3, w4, dy4, p, true) }},
 	}
 	const reps = 5
 	best := make([]time.Duration, len(vs))

@@ -291,3 +291,24 @@ func sigmoidGrad(d, y []float32) {
 	}
 	sigmoidGradGo(d[done:], y[done:])
 }
+
+// winoGO8 is the weight-gradient output-tile transform of n dY tiles (a
+// multiple of 8) from two full rows; component k of tile i goes to
+// d[k*stride+i].
+//
+//go:noescape
+func winoGO8(r0, r1, d *float32, stride, n int)
+
+// winoGORows transforms the first tiles of rows r0, r1 (both full, 2 values
+// per tile) into d (component pitch stride) with the vector kernel and
+// returns how many it did (a multiple of 8, at most tiles).
+func winoGORows(r0, r1, d []float32, stride, tiles int) int {
+	n := tiles &^ 7
+	if !haveSIMD || n == 0 {
+		return 0
+	}
+	_, _ = r0[2*n-1], r1[2*n-1]
+	_ = d[15*stride+n-1]
+	winoGO8(&r0[0], &r1[0], &d[0], stride, n)
+	return n
+}

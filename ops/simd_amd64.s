@@ -800,3 +800,95 @@ sgrloop:
 sgrdone:
 	VZEROUPPER
 	RET
+
+// func winoGO8(r0, r1, d *float32, stride, n int)
+// Winograd weight-gradient transform of n dY tiles (a multiple of 8) from
+// rows r0, r1 (2n values each): with a, b = r0[2i], r0[2i+1] and c, e =
+// r1[2i], r1[2i+1], component k of tile i goes to d[k*stride+i]:
+// a, a+b, a−b, −b; s0, s0+s1, s0−s1, −s1 (s = a+c, b+e); d0, d0+d1, d0−d1,
+// −d1 (d = a−c, b−e); −c, −c−e, e−c, e.
+TEXT ·winoGO8(SB), NOSPLIT, $0-40
+	MOVQ r0+0(FP), SI
+	MOVQ r1+8(FP), DX
+	MOVQ d+16(FP), DI
+	MOVQ stride+24(FP), BX
+	SHLQ $2, BX
+	MOVQ n+32(FP), CX
+	SHRQ $3, CX
+	JZ wgdone
+	VXORPS Y15, Y15, Y15
+
+wgloop:
+	VMOVUPS 0(SI), Y0
+	VMOVUPS 32(SI), Y1
+	VSHUFPS $0x88, Y1, Y0, Y2
+	VSHUFPS $0xDD, Y1, Y0, Y3
+	VPERMPD $0xD8, Y2, Y2 // a
+	VPERMPD $0xD8, Y3, Y3 // b
+	VMOVUPS 0(DX), Y0
+	VMOVUPS 32(DX), Y1
+	VSHUFPS $0x88, Y1, Y0, Y4
+	VSHUFPS $0xDD, Y1, Y0, Y5
+	VPERMPD $0xD8, Y4, Y4 // c
+	VPERMPD $0xD8, Y5, Y5 // e
+	MOVQ DI, R8
+	// row (a, b)
+	VMOVUPS Y2, (R8)
+	ADDQ BX, R8
+	VADDPS Y3, Y2, Y6
+	VMOVUPS Y6, (R8)
+	ADDQ BX, R8
+	VSUBPS Y3, Y2, Y6
+	VMOVUPS Y6, (R8)
+	ADDQ BX, R8
+	VSUBPS Y3, Y15, Y6
+	VMOVUPS Y6, (R8)
+	ADDQ BX, R8
+	// row (s0, s1) = (a+c, b+e)
+	VADDPS Y4, Y2, Y7
+	VADDPS Y5, Y3, Y8
+	VMOVUPS Y7, (R8)
+	ADDQ BX, R8
+	VADDPS Y8, Y7, Y6
+	VMOVUPS Y6, (R8)
+	ADDQ BX, R8
+	VSUBPS Y8, Y7, Y6
+	VMOVUPS Y6, (R8)
+	ADDQ BX, R8
+	VSUBPS Y8, Y15, Y6
+	VMOVUPS Y6, (R8)
+	ADDQ BX, R8
+	// row (d0, d1) = (a−c, b−e)
+	VSUBPS Y4, Y2, Y7
+	VSUBPS Y5, Y3, Y8
+	VMOVUPS Y7, (R8)
+	ADDQ BX, R8
+	VADDPS Y8, Y7, Y6
+	VMOVUPS Y6, (R8)
+	ADDQ BX, R8
+	VSUBPS Y8, Y7, Y6
+	VMOVUPS Y6, (R8)
+	ADDQ BX, R8
+	VSUBPS Y8, Y15, Y6
+	VMOVUPS Y6, (R8)
+	ADDQ BX, R8
+	// row (−c, −e)
+	VSUBPS Y4, Y15, Y7
+	VMOVUPS Y7, (R8)
+	ADDQ BX, R8
+	VSUBPS Y5, Y7, Y6
+	VMOVUPS Y6, (R8)
+	ADDQ BX, R8
+	VADDPS Y5, Y7, Y6
+	VMOVUPS Y6, (R8)
+	ADDQ BX, R8
+	VMOVUPS Y5, (R8)
+	ADDQ $64, SI
+	ADDQ $64, DX
+	ADDQ $32, DI
+	DECQ CX
+	JNZ wgloop
+
+wgdone:
+	VZEROUPPER
+	RET

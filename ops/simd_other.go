@@ -54,3 +54,5 @@ func dotF32(a, b []float32) float32 { return dotGo(a, b[:len(a)]) }
 func reluMask(d, y []float32)       { reluMaskGo(d, y) }
 func sigmoidSlice(dst, x []float32) { sigmoidGo(dst, x) }
 func sigmoidGrad(d, y []float32)    { sigmoidGradGo(d, y) }
+
+func winoGORows(r0, r1, d []float32, stride, tiles int) int { return 0 }

@@ -77,7 +77,11 @@ func winoGradOut(d, dy []float32, cout int, g *window, tw, th, blk int) {
 			for k := range o {
 				o[k] = d[k*stride+base : k*stride+base+tw]
 			}
-			for tx := 0; tx < tw; tx++ {
+			tx0 := 0
+			if len(r1) > 0 {
+				tx0 = winoGORows(r0, r1, d[base:], stride, full)
+			}
+			for tx := tx0; tx < tw; tx++ {
 				ox := 2 * tx
 				var a, b, c, e float32
 				if tx < full && len(r1) > 0 {

@@ -8,7 +8,9 @@ import (
 
 // TestWinogradWeightGrad compares the Winograd weight gradient with the
 // direct one (and the adjoint identity) on odd and even sizes, asymmetric
-// padding and several images, and checks repeat runs are bit-identical.
+// padding and several images (rows of 8+ full tiles take the vector
+// transform, the rest the scalar one), and checks repeat runs are
+// bit-identical.
 func TestWinogradWeightGrad(t *testing.T) {
 	rng := rand.New(rand.NewPCG(81, 82))
 	for _, c := range []struct {
@@ -19,6 +21,7 @@ func TestWinogradWeightGrad(t *testing.T) {
 		{4, 17, 19, 13, 11, Conv2D{PadT: 1, PadL: 1, PadB: 1, PadR: 1}},
 		{5, 16, 20, 12, 15, Conv2D{PadT: 2, PadL: 0, PadB: 1, PadR: 2}},
 		{2, 24, 16, 18, 17, Conv2D{}},
+		{3, 16, 16, 21, 35, Conv2D{PadT: 1, PadL: 1, PadB: 1, PadR: 1}}, // 16 vector tiles + tails, odd height
 	} {
 		name := fmt.Sprintf("%+v", c)
 		x := randT(rng, c.n, c.cin, c.h, c.w)
