@@ -312,3 +312,18 @@ func winoGORows(r0, r1, d []float32, stride, tiles int) int {
 	winoGO8(&r0[0], &r1[0], &d[0], stride, n)
 	return n
 }
+
+// splitPad1 splits the row [0, src..., 0] into its even columns e
+// (0, src[1], src[3], ...) and odd columns o (src[0], src[2], ..., 0), each
+// len(src)/2+1 long, with one vector pass; len(src) must be a multiple of
+// 16. It reports false, writing nothing, without SIMD.
+func splitPad1(src, e, o []float32) bool {
+	h := len(src) / 2
+	if !haveSIMD || h == 0 {
+		return false
+	}
+	_, _ = e[h], o[h]
+	splitEO8(&src[0], &o[0], &e[1], h)
+	e[0], o[h] = 0, 0
+	return true
+}

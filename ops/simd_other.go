@@ -56,3 +56,5 @@ func sigmoidSlice(dst, x []float32) { sigmoidGo(dst, x) }
 func sigmoidGrad(d, y []float32)    { sigmoidGradGo(d, y) }
 
 func winoGORows(r0, r1, d []float32, stride, tiles int) int { return 0 }
+
+func splitPad1(src, e, o []float32) bool { return false }

@@ -259,11 +259,21 @@ func winoInput(v, x []float32, cin int, g *window, tw, ty0, ty1, blk int, scratc
 	eo := scratch[rows*wp : 2*rows*wp]
 	half := tw + 1
 	ncopy := min(g.w, wp-g.pl)
+	// One column of padding each side and a width a multiple of 16 (the
+	// 3×3 pad-1 layers of 16- and 32-wide maps): the padded row's even
+	// columns are 0 then the image's odd ones, its odd columns the image's
+	// even ones then 0, so one vector split of the image row fills both
+	// without staging a padded copy.
+	direct := g.pl == 1 && 2*tw == g.w && g.w%16 == 0
 	for ci := 0; ci < cin; ci++ {
 		plane := x[ci*hw : ci*hw+hw]
 		for r := 0; r < rows; r++ {
 			row := band[r*wp : r*wp+wp]
 			iy := 2*ty0 + r - g.pt
+			if direct && iy >= 0 && iy < g.h &&
+				splitPad1(plane[iy*g.w:iy*g.w+g.w], eo[r*wp:r*wp+half], eo[r*wp+half:r*wp+2*half]) {
+				continue
+			}
 			if iy < 0 || iy >= g.h || ncopy <= 0 {
 				clear(row)
 			} else {

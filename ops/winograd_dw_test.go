@@ -77,3 +77,34 @@ func BenchmarkWinoDW(b *testing.B) {
 		}
 	}
 }
+
+// TestWinogradInputPad1 covers the Winograd input transform that splits
+// image rows directly (one column of padding, width a multiple of 16, as
+// in the autoencoder's 16×16 layers): forward and input gradient (a
+// forward convolution with the flipped kernel) equal the im2col path, on
+// 16- and 32-wide maps with odd and even heights.
+func TestWinogradInputPad1(t *testing.T) {
+	rng := rand.New(rand.NewPCG(83, 84))
+	p := Conv2D{PadT: 1, PadL: 1, PadB: 1, PadR: 1}
+	for _, c := range []struct{ n, cin, cout, h, w int }{
+		{4, 16, 24, 16, 16}, {2, 16, 16, 13, 32}, {1, 32, 16, 32, 32},
+	} {
+		name := fmt.Sprintf("%+v", c)
+		x := randT(rng, c.n, c.cin, c.h, c.w)
+		w := randT(rng, c.cout, c.cin, 3, 3)
+		b := randT(rng, c.cout)
+		s := convCheck("test", x, w, nil, p.norm())
+		if !useWinograd(&s) {
+			t.Fatalf("%s: case does not take the Winograd path", name)
+		}
+		dy := randT(rng, c.n, c.cout, c.h, c.w)
+		got := Conv2dForward(x, w, b, p)
+		dx, _, _ := Conv2dBackward(x, w, dy, p, true)
+		disableWinograd = true
+		want := Conv2dForward(x, w, b, p)
+		dxRef, _, _ := Conv2dBackward(x, w, dy, p, true)
+		disableWinograd = false
+		closeT(t, name+" forward", got.Data, want.Data, 1e-4)
+		closeT(t, name+" dX", dx.Data, dxRef.Data, 1e-4)
+	}
+}
