@@ -110,14 +110,10 @@ func (e *ONNX) ExportONNX(b *onnx.Builder, input, prefix string, h, w int) ([]st
 		return prefix + s
 	}
 	for _, t := range g.Initializers {
-		switch {
-		case t.Float != nil || t.DataType == onnx.DataTypeFloat:
-			b.Initializer(rename(t.Name), int64s(t.Dims), t.Float)
-		case t.Int64 != nil || t.DataType == onnx.DataTypeInt64:
-			b.InitializerInt64(rename(t.Name), int64s(t.Dims), t.Int64)
-		default:
+		if t.Float == nil && t.Int64 == nil && t.Numel() > 0 {
 			return nil, fmt.Errorf("%s: initializer %q of type %v is not exported", e.name, t.Name, t.DataType)
 		}
+		b.Tensor(rename(t.Name), t)
 	}
 	for _, n := range g.Nodes {
 		if n.Domain != "" && n.Domain != "ai.onnx" {
@@ -137,12 +133,4 @@ func (e *ONNX) ExportONNX(b *onnx.Builder, input, prefix string, h, w int) ([]st
 		taps[i] = rename(l)
 	}
 	return taps, nil
-}
-
-func int64s(d []int64) []int {
-	out := make([]int, len(d))
-	for i, v := range d {
-		out[i] = int(v)
-	}
-	return out
 }

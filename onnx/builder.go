@@ -73,6 +73,23 @@ func (b *Builder) InitializerInt64(name string, dims []int, data []int64) {
 	b.g.Initializers = append(b.g.Initializers, t)
 }
 
+// Tensor adds a copy of t (any element type the package holds) as an
+// initializer called name, e.g. a weight copied from another model.
+func (b *Builder) Tensor(name string, t *Tensor) {
+	c := *t
+	c.Name = name
+	c.Dims = append([]int64(nil), t.Dims...)
+	c.Float = append([]float32(nil), t.Float...)
+	c.Int64 = append([]int64(nil), t.Int64...)
+	if t.Float == nil {
+		c.Float = nil
+	}
+	if t.Int64 == nil {
+		c.Int64 = nil
+	}
+	b.g.Initializers = append(b.g.Initializers, &c)
+}
+
 // Node appends an operator node (default domain) and returns it.
 func (b *Builder) Node(op, name string, inputs, outputs []string, attrs ...Attr) *Node {
 	n := &Node{

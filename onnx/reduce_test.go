@@ -94,14 +94,7 @@ func TestExecutorReductions(t *testing.T) {
 func TestMetadataRoundTrip(t *testing.T) {
 	m := smallModel()
 	m.Metadata = []MetadataProp{{"vigil.preprocess", `{"size":256}`}, {"a", ""}, {"b", "ü"}}
-	enc, err := m.Encode()
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := Decode(enc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	got := roundTrip(t, m)
 	if !reflect.DeepEqual(got.Metadata, m.Metadata) {
 		t.Fatalf("metadata %v, want %v", got.Metadata, m.Metadata)
 	}

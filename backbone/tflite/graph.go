@@ -411,22 +411,7 @@ func (n *Net) Run(x *tensor.Tensor, outputs []int) (res []*tensor.Tensor, err er
 	}
 	// Which nodes are needed, and the last node reading each tensor (so
 	// intermediate activations are released early).
-	needed := make([]bool, len(n.nodes))
-	stack := append([]int(nil), outputs...)
-	for len(stack) > 0 {
-		t := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		p := n.producer[t]
-		if p < 0 || needed[p] {
-			continue
-		}
-		needed[p] = true
-		for _, in := range n.nodes[p].in {
-			if in >= 0 {
-				stack = append(stack, int(in))
-			}
-		}
-	}
+	needed := n.needed(outputs)
 	lastUse := make([]int, len(n.tensors))
 	for i := range lastUse {
 		lastUse[i] = -1
@@ -488,6 +473,28 @@ func (n *Net) Run(x *tensor.Tensor, outputs []int) (res []*tensor.Tensor, err er
 		res[k] = v
 	}
 	return res, nil
+}
+
+// needed marks the nodes that the tensors outputs (valid indices) depend
+// on.
+func (n *Net) needed(outputs []int) []bool {
+	needed := make([]bool, len(n.nodes))
+	stack := append([]int(nil), outputs...)
+	for len(stack) > 0 {
+		t := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		p := n.producer[t]
+		if p < 0 || needed[p] {
+			continue
+		}
+		needed[p] = true
+		for _, in := range n.nodes[p].in {
+			if in >= 0 {
+				stack = append(stack, int(in))
+			}
+		}
+	}
+	return needed
 }
 
 // value returns tensor t as an activation (4-D constants converted to NCHW).

@@ -16,25 +16,12 @@ import (
 // reorder layouts (RESHAPE, FULLY_CONNECTED, SOFTMAX) are refused: feature
 // taps never need them.
 func (n *Net) ExportONNX(b *onnx.Builder, input string, h, w int, outs []int, prefix string) ([]string, error) {
-	needed := make([]bool, len(n.nodes))
-	stack := append([]int(nil), outs...)
-	for len(stack) > 0 {
-		t := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
+	for _, t := range outs {
 		if t < 0 || t >= len(n.tensors) {
 			return nil, fmt.Errorf("tensor index %d out of range", t)
 		}
-		p := n.producer[t]
-		if p < 0 || needed[p] {
-			continue
-		}
-		needed[p] = true
-		for _, in := range n.nodes[p].in {
-			if in >= 0 {
-				stack = append(stack, int(in))
-			}
-		}
 	}
+	needed := n.needed(outs)
 	name := func(t int) string {
 		if t == n.input {
 			return input
