@@ -89,17 +89,24 @@ func ExportRows(b *onnx.Builder, x string, c, h, w int, prefix string) string {
 
 // ExportScoreMap writes ScoreMap's map for one image from grid, an h×w
 // tensor of patch scores (any shape with h·w values): upsampled to the
-// network input and Gaussian-smoothed with sigma, both as one matrix
-// product per axis (imageio.ResizeMatrix, imageio.GaussianMatrix). It
+// network input and Gaussian-smoothed with sigma (ExportUpSmooth). It
 // writes the graph output "map" [1,1,S,S] (S = Side: the map of the
 // prepared input; mapping it back to the original image is the caller's
 // resize) and returns its name and the name of its maximum, shape [1]
 // (ScoreMap's image score).
 func (g Geometry) ExportScoreMap(b *onnx.Builder, grid string, h, w int, sigma float64) (string, string) {
-	s := g.Side()
-	axis := func(n int) []float32 {
+	return ExportMapOutput(b, ExportUpSmooth(b, grid, h, w, g.Side(), sigma, 1, "map"), g.Side())
+}
+
+// ExportUpSmooth writes, for grid (h·w values), the s×s map that
+// imageio.ResizeMap to s×s followed by imageio.GaussianSmooth with sigma
+// gives, times scale: one matrix product per axis (the resize and
+// smoothing matrices of package imageio, multiplied here in float64). It
+// returns the name of the [s,s] result; tensor names start with prefix.
+func ExportUpSmooth(b *onnx.Builder, grid string, h, w, s int, sigma, scale float64, prefix string) string {
+	gm := imageio.GaussianMatrix(s, sigma)
+	axis := func(n int, scale float64) []float32 {
 		r := imageio.ResizeMatrix(n, s)
-		gm := imageio.GaussianMatrix(s, sigma)
 		a := make([]float32, s*n)
 		for i := 0; i < s; i++ {
 			for j := 0; j < n; j++ {
@@ -109,27 +116,33 @@ func (g Geometry) ExportScoreMap(b *onnx.Builder, grid string, h, w int, sigma f
 						v += gk * float64(r[k*n+j])
 					}
 				}
-				a[i*n+j] = float32(v)
+				a[i*n+j] = float32(v * scale)
 			}
 		}
 		return a
 	}
-	ay, ax := axis(h), axis(w)
+	ay, ax := axis(h, scale), axis(w, 1)
 	axT := make([]float32, w*s)
 	for i := 0; i < s; i++ {
 		for j := 0; j < w; j++ {
 			axT[j*s+i] = ax[i*w+j]
 		}
 	}
-	b.Initializer("map/rows", []int{s, h}, ay)
-	b.Initializer("map/cols", []int{w, s}, axT)
-	b.InitializerInt64("map/hw", []int{2}, []int64{int64(h), int64(w)})
+	b.Initializer(prefix+"/rows", []int{s, h}, ay)
+	b.Initializer(prefix+"/cols", []int{w, s}, axT)
+	b.InitializerInt64(prefix+"/hw", []int{2}, []int64{int64(h), int64(w)})
+	b.Node("Reshape", prefix+"/grid", []string{grid, prefix + "/hw"}, []string{prefix + "/grid"})
+	b.Node("MatMul", prefix+"/up_rows", []string{prefix + "/rows", prefix + "/grid"}, []string{prefix + "/sy"})
+	b.Node("MatMul", prefix+"/up_cols", []string{prefix + "/sy", prefix + "/cols"}, []string{prefix + "/syx"})
+	return prefix + "/syx"
+}
+
+// ExportMapOutput declares m (s×s values) as the graph output "map"
+// [1,1,s,s] and writes its maximum, shape [1]; it returns both names.
+func ExportMapOutput(b *onnx.Builder, m string, s int) (string, string) {
 	b.InitializerInt64("map/shape", []int{4}, []int64{1, 1, int64(s), int64(s)})
 	b.InitializerInt64("map/one", []int{1}, []int64{1})
-	b.Node("Reshape", "map/grid", []string{grid, "map/hw"}, []string{"map/grid"})
-	b.Node("MatMul", "map/up_rows", []string{"map/rows", "map/grid"}, []string{"map/sy"})
-	b.Node("MatMul", "map/up_cols", []string{"map/sy", "map/cols"}, []string{"map/syx"})
-	b.Node("Reshape", "map", []string{"map/syx", "map/shape"}, []string{"map"})
+	b.Node("Reshape", "map", []string{m, "map/shape"}, []string{"map"})
 	b.Node("ReduceMax", "map/max", []string{"map"}, []string{"map/max0"}, onnx.IntAttr("keepdims", 0))
 	b.Node("Reshape", "map/max1", []string{"map/max0", "map/one"}, []string{"map/max"})
 	b.Output("map", 1, 1, s, s)
