@@ -45,7 +45,7 @@ func init() {
 		"methods":  {"list the detection methods and their parameters", cmdMethods},
 		"serve":    {"HTTP API, web UI and Prometheus metrics over a folder of models", cmdServe},
 		"classify": {"open-set recognition: train on known classes, flag unknowns (fit|test|predict)", cmdClassify},
-		"export":   {"write a fitted model (padim, patchcore) as one ONNX file", cmdExport},
+		"export":   {"write a fitted model (padim, patchcore, pcarecon) as one ONNX file", cmdExport},
 	}
 }
 
