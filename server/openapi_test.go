@@ -203,7 +203,7 @@ func TestOpenAPI(t *testing.T) {
 		{ts.URL, "POST", "/v1/models/zz:predict", "/v1/models/{name}:predict", img, nil},
 		{ts.URL, "PUT", "/v1/models/m:predict", "/v1/models/{name}:predict", img, nil},
 		{ts.URL, "POST", "/v1/models/m:predict", "/v1/models/{name}:predict", pngBytes(t, imageio.New(1, 64, 64)), nil},
-		{ts.URL, "POST", "/v1/models/m:predict", "/v1/models/{name}:predict", []byte("a=1"), map[string]string{"Content-Type": "application/x-www-form-urlencoded"}},
+		{ts.URL, "POST", "/v1/models/m:predict", "/v1/models/{name}:predict", []byte("a=1"), map[string]string{"Content-Type": "multipart/mixed; boundary=x"}},
 		{tsTok.URL, "POST", "/v1/models/m:predict", "/v1/models/{name}:predict", img, nil},
 		{tsLoad.URL, "POST", "/v1/models/m:predict", "/v1/models/{name}:predict", img, nil},
 		{ts.URL, "GET", "/v1/maps/feedface", "/v1/maps/{id}", nil, nil},

@@ -265,7 +265,9 @@ func (s *Server) readImages(w http.ResponseWriter, r *http.Request) ([]upload, *
 	ct := r.Header.Get("Content-Type")
 	mt, _, _ := mime.ParseMediaType(ct)
 	if mt != "multipart/form-data" {
-		if strings.HasPrefix(mt, "multipart/") || mt == "application/x-www-form-urlencoded" {
+		// any other type is taken as the image bytes (the format is read
+		// from the data): curl --data-binary sends a form type
+		if strings.HasPrefix(mt, "multipart/") {
 			return nil, refuse(http.StatusUnsupportedMediaType, "unsupported_media_type",
 				"Content-Type %s: send the image bytes as the body, or multipart/form-data with file parts", mt)
 		}

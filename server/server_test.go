@@ -209,8 +209,8 @@ func TestPredict(t *testing.T) {
 		t.Fatalf("map URL: %d %s, %d bytes (inline %d)", got.status, got.header.Get("Content-Type"), len(got.body), len(raw))
 	}
 	wantError(t, call(t, "GET", ts.URL+"/v1/maps/0123456789abcdef", nil, nil), 404, "map_expired", "no such map")
-	// map=none
-	p = decodePredict(t, call(t, "POST", ts.URL+"/v1/models/m:predict?map=none", nb, nil))
+	// map=none; curl --data-binary's form content type still means raw bytes
+	p = decodePredict(t, call(t, "POST", ts.URL+"/v1/models/m:predict?map=none", nb, map[string]string{"Content-Type": "application/x-www-form-urlencoded"}))
 	if p.Results[0].Map != nil {
 		t.Fatal("map=none returned a map")
 	}
@@ -258,7 +258,7 @@ func TestRefusals(t *testing.T) {
 	wantError(t, call(t, "GET", url, nil, nil), 405, "method_not_allowed", "POST")
 	wantError(t, call(t, "DELETE", ts.URL+"/v1/models", nil, nil), 405, "method_not_allowed", "GET")
 	wantError(t, call(t, "GET", ts.URL+"/v2/anything", nil, nil), 404, "not_found", "/v2/anything")
-	wantError(t, call(t, "POST", url, []byte("a=b"), map[string]string{"Content-Type": "application/x-www-form-urlencoded"}), 415, "unsupported_media_type", "multipart")
+	wantError(t, call(t, "POST", url, []byte("a=b"), map[string]string{"Content-Type": "multipart/mixed; boundary=x"}), 415, "unsupported_media_type", "multipart")
 	var body bytes.Buffer
 	mw := multipart.NewWriter(&body)
 	for i := range 3 {
