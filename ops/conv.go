@@ -298,6 +298,40 @@ func transposedPays(m, n int) bool {
 	return n >= mr && n < 4*nr && m >= 4*nr && pad(n, mr)*pad(m, nr) < pad(m, mr)*pad(n, nr)
 }
 
+// transposeFits reports whether a product with an m×n result pads the
+// GEMM's micro-tiles at least 10% less computed as its n×m transpose:
+// with 14×32 tiles, 32 rows take three 14-row panels (42 rows computed)
+// while 32 columns fill one panel exactly. Callers accumulate the
+// transposed result and transpose it once (weight gradients summed over a
+// batch), where the extra pass costs little.
+func transposeFits(m, n int) bool {
+	mr, nr := gemmTile()
+	pad := func(v, u int) int { return (v + u - 1) / u * u }
+	return 10*pad(n, mr)*pad(m, nr) <= 9*pad(m, mr)*pad(n, nr)
+}
+
+// transposeTo sets dst (cols×rows) to the transpose of src (rows×cols),
+// in 8×8 blocks so that both sides stay in cache lines.
+func transposeTo(dst, src []float32, rows, cols int) {
+	const b = 8
+	if rows == 0 || cols == 0 {
+		return
+	}
+	_, _ = dst[rows*cols-1], src[rows*cols-1]
+	for r0 := 0; r0 < rows; r0 += b {
+		r1 := min(rows, r0+b)
+		for c0 := 0; c0 < cols; c0 += b {
+			c1 := min(cols, c0+b)
+			for r := r0; r < r1; r++ {
+				row := src[r*cols : r*cols+cols]
+				for c := c0; c < c1; c++ {
+					dst[c*rows+r] = row[c]
+				}
+			}
+		}
+	}
+}
+
 // gemmTile returns the active GEMM kernel's micro-tile mr×nr.
 func gemmTile() (mr, nr int) {
 	switch gemm.Kernel() {
@@ -501,6 +535,20 @@ func gemmConvBackward(dx, dw, x, w, dy []float32, s *convShape) {
 	if !pw {
 		colLen += s.win.bandSize(s.win.oh)
 	}
+	// Few output channels (32 rows: three 14-row panels) fit the GEMM
+	// tiles better as dWᵀ, accumulated so and transposed once at the end.
+	trW := dw != nil && transposeFits(s.coutg, K)
+	acc := dw
+	if trW {
+		acc = tensor.Get(len(dw))
+		defer func() {
+			for g := 0; g < s.g; g++ {
+				o := g * s.coutg * K
+				transposeTo(dw[o:o+s.coutg*K], acc[o:o+s.coutg*K], K, s.coutg)
+			}
+			tensor.Put(acc)
+		}()
+	}
 	one := func(img int, part, buf []float32, gemm gemmFunc) {
 		col, pad := buf[:K*P], buf[K*P:]
 		for g := 0; g < s.g; g++ {
@@ -513,7 +561,11 @@ func gemmConvBackward(dx, dw, x, w, dy []float32, s *convShape) {
 					im2colRows(xs, s.cing, &s.win, 0, s.win.oh, pad, col)
 					cm = col
 				}
-				gemm(false, true, s.coutg, K, P, 1, dys, P, cm, P, 1, part[g*s.coutg*K:], K)
+				if trW { // dW_gᵀ += col·dY_gᵀ
+					gemm(false, true, K, s.coutg, P, 1, cm, P, dys, P, 1, part[g*s.coutg*K:], s.coutg)
+				} else {
+					gemm(false, true, s.coutg, K, P, 1, dys, P, cm, P, 1, part[g*s.coutg*K:], K)
+				}
 			}
 			if dx == nil {
 				continue
@@ -530,7 +582,7 @@ func gemmConvBackward(dx, dw, x, w, dy []float32, s *convShape) {
 	if s.n < tensor.Workers() {
 		buf := tensor.GetDirty(colLen)
 		for img := 0; img < s.n; img++ {
-			one(img, dw, buf, sgemmPar)
+			one(img, acc, buf, sgemmPar)
 		}
 		tensor.Put(buf)
 		return
@@ -545,11 +597,11 @@ func gemmConvBackward(dx, dw, x, w, dy []float32, s *convShape) {
 		})
 		return
 	}
-	parallelReduce(s.n, len(dw), func(lo, hi int, part []float32) {
+	parallelReduce(s.n, len(acc), func(lo, hi int, part []float32) {
 		buf := tensor.GetDirty(colLen)
 		for img := lo; img < hi; img++ {
 			one(img, part, buf, sgemmSerial)
 		}
 		tensor.Put(buf)
-	}, addTo(dw))
+	}, addTo(acc))
 }

@@ -82,6 +82,10 @@ var convCases = []convCase{
 	{1, 6, 6, 6, 12, 3, 3, Conv2D{Groups: 6, PadT: 1, PadL: 1, PadB: 1, PadR: 1}}, // channel multiplier 2
 	{2, 3, 47, 61, 3, 3, 3, Conv2D{Groups: 3, StrideH: 2, StrideW: 2, PadT: 1, PadL: 0, PadB: 1, PadR: 1, Act: ActReLU6}},
 	{1, 2, 44, 70, 2, 3, 3, Conv2D{Groups: 2, StrideH: 1, StrideW: 2, PadT: 1, PadL: 1, PadB: 0, PadR: 1}},
+	// 32 output channels per group on few input channels: the weight
+	// gradient is accumulated transposed (transposeFits).
+	{2, 3, 12, 12, 32, 3, 3, Conv2D{StrideH: 2, StrideW: 2, PadT: 1, PadL: 1, PadB: 1, PadR: 1}},
+	{2, 4, 8, 9, 64, 3, 3, Conv2D{Groups: 2, StrideH: 2, StrideW: 2, PadT: 1, PadL: 1, PadB: 1, PadR: 1}},
 	// Winograd-eligible (3×3 stride 1, >= 16 channels, >= 128 tiles).
 	{1, 16, 24, 22, 16, 3, 3, Conv2D{PadT: 0, PadL: 1, PadB: 2, PadR: 1, Act: ActReLU}},
 	{3, 17, 13, 15, 20, 3, 3, Conv2D{PadT: 1, PadL: 1, PadB: 1, PadR: 1}},

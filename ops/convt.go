@@ -94,19 +94,38 @@ func ConvTranspose2dBackward(x, w, dy *tensor.Tensor, p ConvT2D, needDX bool) (d
 	if needDX {
 		dx = tensor.New(x.Shape...)
 	}
-	// Each piece accumulates into a private dW merged in a fixed order.
-	forImagesAcc(s.n, M*hwIn+g.bandSize(g.oh), len(dw.Data), dw.Data, func(img int, buf, part []float32, gemm gemmFunc) {
+	// Each piece accumulates into a private dW merged in a fixed order;
+	// when dWᵀ (M×Cin/G per group) fits the GEMM tiles better (few input
+	// channels, e.g. 32 rows of 14-row panels), dWᵀ is accumulated and
+	// transposed once at the end.
+	acc := dw.Data
+	trW := transposeFits(s.cing, M)
+	if trW {
+		acc = tensor.Get(len(dw.Data))
+	}
+	forImagesAcc(s.n, M*hwIn+g.bandSize(g.oh), len(acc), acc, func(img int, buf, part []float32, gemm gemmFunc) {
 		col, pad := buf[:M*hwIn], buf[M*hwIn:]
 		for gi := 0; gi < s.g; gi++ {
 			im2colRows(dy.Data[(img*s.cout+gi*s.coutg)*hwOut:], s.coutg, g, 0, g.oh, pad, col)
 			xs := x.Data[(img*s.cin+gi*s.cing)*hwIn:]
-			gemm(false, true, s.cing, M, hwIn, 1, xs, hwIn, col, hwIn, 1, part[gi*s.cing*M:], M)
+			if trW {
+				gemm(false, true, M, s.cing, hwIn, 1, col, hwIn, xs, hwIn, 1, part[gi*s.cing*M:], s.cing)
+			} else {
+				gemm(false, true, s.cing, M, hwIn, 1, xs, hwIn, col, hwIn, 1, part[gi*s.cing*M:], M)
+			}
 			if dx != nil {
 				gemm(false, false, s.cing, hwIn, M, 1, w.Data[gi*s.cing*M:], M, col, hwIn, 0,
 					dx.Data[(img*s.cin+gi*s.cing)*hwIn:], hwIn)
 			}
 		}
 	})
+	if trW {
+		for gi := 0; gi < s.g; gi++ {
+			o := gi * s.cing * M
+			transposeTo(dw.Data[o:o+s.cing*M], acc[o:o+s.cing*M], M, s.cing)
+		}
+		tensor.Put(acc)
+	}
 	return dx, dw, db
 }
 

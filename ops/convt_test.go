@@ -60,6 +60,10 @@ var convTCases = []convTCase{
 	{2, 4, 3, 4, 2, 3, 3, ConvT2D{Groups: 2, PadT: 0, PadL: 1, PadB: 2, PadR: 0}},
 	{1, 2, 4, 4, 3, 3, 2, ConvT2D{StrideH: 3, StrideW: 1, DilH: 2, DilW: 1, OutPadH: 1}},
 	{3, 5, 6, 6, 4, 1, 1, ConvT2D{}},
+	// 32 input channels per group: the weight gradient is accumulated
+	// transposed (transposeFits), with and without groups.
+	{2, 32, 5, 6, 3, 4, 4, ConvT2D{StrideH: 2, StrideW: 2, PadT: 1, PadL: 1, PadB: 1, PadR: 1}},
+	{2, 64, 4, 4, 2, 3, 3, ConvT2D{Groups: 2, PadT: 1, PadL: 1, PadB: 1, PadR: 1}},
 }
 
 func TestConvTranspose2dForwardMatchesNaive(t *testing.T) {
