@@ -29,7 +29,7 @@ func GaussianMatrix(n int, sigma float64) []float64 {
 	m := make([]float64, n*n)
 	for y := 0; y < n; y++ {
 		for j := -r; j <= r; j++ {
-			m[y*n+reflect(y+j, n)] += float64(k[r+j])
+			m[y*n+Reflect(y+j, n)] += float64(k[r+j])
 		}
 	}
 	return m

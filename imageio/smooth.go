@@ -24,11 +24,11 @@ func GaussianKernel(sigma float64) []float32 {
 	return out
 }
 
-// reflect maps an out-of-range index into [0, n) by mirroring about the
+// Reflect maps an out-of-range index into [0, n) by mirroring about the
 // edge pixels without repeating them (… 2 1 | 0 1 2 … n−1 | n−2 …), the
 // "reflect" padding of PyTorch/kornia; it repeats as often as needed for
 // kernels wider than the map.
-func reflect(i, n int) int {
+func Reflect(i, n int) int {
 	if n == 1 {
 		return 0
 	}
@@ -45,7 +45,7 @@ func reflect(i, n int) int {
 
 // GaussianSmooth convolves m with a 2-D Gaussian of standard deviation
 // sigma (in pixels): separable, kernel radius ceil(4·sigma), weights
-// normalised to sum 1, reflect border (see reflect), so a constant map
+// normalised to sum 1, reflect border (see Reflect), so a constant map
 // stays constant. sigma <= 0 returns a copy.
 func GaussianSmooth(m *Map, sigma float64) *Map {
 	k := GaussianKernel(sigma)
@@ -65,8 +65,8 @@ func GaussianSmooth(m *Map, sigma float64) *Map {
 		row := m.Pix[y*w : (y+1)*w]
 		copy(pad[r:], row)
 		for i := 0; i < r; i++ {
-			pad[i] = row[reflect(i-r, w)]
-			pad[r+w+i] = row[reflect(w+i, w)]
+			pad[i] = row[Reflect(i-r, w)]
+			pad[r+w+i] = row[Reflect(w+i, w)]
 		}
 		dst := tmp.Pix[y*w : (y+1)*w]
 		c, kc := pad[r:r+w], k[r]
@@ -83,7 +83,7 @@ func GaussianSmooth(m *Map, sigma float64) *Map {
 		}
 	}
 	// Vertical pass row by row: out row y accumulates k[r±j] × tmp rows
-	// reflect(y±j).
+	// Reflect(y±j).
 	out := NewMap(h, w)
 	for y := 0; y < h; y++ {
 		dst := out.Pix[y*w : (y+1)*w]
@@ -93,7 +93,7 @@ func GaussianSmooth(m *Map, sigma float64) *Map {
 			dst[x] = kc * c[x]
 		}
 		for j := 1; j <= r; j++ {
-			ya, yb := reflect(y-j, h), reflect(y+j, h)
+			ya, yb := Reflect(y-j, h), Reflect(y+j, h)
 			a, b, kj := tmp.Pix[ya*w:(ya+1)*w], tmp.Pix[yb*w:(yb+1)*w], k[r+j]
 			a, b = a[:len(dst)], b[:len(dst)]
 			for x := range dst {

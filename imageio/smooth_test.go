@@ -92,8 +92,8 @@ func TestGaussianReflectBorder(t *testing.T) {
 		}
 	}
 	for i, want := range map[int]int{-1: 1, -2: 2, 3: 1, 4: 0, 5: 1, 6: 2, -5: 1} {
-		if got := reflect(i, 3); got != want {
-			t.Fatalf("reflect(%d, 3) = %d, want %d", i, got, want)
+		if got := Reflect(i, 3); got != want {
+			t.Fatalf("Reflect(%d, 3) = %d, want %d", i, got, want)
 		}
 	}
 }

@@ -304,13 +304,13 @@ func (d *Detector) Padded(work *imageio.Image) *tensor.Tensor {
 	t := tensor.New(1, work.C, ph, pw)
 	xs := make([]int, pw)
 	for x := range xs {
-		xs[x] = mirror(x-m, work.W)
+		xs[x] = imageio.Reflect(x-m, work.W)
 	}
 	for c := 0; c < work.C; c++ {
 		src := work.Plane(c)
 		dst := t.Data[c*ph*pw : (c+1)*ph*pw]
 		for y := 0; y < ph; y++ {
-			row := src[mirror(y-m, work.H)*work.W:]
+			row := src[imageio.Reflect(y-m, work.H)*work.W:]
 			out := dst[y*pw : (y+1)*pw]
 			for x, sx := range xs {
 				out[x] = row[sx]
@@ -318,23 +318,6 @@ func (d *Detector) Padded(work *imageio.Image) *tensor.Tensor {
 		}
 	}
 	return t
-}
-
-// mirror maps any index onto 0..n-1 by reflection about the end pixels
-// (…, 2, 1, 0, 1, 2, …, n-1, n-2, …), repeating for indices far outside.
-func mirror(i, n int) int {
-	if n == 1 {
-		return 0
-	}
-	p := 2 * (n - 1)
-	i %= p
-	if i < 0 {
-		i += p
-	}
-	if i >= n {
-		i = p - i
-	}
-	return i
 }
 
 // Fit trains the autoencoder on crops of the (working-size) normal images.
