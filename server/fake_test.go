@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/vigil-ad/vigil/dataset"
 	"github.com/vigil-ad/vigil/detector"
@@ -30,6 +31,7 @@ type gateDet struct {
 type gateConfig struct {
 	Block bool   `json:"block" help:"wait for the test's gate in Score"`
 	Panic bool   `json:"panic" help:"panic in Score"`
+	Delay int    `json:"delay_ms" help:"sleep this long in Score"`
 	Seed  uint64 `json:"seed" help:"unused"`
 }
 
@@ -87,6 +89,9 @@ func (d *gateDet) Score(ctx context.Context, imgs []*imageio.Image) ([]detector.
 	serving := armed.Load() && !(imgs[0].H == 64 && imgs[0].W == 64) // the warm-up image passes
 	if d.cfg.Panic && serving {
 		panic("gateDet: deliberate panic")
+	}
+	if d.cfg.Delay > 0 && serving {
+		time.Sleep(time.Duration(d.cfg.Delay) * time.Millisecond)
 	}
 	if d.cfg.Block && serving {
 		entered <- struct{}{}
