@@ -22,6 +22,7 @@ func TestWinogradWeightGrad(t *testing.T) {
 		{5, 16, 20, 12, 15, Conv2D{PadT: 2, PadL: 0, PadB: 1, PadR: 2}},
 		{2, 24, 16, 18, 17, Conv2D{}},
 		{3, 16, 16, 21, 35, Conv2D{PadT: 1, PadL: 1, PadB: 1, PadR: 1}}, // 16 vector tiles + tails, odd height
+		{2, 64, 32, 16, 16, Conv2D{PadT: 1, PadL: 1, PadB: 1, PadR: 1}}, // few outputs: Mᵀ accumulated
 	} {
 		name := fmt.Sprintf("%+v", c)
 		x := randT(rng, c.n, c.cin, c.h, c.w)
