@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# ONNX export agreement and speed: fits padim and patchcore on the cookies
-# set (mobilenet_v2 backbone), exports each with `vigil export`, scores
+# ONNX export agreement and speed: fits padim and patchcore (mobilenet_v2
+# backbone) and pcarecon on the cookies set, exports each with `vigil export`, scores
 # every cookies test image with the model itself (`vigil predict --json`,
 # the scores `vigil test` computes), with Vigil's executor on the exported
 # file and with ONNX Runtime (onnxruntime-node) on it, from inputs prepared
@@ -8,7 +8,7 @@
 # them), and prints per method the largest relative score differences and
 # ms per image.
 #
-# Usage: bench/export.sh [METHOD ...]    (default: padim patchcore)
+# Usage: bench/export.sh [METHOD ...]    (default: padim patchcore pcarecon)
 #   Environment:
 #   VIGIL      binary (default: built from this tree into $WORK/vigil)
 #   DATA       data root (default ../shared/data beside the repo)
@@ -35,12 +35,14 @@ export VIGIL_ORT_DIR=${VIGIL_ORT_DIR:-/tmp/vigil-ort}
 "$ROOT/../shared/bench/ort/setup.sh" >/dev/null
 
 methods=("$@")
-[[ ${#methods[@]} -gt 0 ]] || methods=(padim patchcore)
+[[ ${#methods[@]} -gt 0 ]] || methods=(padim patchcore pcarecon)
 echo "# $(date -u +%FT%TZ) commit $(cd "$ROOT" && git rev-parse --short HEAD) load $(cut -d' ' -f1-3 /proc/loadavg) threads $THREADS"
 for m in "${methods[@]}"; do
 	d=$WORK/$m
 	rm -rf "$d" && mkdir -p "$d"
-	"$VIGIL" fit --quiet --method "$m" --backbone-dir "$BB" --config "$CONFIG" --data "$SET" --out "$d/model.safetensors" >"$d/fit.log"
+	bbflag=(--backbone-dir "$BB")
+	[[ $m == pcarecon ]] && bbflag=() # no backbone: fit refuses the flag
+	"$VIGIL" fit --quiet --method "$m" "${bbflag[@]}" --config "$CONFIG" --data "$SET" --out "$d/model.safetensors" >"$d/fit.log"
 	"$VIGIL" export --model "$d/model.safetensors" --backbone-dir "$BB" --out "$d/model.onnx" >"$d/export.log"
 	"$VIGIL" predict --quiet --json --model "$d/model.safetensors" --backbone-dir "$BB" --out "$d/predict" "$SET/test" >"$d/predict.jsonl"
 	(cd "$ROOT" && VIGIL_EXPORT_PREP=$d/prep VIGIL_EXPORT_MODEL=$d/model.safetensors VIGIL_EXPORT_BACKBONE_DIR=$BB \

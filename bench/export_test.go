@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"math"
 	"os"
@@ -11,6 +12,9 @@ import (
 	"time"
 
 	"github.com/vigil-ad/vigil/detector"
+	_ "github.com/vigil-ad/vigil/detector/padim" // the exported methods
+	_ "github.com/vigil-ad/vigil/detector/patchcore"
+	_ "github.com/vigil-ad/vigil/detector/pcarecon"
 	"github.com/vigil-ad/vigil/embedding"
 	"github.com/vigil-ad/vigil/imageio"
 	"github.com/vigil-ad/vigil/onnx"
@@ -22,8 +26,9 @@ import (
 // VIGIL_EXPORT_PREP names an output folder). For the model
 // VIGIL_EXPORT_MODEL (backbones looked up in VIGIL_EXPORT_BACKBONE_DIR
 // first) and every image under VIGIL_EXPORT_IMAGES it writes the exported
-// graph's input, prepared exactly as the file's vigil.preprocess says
-// (decode, RGB, embedding.Geometry.Input), as raw little-endian float32
+// graph's input, prepared as the file's metadata says (decode, RGB,
+// embedding.Geometry.Input with the vigil.geometry entry), as raw
+// little-endian float32
 // [1,3,S,S] files, and a manifest index.tsv: raw file, image path, the
 // model's own score (Detector.Score, one image at a time, as vigil test
 // and predict compute it), and the score of the exported file
@@ -38,17 +43,21 @@ func TestExportInputs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pp, ok := m.Detector.(interface{ Preprocessing() any })
-	if !ok {
-		t.Fatalf("method %s has no preprocessing description", m.Detector.Method())
-	}
-	g, ok := pp.Preprocessing().(embedding.Geometry)
-	if !ok {
-		t.Fatalf("method %s does not prepare images with embedding.Geometry", m.Detector.Method())
-	}
 	om, err := onnx.ReadFile(os.Getenv("VIGIL_EXPORT_ONNX"))
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The input is prepared from the file's own description.
+	var g embedding.Geometry
+	for _, p := range om.Metadata {
+		if p.Key == "vigil.geometry" {
+			if err := json.Unmarshal([]byte(p.Value), &g); err != nil {
+				t.Fatalf("vigil.geometry %q: %v", p.Value, err)
+			}
+		}
+	}
+	if err := g.Validate(); err != nil {
+		t.Fatalf("vigil.geometry: %v", err)
 	}
 	ex, err := onnx.NewExecutor(om, []string{detector.ExportScore})
 	if err != nil {
