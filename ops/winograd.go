@@ -162,6 +162,11 @@ func winogradForward(y, x, w, bias []float32, act Act, s *convShape) {
 		tensor.Parallel(s.cout, t.ufn)
 		winoCache.put(key, t.u)
 	}
+	if s.n > 1 {
+		// Every image's 16 products reuse the same U: pack it once per
+		// call rather than once per band.
+		t.upa = winogradPack(t.u, s)
+	}
 	t.winogradRun()
 }
 
