@@ -77,6 +77,21 @@ func TestUIInBrowser(t *testing.T) {
 	if anomPath == "" || normPath == "" {
 		t.Fatalf("demo data: no anomalous image decided anomalous (%q) or normal decided normal (%q)", anomPath, normPath)
 	}
+	// defect folders reuse file names: upload under names that say which is which
+	up := t.TempDir()
+	for _, f := range []struct {
+		path *string
+		name string
+	}{{&anomPath, "anomalous-" + filepath.Base(filepath.Dir(anomPath)) + "-" + filepath.Base(anomPath)}, {&normPath, "normal-" + filepath.Base(normPath)}} {
+		b, err := os.ReadFile(*f.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		*f.path = filepath.Join(up, f.name)
+		if err := os.WriteFile(*f.path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	_, ts := startServer(t, Config{ModelsDir: dir})
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(bin), chromedp.NoSandbox, chromedp.DisableGPU,
@@ -158,13 +173,14 @@ func TestUIInBrowser(t *testing.T) {
 				if (Math.abs(a[i]-b[i]) + Math.abs(a[i+1]-b[i+1]) + Math.abs(a[i+2]-b[i+2]) > 12) n++;
 				if (b[i] === 255 && b[i+1] === 255 && b[i+2] === 255) white++;
 			}
-			out[c.el.dataset.name] = {changed: n / (w*h), outline: white, hasMap: !!c.map};
+			out[c.el.dataset.name] = {changed: n / (w*h), outline: white, pixels: w*h, hasMap: !!c.map};
 		}
 		return JSON.stringify(out);
 	})()`
 	type diff struct {
 		Changed float64
 		Outline int
+		Pixels  int
 		HasMap  bool
 	}
 	read := func() map[string]diff {
@@ -217,8 +233,10 @@ func TestUIInBrowser(t *testing.T) {
 	}
 	must("opacity 0", setRange("#thr", "1000"), setRange("#opacity", "0"))
 	dClear := read()
-	if dClear[anom].Changed > 0.01 {
-		t.Errorf("opacity 0 and no region still changes %.3f of the pixels", dClear[anom].Changed)
+	// at opacity 0 only the outline of the region (map at the top of the
+	// scale, saturated pixels) may differ from the plain image
+	if c := dClear[anom]; c.Changed*float64(c.Pixels) > float64(c.Outline)+0.002*float64(c.Pixels) {
+		t.Errorf("opacity 0 changes %.0f pixels, more than the %d of the outline", c.Changed*float64(c.Pixels), c.Outline)
 	}
 	must("restore", setRange("#opacity", "55"), setRange("#thr", "500"))
 
