@@ -40,7 +40,7 @@ func TestUIInBrowser(t *testing.T) {
 		t.Skip("no chromium, chromium-browser or google-chrome on PATH: the web UI is not tested in a browser (.ci/run installs the Debian chromium package)")
 	}
 	const family, seed = "weave", 1
-	size := 64 // small and quick; screenshots get larger pictures
+	size := 48 // small and quick; screenshots get larger pictures
 	if os.Getenv("VIGIL_UI_SHOTS") != "" {
 		size = 160
 	}
