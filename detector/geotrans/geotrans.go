@@ -59,10 +59,13 @@ type Config struct {
 }
 
 // DefaultConfig returns the defaults, sized so one Fashion-MNIST class
-// (6,000 images at 28×28 or 32×32) trains within minutes on two cores.
+// (5,400 images at 32×32) trains in about 10 minutes on two cores: a
+// WRN-10-2 (the paper's WRN-16-8 costs ~40 times more per image) for 20
+// epochs of one random transformation per image, about 1,100 CPU seconds
+// with the Dirichlet fit (measured 0.39 CPU s per batch of 64 at 28×28).
 func DefaultConfig() Config {
 	tc := train.Defaults()
-	tc.Epochs = 30
+	tc.Epochs = 20
 	tc.BatchSize = 64
 	tc.LR = 2e-3
 	tc.WeightDecay = 0
