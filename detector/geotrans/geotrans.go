@@ -60,7 +60,7 @@ type Config struct {
 
 // DefaultConfig returns the defaults, sized so one Fashion-MNIST class
 // (5,400 images at 32×32) trains in about 10 minutes on two cores: a
-// WRN-10-2 (the paper's WRN-16-8 costs ~40 times more per image) for 20
+// WRN-10-2 (the paper's WRN-16-8 costs some 30 times more per image) for 20
 // epochs of one random transformation per image, about 1,100 CPU seconds
 // with the Dirichlet fit (measured 0.39 CPU s per batch of 64 at 28×28).
 func DefaultConfig() Config {
