@@ -265,31 +265,21 @@ func sigmoid8(dst, x *float32, n int)
 //go:noescape
 func sigmoidGrad8(d, y *float32, n int)
 
-func reluMask(d, y []float32) {
+func reluMask(d, y []float32)       { pairwise8(d, y, reluMask8, reluMaskGo) }
+func sigmoidSlice(dst, x []float32) { pairwise8(dst, x, sigmoid8, sigmoidGo) }
+func sigmoidGrad(d, y []float32)    { pairwise8(d, y, sigmoidGrad8, sigmoidGradGo) }
+
+// pairwise8 runs an elementwise kernel over d and s (len(s) >= len(d)):
+// vec on the leading multiple of 8, tail (the portable version) on the
+// rest.
+func pairwise8(d, s []float32, vec func(d, s *float32, n int), tail func(d, s []float32)) {
 	done := 0
 	if haveSIMD && len(d) >= 8 {
 		done = len(d) &^ 7
-		reluMask8(&d[0], &y[0], done)
+		_ = s[done-1]
+		vec(&d[0], &s[0], done)
 	}
-	reluMaskGo(d[done:], y[done:])
-}
-
-func sigmoidSlice(dst, x []float32) {
-	done := 0
-	if haveSIMD && len(dst) >= 8 {
-		done = len(dst) &^ 7
-		sigmoid8(&dst[0], &x[0], done)
-	}
-	sigmoidGo(dst[done:], x[done:])
-}
-
-func sigmoidGrad(d, y []float32) {
-	done := 0
-	if haveSIMD && len(d) >= 8 {
-		done = len(d) &^ 7
-		sigmoidGrad8(&d[0], &y[0], done)
-	}
-	sigmoidGradGo(d[done:], y[done:])
+	tail(d[done:], s[done:])
 }
 
 // winoGO8 is the weight-gradient output-tile transform of n dY tiles (a
