@@ -121,6 +121,11 @@ type Detector struct {
 	sess    train.Session
 }
 
+var (
+	_ detector.Trainer    = (*Detector)(nil)
+	_ detector.InputSizer = (*Detector)(nil)
+)
+
 // New makes an unfitted detector from a JSON configuration (nil = defaults).
 func New(raw json.RawMessage) (*Detector, error) {
 	cfg, err := ParseConfig(raw)
