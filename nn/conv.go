@@ -80,16 +80,13 @@ func ConvTranspose2dAct(x, w, b *Var, p ops.ConvT2D, act ops.Act) *Var {
 	if b != nil {
 		bv = b.Value
 	}
-	y := ops.ConvTranspose2dForward(x.Value, w.Value, bv, p)
 	switch act {
-	case ops.ActNone:
-	case ops.ActReLU:
-		ops.ReLUInPlace(y)
-	case ops.ActReLU6:
-		ops.ClipInPlace(y, 0, 6)
+	case ops.ActNone, ops.ActReLU, ops.ActReLU6:
 	default:
 		panic(fmt.Sprintf("nn.ConvTranspose2dAct: unknown activation %d", act))
 	}
+	// Bias and activation in one pass over the output.
+	y := ops.ConvTranspose2dForwardAct(x.Value, w.Value, bv, p, act)
 	var res *Var
 	res = result(y, []*Var{x, w, b}, func() {
 		dy := res.Grad

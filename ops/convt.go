@@ -53,6 +53,13 @@ func convTCheck(op string, x, w, b *tensor.Tensor, p ConvT2D) convShape {
 // with w [Cin,Cout/G,KH,KW] plus b [Cout] (or nil): the adjoint of
 // Conv2d's input gradient, computed as col2im(Wᵀ·x).
 func ConvTranspose2dForward(x, w, b *tensor.Tensor, p ConvT2D) *tensor.Tensor {
+	return ConvTranspose2dForwardAct(x, w, b, p, ActNone)
+}
+
+// ConvTranspose2dForwardAct is ConvTranspose2dForward followed by act,
+// applied with the bias in one pass over the output.
+func ConvTranspose2dForwardAct(x, w, b *tensor.Tensor, p ConvT2D, act Act) *tensor.Tensor {
+	act.bounds() // panics on an unknown activation before any work
 	s := convTCheck("ops.ConvTranspose2dForward", x, w, b, p)
 	g := &s.win
 	y := tensor.New(s.n, s.cout, g.h, g.w)
@@ -68,10 +75,14 @@ func ConvTranspose2dForward(x, w, b *tensor.Tensor, p ConvT2D) *tensor.Tensor {
 		}
 	}
 	forImages(s.n, M*hwIn+g.bandSize(g.oh), one)
-	if b != nil {
+	if b != nil || act != ActNone {
 		tensor.Parallel(s.n*s.cout, func(lo, hi int) {
 			for pl := lo; pl < hi; pl++ {
-				biasAct(y.Data[pl*hwOut:pl*hwOut+hwOut], b.Data[pl%s.cout], true, ActNone)
+				var bv float32
+				if b != nil {
+					bv = b.Data[pl%s.cout]
+				}
+				biasAct(y.Data[pl*hwOut:pl*hwOut+hwOut], bv, b != nil, act)
 			}
 		})
 	}

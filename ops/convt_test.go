@@ -119,3 +119,32 @@ func TestConvTranspose2dBackward(t *testing.T) {
 		}
 	}
 }
+
+// TestConvTranspose2dForwardAct: bias and activation in one pass give the
+// same bits as the plain forward followed by ReLUInPlace / ClipInPlace,
+// with and without bias; an unknown activation panics.
+func TestConvTranspose2dForwardAct(t *testing.T) {
+	rng := rand.New(rand.NewPCG(17, 18))
+	p := ConvT2D{StrideH: 2, StrideW: 2, PadT: 1, PadL: 1, PadB: 1, PadR: 1}
+	x := randT(rng, 2, 6, 5, 7)
+	w := randT(rng, 6, 4, 4, 4)
+	b := randT(rng, 4)
+	for _, bias := range []*tensor.Tensor{b, nil} {
+		for _, act := range []Act{ActNone, ActReLU, ActReLU6} {
+			want := ConvTranspose2dForward(x, w, bias, p)
+			switch act {
+			case ActReLU:
+				ReLUInPlace(want)
+			case ActReLU6:
+				ClipInPlace(want, 0, 6)
+			}
+			got := ConvTranspose2dForwardAct(x, w, bias, p, act)
+			for i := range got.Data {
+				if got.Data[i] != want.Data[i] {
+					t.Fatalf("bias %v act %d: element %d = %v, want %v", bias != nil, act, i, got.Data[i], want.Data[i])
+				}
+			}
+		}
+	}
+	mustPanic(t, "unknown act", func() { ConvTranspose2dForwardAct(x, w, b, p, Act(9)) })
+}
