@@ -12,7 +12,10 @@ import (
 )
 
 func cmdBench(args []string, stdout io.Writer) error {
-	const synopsis = "bench engine [--json] [--write-onnx DIR] [--runs N] [--cases a,b]"
+	const synopsis = "bench engine [--json] [--write-onnx DIR] [--runs N] [--cases a,b] | bench serve --models DIR --model NAME --image FILE"
+	if len(args) > 0 && args[0] == "serve" {
+		return cmdBenchServe(args[1:], stdout)
+	}
 	if len(args) == 0 || args[0] != "engine" {
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
 			fmt.Fprintln(stdout, "Usage: vigil "+synopsis)
