@@ -13,6 +13,7 @@ import (
 	"github.com/vigil-ad/vigil/detector/detectortest"
 	"github.com/vigil-ad/vigil/imageio"
 	"github.com/vigil-ad/vigil/nn"
+	"github.com/vigil-ad/vigil/safetensors"
 	"github.com/vigil-ad/vigil/tensor"
 	"github.com/vigil-ad/vigil/train"
 )
@@ -230,5 +231,56 @@ func TestTeacherFile(t *testing.T) {
 	small = strings.Replace(small, `"width":0.06`, `"width":0.1`, 1)
 	if _, err := fit(`,"teacher_load":"` + path + `"`); err == nil || !strings.Contains(err.Error(), "teacher_load") {
 		t.Fatalf("teacher of another dim: error %v", err)
+	}
+}
+
+// TestRestoreRefusesBadTensors: a missing student, a NaN weight or a
+// non-positive deviation is refused with the tensor's name.
+func TestRestoreRefusesBadTensors(t *testing.T) {
+	cfg := `{"teacher":"triplet","patch_sizes":[17],` + strings.NewReplacer(`"size":64`, `"size":32`, `"teacher_steps":40`, `"teacher_steps":2`, `"student_steps":80`, `"student_steps":2`).Replace(tiny) + `}`
+	d, err := New(json.RawMessage(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var imgs []*imageio.Image
+	for i := 0; i < 4; i++ {
+		imgs = append(imgs, detectortest.Texture(uint64(i), 32, 32))
+	}
+	if err := d.Fit(context.Background(), imgs); err != nil {
+		t.Fatal(err)
+	}
+	good := map[string]safetensors.Tensor{}
+	for _, ts := range d.Tensors() {
+		good[ts.Name] = ts
+	}
+	if err := new(Detector).Restore(json.RawMessage(cfg), good); err != nil {
+		t.Fatalf("restore of a good model: %v", err)
+	}
+	edit := func(name string, f func([]float32)) map[string]safetensors.Tensor {
+		m := map[string]safetensors.Tensor{}
+		for k, v := range good {
+			m[k] = v
+		}
+		v, _ := good[name].Float32s()
+		f(v)
+		m[name] = safetensors.F32(name, good[name].Shape, v)
+		return m
+	}
+	missing := map[string]safetensors.Tensor{}
+	for k, v := range good {
+		if k != "p17.student2.conv1.bias" {
+			missing[k] = v
+		}
+	}
+	for name, ts := range map[string]map[string]safetensors.Tensor{
+		"p17.student2.conv1.bias":  missing,
+		"p17.teacher.conv0.weight": edit("p17.teacher.conv0.weight", func(v []float32) { v[3] = float32(math.NaN()) }),
+		"p17.t_std":                edit("p17.t_std", func(v []float32) { v[1] = 0 }),
+		"p17.score_stats":          edit("p17.score_stats", func(v []float32) { v[3] = -1 }),
+	} {
+		err := new(Detector).Restore(json.RawMessage(cfg), ts)
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s: error %v, want one naming it", name, err)
+		}
 	}
 }
