@@ -1,0 +1,39 @@
+package worker
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// Embedded starts an in-process NATS server with JetStream, file storage
+// in dataDir, listening on listen ("HOST:PORT"; port 0 picks a free one),
+// which workers on other machines can join. Stop it with Shutdown and
+// WaitForShutdown.
+func Embedded(listen, dataDir string) (*server.Server, error) {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return nil, fmt.Errorf("--nats-listen %q: %w", listen, err)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		return nil, fmt.Errorf("--nats-listen %q: port: %w", listen, err)
+	}
+	if dataDir == "" {
+		return nil, fmt.Errorf("embedded NATS needs a data directory (--data-dir) for its file storage")
+	}
+	s, err := server.NewServer(&server.Options{Host: host, Port: p, JetStream: true, StoreDir: dataDir,
+		NoSigs: true, NoLog: true, ServerName: "vigil"})
+	if err != nil {
+		return nil, err
+	}
+	s.Start()
+	if !s.ReadyForConnections(30 * time.Second) {
+		s.Shutdown()
+		return nil, fmt.Errorf("embedded NATS on %s did not start", listen)
+	}
+	return s, nil
+}
