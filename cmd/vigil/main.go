@@ -46,6 +46,9 @@ func init() {
 		"serve":    {"HTTP API, web UI and Prometheus metrics over a folder of models", cmdServe},
 		"classify": {"open-set recognition: train on known classes, flag unknowns (fit|test|predict)", cmdClassify},
 		"export":   {"write a fitted model (padim, patchcore, pcarecon) as one ONNX file", cmdExport},
+		"worker":   {"score jobs from a NATS JetStream queue (vigil worker --nats URL --models DIR)", cmdWorker},
+		"submit":   {"queue images to the workers and collect results.json (resumable)", cmdSubmit},
+		"monitor":  {"CUSUM alarms on a stream of scores with a target ARL0", cmdMonitor},
 	}
 }
 
