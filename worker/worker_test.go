@@ -58,14 +58,14 @@ func testConfig() Config {
 	return c
 }
 
-// pngBytes is a 24x24 gray image: a gradient, plus noise on some (their
-// PNGs are larger than InlineMax).
-func pngBytes(rng *rand.Rand, noisy bool) []byte {
-	g := image.NewGray(image.Rect(0, 0, 24, 24))
+// pngBytes is a size x size gray image: a gradient, plus noise on some
+// (their PNGs are larger than InlineMax).
+func pngBytes(rng *rand.Rand, noisy bool, size int) []byte {
+	g := image.NewGray(image.Rect(0, 0, size, size))
 	off := rng.IntN(40)
-	for y := range 24 {
-		for x := range 24 {
-			v := 80 + off + 3*x + 2*y
+	for y := range size {
+		for x := range size {
+			v := 80 + off + (3*x+2*y)*24/size
 			if noisy {
 				v += rng.IntN(60)
 			}
@@ -85,7 +85,9 @@ type fixture struct {
 	files        []string
 }
 
-func newFixture(t *testing.T, n int, poison bool) *fixture {
+func newFixture(t testing.TB, n int, poison bool) *fixture { return newFixtureSize(t, n, poison, 24) }
+
+func newFixtureSize(t testing.TB, n int, poison bool, size int) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	f := &fixture{models: filepath.Join(dir, "models"), imgs: filepath.Join(dir, "imgs")}
@@ -97,7 +99,7 @@ func newFixture(t *testing.T, n int, poison bool) *fixture {
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	for i := range 30 {
-		os.WriteFile(filepath.Join(normal, fmt.Sprintf("n%02d.png", i)), pngBytes(rng, i%2 == 0), 0o644)
+		os.WriteFile(filepath.Join(normal, fmt.Sprintf("n%02d.png", i)), pngBytes(rng, i%2 == 0, size), 0o644)
 	}
 	out := filepath.Join(f.models, "tiny.safetensors")
 	_, err := pipeline.Fit(context.Background(), pipeline.FitOptions{Method: "pcarecon",
@@ -111,7 +113,7 @@ func newFixture(t *testing.T, n int, poison bool) *fixture {
 	}
 	for i := range n {
 		p := filepath.Join(f.imgs, fmt.Sprintf("img%04d.png", i))
-		os.WriteFile(p, pngBytes(rng, i%3 == 0), 0o644)
+		os.WriteFile(p, pngBytes(rng, i%3 == 0, size), 0o644)
 		f.files = append(f.files, p)
 	}
 	if poison {
@@ -123,7 +125,7 @@ func newFixture(t *testing.T, n int, poison bool) *fixture {
 }
 
 // localScore scores a file in this process, as vigil predict would.
-func (f *fixture) localScore(t *testing.T, path string) pipeline.ImageResult {
+func (f *fixture) localScore(t testing.TB, path string) pipeline.ImageResult {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -140,7 +142,7 @@ func (f *fixture) localScore(t *testing.T, path string) pipeline.ImageResult {
 	return rs[0]
 }
 
-func startServer(t *testing.T, listen, dir string) *server.Server {
+func startServer(t testing.TB, listen, dir string) *server.Server {
 	t.Helper()
 	s, err := Embedded(listen, dir)
 	if err != nil {
@@ -155,7 +157,7 @@ type proc struct {
 	out *bytes.Buffer
 }
 
-func startWorker(t *testing.T, url, models string) *proc {
+func startWorker(t testing.TB, url, models string) *proc {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "VIGIL_TEST_WORKER_URL="+url, "VIGIL_TEST_WORKER_MODELS="+models)
