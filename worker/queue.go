@@ -94,6 +94,9 @@ type Result struct {
 	Decision string  `json:"decision"` // "anomalous" or "normal"
 	Worker   string  `json:"worker"`
 	Seconds  float64 `json:"seconds"` // scoring time on the worker
+	// Deliveries counts the times the job was handed out (more than 1: a
+	// worker died or timed out on it before).
+	Deliveries uint64 `json:"deliveries"`
 }
 
 // DeadLetter is the payload of vigil.dead.<job>.

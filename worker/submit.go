@@ -29,6 +29,8 @@ type Entry struct {
 	Decision string  `json:"decision"` // anomalous, normal or error
 	Error    string  `json:"error,omitempty"`
 	Worker   string  `json:"worker,omitempty"`
+	// Deliveries > 1: the job was redelivered (a worker died on it).
+	Deliveries uint64 `json:"deliveries,omitempty"`
 }
 
 // Results is results.json.
@@ -142,9 +144,9 @@ func Submit(ctx context.Context, q *Queue, o SubmitOptions) (*Results, error) {
 	settle := func(i int, id string, out *Outcome) {
 		e := &Entry{Path: samples[i].Path, JobID: id}
 		if r := out.Result; r != nil {
-			e.Score, e.PValue, e.Decision, e.Worker = r.Score, r.PValue, r.Decision, r.Worker
+			e.Score, e.PValue, e.Decision, e.Worker, e.Deliveries = r.Score, r.PValue, r.Decision, r.Worker, r.Deliveries
 		} else {
-			e.Decision, e.Error, e.Worker = "error", out.Dead.Reason, out.Dead.Worker
+			e.Decision, e.Error, e.Worker, e.Deliveries = "error", out.Dead.Reason, out.Dead.Worker, out.Dead.Deliveries
 		}
 		entries[i] = e
 		delete(pending, id)

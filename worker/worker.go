@@ -154,7 +154,7 @@ func (w *Worker) handle(ctx context.Context, m jetstream.Msg) {
 	var payload any
 	switch {
 	case err == nil:
-		res.Path, res.Worker, res.Seconds = path, w.Name, time.Since(t0).Seconds()
+		res.Path, res.Worker, res.Seconds, res.Deliveries = path, w.Name, time.Since(t0).Seconds(), deliveries
 		subject, payload = ResultsPrefix+id, res
 	case errors.As(err, new(poison)) || deliveries >= uint64(w.Q.Cfg.MaxDeliver):
 		if checkJobID(id) != nil {
