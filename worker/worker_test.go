@@ -402,7 +402,20 @@ func TestClientScore(t *testing.T) {
 		close(done)
 	}()
 	defer func() { wstop(); <-done }()
+	// a live follower sees each result once, in order
+	var mu sync.Mutex
+	var followed []*Result
+	fctx, fstop := context.WithCancel(ctx)
+	fdone := make(chan error, 1)
+	go func() {
+		fdone <- FollowResults(fctx, q, true, func(r *Result) {
+			mu.Lock()
+			followed = append(followed, r)
+			mu.Unlock()
+		})
+	}()
 	c := &Client{Q: q}
+	var scored []*Result
 	for _, p := range f.files {
 		b, _ := os.ReadFile(p)
 		r, err := c.Score(ctx, "tiny", b)
@@ -411,6 +424,27 @@ func TestClientScore(t *testing.T) {
 		}
 		if l := f.localScore(t, p); r.Score != l.Score || r.PValue != l.PValue {
 			t.Errorf("%s: queue score %v, local %v", p, r.Score, l.Score)
+		}
+		scored = append(scored, r)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		mu.Lock()
+		n := len(followed)
+		mu.Unlock()
+		if n >= len(scored) || time.Now().After(deadline) {
+			break
+		}
+	}
+	fstop()
+	if err := <-fdone; err != context.Canceled {
+		t.Errorf("FollowResults ended with %v", err)
+	}
+	if len(followed) != len(scored) {
+		t.Fatalf("followed %d results, scored %d", len(followed), len(scored))
+	}
+	for i := range scored {
+		if followed[i].JobID != scored[i].JobID || followed[i].Score != scored[i].Score {
+			t.Errorf("followed %+v, scored %+v", followed[i], scored[i])
 		}
 	}
 	b, _ := os.ReadFile(f.files[0])

@@ -9,8 +9,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
@@ -37,6 +39,9 @@ func cmdMonitor(args []string, stdout io.Writer) error {
 	runs := fs.Int("mc-runs", d.Runs, "Monte Carlo in-control runs per trial threshold")
 	seed := fs.Uint64("seed", d.Seed, "seed of the Monte Carlo resampling")
 	natsURL := fs.String("nats", "", "also publish each alarm as JSON on subject "+AlarmSubject+" of this NATS server")
+	follow := fs.Bool("follow", false, "read the scores live from the workers' results stream on --nats (until interrupted) instead of --scores")
+	fromStart := fs.Bool("from-start", false, "with --follow: first replay the results the stream still holds")
+	streamBy := fs.String("stream-by", "folder", "with --follow: one stream per image folder (folder) or per model (model)")
 	metricsAddr := fs.String("metrics-listen", "", "serve Prometheus metrics (vigil_monitor_alarms_total, vigil_monitor_cusum) on HOST:PORT/metrics while running")
 	asJSON := fs.Bool("json", false, "print alarms and the summary as one JSON object")
 	if err := parseArgs(fs, args); err != nil {
@@ -45,8 +50,15 @@ func cmdMonitor(args []string, stdout io.Writer) error {
 	if (*reference == "") == (*model == "") {
 		return usagef("give one reference: --reference FILE or --model M")
 	}
-	if (*scoresFile == "") == (fs.NArg() == 0) {
-		return usagef("give the scores: --scores FILE or image folders (with --model)")
+	if *follow {
+		if *natsURL == "" || *scoresFile != "" || fs.NArg() > 0 {
+			return usagef("--follow reads the results stream of --nats URL; give no --scores or folders with it")
+		}
+		if *streamBy != "folder" && *streamBy != "model" {
+			return usagef("--stream-by is folder or model, got %q", *streamBy)
+		}
+	} else if (*scoresFile == "") == (fs.NArg() == 0) {
+		return usagef("give the scores: --scores FILE, image folders (with --model) or --follow")
 	}
 	if fs.NArg() > 0 && *model == "" {
 		return usagef("scoring image folders needs --model")
@@ -69,7 +81,9 @@ func cmdMonitor(args []string, stdout io.Writer) error {
 		}
 	}
 	var points []monitor.Point
-	if *scoresFile != "" {
+	if *follow {
+		// scores come later, from the stream
+	} else if *scoresFile != "" {
 		var err error
 		if points, err = readPoints(*scoresFile); err != nil {
 			return err
@@ -133,6 +147,34 @@ func cmdMonitor(args []string, stdout io.Writer) error {
 			return err
 		}
 		met.Record(mon, p.Stream, a)
+	}
+	if *follow {
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+		defer stop()
+		q, err := worker.Connect(ctx, *natsURL, "vigil-monitor", worker.DefaultConfig())
+		if err != nil {
+			return err
+		}
+		defer q.Close()
+		var obsErr error
+		err = worker.FollowResults(ctx, q, *fromStart, func(r *worker.Result) {
+			stream := r.Model
+			if *streamBy == "folder" && r.Path != "" {
+				stream = filepath.Dir(r.Path)
+			}
+			a, err := mon.Observe(stream, r.Path, r.Score)
+			if err != nil && obsErr == nil {
+				obsErr = err
+				stop()
+			}
+			met.Record(mon, stream, a)
+		})
+		if obsErr != nil {
+			return obsErr
+		}
+		if err != nil && ctx.Err() == nil {
+			return err
+		}
 	}
 	if nc != nil {
 		if err := nc.Flush(); err != nil {
