@@ -62,8 +62,11 @@ type Config struct {
 // DefaultConfig returns the defaults: 256-pixel working images, 64-pixel
 // crops, width 16 (width 32 costs three times as much per step), stride
 // 8 with 8 code channels (an 8x bottleneck for gray images, 24x for
-// colour), SSIM, 25 epochs of 200 steps (5000 steps of 16 crops: about 11
-// minutes on 2 quiet cores at 0.125 s a step).
+// colour), L2, 25 epochs of 200 steps (5000 steps of 16 crops: about 11
+// minutes on 2 quiet cores at 0.125 s a step). L2 over SSIM: on magnetic
+// tile pixel AUROC / AUPRO 0.594 / 0.603 against 0.538 / 0.457, on
+// cookies 0.845 / 0.649 against 0.319 / 0.025 (SSIM's map peaks on the
+// background texture).
 func DefaultConfig() Config {
 	tc := train.Defaults()
 	tc.Epochs = 25
@@ -72,7 +75,7 @@ func DefaultConfig() Config {
 	tc.BatchSize = 16
 	tc.LR = 1e-3
 	tc.Augment.HFlip, tc.Augment.VFlip = true, true
-	return Config{Size: 256, Width: 16, Depth: 1, Stride: 8, Latent: 8, Loss: "ssim",
+	return Config{Size: 256, Width: 16, Depth: 1, Stride: 8, Latent: 8, Loss: "l2",
 		Smooth: 4, Score: "max", TopK: 0.01, Train: tc}
 }
 

@@ -352,7 +352,7 @@ func TestCheckpointResume(t *testing.T) {
 		t.Errorf("resumed model scores %v, original %v", b[0].Score, a[0].Score)
 	}
 	// Another loss is another task: its checkpoint is refused on resume.
-	other, _ := New(json.RawMessage(strings.Replace(smallConfig, `"smooth":1`, `"smooth":1,"loss":"l2"`, 1)))
+	other, _ := New(json.RawMessage(strings.Replace(smallConfig, `"smooth":1`, `"smooth":1,"loss":"ssim"`, 1)))
 	other.SetTrainSession(train.Session{CheckpointDir: dir, Resume: true})
 	if err := other.Fit(ctx, imgs); err == nil {
 		t.Error("a checkpoint trained with another loss was resumed")
