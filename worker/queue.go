@@ -61,8 +61,8 @@ type Config struct {
 	// AckWait is how long a worker may hold a job without acking (workers
 	// extend it while scoring); a killed worker's jobs come back after it.
 	AckWait time.Duration
-	// MaxDeliver is how many times a job is handed out before it is
-	// dead-lettered.
+	// MaxDeliver is how many times a job is handed out: MaxDeliver-1
+	// tries, then the last delivery dead-letters it (at least 2).
 	MaxDeliver int
 	// MaxAckPending bounds the unacked jobs over all workers.
 	MaxAckPending int
@@ -149,8 +149,11 @@ func Connect(ctx context.Context, url, name string, cfg Config) (*Queue, error) 
 // Setup creates or updates the streams, the workers' consumer and the
 // image bucket.
 func Setup(ctx context.Context, nc *nats.Conn, cfg Config) (*Queue, error) {
-	if cfg.InlineMax <= 0 || cfg.AckWait <= 0 || cfg.MaxDeliver < 1 || cfg.MaxAckPending < 1 || cfg.Retention <= 0 || cfg.Dedup <= 0 {
+	if cfg.InlineMax <= 0 || cfg.AckWait <= 0 || cfg.MaxAckPending < 1 || cfg.Retention <= 0 || cfg.Dedup <= 0 {
 		return nil, fmt.Errorf("worker: config %+v: every limit must be positive", cfg)
+	}
+	if cfg.MaxDeliver < 2 {
+		return nil, fmt.Errorf("worker: max deliver %d: need at least 2 (the last delivery only dead-letters the job)", cfg.MaxDeliver)
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {

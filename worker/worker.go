@@ -146,7 +146,16 @@ func (w *Worker) handle(ctx context.Context, m jetstream.Msg) {
 	jctx, cancel := context.WithTimeout(ctx, w.Q.Cfg.AckWait)
 	defer cancel()
 	t0 := time.Now()
-	res, err := w.score(jctx, m, id, modelName)
+	var res *Result
+	var err error
+	if deliveries >= uint64(w.Q.Cfg.MaxDeliver) {
+		// the last delivery is not tried: a job that killed or stalled
+		// MaxDeliver-1 workers would otherwise stay unacked in the queue
+		// for good once JetStream stops handing it out
+		err = poisonf("handed out %d times without a result (workers died or timed out on it)", deliveries)
+	} else {
+		res, err = w.score(jctx, m, id, modelName)
+	}
 	if ctx.Err() != nil {
 		return // shutting down: the job comes back to another worker
 	}
@@ -156,7 +165,7 @@ func (w *Worker) handle(ctx context.Context, m jetstream.Msg) {
 	case err == nil:
 		res.Path, res.Worker, res.Seconds, res.Deliveries = path, w.Name, time.Since(t0).Seconds(), deliveries
 		subject, payload = ResultsPrefix+id, res
-	case errors.As(err, new(poison)) || deliveries >= uint64(w.Q.Cfg.MaxDeliver):
+	case errors.As(err, new(poison)) || deliveries+1 >= uint64(w.Q.Cfg.MaxDeliver):
 		if checkJobID(id) != nil {
 			id = fmt.Sprintf("invalid-seq%d", seq) // addressable without trusting the header
 		}

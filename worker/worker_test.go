@@ -477,3 +477,60 @@ func dumpState(t *testing.T, q *Queue) {
 		t.Log(err)
 	}
 }
+
+// TestMaxDeliver: a job whose holder dies without acking (here: fetched
+// and dropped) comes back; on its last delivery it is dead-lettered with
+// the reason instead of staying in the queue, and the next job is scored.
+func TestMaxDeliver(t *testing.T) {
+	f := newFixture(t, 1, false)
+	s := startServer(t, "127.0.0.1:0", t.TempDir())
+	defer s.Shutdown()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cfg := testConfig()
+	cfg.AckWait, cfg.MaxDeliver = 500*time.Millisecond, 2
+	q, err := Connect(ctx, s.ClientURL(), "test", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	img := mustRead(t, f.files[0])
+	if err := q.Enqueue(ctx, Job{ID: "crasher", Model: "tiny", Image: img}); err != nil {
+		t.Fatal(err)
+	}
+	cons, err := q.JS.Consumer(ctx, JobsStream, ConsumerName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := cons.Fetch(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range batch.Messages() { // held, never acked: a worker that died on it
+	}
+	if err := q.Enqueue(ctx, Job{ID: "next", Model: "tiny", Image: img}); err != nil {
+		t.Fatal(err)
+	}
+	wctx, wstop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		(&Worker{Q: q, ModelsDir: f.models}).Run(wctx)
+		close(done)
+	}()
+	defer func() { wstop(); <-done }()
+	var dead, next *Outcome
+	for ctx.Err() == nil && (dead == nil || next == nil) {
+		dead, _ = q.Lookup(ctx, "crasher")
+		next, _ = q.Lookup(ctx, "next")
+		time.Sleep(50 * time.Millisecond)
+	}
+	if dead == nil || dead.Dead == nil || dead.Dead.Deliveries != 2 || !strings.Contains(dead.Dead.Reason, "handed out 2 times") {
+		t.Fatalf("crasher: %+v", dead)
+	}
+	if next == nil || next.Result == nil || next.Result.Score != f.localScore(t, f.files[0]).Score {
+		t.Fatalf("next: %+v", next)
+	}
+	if info, _ := q.Jobs.Info(ctx); info.State.Msgs != 0 {
+		t.Errorf("%d jobs left in the queue", info.State.Msgs)
+	}
+}

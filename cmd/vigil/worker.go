@@ -28,7 +28,7 @@ func (n *natsFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&n.dataDir, "data-dir", "", "with --nats embedded: JetStream file storage folder (required)")
 	d := worker.DefaultConfig()
 	fs.DurationVar(&n.ackWait, "ack-wait", d.AckWait, "a job held this long without an ack goes to another worker (all participants must agree)")
-	fs.IntVar(&n.maxDeliver, "max-deliver", d.MaxDeliver, "deliveries of a job before it is dead-lettered (all participants must agree)")
+	fs.IntVar(&n.maxDeliver, "max-deliver", d.MaxDeliver, "deliveries of a job: this many minus one tries, then it is dead-lettered (at least 2; all participants must agree)")
 	fs.IntVar(&n.inlineMax, "inline-max", d.InlineMax, "images larger than this many bytes go through the JetStream object store")
 }
 
