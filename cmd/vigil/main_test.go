@@ -102,6 +102,12 @@ func TestMethodsListsParameters(t *testing.T) {
 			t.Fatalf("vigil methods: exit %d, lacks %q:\n%s", code, want, out)
 		}
 	}
+	// Every method heads its table with its summary, once.
+	for _, m := range []string{"pcarecon", "padim"} {
+		if n := strings.Count(out, "\n"+m+": "); n != 1 {
+			t.Errorf("vigil methods: %d summary lines for %s, want 1", n, m)
+		}
+	}
 }
 
 func TestFailureExits1WithFileName(t *testing.T) {

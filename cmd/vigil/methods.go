@@ -37,8 +37,7 @@ func cmdMethods(args []string, stdout io.Writer) error {
 		if i > 0 {
 			fmt.Fprintln(stdout)
 		}
-		fmt.Fprintf(stdout, "%s: %s\n", n, m.Summary)
-		if err := detector.WriteParams(stdout, n); err != nil {
+		if err := detector.WriteParams(stdout, m.Name); err != nil { // it heads the table with the summary
 			return err
 		}
 	}
