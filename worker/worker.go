@@ -109,7 +109,16 @@ func (w *Worker) Run(ctx context.Context) error {
 			batch, err = cons.Fetch(w.InFlight, jetstream.FetchMaxWait(time.Second))
 		}
 		if err == nil {
+			var held []jetstream.Msg
 			for m := range batch.Messages() {
+				held = append(held, m)
+			}
+			for i, m := range held {
+				// the jobs still waiting in this batch are not abandoned:
+				// their ack wait restarts while the earlier ones are scored
+				for _, later := range held[i+1:] {
+					_ = later.InProgress()
+				}
 				w.handle(ctx, m)
 			}
 			err = batch.Error()
@@ -148,6 +157,16 @@ func (w *Worker) handle(ctx context.Context, m jetstream.Msg) {
 	t0 := time.Now()
 	var res *Result
 	var err error
+	if deliveries > 1 && checkJobID(id) == nil {
+		// a redelivered job may have its result stored already (its
+		// worker died or stalled between storing it and acking): settle it
+		if out, lerr := w.Q.Lookup(jctx, id); lerr == nil && out != nil {
+			if err := m.DoubleAck(jctx); err != nil {
+				w.Log.Warn("ack", "job", id, "err", err)
+			}
+			return
+		}
+	}
 	if deliveries >= uint64(w.Q.Cfg.MaxDeliver) {
 		// the last delivery is not tried: a job that killed or stalled
 		// MaxDeliver-1 workers would otherwise stay unacked in the queue
