@@ -102,7 +102,7 @@ func TestMergeTakesEachPixelFromItsMask(t *testing.T) {
 
 // small trains fast: 32x32 working images, a two-level U-Net.
 const small = `{"size":32,"ks":[2,4,8],"width":8,"depth":2,"smooth":1,
-	"train":{"epochs":12,"batch_size":8,"patch":0,"lr":0.005,"val_fraction":0},"seed":5}`
+	"train":{"epochs":12,"steps_per_epoch":0,"batch_size":8,"patch":0,"lr":0.005,"val_fraction":0},"seed":5}`
 
 // The contract on generated textures: planted defects found at the right
 // place, maps at the input's size (odd sizes too), identical scores after
@@ -149,7 +149,7 @@ func TestBadInput(t *testing.T) {
 			gray[i].Pix[j] = float32((i+j)%5) / 5
 		}
 	}
-	quick := `{"size":32,"ks":[4],"width":4,"depth":2,"train":{"epochs":1,"patch":0,"batch_size":4,"val_fraction":0}}`
+	quick := `{"size":32,"ks":[4],"width":4,"depth":2,"train":{"epochs":1,"steps_per_epoch":0,"patch":0,"batch_size":4,"val_fraction":0}}`
 	d, _ = New(json.RawMessage(quick))
 	if err := d.Fit(ctx, gray); err != nil {
 		t.Fatal(err)
