@@ -25,7 +25,30 @@ import (
 )
 
 // The methods the CLI offers; each must follow the config convention.
-var methods = []string{"knn", "padim", "patchcore", "pcarecon"}
+var methods = []string{"ae", "aegmm", "dagmm", "deepsvdd", "geotrans", "knn", "padim", "patchcore", "pcarecon", "riad", "students", "svdd"}
+
+// nestedJSON writes {"a":{"b":v}} for the dotted key "a.b" (keys of a
+// section such as train.*).
+func nestedJSON(key, v string) string {
+	parts := strings.Split(key, ".")
+	out := v
+	for i := len(parts) - 1; i >= 0; i-- {
+		out = fmt.Sprintf(`{%q:%s}`, parts[i], out)
+	}
+	return out
+}
+
+// flatten turns nested config objects into dotted keys, as Params names them.
+func flatten(prefix string, m map[string]any, out map[string]any) map[string]any {
+	for k, v := range m {
+		if sub, ok := v.(map[string]any); ok {
+			flatten(prefix+k+".", sub, out)
+			continue
+		}
+		out[prefix+k] = v
+	}
+	return out
+}
 
 func keys(t *testing.T, method string) []string {
 	t.Helper()
@@ -48,7 +71,15 @@ func newErr(method, raw string) error {
 func TestUnknownKeyRefusedByName(t *testing.T) {
 	for _, m := range methods {
 		err := newErr(m, `{"seed":1,"bogus_key":2}`)
-		want := fmt.Sprintf(`%s config: unknown key "bogus_key" (valid keys: %s)`, m, strings.Join(keys(t, m), ", "))
+		// At the top level a section (train) is one key.
+		var top []string
+		for _, k := range keys(t, m) {
+			k, _, _ = strings.Cut(k, ".")
+			if len(top) == 0 || top[len(top)-1] != k {
+				top = append(top, k)
+			}
+		}
+		want := fmt.Sprintf(`%s config: unknown key "bogus_key" (valid keys: %s)`, m, strings.Join(top, ", "))
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: got %v, want an error containing %q", m, err, want)
 		}
@@ -86,7 +117,7 @@ func TestWrongTypeRefusedNamingKey(t *testing.T) {
 	for _, m := range methods {
 		ps, _ := detector.Params(m)
 		for _, p := range ps {
-			err := newErr(m, fmt.Sprintf(`{%q:%s}`, p.Key, wrongValue(p.Type)))
+			err := newErr(m, nestedJSON(p.Key, wrongValue(p.Type)))
 			want := fmt.Sprintf(`%s config: key %q wants `, m, p.Key)
 			if err == nil || !strings.Contains(err.Error(), want) {
 				t.Errorf("%s %s: got %v, want an error containing %q", m, p.Key, err, want)
@@ -160,7 +191,7 @@ func TestParamsCompleteAndTrue(t *testing.T) {
 			t.Fatal(err)
 		}
 		// The defaults shown are those a detector built from {} reports.
-		cfg := configJSON(t, m, `{}`)
+		cfg := flatten("", configJSON(t, m, `{}`), map[string]any{})
 		seen := map[string]bool{}
 		for _, p := range ps {
 			if p.Help == "" || p.Type == "" {
