@@ -45,7 +45,8 @@ declare -A RUNS=(
 	[deepsvdd-sb]="deepsvdd||{\"objective\":\"soft-boundary\"}"
 	[knn]="knn|$V2|{}"
 	[pcarecon]="pcarecon||{\"size\":28,\"patch\":7,\"stride\":3}"
-	[geotrans]="geotrans||{}"
+	[geotrans]="geotrans||{\"size\":28}"
+	[geotrans-prob]="geotrans||{\"size\":28,\"score\":\"mean_prob\"}"
 )
 
 if [[ ${1:-} == --list ]]; then
