@@ -40,6 +40,9 @@ type ImageOutcome struct {
 	Threshold float64  `json:"threshold"`
 	Error     string   `json:"error,omitempty"`
 	Map       *MapOut  `json:"map"` // null: the method has no map, the image failed, or map=none
+	// MapNote says why Map is null when the server could have sent one
+	// (scoring through the worker queue returns no maps).
+	MapNote string `json:"map_note,omitempty"`
 }
 
 // MapOut is an anomaly map as a 16-bit gray PNG at the image's resolution:
@@ -168,6 +171,19 @@ func (s *Server) predict(w http.ResponseWriter, r *http.Request, e *entry) {
 		s.fail(w, herr)
 		return
 	}
+	if s.cfg.Remote != nil {
+		sizes := make([][2]int, len(ups))
+		for i, u := range ups {
+			wd, ht, _, herr := s.header(u)
+			if herr != nil {
+				s.fail(w, herr)
+				return
+			}
+			sizes[i] = [2]int{wd, ht}
+		}
+		s.predictRemote(ctx, w, r, e, ups, sizes, mapMode)
+		return
+	}
 	imgs := make([]*imageio.Image, len(ups))
 	for i, u := range ups {
 		if imgs[i], herr = s.decode(u); herr != nil {
@@ -222,21 +238,18 @@ func (s *Server) outcome(e *entry, name string, r *pipeline.ImageResult, mapMode
 	if r.Image != nil {
 		o.Width, o.Height = r.Image.W, r.Image.H
 	}
-	model := e.info.Name
-	s.met.images.WithLabelValues(model).Inc()
-	s.met.decisions.WithLabelValues(model, o.Decision).Inc()
 	if o.Decision == "error" {
 		if r.Err != nil {
 			o.Error = r.Err.Error()
 		} else {
 			o.Error = fmt.Sprintf("score is %v", r.Score)
 		}
+		s.count(e.info.Name, &o)
 		return o
 	}
 	score, p := r.Score, r.PValue
 	o.Score, o.PValue = &score, &p
-	s.met.scores.WithLabelValues(model).Observe(score)
-	s.met.pvalues.WithLabelValues(model).Observe(p)
+	s.count(e.info.Name, &o)
 	if r.Map != nil && mapMode != "none" {
 		mo, png := encodeMap(r.Map, e.info.MapRange, e.info.PixelThreshold)
 		if mapMode == "inline" {
@@ -248,6 +261,16 @@ func (s *Server) outcome(e *entry, name string, r *pipeline.ImageResult, mapMode
 		o.Map = mo
 	}
 	return o
+}
+
+// count adds an image's outcome to the metrics.
+func (s *Server) count(model string, o *ImageOutcome) {
+	s.met.images.WithLabelValues(model).Inc()
+	s.met.decisions.WithLabelValues(model, o.Decision).Inc()
+	if o.Score != nil {
+		s.met.scores.WithLabelValues(model).Observe(*o.Score)
+		s.met.pvalues.WithLabelValues(model).Observe(*o.PValue)
+	}
 }
 
 // readImages reads the request's images: the raw body as one image, or
@@ -321,23 +344,33 @@ func (s *Server) readImages(w http.ResponseWriter, r *http.Request) ([]upload, *
 // decode checks the image's header (format, size, pixel limit) before it
 // decodes the pixels, so an oversized image costs no memory.
 func (s *Server) decode(u upload) (*imageio.Image, *httpError) {
-	if len(u.data) == 0 {
-		return nil, refuse(http.StatusBadRequest, "bad_image", "image %q is empty", u.name)
-	}
-	cfg, format, err := image.DecodeConfig(bytes.NewReader(u.data))
-	if err != nil {
-		if errors.Is(err, image.ErrFormat) {
-			return nil, refuse(http.StatusBadRequest, "bad_image", "image %q: unknown or unsupported image format (PNG, JPEG, GIF, BMP, TIFF, WebP)", u.name)
-		}
-		return nil, refuse(http.StatusBadRequest, "bad_image", "image %q: bad header: %v", u.name, err)
-	}
-	if n := int64(cfg.Width) * int64(cfg.Height); n > int64(s.cfg.MaxPixels) {
-		return nil, refuse(http.StatusRequestEntityTooLarge, "too_many_pixels", "image %q is %dx%d (%d pixels), more than the limit of %d",
-			u.name, cfg.Width, cfg.Height, n, s.cfg.MaxPixels)
+	_, _, format, herr := s.header(u)
+	if herr != nil {
+		return nil, herr
 	}
 	img, err := imageio.Decode(bytes.NewReader(u.data), u.name, imageio.Options{MaxPixels: s.cfg.MaxPixels})
 	if err != nil {
 		return nil, refuse(http.StatusBadRequest, "bad_image", "image %q (%s): %v", u.name, format, strings.TrimPrefix(err.Error(), "imageio: "))
 	}
 	return img, nil
+}
+
+// header reads the image's size and format from its header and applies
+// the pixel limit.
+func (s *Server) header(u upload) (w, h int, format string, herr *httpError) {
+	if len(u.data) == 0 {
+		return 0, 0, "", refuse(http.StatusBadRequest, "bad_image", "image %q is empty", u.name)
+	}
+	cfg, format, err := image.DecodeConfig(bytes.NewReader(u.data))
+	if err != nil {
+		if errors.Is(err, image.ErrFormat) {
+			return 0, 0, "", refuse(http.StatusBadRequest, "bad_image", "image %q: unknown or unsupported image format (PNG, JPEG, GIF, BMP, TIFF, WebP)", u.name)
+		}
+		return 0, 0, "", refuse(http.StatusBadRequest, "bad_image", "image %q: bad header: %v", u.name, err)
+	}
+	if n := int64(cfg.Width) * int64(cfg.Height); n > int64(s.cfg.MaxPixels) {
+		return 0, 0, "", refuse(http.StatusRequestEntityTooLarge, "too_many_pixels", "image %q is %dx%d (%d pixels), more than the limit of %d",
+			u.name, cfg.Width, cfg.Height, n, s.cfg.MaxPixels)
+	}
+	return cfg.Width, cfg.Height, format, nil
 }

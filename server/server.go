@@ -52,6 +52,11 @@ type Config struct {
 	// CORS is the one origin allowed to call the API from a browser ("*":
 	// any); empty: no CORS headers at all.
 	CORS   string
+	// Remote, when set, scores every image through it (vigil serve --nats:
+	// the worker queue) instead of in this process; the models are still
+	// loaded here for their metadata and names. Workers then bounds the
+	// requests waiting on the queue, and responses carry no maps.
+	Remote Remote
 	Logger *slog.Logger
 }
 
