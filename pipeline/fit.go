@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -81,22 +82,77 @@ func (o *FitOptions) checkpointDir() (dir string, keep bool) {
 	return o.Out + ".ckpt", false
 }
 
+// TrainStage summarises one training stage of a fit (an autoencoder, a
+// teacher, each student ...) from its epoch reports.
+type TrainStage struct {
+	Stage           string   `json:"stage"`
+	Epochs          int      `json:"epochs"`            // epochs trained in this run
+	Seconds         float64  `json:"seconds"`           // wall time of those epochs
+	SecondsPerEpoch float64  `json:"seconds_per_epoch"` // Seconds / Epochs
+	Loss            float64  `json:"loss"`              // training loss of the last epoch
+	ValLoss         *float64 `json:"val_loss,omitempty"`
+}
+
+// stageLog collects epoch reports into TrainStages, in the order stages
+// start; safe for concurrent stages.
+type stageLog struct {
+	mu     sync.Mutex
+	stages []TrainStage
+	index  map[string]int
+}
+
+func (l *stageLog) add(prefix string, e train.Epoch) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	name := prefix + e.Stage
+	i, ok := l.index[name]
+	if !ok {
+		if l.index == nil {
+			l.index = map[string]int{}
+		}
+		i = len(l.stages)
+		l.index[name] = i
+		l.stages = append(l.stages, TrainStage{Stage: name})
+	}
+	st := &l.stages[i]
+	st.Epochs++
+	st.Seconds = e.Elapsed.Seconds()
+	st.SecondsPerEpoch = st.Seconds / float64(st.Epochs)
+	st.Loss = e.Loss
+	st.ValLoss = nil
+	if !math.IsNaN(e.ValLoss) {
+		v := e.ValLoss
+		st.ValLoss = &v
+	}
+}
+
+func (l *stageLog) list() []TrainStage {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.stages)
+}
+
 // setTrainSession hands a training detector its checkpoint folder (sub,
 // when not "", names a fold's own folder), the resume flag and the epoch
-// progress.
-func setTrainSession(det detector.Detector, o FitOptions, sub string, prog Progress) {
+// progress, which log also records.
+func setTrainSession(det detector.Detector, o FitOptions, sub string, prog Progress, log *stageLog) {
 	tr, ok := inner(det).(detector.Trainer)
 	if !ok {
 		return
 	}
 	dir, _ := o.checkpointDir()
+	prefix := ""
 	if sub != "" {
 		dir = filepath.Join(dir, sub)
+		prefix = sub + "/"
 	}
-	s := train.Session{CheckpointDir: dir, Resume: o.Resume}
-	if ep, ok := prog.(EpochProgress); ok {
-		s.Progress = ep.Epoch
-	}
+	ep, _ := prog.(EpochProgress)
+	s := train.Session{CheckpointDir: dir, Resume: o.Resume, Progress: func(e train.Epoch) {
+		log.add(prefix, e)
+		if ep != nil {
+			ep.Epoch(e)
+		}
+	}}
 	tr.SetTrainSession(s)
 }
 
@@ -112,14 +168,17 @@ type FitResult struct {
 	Alpha       float64 `json:"target_fpr"`
 	// MinAlpha is the smallest false-positive rate the conformal rule can
 	// guarantee with NCalib scores: 1/(NCalib+1).
-	MinAlpha      float64  `json:"min_reachable_fpr"`
-	Threshold     float64  `json:"threshold"`
-	Rule          string   `json:"rule"`
-	Layout        string   `json:"layout,omitempty"`
-	Warnings      []string `json:"warnings,omitempty"`
-	DecodeSeconds float64  `json:"decode_seconds"`
-	FitSeconds    float64  `json:"fit_seconds"`
-	CalibSeconds  float64  `json:"calibration_seconds"`
+	MinAlpha  float64  `json:"min_reachable_fpr"`
+	Threshold float64  `json:"threshold"`
+	Rule      string   `json:"rule"`
+	Layout    string   `json:"layout,omitempty"`
+	Warnings  []string `json:"warnings,omitempty"`
+	// Training lists the training stages of methods that train a network
+	// (epochs, seconds, seconds per epoch, last losses).
+	Training      []TrainStage `json:"training,omitempty"`
+	DecodeSeconds float64      `json:"decode_seconds"`
+	FitSeconds    float64      `json:"fit_seconds"`
+	CalibSeconds  float64      `json:"calibration_seconds"`
 }
 
 // Validate checks every option that can be checked without reading data:
@@ -223,10 +282,11 @@ func Fit(ctx context.Context, o FitOptions) (*FitResult, error) {
 	}
 	kind, folds, _ := parseCalibration(o.Calibration)
 	prog := progressOr(o.Progress)
+	var stages stageLog
 	if kind == "cv" {
-		setTrainSession(det, o, "final", prog)
+		setTrainSession(det, o, "final", prog, &stages)
 	} else {
-		setTrainSession(det, o, "", prog)
+		setTrainSession(det, o, "", prog, &stages)
 	}
 	ds := o.Dataset
 	if ds == nil {
@@ -281,7 +341,7 @@ func Fit(ctx context.Context, o FitOptions) (*FitResult, error) {
 	cal := decision.NewCalibrator(o.Alpha, o.DataOptions.Seed)
 	switch kind {
 	case "cv":
-		if err := crossCalibrate(ctx, o, fitSamples, imgs, folds, cal, prog); err != nil {
+		if err := crossCalibrate(ctx, o, fitSamples, imgs, folds, cal, prog, &stages); err != nil {
 			return nil, err
 		}
 		res.NTrain, res.NVal = len(fitSamples), 0
@@ -347,6 +407,7 @@ func Fit(ctx context.Context, o FitOptions) (*FitResult, error) {
 	if err := detector.Save(o.Out, inner(det), detector.Meta{Calibration: cb, Provenance: pb}); err != nil {
 		return nil, err
 	}
+	res.Training = stages.list()
 	if _, ok := inner(det).(detector.Trainer); ok {
 		// The model is safely written: its default checkpoints have done
 		// their job (a folder the user named is theirs to keep).
@@ -472,7 +533,7 @@ func decodeAll(ctx context.Context, det detector.Detector, samples []dataset.Sam
 // crossCalibrate fits one model per fold on the other folds and feeds the
 // held-out fold's scores and maps to cal (cross-conformal calibration).
 // Folds are a seeded permutation of the samples.
-func crossCalibrate(ctx context.Context, o FitOptions, samples []dataset.Sample, imgs []*imageio.Image, k int, cal *decision.Calibrator, prog Progress) error {
+func crossCalibrate(ctx context.Context, o FitOptions, samples []dataset.Sample, imgs []*imageio.Image, k int, cal *decision.Calibrator, prog Progress, stages *stageLog) error {
 	n := len(imgs)
 	if n < 2*k {
 		return fmt.Errorf("cross-conformal calibration with %d folds needs at least %d training images, have %d", k, 2*k, n)
@@ -494,7 +555,7 @@ func crossCalibrate(ctx context.Context, o FitOptions, samples []dataset.Sample,
 			return err
 		}
 		det = withTiling(det, o.Tiling)
-		setTrainSession(det, o, fmt.Sprintf("fold-%d", f+1), prog)
+		setTrainSession(det, o, fmt.Sprintf("fold-%d", f+1), prog, stages)
 		prog.Begin(fmt.Sprintf("fold %d/%d: fitting", f+1, k), len(train))
 		err = det.Fit(progress.With(ctx, func(d, t int) { prog.Set(d, t) }), train)
 		prog.End()

@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/vigil-ad/vigil/dataset"
 	"github.com/vigil-ad/vigil/detector"
@@ -53,13 +55,32 @@ func (d *trainDet) Fit(ctx context.Context, imgs []*imageio.Image) error {
 	if err := os.WriteFile(filepath.Join(d.sess.CheckpointDir, "mean.ckpt"), []byte("epoch 1"), 0o644); err != nil {
 		return err
 	}
+	// Two stages, as a method with pre-training reports them.
+	for e := 1; e <= 3; e++ {
+		d.sess.Progress(train.Epoch{Stage: "pre", Epoch: e, Epochs: 3, Loss: 1 / float64(e), ValLoss: math.NaN(), Elapsed: time.Duration(e) * time.Second})
+	}
+	d.sess.Progress(train.Epoch{Stage: "main", Epoch: 1, Epochs: 1, Loss: 0.5, ValLoss: 0.25, Elapsed: 4 * time.Second})
 	return d.meanDet.Fit(ctx, imgs)
 }
 
 func TestTrainSession(t *testing.T) {
 	src := foldersData(t, 30, 4)
 	// Default folder: MODEL.ckpt, removed once the model is written.
-	_, model := fitFolders(t, src, func(o *FitOptions) { o.Method = trainMethod })
+	res, model := fitFolders(t, src, func(o *FitOptions) { o.Method = trainMethod })
+	// The fit result summarises each stage from its epoch reports.
+	want := []TrainStage{{Stage: "pre", Epochs: 3, Seconds: 3, SecondsPerEpoch: 1, Loss: 1.0 / 3}, {Stage: "main", Epochs: 1, Seconds: 4, SecondsPerEpoch: 4, Loss: 0.5}}
+	if len(res.Training) != 2 {
+		t.Fatalf("training stages %+v, want 2", res.Training)
+	}
+	for i, w := range want {
+		g := res.Training[i]
+		if g.Stage != w.Stage || g.Epochs != w.Epochs || g.Seconds != w.Seconds || g.SecondsPerEpoch != w.SecondsPerEpoch || g.Loss != w.Loss {
+			t.Errorf("stage %d: %+v, want %+v", i, g, w)
+		}
+	}
+	if res.Training[0].ValLoss != nil || res.Training[1].ValLoss == nil || *res.Training[1].ValLoss != 0.25 {
+		t.Errorf("validation losses %v, %v: want none, 0.25", res.Training[0].ValLoss, res.Training[1].ValLoss)
+	}
 	if got := lastTrain.sess.CheckpointDir; got != model+".ckpt" || lastTrain.sess.Resume {
 		t.Fatalf("session %+v: want checkpoints in %s.ckpt, no resume", lastTrain.sess, model)
 	}

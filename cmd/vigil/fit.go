@@ -75,6 +75,13 @@ func cmdFit(args []string, stdout io.Writer) error {
 		method += " (backbone " + res.Backbone + ")"
 	}
 	fmt.Fprintf(stdout, "fitted %s on %d normal images (decoding %.2fs, fitting %.2fs)\n", method, res.NTrain, res.DecodeSeconds, res.FitSeconds)
+	for _, st := range res.Training {
+		val := ""
+		if st.ValLoss != nil {
+			val = fmt.Sprintf(", validation loss %.5g", *st.ValLoss)
+		}
+		fmt.Fprintf(stdout, "  trained %s: %d epochs in %.1fs (%.2fs per epoch), loss %.5g%s\n", st.Stage, st.Epochs, st.Seconds, st.SecondsPerEpoch, st.Loss, val)
+	}
 	fmt.Fprintf(stdout, "%s threshold %.6g for target FPR %.3g, calibrated on %d scores (%s) in %.2fs; smallest reachable FPR with them %.3g\n",
 		res.Rule, res.Threshold, res.Alpha, res.NCalib, res.Calibration, res.CalibSeconds, res.MinAlpha)
 	for _, w := range res.Warnings {
