@@ -3,15 +3,18 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/vigil-ad/vigil/server"
+	"github.com/vigil-ad/vigil/worker"
 )
 
 // cleanupStop, when set by main, stops the signal handler that removes
@@ -20,12 +23,12 @@ import (
 var cleanupStop func()
 
 func cmdServe(args []string, stdout io.Writer) error {
-	fs := newFlags("serve", "serve --models DIR [--addr :8080] [flags]", stdout)
+	fs := newFlags("serve", "serve --models DIR [--addr :8080] [--nats URL|embedded] [flags]", stdout)
 	models := fs.String("models", "", "folder of model files: DIR/NAME.safetensors or DIR/NAME/model.safetensors, served as NAME")
 	addr := fs.String("addr", ":8080", "listen address")
 	backboneDir := fs.String("backbone-dir", "", "folder searched first for the models' backbones")
 	reports := fs.String("reports", "", "folder of HTML reports from 'vigil test --report' shown in the web UI (default: --models)")
-	workers := fs.Int("workers", 2, "requests scored at once")
+	workers := fs.Int("workers", 2, "requests scored at once (with --nats: requests waiting on the worker queue at once)")
 	queue := fs.Int("queue", 0, "admitted requests that may wait for a worker; beyond, 429 (default 4 x workers)")
 	maxBytes := fs.Int64("max-bytes", 32<<20, "largest request body in bytes")
 	maxPixels := fs.Int("max-pixels", 50_000_000, "largest image in pixels, checked on its header before decoding")
@@ -38,8 +41,27 @@ func cmdServe(args []string, stdout io.Writer) error {
 	tlsKey := fs.String("tls-key", "", "TLS private key (PEM)")
 	cors := fs.String("cors", "", "the one origin allowed to call the API from a browser (* for any); default: none")
 	drain := fs.Duration("drain-timeout", 0, "on SIGTERM, how long to wait for requests in flight (default: --timeout + 5s)")
+	var nf natsFlags
+	nf.register(fs)
+	// serve scores here unless --nats is given: no default server
+	nf.url = ""
+	natsFlag := fs.Lookup("nats")
+	natsFlag.DefValue = ""
+	natsFlag.Usage = "queue every image to 'vigil worker' processes through this NATS server (URL, or 'embedded' to start one here, file storage in --data-dir) instead of scoring here; responses then carry no maps"
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if nf.url == "" {
+		var stray []string
+		fs.Visit(func(f *flag.Flag) {
+			switch f.Name {
+			case "nats-listen", "data-dir", "ack-wait", "max-deliver", "inline-max":
+				stray = append(stray, "--"+f.Name)
+			}
+		})
+		if len(stray) > 0 {
+			return usagef("%s only apply with --nats", strings.Join(stray, ", "))
+		}
 	}
 	if *models == "" {
 		return usagef("--models DIR is required")
@@ -91,15 +113,24 @@ func cmdServe(args []string, stdout io.Writer) error {
 		}
 		cfg.Token = tok
 	}
-	s, err := server.New(cfg)
-	if err != nil {
-		return err
-	}
 	if cleanupStop != nil {
 		cleanupStop()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if nf.url != "" {
+		q, closeQ, err := nf.connect(ctx, "vigil-serve")
+		if err != nil {
+			return err
+		}
+		defer closeQ() // after Run has drained the requests waiting on it
+		cfg.Remote = &worker.Client{Q: q}
+		cfg.Logger.Info("scoring through the worker queue", "nats", q.NC.ConnectedUrl())
+	}
+	s, err := server.New(cfg)
+	if err != nil {
+		return err
+	}
 	return s.Run(ctx, server.RunOptions{Addr: *addr, TLSCert: *tlsCert, TLSKey: *tlsKey, DrainTimeout: *drain,
 		OnListen: func(a string) {
 			scheme := "http"
