@@ -51,7 +51,7 @@ type Config struct {
 	Token string
 	// CORS is the one origin allowed to call the API from a browser ("*":
 	// any); empty: no CORS headers at all.
-	CORS   string
+	CORS string
 	// Remote, when set, scores every image through it (vigil serve --nats:
 	// the worker queue) instead of in this process; the models are still
 	// loaded here for their metadata and names. Workers then bounds the
