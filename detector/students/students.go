@@ -395,23 +395,6 @@ func sliceBatch(x *tensor.Tensor, lo, hi int) *tensor.Tensor {
 	return tensor.From(x.Data[lo*per:hi*per], hi-lo, x.Shape[1], x.Shape[2], x.Shape[3])
 }
 
-// reflectIndex maps i into [0,n) by mirror reflection about the edges
-// (without repeating the edge pixel), for any padding width.
-func reflectIndex(i, n int) int {
-	if n == 1 {
-		return 0
-	}
-	period := 2 * (n - 1)
-	i %= period
-	if i < 0 {
-		i += period
-	}
-	if i >= n {
-		i = period - i
-	}
-	return i
-}
-
 // padFor pads x [N,C,H,W] by reflection so that net.Dense gives at least
 // H×W descriptors, the one at (y, x) being that of the patch centred on
 // pixel (y, x).
@@ -423,13 +406,13 @@ func padFor(net *arch.PatchNet, x *tensor.Tensor) *tensor.Tensor {
 	tensor.ParallelChunks(n*c, 1, func(lo, hi int) {
 		cols := make([]int, sw)
 		for j := range cols {
-			cols[j] = reflectIndex(j-top, w)
+			cols[j] = imageio.Reflect(j-top, w)
 		}
 		for pl := lo; pl < hi; pl++ {
 			src := x.Data[pl*h*w : (pl+1)*h*w]
 			dst := out.Data[pl*sh*sw : (pl+1)*sh*sw]
 			for y := 0; y < sh; y++ {
-				row := src[reflectIndex(y-top, h)*w:]
+				row := src[imageio.Reflect(y-top, h)*w:]
 				drow := dst[y*sw : (y+1)*sw]
 				for j, cj := range cols {
 					drow[j] = row[cj]

@@ -67,8 +67,8 @@ func TestDenseIsCentred(t *testing.T) {
 	}
 	// Reflection about the edge, without repeating it.
 	for i, want := range map[int]int{-1: 1, -3: 3, 0: 0, 4: 4, 5: 3, 7: 1, 8: 0, 9: 1, -9: 1} {
-		if got := reflectIndex(i, 5); got != want {
-			t.Errorf("reflectIndex(%d, 5) = %d, want %d", i, got, want)
+		if got := imageio.Reflect(i, 5); got != want {
+			t.Errorf("imageio.Reflect(%d, 5) = %d, want %d", i, got, want)
 		}
 	}
 }

@@ -27,10 +27,10 @@ func crop(x *tensor.Tensor, i, y0, x0, ch, cw int, dst []float32) {
 	for k := 0; k < c; k++ {
 		src := x.Data[(i*c+k)*h*w : (i*c+k+1)*h*w]
 		for y := 0; y < ch; y++ {
-			row := src[reflectIndex(y0+y, h)*w:]
+			row := src[imageio.Reflect(y0+y, h)*w:]
 			out := dst[(k*ch+y)*cw : (k*ch+y+1)*cw]
 			for j := range out {
-				out[j] = row[reflectIndex(x0+j, w)]
+				out[j] = row[imageio.Reflect(x0+j, w)]
 			}
 		}
 	}
