@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"mime/multipart"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -16,8 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigil-ad/vigil/imageio"
-	"github.com/vigil-ad/vigil/pipeline"
 	"github.com/vigil-ad/vigil/worker"
 )
 
@@ -88,21 +85,7 @@ func TestPredictRemote(t *testing.T) {
 	c := startQueue(t, workerDir)
 	_, ts := startServer(t, Config{ModelsDir: dir, Remote: c})
 
-	rng := rand.New(rand.NewPCG(5, 5))
-	nb, bb := pngBytes(t, textureImage(rng, 0.5)), pngBytes(t, defectImage(rng))
-	m, err := pipeline.LoadModel(path, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dn, _ := imageio.Decode(bytes.NewReader(nb), "n", imageio.Options{})
-	db, _ := imageio.Decode(bytes.NewReader(bb), "b", imageio.Options{})
-	want, err := m.ScoreImages(context.Background(), []*imageio.Image{dn, db}, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want[0].Verdict() != "normal" || want[1].Verdict() != "anomalous" {
-		t.Fatalf("test data: pipeline decides %s and %s", want[0].Verdict(), want[1].Verdict())
-	}
+	m, nb, bb, want := normalAndBad(t, path)
 
 	rep := call(t, "POST", ts.URL+"/v1/models/m:predict?name=bad.png", bb, map[string]string{"Content-Type": "image/png"})
 	checkDocumented(t, rep)
@@ -120,17 +103,8 @@ func TestPredictRemote(t *testing.T) {
 	}
 
 	// multipart: two images in order; map=none leaves out the note too
-	var body bytes.Buffer
-	mw := multipart.NewWriter(&body)
-	for _, f := range []struct {
-		name string
-		b    []byte
-	}{{"normal.png", nb}, {"bad.png", bb}} {
-		w, _ := mw.CreateFormFile("image", f.name)
-		w.Write(f.b)
-	}
-	mw.Close()
-	rep = call(t, "POST", ts.URL+"/v1/models/m:predict?map=none", body.Bytes(), map[string]string{"Content-Type": mw.FormDataContentType()})
+	body, ctype := twoFiles(nb, bb)
+	rep = call(t, "POST", ts.URL+"/v1/models/m:predict?map=none", body, map[string]string{"Content-Type": ctype})
 	checkDocumented(t, rep)
 	p = decodePredict(t, rep)
 	if len(p.Results) != 2 || p.Results[0].Name != "normal.png" || p.Results[0].Decision != "normal" || p.Results[1].Decision != "anomalous" ||

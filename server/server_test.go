@@ -123,6 +123,43 @@ func decodePredict(t *testing.T, r reply) PredictResponse {
 	return p
 }
 
+// normalAndBad encodes a seeded normal and defect image and scores them
+// with the model at path in this process: the reference for the server.
+func normalAndBad(t *testing.T, path string) (m *pipeline.Model, nb, bb []byte, want []pipeline.ImageResult) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(5, 5))
+	nb, bb = pngBytes(t, textureImage(rng, 0.5)), pngBytes(t, defectImage(rng))
+	m, err := pipeline.LoadModel(path, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dn, _ := imageio.Decode(bytes.NewReader(nb), "n", imageio.Options{})
+	db, _ := imageio.Decode(bytes.NewReader(bb), "b", imageio.Options{})
+	want, err = m.ScoreImages(context.Background(), []*imageio.Image{dn, db}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want[0].Verdict() != "normal" || want[1].Verdict() != "anomalous" {
+		t.Fatalf("test data: pipeline decides %s and %s", want[0].Verdict(), want[1].Verdict())
+	}
+	return m, nb, bb, want
+}
+
+// twoFiles is a multipart body of normal.png and bad.png, in that order.
+func twoFiles(nb, bb []byte) (body []byte, contentType string) {
+	var b bytes.Buffer
+	mw := multipart.NewWriter(&b)
+	for _, f := range []struct {
+		name string
+		b    []byte
+	}{{"normal.png", nb}, {"bad.png", bb}} {
+		w, _ := mw.CreateFormFile("image", f.name)
+		w.Write(f.b)
+	}
+	mw.Close()
+	return b.Bytes(), mw.FormDataContentType()
+}
+
 // TestPredict: raw and multipart bodies give the pipeline's own scores,
 // p-values and decisions; the inline map decodes to the detector's map
 // within the PNG's quantisation; the URL map serves the same PNG.
@@ -130,23 +167,7 @@ func TestPredict(t *testing.T) {
 	dir := t.TempDir()
 	path := fitGate(t, dir, "m", 0.5, "")
 	_, ts := startServer(t, Config{ModelsDir: dir})
-	rng := rand.New(rand.NewPCG(5, 5))
-	normal, bad := textureImage(rng, 0.5), defectImage(rng)
-	nb, bb := pngBytes(t, normal), pngBytes(t, bad)
-
-	m, err := pipeline.LoadModel(path, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dn, _ := imageio.Decode(bytes.NewReader(nb), "n", imageio.Options{})
-	db, _ := imageio.Decode(bytes.NewReader(bb), "b", imageio.Options{})
-	want, err := m.ScoreImages(context.Background(), []*imageio.Image{dn, db}, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want[0].Verdict() != "normal" || want[1].Verdict() != "anomalous" {
-		t.Fatalf("test data: pipeline decides %s and %s", want[0].Verdict(), want[1].Verdict())
-	}
+	m, nb, bb, want := normalAndBad(t, path)
 
 	p := decodePredict(t, call(t, "POST", ts.URL+"/v1/models/m:predict?name=bad.png", bb, map[string]string{"Content-Type": "image/png"}))
 	if len(p.Results) != 1 || p.Model != "m" || p.Method != gateMethod || p.Threshold != m.Calib.Threshold {
@@ -185,17 +206,8 @@ func TestPredict(t *testing.T) {
 	}
 
 	// multipart: two files in order, maps by URL
-	var body bytes.Buffer
-	mw := multipart.NewWriter(&body)
-	for _, f := range []struct {
-		name string
-		b    []byte
-	}{{"normal.png", nb}, {"bad.png", bb}} {
-		w, _ := mw.CreateFormFile("image", f.name)
-		w.Write(f.b)
-	}
-	mw.Close()
-	p = decodePredict(t, call(t, "POST", ts.URL+"/v1/models/m:predict?map=url", body.Bytes(), map[string]string{"Content-Type": mw.FormDataContentType()}))
+	body, ctype := twoFiles(nb, bb)
+	p = decodePredict(t, call(t, "POST", ts.URL+"/v1/models/m:predict?map=url", body, map[string]string{"Content-Type": ctype}))
 	if len(p.Results) != 2 || p.Results[0].Name != "normal.png" || p.Results[0].Decision != "normal" ||
 		p.Results[1].Decision != "anomalous" || *p.Results[0].Score != want[0].Score {
 		t.Fatalf("multipart results %+v", p.Results)

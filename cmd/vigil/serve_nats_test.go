@@ -21,15 +21,15 @@ import (
 	"github.com/vigil-ad/vigil/server"
 )
 
-// TestServeNATS runs the binary: vigil serve --nats embedded queues the
-// image to a vigil worker process joined on --nats-listen, and answers
-// the score, p-value and decision of local scoring, with no map and a
-// map_note; an unknown model is still 404 and SIGTERM still drains.
-func TestServeNATS(t *testing.T) {
+// serveFixture builds the binary, a demo weave model in models and the
+// demo's test images; img (read from imgPath) is a good one. It skips
+// with -short.
+func serveFixture(t *testing.T) (bin, models, imgPath string, img []byte) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("-short: builds the binary")
 	}
-	bin := filepath.Join(t.TempDir(), "vigil")
+	bin = filepath.Join(t.TempDir(), "vigil")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
@@ -40,11 +40,74 @@ func TestServeNATS(t *testing.T) {
 	if out, err := exec.Command(bin, "demo", "--family", "weave", "--image-size", "48", "--write", data).CombinedOutput(); err != nil {
 		t.Fatalf("demo --write: %v\n%s", err, out)
 	}
-	imgPath := filepath.Join(data, "weave", "test", "good", "000.png")
+	imgPath = filepath.Join(data, "weave", "test", "good", "000.png")
 	img, err := os.ReadFile(imgPath)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return bin, models, imgPath, img
+}
+
+// startServe runs 'vigil serve --addr 127.0.0.1:0 ARGS' and returns once
+// /readyz answers 200, with the base URL it printed; the process is
+// killed at the end of the test if still running.
+func startServe(t *testing.T, bin string, args ...string) (cmd *exec.Cmd, base string, stderr *bytes.Buffer) {
+	t.Helper()
+	cmd = exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
+	stdout, _ := cmd.StdoutPipe()
+	stderr = new(bytes.Buffer)
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() })
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		t.Fatalf("no address printed: %v (stderr %s)", err, stderr.String())
+	}
+	f := strings.Fields(line)
+	if len(f) < 3 || !strings.HasPrefix(f[2], "http://") {
+		t.Fatalf("address line %q", line)
+	}
+	base = f[2]
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		res, err := http.Get(base + "/readyz")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == 200 {
+				return cmd, base, stderr
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not ready: %v (stderr %s)", err, stderr.String())
+		}
+	}
+}
+
+// stopServe sends SIGTERM and wants exit status 0 within 30 s.
+func stopServe(t *testing.T, cmd *exec.Cmd, stderr *bytes.Buffer) {
+	t.Helper()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v (stderr %s)", err, stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("vigil serve did not exit after SIGTERM")
+	}
+}
+
+// TestServeNATS runs the binary: vigil serve --nats embedded queues the
+// image to a vigil worker process joined on --nats-listen, and answers
+// the score, p-value and decision of local scoring, with no map and a
+// map_note; an unknown model is still 404 and SIGTERM still drains.
+func TestServeNATS(t *testing.T) {
+	bin, models, imgPath, img := serveFixture(t)
 	// a free port for the embedded NATS server, which the worker joins
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -53,25 +116,7 @@ func TestServeNATS(t *testing.T) {
 	natsAddr := l.Addr().String()
 	l.Close()
 
-	serve := exec.Command(bin, "serve", "--models", models, "--addr", "127.0.0.1:0",
-		"--nats", "embedded", "--nats-listen", natsAddr, "--data-dir", t.TempDir())
-	stdout, _ := serve.StdoutPipe()
-	var serveErr bytes.Buffer
-	serve.Stderr = &serveErr
-	if err := serve.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer serve.Process.Kill()
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		t.Fatalf("no address printed: %v (stderr %s)", err, serveErr.String())
-	}
-	f := strings.Fields(line)
-	if len(f) < 3 || !strings.HasPrefix(f[2], "http://") {
-		t.Fatalf("address line %q", line)
-	}
-	base := f[2]
-
+	serve, base, serveErr := startServe(t, bin, "--models", models, "--nats", "embedded", "--nats-listen", natsAddr, "--data-dir", t.TempDir())
 	work := exec.Command(bin, "worker", "--nats", "nats://"+natsAddr, "--models", models)
 	var workErr bytes.Buffer
 	work.Stdout, work.Stderr = &workErr, &workErr
@@ -86,18 +131,6 @@ func TestServeNATS(t *testing.T) {
 		}
 	}()
 
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		res, err := http.Get(base + "/readyz")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not ready: %v", err)
-		}
-	}
 	post := func(model string) (int, []byte) {
 		res, err := http.Post(base+"/v1/models/"+model+":predict", "image/png", bytes.NewReader(img))
 		if err != nil {
@@ -146,17 +179,7 @@ func TestServeNATS(t *testing.T) {
 		t.Fatalf("unknown model: %d %s", code, body)
 	}
 
-	serve.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- serve.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("exit after SIGTERM: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("vigil serve --nats did not exit after SIGTERM")
-	}
+	stopServe(t, serve, serveErr)
 }
 
 // TestServeNATSUsage: the NATS flags without --nats, and --nats embedded
