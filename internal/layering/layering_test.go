@@ -26,14 +26,14 @@ var layers = map[string]int{
 	"backbone":  6,
 	"embedding": 7,
 	"stats":     8, "train": 8,
-	"detector":  9, "detector/knn": 10, "detector/padim": 10, "detector/patchcore": 10, "detector/pcarecon": 10,
+	"detector": 9, "detector/knn": 10, "detector/padim": 10, "detector/patchcore": 10, "detector/pcarecon": 10,
 	"detector/ae": 10, "detector/aegmm": 10, "detector/dagmm": 10, "detector/riad": 10,
 	"detector/svdd": 10, "detector/deepsvdd": 10, "detector/geotrans": 10, "detector/students": 10,
 	"decision": 11, "metrics": 11, "osr": 11, "postprocess": 11, "monitor": 11,
 	"pipeline": 12,
 	"report":   13, "worker": 13,
-	"server":   14,
-	"cmd":      15, "bench": 15,
+	"server": 14,
+	"cmd":    15, "bench": 15,
 }
 
 func layerOf(pkg string) (int, bool) {
