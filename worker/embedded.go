@@ -22,6 +22,11 @@ func Embedded(listen, dataDir string) (*server.Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--nats-listen %q: port: %w", listen, err)
 	}
+	if p == 0 {
+		// nats-server reads port 0 as its default, 4222; "pick a free
+		// one" is RANDOM_PORT.
+		p = server.RANDOM_PORT
+	}
 	if dataDir == "" {
 		return nil, fmt.Errorf("embedded NATS needs a data directory (--data-dir) for its file storage")
 	}
