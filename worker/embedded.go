@@ -36,9 +36,8 @@ func Embedded(listen, dataDir string) (*server.Server, error) {
 		return nil, err
 	}
 	s.Start()
-	// Start enables JetStream (store directory, recovery) before it
-	// listens; on a starved machine (CI running many test packages on 2
-	// cores) that has taken over 30 s, so wait generously.
+	// Start enables JetStream (store directory, recovery of a large
+	// store) before it listens, so wait generously.
 	if !s.ReadyForConnections(2 * time.Minute) {
 		s.Shutdown()
 		return nil, fmt.Errorf("embedded NATS on %s did not start listening within 2 minutes", listen)
