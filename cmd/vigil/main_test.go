@@ -47,7 +47,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 }
 
 func TestHelpExits0(t *testing.T) {
-	for _, c := range []string{"fit", "test", "predict", "eval", "demo", "version", "backbone", "bench", "methods", "serve", "export", "classify"} {
+	for _, c := range []string{"fit", "test", "predict", "eval", "demo", "version", "backbone", "bench", "methods", "serve", "export", "classify", "worker", "submit", "monitor"} {
 		code, out, stderr := vigil(t, c, "--help")
 		if code != 0 || !strings.Contains(out, "Usage: vigil "+c) || stderr != "" {
 			t.Errorf("%s --help: exit %d, output %q, stderr %q", c, code, out, stderr)
