@@ -237,17 +237,6 @@ func (d *Detector) RestoreConfig(cfg Config, tensors map[string]safetensors.Tens
 	return nil
 }
 
-// channelsOf is the model's channel count for training images like img.
-func (c Config) channelsOf(img *imageio.Image) int {
-	if c.Gray {
-		return 1
-	}
-	if img.C == 2 || img.C == 4 {
-		return img.C - 1 // alpha is dropped
-	}
-	return img.C
-}
-
 // Work converts one input image to the working image: alpha dropped,
 // channels matched to the model, the longer side resized to Size.
 func (d *Detector) Work(img *imageio.Image, idx int) (*imageio.Image, error) {
@@ -255,13 +244,10 @@ func (d *Detector) Work(img *imageio.Image, idx int) (*imageio.Image, error) {
 }
 
 func (c Config) work(img *imageio.Image, idx, channels int) (*imageio.Image, error) {
-	if img == nil || img.C < 1 || img.H < 1 || img.W < 1 || len(img.Pix) != img.C*img.H*img.W {
-		return nil, fmt.Errorf("image %d: empty or inconsistent image", idx)
+	img, err := train.Appearance(img, idx)
+	if err != nil {
+		return nil, err
 	}
-	if img.C == 2 || img.C == 4 {
-		img = &imageio.Image{C: img.C - 1, H: img.H, W: img.W, Pix: img.Pix[:(img.C-1)*img.H*img.W]}
-	}
-	var err error
 	switch {
 	case img.C == channels:
 	case channels == 1:
@@ -332,7 +318,7 @@ func (d *Detector) Fit(ctx context.Context, imgs []*imageio.Image) error {
 		return fmt.Errorf("image 0: empty or inconsistent image")
 	}
 	cfg := d.cfg
-	cfg.Channels = cfg.channelsOf(imgs[0])
+	cfg.Channels = train.ModelChannels(cfg.Gray, imgs[0])
 	cfg.Train.Seed = cfg.Seed
 	if err := cfg.Validate(); err != nil {
 		return err

@@ -281,32 +281,9 @@ func (d *Detector) Restore(raw json.RawMessage, tensors map[string]safetensors.T
 	return nil
 }
 
-// channelsOf is the model's channel count for training images like img.
-func (c Config) channelsOf(img *imageio.Image) int {
-	if c.Gray || img.C <= 2 {
-		return 1
-	}
-	return 3
-}
-
-// workSet converts images to the model's channels at size×size (alpha
-// dropped), checking that every pixel is finite.
+// workSet is the images' appearance at the model's channels, size×size.
 func (c Config) workSet(imgs []*imageio.Image, channels int) (*train.Set, error) {
-	in := make([]*imageio.Image, len(imgs))
-	for i, img := range imgs {
-		if img == nil || img.C < 1 || img.C > 4 || img.H < 1 || img.W < 1 || len(img.Pix) != img.C*img.H*img.W {
-			return nil, fmt.Errorf("image %d: empty or inconsistent image", i)
-		}
-		c3 := img.C == 3 || img.C == 4
-		if channels == 1 && c3 && !c.Gray {
-			return nil, fmt.Errorf("image %d has %d channels; the model was fitted on gray images (use gray to convert)", i, img.C)
-		}
-		if img.C == 2 || img.C == 4 { // alpha carries no appearance
-			img = &imageio.Image{C: img.C - 1, H: img.H, W: img.W, Pix: img.Pix[:(img.C-1)*img.H*img.W]}
-		}
-		in[i] = img
-	}
-	return train.NewSet(in, train.SetOptions{Channels: channels, Width: c.Size, Height: c.Size})
+	return train.AppearanceSet(imgs, channels, c.Gray, c.Size)
 }
 
 // standardise sets every channel of every image of x [B,C,H,W] to mean 0
@@ -425,7 +402,7 @@ func (d *Detector) Fit(ctx context.Context, imgs []*imageio.Image) error {
 		return fmt.Errorf("image 0: empty or inconsistent image")
 	}
 	cfg := d.cfg
-	cfg.Channels = cfg.channelsOf(imgs[0])
+	cfg.Channels = train.ModelChannels(cfg.Gray, imgs[0])
 	if err := cfg.Validate(); err != nil {
 		return err
 	}

@@ -245,34 +245,9 @@ func (d *Detector) Restore(raw json.RawMessage, tensors map[string]safetensors.T
 	return nil
 }
 
-// channelsOf is the model's channel count for training images like img.
-func (c Config) channelsOf(img *imageio.Image) int {
-	if c.Gray || img.C <= 2 {
-		return 1
-	}
-	return 3
-}
-
-// workSet converts images to the model's channels at size×size (alpha
-// dropped), checking that every pixel is finite.
+// workSet is the images' appearance at the model's channels, size×size.
 func (c Config) workSet(imgs []*imageio.Image, channels int) (*train.Set, error) {
-	in := make([]*imageio.Image, len(imgs))
-	for i, img := range imgs {
-		if img == nil || img.C < 1 || img.H < 1 || img.W < 1 || len(img.Pix) != img.C*img.H*img.W {
-			return nil, fmt.Errorf("image %d: empty or inconsistent image", i)
-		}
-		if img.C == 2 || img.C == 4 { // alpha carries no appearance
-			img = &imageio.Image{C: img.C - 1, H: img.H, W: img.W, Pix: img.Pix[:(img.C-1)*img.H*img.W]}
-		}
-		if img.C != 1 && img.C != 3 {
-			return nil, fmt.Errorf("image %d: %d channels, want 1 to 4", i, img.C)
-		}
-		if channels == 1 && img.C == 3 && !c.Gray {
-			return nil, fmt.Errorf("image %d has 3 channels; the model was fitted on gray images (use gray to convert)", i)
-		}
-		in[i] = img
-	}
-	return train.NewSet(in, train.SetOptions{Channels: channels, Width: c.Size, Height: c.Size})
+	return train.AppearanceSet(imgs, channels, c.Gray, c.Size)
 }
 
 // Fit trains the inpainting network on the normal images.
@@ -284,7 +259,7 @@ func (d *Detector) Fit(ctx context.Context, imgs []*imageio.Image) error {
 		return fmt.Errorf("image 0: empty or inconsistent image")
 	}
 	cfg := d.cfg
-	cfg.Channels = cfg.channelsOf(imgs[0])
+	cfg.Channels = train.ModelChannels(cfg.Gray, imgs[0])
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
