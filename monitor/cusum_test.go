@@ -89,6 +89,20 @@ func TestUpdateHandComputed(t *testing.T) {
 	if s := mon.Summary(); len(s) != 2 || s[1].N != 1 || s[1].ObservedARL0 != nil {
 		t.Errorf("cam2 summary %+v", s)
 	}
+	// Over all streams every completed run counts once: cam1's 4 and 3,
+	// then a run of 2 on cam3.
+	if o := mon.ObservedARL0(); o == nil || *o != 3.5 {
+		t.Errorf("observed ARL0 over streams %v, want 3.5", o)
+	}
+	for _, x := range []float64{1000, 1000} {
+		mon.Observe("cam3", "", x)
+	}
+	if o := mon.ObservedARL0(); o == nil || math.Abs(*o-3) > 1e-12 {
+		t.Errorf("observed ARL0 over streams %v, want 3", o)
+	}
+	if NewMonitor(c).ObservedARL0() != nil {
+		t.Error("observed ARL0 without an alarm")
+	}
 }
 
 // TestCalibrateErrors: bad references and settings are refused by name.

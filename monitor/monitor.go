@@ -99,6 +99,20 @@ func (m *Monitor) Summary() []StreamSummary {
 	return out
 }
 
+// ObservedARL0 is the mean run length between alarms over all streams
+// (every completed run counts once); nil before the first alarm.
+func (m *Monitor) ObservedARL0() *float64 {
+	var runs []int
+	for _, st := range m.streams {
+		runs = append(runs, st.runs...)
+	}
+	if len(runs) == 0 {
+		return nil
+	}
+	v := MeanRunLength(runs)
+	return &v
+}
+
 // MeanRunLength is the mean of completed run lengths (0 for none).
 func MeanRunLength(runs []int) float64 {
 	if len(runs) == 0 {

@@ -182,16 +182,7 @@ func cmdMonitor(args []string, stdout io.Writer) error {
 		}
 	}
 	sum := mon.Summary()
-	// over all streams: every completed run between restarts counts once
-	var observed *float64
-	if len(alarms) > 0 {
-		t := 0
-		for _, a := range alarms {
-			t += a.RunLength
-		}
-		v := float64(t) / float64(len(alarms))
-		observed = &v
-	}
+	observed := mon.ObservedARL0()
 	if *asJSON {
 		if alarms == nil {
 			alarms = []monitor.Alarm{}
