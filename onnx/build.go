@@ -23,6 +23,7 @@ var builders = map[string]builder{
 	"AveragePool":        buildPool,
 	"GlobalAveragePool":  func(b *nodeBuild) (kernel, []string, error) { return gapK{}, b.in0(), nil },
 	"GlobalMaxPool":      func(b *nodeBuild) (kernel, []string, error) { return gmpK{}, b.in0(), nil },
+	"ConvTranspose":      buildConvTranspose,
 	"Pad":                buildPad,
 	"BatchNormalization": buildBatchNorm,
 	"Relu": func(b *nodeBuild) (kernel, []string, error) {
@@ -195,6 +196,62 @@ func buildConv(b *nodeBuild) (kernel, []string, error) {
 	return k, b.in0(), nil
 }
 
+// buildConvTranspose builds ConvTranspose with a constant weight [Cin,
+// Cout/group, kh, kw] and optional bias; output_shape and the SAME
+// auto_pad modes (which derive pads from it) are refused.
+func buildConvTranspose(b *nodeBuild) (kernel, []string, error) {
+	n := b.n
+	k := &convTK{act: b.nd.act}
+	if b.in(1) == "" {
+		return b.fail("missing weight input")
+	}
+	var err error
+	if k.w, err = b.floatConst(b.in(1), "weight"); err != nil {
+		return nil, nil, err
+	}
+	if len(k.w.Shape) != 4 {
+		return b.fail("only 2-D transposed convolution is supported (weight shape %v)", k.w.Shape)
+	}
+	k.group = int(n.AttrInt("group", 1))
+	if k.group <= 0 || k.w.Shape[0]%k.group != 0 {
+		return b.fail("group %d does not divide %d input channels", k.group, k.w.Shape[0])
+	}
+	if b.in(2) != "" {
+		if k.b, err = b.floatConst(b.in(2), "bias"); err != nil {
+			return nil, nil, err
+		}
+		if k.b.Len() != k.w.Shape[1]*k.group {
+			return b.fail("bias has %d values for %d output channels", k.b.Len(), k.w.Shape[1]*k.group)
+		}
+	}
+	if err := k.win.parse(n, k.w.Shape[2:], true); err != nil {
+		return nil, nil, err
+	}
+	switch k.win.autoPad {
+	case "NOTSET", "":
+	case "VALID":
+		k.win.pads = [4]int{}
+	default:
+		return b.fail("auto_pad %s is not supported for ConvTranspose (give explicit pads)", k.win.autoPad)
+	}
+	if _, ok := n.Attr("output_shape"); ok {
+		return b.fail("the output_shape attribute is not supported (give pads and output_padding)")
+	}
+	if op := n.AttrInts("output_padding"); op != nil {
+		if len(op) != 2 {
+			return b.fail("output_padding %v: want 2 values", op)
+		}
+		for i, v := range op {
+			// ONNX requires output_padding smaller than the stride or the dilation.
+			if v < 0 || (int(v) >= k.win.stride[i] && int(v) >= k.win.dil[i]) {
+				return b.fail("output_padding %v must be non-negative and smaller than the stride %v or dilation %v", op, k.win.stride, k.win.dil)
+			}
+			k.outPad[i] = int(v)
+		}
+	}
+	return k, b.in0(), nil
+}
+
 // buildPool builds MaxPool and AveragePool.
 func buildPool(b *nodeBuild) (kernel, []string, error) {
 	n := b.n
@@ -214,9 +271,11 @@ func buildPool(b *nodeBuild) (kernel, []string, error) {
 
 func buildPad(b *nodeBuild) (kernel, []string, error) {
 	n := b.n
-	k := &padK{pads: n.AttrInts("pads"), value: n.AttrFloat("value", 0)}
-	if mode := n.AttrString("mode", "constant"); mode != "constant" {
-		return b.fail("pad mode %q is not supported", mode)
+	k := &padK{pads: n.AttrInts("pads"), value: n.AttrFloat("value", 0), mode: n.AttrString("mode", "constant")}
+	switch k.mode {
+	case "constant", "reflect", "edge":
+	default:
+		return b.fail("pad mode %q is not supported (constant, reflect and edge are)", k.mode)
 	}
 	if b.in(3) != "" {
 		return b.fail("the axes input is not supported")

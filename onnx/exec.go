@@ -327,7 +327,7 @@ func fuse(ir []*irNode, consts map[string]*Tensor, requested map[string]bool) []
 	ir = slices.DeleteFunc(ir, func(n *irNode) bool { return n == nil })
 	recount()
 	for i, c := range ir {
-		if c == nil || (c.op != "Conv" && c.op != "Add") || len(c.out) != 1 || c.act != ops.ActNone {
+		if c == nil || (c.op != "Conv" && c.op != "ConvTranspose" && c.op != "Add") || len(c.out) != 1 || c.act != ops.ActNone {
 			continue
 		}
 		j, a := next(i, c.out[0])
@@ -342,7 +342,7 @@ func fuse(ir []*irNode, consts map[string]*Tensor, requested map[string]bool) []
 			lo, hi, ok := clipBounds(a, consts)
 			switch {
 			case !ok || lo != 0:
-			case hi == 6 && c.op == "Conv":
+			case hi == 6 && c.op != "Add":
 				act = ops.ActReLU6
 			case math.IsInf(float64(hi), 1) || hi >= math.MaxFloat32:
 				act = ops.ActReLU
@@ -955,6 +955,8 @@ func actName(k kernel) string {
 	var a ops.Act
 	switch k := k.(type) {
 	case *convK:
+		a = k.act
+	case *convTK:
 		a = k.act
 	case *binaryK:
 		a = k.act

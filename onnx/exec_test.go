@@ -509,7 +509,8 @@ func TestExecutorErrors(t *testing.T) {
 // FuzzExecutor feeds mutated models through Decode, NewExecutor and Run:
 // whatever the bytes, the result is a model that runs or an error.
 func FuzzExecutor(f *testing.F) {
-	for _, m := range []*Model{newBlockNet(rand.New(rand.NewPCG(1, 1))).m, smallModel(), shapeModel()} {
+	convT, _ := convTModel(rand.New(rand.NewPCG(2, 2)))
+	for _, m := range []*Model{newBlockNet(rand.New(rand.NewPCG(1, 1))).m, smallModel(), shapeModel(), convT} {
 		b, err := m.Encode()
 		if err != nil {
 			f.Fatal(err)

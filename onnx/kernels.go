@@ -143,6 +143,43 @@ func (k *convK) run(out *tensor.Tensor, in []*tensor.Tensor) {
 	k.plan.Forward(out, in[0])
 }
 
+// convTK is ConvTranspose: weight [Cin, Cout/group, kh, kw], explicit
+// pads (auto_pad NOTSET or VALID), output_padding, strides, dilations.
+type convTK struct {
+	w, b   *tensor.Tensor
+	win    window
+	outPad [2]int
+	group  int
+	act    ops.Act
+	p      ops.ConvT2D
+}
+
+func (k *convTK) infer(in [][]int) ([]int, error) {
+	x := in[0]
+	if err := want4D(x); err != nil {
+		return nil, err
+	}
+	if x[1] != k.w.Shape[0] {
+		return nil, fmt.Errorf("input has %d channels, weight %v expects %d", x[1], k.w.Shape, k.w.Shape[0])
+	}
+	pd := k.win.pads
+	k.p = ops.ConvT2D{StrideH: k.win.stride[0], StrideW: k.win.stride[1], PadT: pd[0], PadL: pd[1], PadB: pd[2], PadR: pd[3],
+		OutPadH: k.outPad[0], OutPadW: k.outPad[1], DilH: k.win.dil[0], DilW: k.win.dil[1], Groups: k.group}
+	oh, ow := k.p.OutSize(x[2], x[3], k.w.Shape[2], k.w.Shape[3])
+	if oh <= 0 || ow <= 0 {
+		return nil, fmt.Errorf("output size %dx%d is not positive for input %dx%d", oh, ow, x[2], x[3])
+	}
+	if oh > maxElems || ow > maxElems {
+		return nil, fmt.Errorf("output size %dx%d is too large", oh, ow)
+	}
+	return []int{x[0], k.w.Shape[1] * k.group, oh, ow}, nil
+}
+
+func (k *convTK) run(out *tensor.Tensor, in []*tensor.Tensor) {
+	y := ops.ConvTranspose2dForwardAct(in[0], k.w, k.b, k.p, k.act)
+	copy(out.Data, y.Data)
+}
+
 type poolK struct {
 	max, ceil, countPad bool
 	win                 window
@@ -1135,12 +1172,33 @@ func (gmpK) run(out *tensor.Tensor, in []*tensor.Tensor) {
 	})
 }
 
-// padK is constant-mode Pad with non-negative pads on any axes.
+// padK is Pad with non-negative pads on any axes: constant, reflect
+// (mirrored about the edge sample, which is not repeated; pads must be
+// smaller than the axis, as ONNX Runtime requires) or edge (the edge
+// sample repeated).
 type padK struct {
 	pads    []int64 // [x1_begin, x2_begin, ..., x1_end, x2_end, ...]
 	value   float32
+	mode    string // "constant", "reflect" or "edge"
 	dynamic bool
 	inShape []int
+}
+
+// padSource maps output index o of an axis of n samples padded by b in
+// front to the input index it copies (reflect or edge mode).
+func padSource(mode string, o, b, n int) int {
+	i := o - b
+	switch {
+	case i < 0 && mode == "edge":
+		return 0
+	case i < 0:
+		return -i
+	case i >= n && mode == "edge":
+		return n - 1
+	case i >= n:
+		return 2*(n-1) - i
+	}
+	return i
 }
 
 func (k *padK) useInts(vals [][]int64) error {
@@ -1166,12 +1224,22 @@ func (k *padK) infer(in [][]int) ([]int, error) {
 			return nil, fmt.Errorf("pads %v: only non-negative padding is supported", k.pads)
 		}
 		out[i] = d + int(b) + int(e)
+		switch {
+		case k.mode == "reflect" && (b > 0 || e > 0) && (int(b) >= d || int(e) >= d):
+			return nil, fmt.Errorf("reflect pads %v: axis %d has %d samples, pads must be smaller", k.pads, i, d)
+		case k.mode == "edge" && (b > 0 || e > 0) && d == 0:
+			return nil, fmt.Errorf("edge pads %v on empty axis %d", k.pads, i)
+		}
 	}
 	k.inShape = x
 	return out, nil
 }
 
 func (k *padK) run(out *tensor.Tensor, in []*tensor.Tensor) {
+	if k.mode != "constant" {
+		k.runMirror(out, in[0])
+		return
+	}
 	r := len(k.inShape)
 	for i := range out.Data {
 		out.Data[i] = k.value
@@ -1198,6 +1266,41 @@ func (k *padK) run(out *tensor.Tensor, in []*tensor.Tensor) {
 				rem /= k.inShape[d]
 			}
 			copy(out.Data[off:off+inner], x[row*inner:row*inner+inner])
+		}
+	})
+}
+
+// runMirror fills every output row (last axis) from the input row that
+// padSource picks on each leading axis, through a column index table.
+func (k *padK) runMirror(out *tensor.Tensor, x *tensor.Tensor) {
+	r := len(k.inShape)
+	if r == 0 {
+		copy(out.Data, x.Data)
+		return
+	}
+	inner, outer := k.inShape[r-1], out.Shape[r-1]
+	cols := make([]int, outer)
+	for o := range cols {
+		cols[o] = padSource(k.mode, o, int(k.pads[r-1]), inner)
+	}
+	ist := make([]int, r) // input strides
+	acc := 1
+	for i := r - 1; i >= 0; i-- {
+		ist[i] = acc
+		acc *= k.inShape[i]
+	}
+	rows := len(out.Data) / max(outer, 1)
+	parallel(rows, max(1, elemGrain/max(outer, 1)), func(lo, hi int) {
+		for row := lo; row < hi; row++ {
+			src, rem := 0, row
+			for d := r - 2; d >= 0; d-- {
+				src += padSource(k.mode, rem%out.Shape[d], int(k.pads[d]), k.inShape[d]) * ist[d]
+				rem /= out.Shape[d]
+			}
+			dst := out.Data[row*outer : (row+1)*outer]
+			for o, c := range cols {
+				dst[o] = x.Data[src+c]
+			}
 		}
 	})
 }

@@ -6,9 +6,9 @@
 //
 // The Executor covers what torchvision-style CNN exports use (ResNet-18,
 // -34, -50, Wide-ResNet-50-2 and similar; see SupportedOps): Conv,
-// BatchNormalization (folded into the preceding Conv), pooling, Gemm/MatMul,
-// elementwise arithmetic with broadcasting, common activations, shape ops,
-// Resize and Pad, plus the integer shape arithmetic of dynamic-batch
+// ConvTranspose, BatchNormalization (folded into the preceding Conv),
+// pooling, Gemm/MatMul, elementwise arithmetic with broadcasting, common
+// activations, shape ops, Resize and Pad (constant, reflect, edge), plus the integer shape arithmetic of dynamic-batch
 // exports, which is evaluated while inferring shapes. Any tensor of the
 // graph can be requested as an output (feature taps); fusions never hide a
 // requested tensor. Weights stored as external data, sparse initializers,
