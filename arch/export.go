@@ -5,6 +5,8 @@ import (
 
 	"github.com/vigil-ad/vigil/nn"
 	"github.com/vigil-ad/vigil/onnx"
+	"github.com/vigil-ad/vigil/ops"
+	"github.com/vigil-ad/vigil/tensor"
 )
 
 // ExportONNX builds the inference graph of m (evaluation mode: running
@@ -85,18 +87,39 @@ func exportResNet(name string, conv1 *nn.Conv2dLayer, bn1 *nn.BatchNorm2dLayer, 
 // Relu node when relu) and returns the output tensor name.
 func exportConvBN(b *onnx.Builder, in, name string, c *nn.Conv2dLayer, bn *nn.BatchNorm2dLayer, relu bool) string {
 	w, bias := foldBN(c, bn)
-	b.Initializer(name+".weight", w.Shape, w.Data)
-	b.Initializer(name+".bias", bias.Shape, bias.Data)
+	return exportConv(b, in, name, w, bias, c.Opt, relu)
+}
+
+// exportConv emits one Conv node with weight w, bias and the geometry of
+// p (and a Relu node when relu) and returns the output tensor name.
+func exportConv(b *onnx.Builder, in, name string, w, bias *tensor.Tensor, p ops.Conv2D, relu bool) string {
 	k := int64(w.Shape[2])
-	p := c.Opt
 	node := "/" + name + "/Conv"
 	out := node + "_output_0"
-	b.Node("Conv", node, []string{in, name + ".weight", name + ".bias"}, []string{out},
+	b.Node("Conv", node, weightInputs(b, in, name, w, bias), []string{out},
 		onnx.IntsAttr("kernel_shape", k, int64(w.Shape[3])),
-		onnx.IntsAttr("strides", int64(p.StrideH), int64(p.StrideW)),
+		onnx.IntsAttr("strides", int64(max(p.StrideH, 1)), int64(max(p.StrideW, 1))),
 		onnx.IntsAttr("pads", int64(p.PadT), int64(p.PadL), int64(p.PadB), int64(p.PadR)),
 		onnx.IntsAttr("dilations", int64(max(p.DilH, 1)), int64(max(p.DilW, 1))),
 		onnx.IntAttr("group", int64(max(p.Groups, 1))))
+	return exportRelu(b, out, name, relu)
+}
+
+// weightInputs adds a layer's weight and optional bias as initializers
+// and returns the node's inputs: in, the weight, the bias if any.
+func weightInputs(b *onnx.Builder, in, name string, w, bias *tensor.Tensor) []string {
+	inputs := []string{in, name + ".weight"}
+	b.Initializer(name+".weight", w.Shape, w.Data)
+	if bias != nil {
+		b.Initializer(name+".bias", bias.Shape, bias.Data)
+		inputs = append(inputs, name+".bias")
+	}
+	return inputs
+}
+
+// exportRelu emits a Relu node after layer name's output out when relu,
+// and returns the name of the layer's final output.
+func exportRelu(b *onnx.Builder, out, name string, relu bool) string {
 	if !relu {
 		return out
 	}
