@@ -104,9 +104,18 @@ func (g Geometry) ExportScoreMap(b *onnx.Builder, grid string, h, w int, sigma f
 // smoothing matrices of package imageio, multiplied here in float64). It
 // returns the name of the [s,s] result; tensor names start with prefix.
 func ExportUpSmooth(b *onnx.Builder, grid string, h, w, s int, sigma, scale float64, prefix string) string {
+	return ExportSmoothAxes(b, grid, imageio.ResizeMatrix(h, s), imageio.ResizeMatrix(w, s), h, w, s, sigma, scale, prefix)
+}
+
+// ExportSmoothAxes writes, for grid (h·w values), the s×s map
+// imageio.GaussianSmooth(ry · grid · rxᵀ, sigma) times scale, where ry
+// (s×h) and rx (s×w) are row-major per-axis matrices such as a resize
+// (ExportUpSmooth) or a crop: one matrix product per axis, the smoothing
+// folded into ry and rx in float64. It returns the name of the [s,s]
+// result; tensor names start with prefix.
+func ExportSmoothAxes(b *onnx.Builder, grid string, ry, rx []float32, h, w, s int, sigma, scale float64, prefix string) string {
 	gm := imageio.GaussianMatrix(s, sigma)
-	axis := func(n int, scale float64) []float32 {
-		r := imageio.ResizeMatrix(n, s)
+	axis := func(r []float32, n int, scale float64) []float32 {
 		a := make([]float32, s*n)
 		for i := 0; i < s; i++ {
 			for j := 0; j < n; j++ {
@@ -121,7 +130,7 @@ func ExportUpSmooth(b *onnx.Builder, grid string, h, w, s int, sigma, scale floa
 		}
 		return a
 	}
-	ay, ax := axis(h, scale), axis(w, 1)
+	ay, ax := axis(ry, h, scale), axis(rx, w, 1)
 	axT := make([]float32, w*s)
 	for i := 0; i < s; i++ {
 		for j := 0; j < w; j++ {
@@ -135,6 +144,29 @@ func ExportUpSmooth(b *onnx.Builder, grid string, h, w, s int, sigma, scale floa
 	b.Node("MatMul", prefix+"/up_rows", []string{prefix + "/rows", prefix + "/grid"}, []string{prefix + "/sy"})
 	b.Node("MatMul", prefix+"/up_cols", []string{prefix + "/sy", prefix + "/cols"}, []string{prefix + "/syx"})
 	return prefix + "/syx"
+}
+
+// ExportChannels writes the conversion of the exported input x ([1,3,·,·]
+// RGB; a grey image replicated) to a model's channels: luminance
+// (imageio.ToGray's weights) when gray, the first plane for a model
+// fitted on grey images (channels 1), x itself for colour (channels 3).
+// It returns the converted tensor's name; names start with prefix.
+func ExportChannels(b *onnx.Builder, x string, gray bool, channels int, prefix string) (string, error) {
+	var w []float32
+	switch {
+	case gray:
+		w = []float32{0.299, 0.587, 0.114}
+	case channels == 1:
+		w = []float32{1, 0, 0}
+	case channels == 3:
+		return x, nil
+	default:
+		return "", fmt.Errorf("model has %d channels, want 1 or 3", channels)
+	}
+	out := prefix + "/channels"
+	b.Initializer(out+"_w", []int{1, 3, 1, 1}, w)
+	b.Node("Conv", out, []string{x, out + "_w"}, []string{out}, onnx.IntsAttr("kernel_shape", 1, 1))
+	return out, nil
 }
 
 // ExportMapOutput declares m (s×s values) as the graph output "map"

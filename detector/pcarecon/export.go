@@ -39,19 +39,9 @@ func (d *Detector) ExportONNX() (*onnx.Model, error) {
 	geo := embedding.Geometry{Size: S, Aspect: embedding.AspectStretch}
 	b := onnx.NewBuilder("vigil-pcarecon")
 	b.Input(embedding.ExportInput, 1, 3, S, S)
-	x := embedding.ExportInput
-	switch {
-	case cfg.Gray:
-		b.Initializer("pcarecon/gray_w", []int{1, 3, 1, 1}, []float32{0.299, 0.587, 0.114})
-		b.Node("Conv", "pcarecon/gray", []string{x, "pcarecon/gray_w"}, []string{"pcarecon/gray"}, onnx.IntsAttr("kernel_shape", 1, 1))
-		x = "pcarecon/gray"
-	case c == 1:
-		// Fitted on gray images: the input's planes are that image replicated.
-		b.Initializer("pcarecon/plane0_w", []int{1, 3, 1, 1}, []float32{1, 0, 0})
-		b.Node("Conv", "pcarecon/plane0", []string{x, "pcarecon/plane0_w"}, []string{"pcarecon/plane0"}, onnx.IntsAttr("kernel_shape", 1, 1))
-		x = "pcarecon/plane0"
-	case c != 3:
-		return nil, fmt.Errorf("pcarecon export: model has %d channels, want 1 or 3", c)
+	x, err := embedding.ExportChannels(b, embedding.ExportInput, cfg.Gray, c, "pcarecon")
+	if err != nil {
+		return nil, fmt.Errorf("pcarecon export: %w", err)
 	}
 	var maps []string
 	for _, s := range d.scales {

@@ -1,0 +1,122 @@
+package ae
+
+import (
+	"fmt"
+
+	"github.com/vigil-ad/vigil/detector"
+	"github.com/vigil-ad/vigil/embedding"
+	"github.com/vigil-ad/vigil/onnx"
+)
+
+var _ detector.Exporter = (*Detector)(nil)
+
+// ExportONNX writes the fitted model as one ONNX graph (detector.Exporter)
+// for the Size×Size working image: the input converted to the model's
+// channels, mirrored (Pad, mode reflect) by Margin on every side and
+// further on the bottom and right to a multiple of the stride, as Padded
+// does; the autoencoder (arch.FCAE.ExportONNX); the squared residual
+// averaged over channels; and the crop back to the image and the Gaussian
+// smoothing as one matrix product per axis. The image score is the map's
+// maximum. Refused by name: score topk, criteria other than l2, blur,
+// native-size models (size 0), and sizes too small for the mirrored
+// margin (ONNX reflect padding must be narrower than the image).
+func (d *Detector) ExportONNX() (*onnx.Model, error) {
+	b, recon, padded, err := d.ExportNet("vigil-ae")
+	if err != nil {
+		return nil, err
+	}
+	cfg := d.cfg
+	if len(d.loss) != 1 || d.loss[0].name != "l2" {
+		return nil, fmt.Errorf("ae export: loss %q is not exportable (the l2 map is)", cfg.Loss)
+	}
+	if cfg.Blur != 0 {
+		return nil, fmt.Errorf("ae export: blur %g is not exportable (blur 0 is)", cfg.Blur)
+	}
+	if cfg.Score != "max" {
+		return nil, fmt.Errorf("ae export: score %q is not exportable (max is)", cfg.Score)
+	}
+	// Map: weight × mean over channels of (recon − x)².
+	b.Node("Sub", "ae/residual", []string{recon, padded}, []string{"ae/residual"})
+	b.Node("Mul", "ae/residual2", []string{"ae/residual", "ae/residual"}, []string{"ae/residual2"})
+	b.Node("ReduceMean", "ae/pixmap", []string{"ae/residual2"}, []string{"ae/pixmap"}, onnx.IntsAttr("axes", 1), onnx.IntAttr("keepdims", 0))
+	m := d.exportCropSmooth(b, "ae/pixmap", d.loss[0].weight, "ae/map")
+	_, score := embedding.ExportMapOutput(b, m, cfg.Size)
+	b.Node("Identity", detector.ExportScore, []string{score}, []string{detector.ExportScore})
+	b.Output(detector.ExportScore, 1)
+	om := b.Model()
+	om.Metadata = d.ExportMetadata("the l2 reconstruction error")
+	return om, nil
+}
+
+// ExportNet starts an exported graph called name for the Size×Size
+// working image: the input, its conversion to the model's channels, the
+// mirrored padding of Padded and the autoencoder. It returns the builder
+// and the names of the reconstruction and of the padded input, both
+// [1,C,P,P] with P = PaddedSide.
+func (d *Detector) ExportNet(name string) (b *onnx.Builder, recon, padded string, err error) {
+	if d.net == nil {
+		return nil, "", "", fmt.Errorf("ae export: model is not fitted")
+	}
+	cfg := d.cfg
+	S, m := cfg.Size, d.Margin()
+	if S == 0 {
+		return nil, "", "", fmt.Errorf("ae export: size 0 (native resolution) is not exportable: the graph needs a fixed input size")
+	}
+	end := d.PaddedSide() - S - m // bottom/right: the margin plus the round-up to the stride
+	if end >= S {
+		return nil, "", "", fmt.Errorf("ae export: size %d is too small for the mirrored margin of %d pixels (ONNX reflect padding must be narrower than the image)", S, end)
+	}
+	b = onnx.NewBuilder(name)
+	b.Input(embedding.ExportInput, 1, 3, S, S)
+	// Work converts any 3-channel input of a 1-channel model to luminance
+	// (for a grey image replicated to 3 channels, that is the grey plane).
+	x, err := embedding.ExportChannels(b, embedding.ExportInput, cfg.Gray || cfg.Channels == 1, cfg.Channels, "ae")
+	if err != nil {
+		return nil, "", "", fmt.Errorf("ae export: %w", err)
+	}
+	padded = "ae/padded"
+	b.Node("Pad", padded, []string{x}, []string{padded}, onnx.StringAttr("mode", "reflect"),
+		onnx.IntsAttr("pads", 0, 0, int64(m), int64(m), 0, 0, int64(end), int64(end)))
+	if _, recon, err = d.net.ExportONNX(b, padded, "ae/"); err != nil {
+		return nil, "", "", err
+	}
+	return b, recon, padded, nil
+}
+
+// PaddedSide is the side of Padded's tensor for the Size×Size working
+// image: Size rounded up to the stride, plus the margin on both sides.
+func (d *Detector) PaddedSide() int {
+	s := d.cfg.Stride
+	return (d.cfg.Size+s-1)/s*s + 2*d.Margin()
+}
+
+// exportCropSmooth writes Result's map for pix, a [1,P,P] map of the
+// padded input (P = PaddedSide): the Size×Size window at (Margin,
+// Margin) as Crop takes it, Gaussian-smoothed with Smooth, times scale.
+// It returns the name of the [Size,Size] result.
+func (d *Detector) exportCropSmooth(b *onnx.Builder, pix string, scale float64, prefix string) string {
+	S, P, m := d.cfg.Size, d.PaddedSide(), d.Margin()
+	crop := make([]float32, S*P) // S×P: row i picks padded sample i+m
+	for i := 0; i < S; i++ {
+		crop[i*P+i+m] = 1
+	}
+	return embedding.ExportSmoothAxes(b, pix, crop, crop, P, P, S, d.cfg.Smooth, scale, prefix)
+}
+
+// ExportMetadata documents the exported graph's input and outputs as ONNX
+// metadata_props; what names what the map measures.
+func (d *Detector) ExportMetadata(what string) []onnx.MetadataProp {
+	S := d.cfg.Size
+	meta := embedding.Geometry{Size: S, Aspect: embedding.AspectStretch}.ExportMetadata()
+	for i, p := range meta {
+		switch p.Key {
+		case "vigil.input":
+			meta[i].Value = fmt.Sprintf("%s: float32 [1,3,%d,%d], NCHW, RGB values in [0,1] (8-bit samples / 255, 16-bit / 65535; a grey image is replicated to 3 channels); the conversion to the model's channels is inside the graph", embedding.ExportInput, S, S)
+		case "vigil.preprocess":
+			meta[i].Value = fmt.Sprintf("resize the image so that its longer side is %d with Vigil's resampler (a triangle filter per axis, widened by the reduction factor when shrinking, like PIL's bilinear resize; bilinear with half-pixel centres when enlarging); the graph takes the %dx%d working image, so it reproduces Vigil's scores exactly for square images; a non-square image, which Vigil scores at its own aspect ratio, must be resized to %dx%d (aspect not kept) and then scores differently", S, S, S, S, S)
+		case "vigil.outputs":
+			meta[i].Value = fmt.Sprintf("score: float32 [1], the image anomaly score (maximum of map; higher is more anomalous); map: float32 [1,1,%d,%d], %s per pixel of the working image, smoothed; resize map to the original image size, bilinear", S, S, what)
+		}
+	}
+	return meta
+}
