@@ -523,12 +523,84 @@ func (d *Detector) errVar(sc *scale, x *tensor.Tensor) (e, v []float32) {
 	return e, v
 }
 
-// Score computes the anomaly maps and image scores.
+// Score computes the anomaly maps and image scores: the variant
+// "multi/<score>" of ScoreVariants.
 func (d *Detector) Score(ctx context.Context, images []*imageio.Image) ([]detector.Result, error) {
+	rs, err := d.scoreVariants(ctx, images, []Variant{{Score: d.cfg.Score}})
+	if err != nil {
+		return nil, err
+	}
+	return rs[0], nil
+}
+
+// Variant is one way of turning the networks' outputs into a map: one
+// receptive field P alone, or (P 0) the average over every fitted one;
+// Score is ev, e or v as in Config.Score.
+type Variant struct {
+	P     int
+	Score string
+}
+
+// String is "p17/ev", or "multi/ev" for the average.
+func (v Variant) String() string {
+	if v.P == 0 {
+		return "multi/" + v.Score
+	}
+	return fmt.Sprintf("p%d/%s", v.P, v.Score)
+}
+
+// Variants lists what ScoreVariants returns, in its order: every fitted
+// receptive field, then the average over them, each with ev, e and v.
+func (d *Detector) Variants() []Variant {
+	var vs []Variant
+	for _, p := range append(d.fitted(), 0) {
+		for _, s := range []string{"ev", "e", "v"} {
+			vs = append(vs, Variant{P: p, Score: s})
+		}
+	}
+	return vs
+}
+
+func (d *Detector) fitted() []int {
+	ps := make([]int, len(d.scales))
+	for i, sc := range d.scales {
+		ps[i] = sc.p
+	}
+	return ps
+}
+
+// ScoreVariants scores the images under every variant (ablations of the
+// receptive fields and of the score) at the cost of one Score: teacher
+// and students run once per batch. results[i][j] is variant vs[i] on
+// image j, computed exactly as Score computes it, so "multi/<score>" is
+// bit for bit what Score returns and "p17/ev" what Score of a model
+// holding only p = 17 returns.
+func (d *Detector) ScoreVariants(ctx context.Context, images []*imageio.Image) (vs []Variant, results [][]detector.Result, err error) {
+	vs = d.Variants()
+	results, err = d.scoreVariants(ctx, images, vs)
+	return vs, results, err
+}
+
+func (d *Detector) scoreVariants(ctx context.Context, images []*imageio.Image, vs []Variant) ([][]detector.Result, error) {
 	if len(d.scales) == 0 {
 		return nil, fmt.Errorf("students: not fitted")
 	}
-	out := make([]detector.Result, len(images))
+	members := make([][]int, len(vs)) // indices into d.scales
+	for i, v := range vs {
+		for k, sc := range d.scales {
+			if v.P == 0 || v.P == sc.p {
+				members[i] = append(members[i], k)
+			}
+		}
+		if len(members[i]) == 0 {
+			return nil, fmt.Errorf("students: variant %s: receptive field %d is not fitted (fitted: %v)", v, v.P, d.fitted())
+		}
+	}
+	out := make([][]detector.Result, len(vs))
+	for i := range out {
+		out[i] = make([]detector.Result, len(images))
+	}
+	es, evs := make([][]float32, len(d.scales)), make([][]float32, len(d.scales))
 	for lo := 0; lo < len(images); lo += d.cfg.Batch {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -540,33 +612,38 @@ func (d *Detector) Score(ctx context.Context, images []*imageio.Image) ([]detect
 		}
 		n, _, h, w := x.Dims4("students")
 		hw := h * w
-		grid := make([]float32, n*hw)
-		for _, sc := range d.scales {
-			e, v := d.errVar(sc, x)
-			for i := range grid {
-				grid[i] += d.combine(sc, e[i], v[i]) / float32(len(d.scales))
-			}
+		for k, sc := range d.scales {
+			es[k], evs[k] = d.errVar(sc, x)
 		}
-		for i := 0; i < n; i++ {
-			g := grid[i*hw : (i+1)*hw]
-			for j, val := range g {
-				if math.IsNaN(float64(val)) || math.IsInf(float64(val), 0) {
-					return nil, fmt.Errorf("students: image %d: non-finite score %v at location %d", lo+i, val, j)
+		for vi, v := range vs {
+			grid := make([]float32, n*hw)
+			for _, k := range members[vi] {
+				sc, e, ev := d.scales[k], es[k], evs[k]
+				for i := range grid {
+					grid[i] += combine(v.Score, sc, e[i], ev[i]) / float32(len(members[vi]))
 				}
 			}
-			img := images[lo+i]
-			m, s := d.cfg.Geometry.ScoreMap(g, h, w, d.cfg.Sigma, img.H, img.W)
-			out[lo+i] = detector.Result{Score: float64(s), Map: m}
+			for i := 0; i < n; i++ {
+				g := grid[i*hw : (i+1)*hw]
+				for j, val := range g {
+					if math.IsNaN(float64(val)) || math.IsInf(float64(val), 0) {
+						return nil, fmt.Errorf("students: image %d: %s: non-finite score %v at location %d", lo+i, v, val, j)
+					}
+				}
+				img := images[lo+i]
+				m, s := d.cfg.Geometry.ScoreMap(g, h, w, d.cfg.Sigma, img.H, img.W)
+				out[vi][lo+i] = detector.Result{Score: float64(s), Map: m}
+			}
 		}
 	}
 	return out, nil
 }
 
 // combine is one location's score at one receptive field.
-func (d *Detector) combine(sc *scale, e, v float32) float32 {
+func combine(score string, sc *scale, e, v float32) float32 {
 	ez := (e - sc.stats[0]) / sc.stats[1]
 	vz := (v - sc.stats[2]) / sc.stats[3]
-	switch d.cfg.Score {
+	switch score {
 	case "e":
 		return ez
 	case "v":

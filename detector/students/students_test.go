@@ -3,6 +3,7 @@ package students
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -282,5 +283,123 @@ func TestRestoreRefusesBadTensors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), name) {
 			t.Errorf("%s: error %v, want one naming it", name, err)
 		}
+	}
+}
+
+// TestScoreVariants: one pass gives every ablation exactly as Score of
+// the matching model gives it. "multi/s" equals Score of the two-scale
+// model restored with score s, "p33/s" equals Score of a model restored
+// from the p = 33 tensors alone, bit for bit (scores and every map
+// pixel); and since smoothing and resizing are linear, the maps obey
+// ev = e + v and multi = mean over p.
+func TestScoreVariants(t *testing.T) {
+	cfg := `{"teacher":"triplet","patch_sizes":[17,33],"batch":2,` + strings.NewReplacer(`"size":64`, `"size":32`,
+		`"teacher_steps":40`, `"teacher_steps":10`, `"student_steps":80`, `"student_steps":10`).Replace(tiny) + `}`
+	d, err := New(json.RawMessage(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var train []*imageio.Image
+	for i := 0; i < 6; i++ {
+		train = append(train, detectortest.Texture(uint64(i), 32, 32))
+	}
+	if err := d.Fit(context.Background(), train); err != nil {
+		t.Fatal(err)
+	}
+	// Three images (two batches), not square and not 32 px: the maps
+	// are resized back.
+	imgs := []*imageio.Image{detectortest.Texture(11, 40, 36), detectortest.Texture(12, 40, 36), detectortest.Texture(13, 40, 36)}
+	imgs[1], _ = detectortest.Plant(imgs[1], 10, 12, 8)
+	vs, rs, err := d.ScoreVariants(context.Background(), imgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	byName := map[string][]detector.Result{}
+	for i, v := range vs {
+		names = append(names, v.String())
+		byName[v.String()] = rs[i]
+	}
+	want := "p17/ev p17/e p17/v p33/ev p33/e p33/v multi/ev multi/e multi/v"
+	if got := strings.Join(names, " "); got != want || len(rs) != len(vs) {
+		t.Fatalf("variants %q (%d results), want %q", got, len(rs), want)
+	}
+	tensors := map[string]safetensors.Tensor{}
+	for _, ts := range d.Tensors() {
+		tensors[ts.Name] = ts
+	}
+	// restored is Score of the fitted model with patch sizes ps and score s,
+	// holding only the tensors of ps.
+	restored := func(ps []int, s string) []detector.Result {
+		c := d.cfg
+		c.PatchSizes, c.Score = ps, s
+		raw, err := json.Marshal(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sub := map[string]safetensors.Tensor{}
+		for name, ts := range tensors {
+			for _, p := range ps {
+				if strings.HasPrefix(name, fmt.Sprintf("p%d.", p)) {
+					sub[name] = ts
+				}
+			}
+		}
+		r := new(Detector)
+		if err := r.Restore(raw, sub); err != nil {
+			t.Fatal(err)
+		}
+		out, err := r.Score(context.Background(), imgs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	same := func(name string, got, want []detector.Result) {
+		t.Helper()
+		for j := range want {
+			if got[j].Score != want[j].Score {
+				t.Fatalf("%s image %d: score %v, Score gives %v", name, j, got[j].Score, want[j].Score)
+			}
+			for k, v := range want[j].Map.Pix {
+				if math.Float32bits(got[j].Map.Pix[k]) != math.Float32bits(v) {
+					t.Fatalf("%s image %d pixel %d: %v, Score gives %v", name, j, k, got[j].Map.Pix[k], v)
+				}
+			}
+		}
+	}
+	plain, err := d.Score(context.Background(), imgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	same("multi/ev", byName["multi/ev"], plain)
+	for _, s := range []string{"ev", "e", "v"} {
+		same("multi/"+s, byName["multi/"+s], restored([]int{17, 33}, s))
+		same("p33/"+s, byName["p33/"+s], restored([]int{33}, s))
+	}
+	same("p17/ev", byName["p17/ev"], restored([]int{17}, "ev"))
+	// The variants differ (else the equalities above prove little).
+	if byName["p17/e"][1].Score == byName["p33/e"][1].Score || byName["p17/e"][1].Score == byName["p17/v"][1].Score {
+		t.Fatalf("variants coincide: p17/e %v, p33/e %v, p17/v %v", byName["p17/e"][1].Score, byName["p33/e"][1].Score, byName["p17/v"][1].Score)
+	}
+	near := func(what string, a, b float32) {
+		t.Helper()
+		if math.Abs(float64(a-b)) > 1e-4*(1+math.Abs(float64(b))) {
+			t.Fatalf("%s: %v, want %v", what, a, b)
+		}
+	}
+	for j := range imgs {
+		for k := range imgs[j].H * imgs[j].W {
+			px := func(name string) float32 { return byName[name][j].Map.Pix[k] }
+			for _, p := range []string{"p17", "p33", "multi"} {
+				near(fmt.Sprintf("image %d pixel %d %s: ev vs e + v", j, k, p), px(p+"/ev"), px(p+"/e")+px(p+"/v"))
+			}
+			for _, s := range []string{"ev", "e", "v"} {
+				near(fmt.Sprintf("image %d pixel %d multi/%s vs mean of p17, p33", j, k, s), px("multi/"+s), (px("p17/"+s)+px("p33/"+s))/2)
+			}
+		}
+	}
+	if _, err := d.scoreVariants(context.Background(), imgs, []Variant{{P: 65, Score: "ev"}}); err == nil || !strings.Contains(err.Error(), "p65/ev") {
+		t.Fatalf("variant of an unfitted receptive field: error %v", err)
 	}
 }
