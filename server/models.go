@@ -7,9 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,11 +48,6 @@ type fileStamp struct {
 	size int64
 	mod  time.Time
 }
-
-// validName is what a model may be called: the name becomes a URL path
-// segment and a metric label, never a path (models are looked up by name
-// in the registry, which only holds files found inside DIR).
-var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
 
 // registry holds the models found in one folder: DIR/NAME.safetensors,
 // or DIR/NAME/model.safetensors (the layout 'vigil demo' writes).
@@ -114,49 +107,17 @@ func (r *registry) list() []ModelInfo {
 	return out
 }
 
-// candidates lists the model files in the folder by name. A file whose real
-// path (after symbolic links) is outside the folder is skipped.
+// candidates lists the model files in the folder by name
+// (pipeline.ModelFiles: the rule the workers use too), logging the entries
+// it skips.
 func (r *registry) candidates() map[string]string {
-	out := map[string]string{}
-	ents, err := os.ReadDir(r.dir)
+	out, skipped, err := pipeline.ModelFiles(r.dir)
 	if err != nil {
 		r.log.Error("reading models folder", "dir", r.dir, "err", err)
-		return out
+		return map[string]string{}
 	}
-	add := func(name, path string) {
-		if !validName.MatchString(name) {
-			r.log.Warn("model file skipped: its name is not a valid model name", "path", path)
-			return
-		}
-		real, err := filepath.EvalSymlinks(path)
-		if err != nil {
-			return
-		}
-		if rel, err := filepath.Rel(r.dir, real); err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
-			r.log.Warn("model file skipped: it points outside the models folder", "path", path)
-			return
-		}
-		if prev, dup := out[name]; dup {
-			r.log.Warn("two model files have the same name; the first is served", "name", name, "served", prev, "skipped", path)
-			return
-		}
-		out[name] = path
-	}
-	for _, e := range ents {
-		n := e.Name()
-		if strings.HasPrefix(n, ".") {
-			continue // temporary files of atomic saves
-		}
-		p := filepath.Join(r.dir, n)
-		if strings.HasSuffix(n, ".safetensors") {
-			add(strings.TrimSuffix(n, ".safetensors"), p)
-			continue
-		}
-		if st, err := os.Stat(p); err == nil && st.IsDir() {
-			if _, err := os.Stat(filepath.Join(p, "model.safetensors")); err == nil {
-				add(n, filepath.Join(p, "model.safetensors"))
-			}
-		}
+	for _, sk := range skipped {
+		r.log.Warn("model file skipped", "path", sk.Path, "reason", sk.Reason)
 	}
 	return out
 }

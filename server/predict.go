@@ -113,7 +113,7 @@ func (s *Server) modelAction(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) lookup(name string) (*entry, *httpError) {
-	if !validName.MatchString(name) {
+	if !pipeline.ValidModelName(name) {
 		return nil, refuse(http.StatusNotFound, "unknown_model", "%q is not a valid model name", name)
 	}
 	if !s.reg.ready.Load() {

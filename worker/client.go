@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/vigil-ad/vigil/pipeline"
 )
 
 // Client queues single images to the workers and waits for their outcome:
@@ -24,7 +26,7 @@ var ErrDeadLetter = errors.New("job dead-lettered")
 // stored its result or dead letter, or ctx ends. A dead letter is an error
 // wrapping ErrDeadLetter with the worker's reason.
 func (c *Client) Score(ctx context.Context, model string, image []byte) (*Result, error) {
-	if !validModel.MatchString(model) {
+	if !pipeline.ValidModelName(model) {
 		return nil, fmt.Errorf("model name %q is not valid", model)
 	}
 	var b [16]byte

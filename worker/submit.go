@@ -75,7 +75,7 @@ func JobID(model, absPath string, content []byte) string {
 // o.Out. It returns when every job is settled or ctx ends (results.json
 // then holds what was collected, and the error is ctx's).
 func Submit(ctx context.Context, q *Queue, o SubmitOptions) (*Results, error) {
-	if !validModel.MatchString(o.Model) {
+	if !pipeline.ValidModelName(o.Model) {
 		return nil, fmt.Errorf("model name %q is not valid", o.Model)
 	}
 	if o.Out == "" {

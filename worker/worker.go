@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
-	"regexp"
 	"sync"
 	"time"
 
@@ -44,9 +42,6 @@ type loadedModel struct {
 	model *pipeline.Model
 }
 
-// validModel is what a model may be called: a name, never a path.
-var validModel = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
-
 // poison is a failure that will recur on every delivery: the job goes to
 // the dead-letter stream at once.
 type poison struct{ reason string }
@@ -57,16 +52,13 @@ func poisonf(format string, a ...any) error { return poison{fmt.Sprintf(format, 
 
 // model returns the named model, reloading it when its file changed.
 func (w *Worker) model(name string) (*pipeline.Model, error) {
-	if !validModel.MatchString(name) {
-		return nil, poisonf("model name %q is not valid", name)
+	path, err := pipeline.ModelFile(w.ModelsDir, name)
+	if err != nil {
+		return nil, poison{err.Error()}
 	}
-	path := filepath.Join(w.ModelsDir, name+".safetensors")
 	st, err := os.Stat(path)
 	if err != nil {
-		path = filepath.Join(w.ModelsDir, name, "model.safetensors")
-		if st, err = os.Stat(path); err != nil {
-			return nil, poisonf("unknown model %q (no %s.safetensors or %s/model.safetensors in %s)", name, name, name, w.ModelsDir)
-		}
+		return nil, fmt.Errorf("model %q: %w", name, err) // removed since: retried
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()

@@ -451,6 +451,18 @@ func TestClientScore(t *testing.T) {
 	if _, err := c.Score(ctx, "nosuchmodel", b); err == nil || !strings.Contains(err.Error(), "unknown model") {
 		t.Errorf("unknown model: %v", err)
 	}
+	// a link to a model outside the folder is refused, as the server does
+	outside := filepath.Join(t.TempDir(), "elsewhere.safetensors")
+	if m, err := os.ReadFile(filepath.Join(f.models, "tiny.safetensors")); err != nil {
+		t.Fatal(err)
+	} else if err := os.WriteFile(outside, m, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(f.models, "linked.safetensors")); err != nil {
+		t.Logf("no symbolic links here (%v): the outside-the-folder check is covered by pipeline's TestModelFolder only", err)
+	} else if _, err := c.Score(ctx, "linked", b); err == nil || !strings.Contains(err.Error(), "outside the models folder") {
+		t.Errorf("model linked from outside the folder: %v", err)
+	}
 }
 
 // dumpState logs the streams and the consumer (after a failure).
