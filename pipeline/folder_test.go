@@ -62,7 +62,7 @@ func TestModelFolder(t *testing.T) {
 		reasons[filepath.Base(filepath.Dir(s.Path))+"/"+filepath.Base(s.Path)] = s.Reason
 	}
 	wantSkipped := map[string]string{
-		"a/model.safetensors": "served from",
+		"a/model.safetensors":                        "served from",
 		filepath.Base(dir) + "/bad name.safetensors": "not a valid model name",
 	}
 	if links {
