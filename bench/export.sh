@@ -16,6 +16,9 @@
 #   WORK       scratch folder (default /tmp/vigil-export-bench)
 #   THREADS    ONNX Runtime intra-op threads (default 2)
 #   CONFIG     extra JSON for every --config (default {})
+#   SET        data set folder (default $DATA/aws_lookout/cookies)
+# ae keeps each image's aspect ratio, which the fixed-size graph cannot:
+# its Detector.Score column scores the prepared square input instead.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -24,7 +27,7 @@ MODELS=${MODELS:-$ROOT/../shared/models}
 WORK=${WORK:-/tmp/vigil-export-bench}
 THREADS=${THREADS:-2}
 CONFIG=${CONFIG:-'{}'}
-SET=$DATA/aws_lookout/cookies
+SET=${SET:-$DATA/aws_lookout/cookies}
 BB=$MODELS/mobilenet_v2_1.0_224_quant
 mkdir -p "$WORK"
 if [[ -z "${VIGIL:-}" ]]; then
@@ -41,11 +44,13 @@ for m in "${methods[@]}"; do
 	d=$WORK/$m
 	rm -rf "$d" && mkdir -p "$d"
 	bbflag=(--backbone-dir "$BB")
-	[[ $m == pcarecon ]] && bbflag=() # no backbone: fit refuses the flag
+	prep=()
+	[[ $m == pcarecon || $m == ae ]] && bbflag=() # no backbone: fit refuses the flag
+	[[ $m == ae ]] && prep=(VIGIL_EXPORT_SCORE_PREPARED=1)
 	"$VIGIL" fit --quiet --method "$m" "${bbflag[@]}" --config "$CONFIG" --data "$SET" --out "$d/model.safetensors" >"$d/fit.log"
 	"$VIGIL" export --model "$d/model.safetensors" --backbone-dir "$BB" --out "$d/model.onnx" >"$d/export.log"
 	"$VIGIL" predict --quiet --json --model "$d/model.safetensors" --backbone-dir "$BB" --out "$d/predict" "$SET/test" >"$d/predict.jsonl"
-	(cd "$ROOT" && VIGIL_EXPORT_PREP=$d/prep VIGIL_EXPORT_MODEL=$d/model.safetensors VIGIL_EXPORT_BACKBONE_DIR=$BB \
+	(cd "$ROOT" && env "${prep[@]}" VIGIL_EXPORT_PREP=$d/prep VIGIL_EXPORT_MODEL=$d/model.safetensors VIGIL_EXPORT_BACKBONE_DIR=$BB \
 		VIGIL_EXPORT_ONNX=$d/model.onnx VIGIL_EXPORT_IMAGES=$SET/test \
 		go test ./bench -run '^TestExportInputs$' -count=1 -v -timeout 60m) >"$d/go.log"
 	vigil_line=$(grep -o "$m: [0-9]* images.*" "$d/go.log")

@@ -12,7 +12,8 @@ import (
 	"time"
 
 	"github.com/vigil-ad/vigil/detector"
-	_ "github.com/vigil-ad/vigil/detector/padim" // the exported methods
+	_ "github.com/vigil-ad/vigil/detector/ae" // the exported methods
+	_ "github.com/vigil-ad/vigil/detector/padim"
 	_ "github.com/vigil-ad/vigil/detector/patchcore"
 	_ "github.com/vigil-ad/vigil/detector/pcarecon"
 	"github.com/vigil-ad/vigil/embedding"
@@ -32,7 +33,8 @@ import (
 // [1,3,S,S] files, and a manifest index.tsv: raw file, image path, the
 // model's own score (Detector.Score, one image at a time, as vigil test
 // and predict compute it), and the score of the exported file
-// VIGIL_EXPORT_ONNX run by Vigil's onnx executor. It logs ms per image of
+// VIGIL_EXPORT_ONNX run by Vigil's onnx executor (see
+// VIGIL_EXPORT_SCORE_PREPARED below). It logs ms per image of
 // both, so ONNX Runtime's timing can be read beside them.
 func TestExportInputs(t *testing.T) {
 	dir := os.Getenv("VIGIL_EXPORT_PREP")
@@ -76,6 +78,10 @@ func TestExportInputs(t *testing.T) {
 	}
 	defer index.Close()
 	s := g.Side()
+	// With VIGIL_EXPORT_SCORE_PREPARED set, Score sees the prepared S×S
+	// input rather than the image: for methods whose own preprocessing
+	// keeps the aspect ratio (ae), which the fixed-size graph cannot.
+	prepared := os.Getenv("VIGIL_EXPORT_SCORE_PREPARED") != ""
 	var tScore, tExec time.Duration
 	maxRel := 0.0
 	ctx := context.Background()
@@ -95,6 +101,9 @@ func TestExportInputs(t *testing.T) {
 		name := fmt.Sprintf("%04d.raw", i)
 		if err := os.WriteFile(filepath.Join(dir, name), raw, 0o644); err != nil {
 			t.Fatal(err)
+		}
+		if prepared {
+			img = in
 		}
 		t0 := time.Now()
 		res, err := m.Detector.Score(ctx, []*imageio.Image{img})

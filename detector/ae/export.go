@@ -75,8 +75,8 @@ func (d *Detector) ExportNet(name string) (b *onnx.Builder, recon, padded string
 		return nil, "", "", fmt.Errorf("ae export: %w", err)
 	}
 	padded = "ae/padded"
-	b.Node("Pad", padded, []string{x}, []string{padded}, onnx.StringAttr("mode", "reflect"),
-		onnx.IntsAttr("pads", 0, 0, int64(m), int64(m), 0, 0, int64(end), int64(end)))
+	b.InitializerInt64(padded+"_pads", []int{8}, []int64{0, 0, int64(m), int64(m), 0, 0, int64(end), int64(end)})
+	b.Node("Pad", padded, []string{x, padded + "_pads"}, []string{padded}, onnx.StringAttr("mode", "reflect"))
 	if _, recon, err = d.net.ExportONNX(b, padded, "ae/"); err != nil {
 		return nil, "", "", err
 	}
