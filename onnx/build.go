@@ -59,6 +59,7 @@ var builders = map[string]builder{
 	"ReduceMin":  buildReduce,
 	"Sqrt":       buildMap,
 	"Exp":        buildMap,
+	"Log":        buildMap,
 	"Abs":        buildMap,
 	"Resize":     buildResize,
 	"Upsample":   buildResize,
@@ -335,7 +336,7 @@ func buildBatchNorm(b *nodeBuild) (kernel, []string, error) {
 }
 
 // buildMap builds the pointwise maps: Sigmoid, Tanh, LeakyRelu,
-// HardSigmoid, HardSwish, Sqrt, Exp and Abs.
+// HardSigmoid, HardSwish, Sqrt, Exp, Log and Abs.
 func buildMap(b *nodeBuild) (kernel, []string, error) {
 	n := b.n
 	k := &mapK{op: b.nd.op, alpha: n.AttrFloat("alpha", 0.01), beta: 0.5}

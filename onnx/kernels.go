@@ -329,6 +329,10 @@ func (k *mapK) run(out *tensor.Tensor, in []*tensor.Tensor) {
 			for i, v := range src {
 				dst[i] = float32(math.Abs(float64(v)))
 			}
+		case "Log":
+			for i, v := range src {
+				dst[i] = float32(math.Log(float64(v)))
+			}
 		}
 	})
 }

@@ -26,8 +26,9 @@ func TestExecutorReductions(t *testing.T) {
 	b.Node("Abs", "abs", []string{"x"}, []string{"abs"})
 	b.Node("Sqrt", "sqrt", []string{"abs"}, []string{"sqrt"})
 	b.Node("Exp", "exp", []string{"x"}, []string{"exp"})
+	b.Node("Log", "log", []string{"abs"}, []string{"log"})
 	m := roundTrip(t, b.Model())
-	names := []string{"sum1", "max23", "min02", "maxall", "abs", "sqrt", "exp"}
+	names := []string{"sum1", "max23", "min02", "maxall", "abs", "sqrt", "exp", "log"}
 	out := run1(t, m, names, map[string]*tensor.Tensor{"x": x})
 
 	at := func(n, c, y, xx int) float32 { return x.Data[((n*3+c)*4+y)*5+xx] }
@@ -39,7 +40,7 @@ func TestExecutorReductions(t *testing.T) {
 		min02.Data[i] = float32(math.Inf(1))
 	}
 	hi := float32(math.Inf(-1))
-	abs, sqrt, exp := tensor.New(x.Shape...), tensor.New(x.Shape...), tensor.New(x.Shape...)
+	abs, sqrt, exp, log := tensor.New(x.Shape...), tensor.New(x.Shape...), tensor.New(x.Shape...), tensor.New(x.Shape...)
 	for n := 0; n < 2; n++ {
 		for c := 0; c < 3; c++ {
 			for y := 0; y < 4; y++ {
@@ -57,9 +58,10 @@ func TestExecutorReductions(t *testing.T) {
 		abs.Data[i] = float32(math.Abs(float64(v)))
 		sqrt.Data[i] = float32(math.Sqrt(math.Abs(float64(v))))
 		exp.Data[i] = float32(math.Exp(float64(v)))
+		log.Data[i] = float32(math.Log(math.Abs(float64(v))))
 	}
 	checkClose(t, "sum1", out["sum1"], sum1)
-	for name, want := range map[string]*tensor.Tensor{"max23": max23, "min02": min02, "maxall": tensor.From([]float32{hi}), "abs": abs, "sqrt": sqrt, "exp": exp} {
+	for name, want := range map[string]*tensor.Tensor{"max23": max23, "min02": min02, "maxall": tensor.From([]float32{hi}), "abs": abs, "sqrt": sqrt, "exp": exp, "log": log} {
 		got := out[name]
 		if !reflect.DeepEqual(got.Shape, want.Shape) && !(name == "maxall" && len(got.Shape) == 0) {
 			t.Fatalf("%s: shape %v, want %v", name, got.Shape, want.Shape)
