@@ -255,6 +255,15 @@ func DecodeConfig(method string, raw json.RawMessage, c any) error {
 	return nil
 }
 
+// ParseConfig decodes raw over defaults with DecodeConfig's strict keys
+// and validates the result: the whole of most methods' ParseConfig.
+func ParseConfig[C interface{ Validate() error }](method string, raw json.RawMessage, defaults C) (C, error) {
+	if err := DecodeConfig(method, raw, &defaults); err != nil {
+		return defaults, err
+	}
+	return defaults, defaults.Validate()
+}
+
 // decodeObject decodes one JSON object (the root, or the nested object at
 // key prefix) into the fields fs of root.
 func decodeObject(method, prefix string, raw []byte, root reflect.Value, fs []cfgField) error {

@@ -64,11 +64,7 @@ func DefaultConfig() Config {
 // ParseConfig reads a JSON configuration over the defaults (unknown keys
 // refused by name) and validates it.
 func ParseConfig(raw json.RawMessage) (Config, error) {
-	cfg := DefaultConfig()
-	if err := detector.DecodeConfig("osr", raw, &cfg); err != nil {
-		return cfg, err
-	}
-	return cfg, cfg.Validate()
+	return detector.ParseConfig("osr", raw, DefaultConfig())
 }
 
 // Validate reports the first bad field by its JSON name.

@@ -117,11 +117,7 @@ func (c Config) Validate() error {
 
 // ParseConfig reads a JSON configuration over the defaults and validates it.
 func ParseConfig(raw json.RawMessage) (Config, error) {
-	cfg := DefaultConfig()
-	if err := detector.DecodeConfig(Name, raw, &cfg); err != nil {
-		return cfg, err
-	}
-	return cfg, cfg.Validate()
+	return detector.ParseConfig(Name, raw, DefaultConfig())
 }
 
 // Detector is a Deep SVDD model. Scoring is safe for concurrent use once

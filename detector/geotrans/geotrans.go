@@ -75,11 +75,7 @@ func DefaultConfig() Config {
 
 // ParseConfig reads a JSON configuration over the defaults and validates it.
 func ParseConfig(raw json.RawMessage) (Config, error) {
-	cfg := DefaultConfig()
-	if err := detector.DecodeConfig(Name, raw, &cfg); err != nil {
-		return cfg, err
-	}
-	return cfg, cfg.Validate()
+	return detector.ParseConfig(Name, raw, DefaultConfig())
 }
 
 // Validate reports the first bad field by its JSON name.

@@ -98,11 +98,8 @@ func init() {
 // New makes an unfitted detector from a JSON configuration (nil or {}:
 // defaults).
 func New(raw json.RawMessage) (*Detector, error) {
-	c := DefaultConfig()
-	if err := detector.DecodeConfig("knn", raw, &c); err != nil {
-		return nil, err
-	}
-	if err := c.Validate(); err != nil {
+	c, err := detector.ParseConfig("knn", raw, DefaultConfig())
+	if err != nil {
 		return nil, err
 	}
 	if c.Clusters == 0 && c.Mode == "patch" {

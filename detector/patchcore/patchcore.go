@@ -112,11 +112,8 @@ func init() {
 // New makes an unfitted detector from a JSON configuration (nil or {}:
 // defaults).
 func New(raw json.RawMessage) (*Detector, error) {
-	c := DefaultConfig()
-	if err := detector.DecodeConfig("patchcore", raw, &c); err != nil {
-		return nil, err
-	}
-	if err := c.Validate(); err != nil {
+	c, err := detector.ParseConfig("patchcore", raw, DefaultConfig())
+	if err != nil {
 		return nil, err
 	}
 	return &Detector{cfg: c}, nil
