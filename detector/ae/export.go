@@ -21,7 +21,7 @@ var _ detector.Exporter = (*Detector)(nil)
 // native-size models (size 0), and sizes too small for the mirrored
 // margin (ONNX reflect padding must be narrower than the image).
 func (d *Detector) ExportONNX() (*onnx.Model, error) {
-	b, recon, padded, err := d.ExportNet("vigil-ae")
+	b, padded, err := d.ExportPadded("vigil-ae")
 	if err != nil {
 		return nil, err
 	}
@@ -34,6 +34,10 @@ func (d *Detector) ExportONNX() (*onnx.Model, error) {
 	}
 	if cfg.Score != "max" {
 		return nil, fmt.Errorf("ae export: score %q is not exportable (max is)", cfg.Score)
+	}
+	_, recon, err := d.net.ExportONNX(b, padded, "ae/")
+	if err != nil {
+		return nil, err
 	}
 	// Map: weight × mean over channels of (recon − x)².
 	b.Node("Sub", "ae/residual", []string{recon, padded}, []string{"ae/residual"})
@@ -48,23 +52,23 @@ func (d *Detector) ExportONNX() (*onnx.Model, error) {
 	return om, nil
 }
 
-// ExportNet starts an exported graph called name for the Size×Size
-// working image: the input, its conversion to the model's channels, the
-// mirrored padding of Padded and the autoencoder. It returns the builder
-// and the names of the reconstruction and of the padded input, both
-// [1,C,P,P] with P = PaddedSide.
-func (d *Detector) ExportNet(name string) (b *onnx.Builder, recon, padded string, err error) {
+// ExportPadded starts an exported graph called name for the Size×Size
+// working image: the input, its conversion to the model's channels and
+// the mirrored padding of Padded. It returns the builder and the name of
+// the padded input, [1,C,P,P] with P = PaddedSide, for the network
+// (Net().ExportONNX or ExportEncoder).
+func (d *Detector) ExportPadded(name string) (b *onnx.Builder, padded string, err error) {
 	if d.net == nil {
-		return nil, "", "", fmt.Errorf("ae export: model is not fitted")
+		return nil, "", fmt.Errorf("ae export: model is not fitted")
 	}
 	cfg := d.cfg
 	S, m := cfg.Size, d.Margin()
 	if S == 0 {
-		return nil, "", "", fmt.Errorf("ae export: size 0 (native resolution) is not exportable: the graph needs a fixed input size")
+		return nil, "", fmt.Errorf("ae export: size 0 (native resolution) is not exportable: the graph needs a fixed input size")
 	}
 	end := d.PaddedSide() - S - m // bottom/right: the margin plus the round-up to the stride
 	if end >= S {
-		return nil, "", "", fmt.Errorf("ae export: size %d is too small for the mirrored margin of %d pixels (ONNX reflect padding must be narrower than the image)", S, end)
+		return nil, "", fmt.Errorf("ae export: size %d is too small for the mirrored margin of %d pixels (ONNX reflect padding must be narrower than the image)", S, end)
 	}
 	b = onnx.NewBuilder(name)
 	b.Input(embedding.ExportInput, 1, 3, S, S)
@@ -72,15 +76,12 @@ func (d *Detector) ExportNet(name string) (b *onnx.Builder, recon, padded string
 	// (for a grey image replicated to 3 channels, that is the grey plane).
 	x, err := embedding.ExportChannels(b, embedding.ExportInput, cfg.Gray || cfg.Channels == 1, cfg.Channels, "ae")
 	if err != nil {
-		return nil, "", "", fmt.Errorf("ae export: %w", err)
+		return nil, "", fmt.Errorf("ae export: %w", err)
 	}
 	padded = "ae/padded"
 	b.InitializerInt64(padded+"_pads", []int{8}, []int64{0, 0, int64(m), int64(m), 0, 0, int64(end), int64(end)})
 	b.Node("Pad", padded, []string{x, padded + "_pads"}, []string{padded}, onnx.StringAttr("mode", "reflect"))
-	if _, recon, err = d.net.ExportONNX(b, padded, "ae/"); err != nil {
-		return nil, "", "", err
-	}
-	return b, recon, padded, nil
+	return b, padded, nil
 }
 
 // PaddedSide is the side of Padded's tensor for the Size×Size working
