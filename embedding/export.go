@@ -146,6 +146,45 @@ func ExportSmoothAxes(b *onnx.Builder, grid string, ry, rx []float32, h, w, s in
 	return prefix + "/syx"
 }
 
+// ExportPatchGrid writes the p×p patches of x ([1,c,h,w]) at the origins
+// ys × xs, each as c·p² channels (channel ch·p² + dy·p + dx reads
+// x[ch, y0+dy, x0+dx]) plus bias (c·p² values, or nil), and returns the
+// name of the [1, c·p², len(xs), len(ys)] result (columns before rows):
+// a convolution with one-hot weights at every offset, then the origins
+// kept by one-hot matrix products, columns then rows on the transposed
+// planes. Tensor names start with pre.
+func ExportPatchGrid(b *onnx.Builder, x string, c, h, w, p int, ys, xs []int, bias []float32, pre string) string {
+	pp := p * p
+	D := c * pp
+	id := make([]float32, D*c*pp)
+	for ch := 0; ch < c; ch++ {
+		for k := 0; k < pp; k++ {
+			o := ch*pp + k
+			id[(o*c+ch)*pp+k] = 1
+		}
+	}
+	in := []string{x, pre + "/patch_w"}
+	b.Initializer(pre+"/patch_w", []int{D, c, p, p}, id)
+	if bias != nil {
+		b.Initializer(pre+"/patch_b", []int{D}, bias)
+		in = append(in, pre+"/patch_b")
+	}
+	b.Node("Conv", pre+"/patches", in, []string{pre + "/patches"}, onnx.IntsAttr("kernel_shape", int64(p), int64(p)))
+	onehot := func(n int, at []int) []float32 {
+		m := make([]float32, n*len(at))
+		for j, o := range at {
+			m[o*len(at)+j] = 1
+		}
+		return m
+	}
+	b.Initializer(pre+"/sel_x", []int{w - p + 1, len(xs)}, onehot(w-p+1, xs))
+	b.Initializer(pre+"/sel_y", []int{h - p + 1, len(ys)}, onehot(h-p+1, ys))
+	b.Node("MatMul", pre+"/px", []string{pre + "/patches", pre + "/sel_x"}, []string{pre + "/px"})
+	b.Node("Transpose", pre+"/pxt", []string{pre + "/px"}, []string{pre + "/pxt"}, onnx.IntsAttr("perm", 0, 1, 3, 2))
+	b.Node("MatMul", pre+"/grid", []string{pre + "/pxt", pre + "/sel_y"}, []string{pre + "/grid"})
+	return pre + "/grid"
+}
+
 // ExportChannels writes the conversion of the exported input x ([1,3,·,·]
 // RGB; a grey image replicated) to a model's channels: luminance
 // (imageio.ToGray's weights) when gray, the first plane for a model
@@ -192,7 +231,7 @@ func (g Geometry) ExportMetadata() []onnx.MetadataProp {
 		back = fmt.Sprintf("place map at the centre of a %dx%d map filled with map's minimum, then resize that to the original image size, bilinear", g.Size, g.Size)
 	}
 	return []onnx.MetadataProp{
-		{Key: "vigil.input", Value: fmt.Sprintf("%s: float32 [1,3,%d,%d], NCHW, RGB values in [0,1] (8-bit samples / 255, 16-bit / 65535; a grey image is replicated to 3 channels); the backbone's own normalisation is inside the graph", ExportInput, s, s)},
+		{Key: "vigil.input", Value: fmt.Sprintf("%s: float32 [1,3,%d,%d], NCHW, RGB values in [0,1] (8-bit samples / 255, 16-bit / 65535; a grey image is replicated to 3 channels); normalisation (a backbone's, or the conversion to the model's channels) is inside the graph", ExportInput, s, s)},
 		{Key: "vigil.preprocess", Value: fmt.Sprintf("resize the whole image to %dx%d (aspect ratio not kept) with Vigil's resampler: a triangle filter per axis, widened by the reduction factor when shrinking (antialiased, like PIL's bilinear resize), plain bilinear with half-pixel centres when enlarging; %s", g.Size, g.Size, crop)},
 		{Key: "vigil.outputs", Value: fmt.Sprintf("score: float32 [1], the image anomaly score (higher is more anomalous); map: float32 [1,1,%d,%d], the anomaly map of the prepared input; %s", s, s, back)},
 		{Key: "vigil.geometry", Value: fmt.Sprintf(`{"size":%d,"crop":%d,"aspect":"stretch"}`, g.Size, g.Crop)},

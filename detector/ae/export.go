@@ -111,8 +111,6 @@ func (d *Detector) ExportMetadata(what string) []onnx.MetadataProp {
 	meta := embedding.Geometry{Size: S, Aspect: embedding.AspectStretch}.ExportMetadata()
 	for i, p := range meta {
 		switch p.Key {
-		case "vigil.input":
-			meta[i].Value = fmt.Sprintf("%s: float32 [1,3,%d,%d], NCHW, RGB values in [0,1] (8-bit samples / 255, 16-bit / 65535; a grey image is replicated to 3 channels); the conversion to the model's channels is inside the graph", embedding.ExportInput, S, S)
 		case "vigil.preprocess":
 			meta[i].Value = fmt.Sprintf("resize the image so that its longer side is %d with Vigil's resampler (a triangle filter per axis, widened by the reduction factor when shrinking, like PIL's bilinear resize; bilinear with half-pixel centres when enlarging); the graph takes the %dx%d working image, so it reproduces Vigil's scores exactly for square images; a non-square image, which Vigil scores at its own aspect ratio, must be resized to %dx%d (aspect not kept) and then scores differently", S, S, S, S, S)
 		case "vigil.outputs":

@@ -98,41 +98,17 @@ func exportResidualMap(b *onnx.Builder, x string, p *stats.PCA, c, h, w, ps, str
 	D, K, pp := p.Dim(), p.K(), ps*ps
 	ys, xs := positions(h, ps, stride), positions(w, ps, stride)
 	ny, nx := len(ys), len(xs)
-	// Centred patches at every offset: channel ch·p² + dy·p + dx of the
-	// output reads x[ch, y+dy, x+dx], minus the mean.
-	id := make([]float32, D*c*pp)
 	bias := make([]float32, D)
-	for ch := 0; ch < c; ch++ {
-		for k := 0; k < pp; k++ {
-			o := ch*pp + k
-			id[(o*c+ch)*pp+k] = 1
-			bias[o] = -p.Mean[o]
-		}
+	for o := range bias {
+		bias[o] = -p.Mean[o]
 	}
-	b.Initializer(pre+"/patch_w", []int{D, c, ps, ps}, id)
-	b.Initializer(pre+"/patch_b", []int{D}, bias)
-	b.Node("Conv", pre+"/patches", []string{x, pre + "/patch_w", pre + "/patch_b"}, []string{pre + "/patches"},
-		onnx.IntsAttr("kernel_shape", int64(ps), int64(ps)))
-	// The grid's offsets: columns, then rows on the transposed planes,
-	// leaving patches as [1,D,nx,ny].
-	onehot := func(n int, at []int) []float32 {
-		m := make([]float32, n*len(at))
-		for j, o := range at {
-			m[o*len(at)+j] = 1
-		}
-		return m
-	}
-	b.Initializer(pre+"/sel_x", []int{w - ps + 1, nx}, onehot(w-ps+1, xs))
-	b.Initializer(pre+"/sel_y", []int{h - ps + 1, ny}, onehot(h-ps+1, ys))
-	b.Node("MatMul", pre+"/px", []string{pre + "/patches", pre + "/sel_x"}, []string{pre + "/px"})
-	b.Node("Transpose", pre+"/pxt", []string{pre + "/px"}, []string{pre + "/pxt"}, onnx.IntsAttr("perm", 0, 1, 3, 2))
-	b.Node("MatMul", pre+"/grid", []string{pre + "/pxt", pre + "/sel_y"}, []string{pre + "/grid"})
+	grid := embedding.ExportPatchGrid(b, x, c, h, w, ps, ys, xs, bias, pre) // [1,D,nx,ny]
 	// Residual (x − μ) − Uᵀ U (x − μ), squared.
 	b.Initializer(pre+"/U", []int{K, D, 1, 1}, p.Components)
 	b.Initializer(pre+"/Ut", []int{D, K, 1, 1}, transpose(p.Components, K, D))
-	b.Node("Conv", pre+"/code", []string{pre + "/grid", pre + "/U"}, []string{pre + "/code"}, onnx.IntsAttr("kernel_shape", 1, 1))
+	b.Node("Conv", pre+"/code", []string{grid, pre + "/U"}, []string{pre + "/code"}, onnx.IntsAttr("kernel_shape", 1, 1))
 	b.Node("Conv", pre+"/recon", []string{pre + "/code", pre + "/Ut"}, []string{pre + "/recon"}, onnx.IntsAttr("kernel_shape", 1, 1))
-	b.Node("Sub", pre+"/res", []string{pre + "/grid", pre + "/recon"}, []string{pre + "/res"})
+	b.Node("Sub", pre+"/res", []string{grid, pre + "/recon"}, []string{pre + "/res"})
 	b.Node("Mul", pre+"/res2", []string{pre + "/res", pre + "/res"}, []string{pre + "/res2"})
 	// Summed over channels: [p(dy), p(dx), nx, ny], then as rows (dx, jx)
 	// and columns (dy, iy) for the placement products.
