@@ -84,15 +84,16 @@ type variantAcc struct {
 // average, each with the map ev, e or v), image AUROC, pixel AUROC and
 // AUPRO@0.3 from the same accumulators `vigil test` uses. The
 // multi/<score> row must equal Evaluate's own metrics, which the test
-// checks. Run with -v -timeout 0 (a full test set takes minutes).
+// checks. Run with -v -timeout 0 (a full test set takes as long as
+// `vigil test`: minutes); VIGIL_BACKBONE_DIR plays --backbone-dir.
 func TestStudentsAblation(t *testing.T) {
 	arg := os.Getenv("VIGIL_STUDENTS_ABLATION")
 	if arg == "" {
-		t.Skip("set VIGIL_STUDENTS_ABLATION=MODEL,DATADIR (a students model and its MVTec-layout data set) to run the ablation")
+		t.Skip("set VIGIL_STUDENTS_ABLATION=MODEL,DATADIR (absolute paths of a students model and its MVTec-layout data set) to run the ablation")
 	}
 	model, data, ok := strings.Cut(arg, ",")
-	if !ok {
-		t.Fatalf("VIGIL_STUDENTS_ABLATION=%q: want MODEL,DATADIR", arg)
+	if !ok || !filepath.IsAbs(model) || !filepath.IsAbs(data) {
+		t.Fatalf("VIGIL_STUDENTS_ABLATION=%q: want MODEL,DATADIR as absolute paths (go test runs in bench/)", arg)
 	}
 	studentsAblation(t, model, data)
 }
