@@ -39,35 +39,14 @@ func TestFCAEExportMatchesForward(t *testing.T) {
 		}
 		b.Output(code, 1, s.Latent, h/s.Stride, w/s.Stride)
 		b.Output(recon, 1, s.In, h, w)
-		enc, err := b.Model().Encode()
-		if err != nil {
-			t.Fatal(err)
-		}
-		om, err := onnx.Decode(enc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		e, err := onnx.NewExecutor(om, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out, err := e.Run(map[string]*tensor.Tensor{"x": x})
-		if err != nil {
-			t.Fatal(err)
-		}
+		out := runGraph(t, b, x)
 		var z, y *nn.Var
 		nn.NoGrad(func() { z = m.Encode(nn.NewVar(x)); y = m.Forward(nn.NewVar(x)) })
 		for _, c := range []struct {
 			name      string
 			got, want *tensor.Tensor
 		}{{"code", out[code], z.Value}, {"recon", out[recon], y.Value}} {
-			if !tensor.SameShape(c.got.Shape, c.want.Shape) {
-				t.Fatalf("%+v %s: shape %v, want %v", s, c.name, c.got.Shape, c.want.Shape)
-			}
-			d := 0.0
-			for i, v := range c.want.Data {
-				d = max(d, math.Abs(float64(c.got.Data[i]-v)))
-			}
+			d := maxDiff(c.got, c.want)
 			if d > 1e-5 {
 				t.Errorf("%+v %s: max abs diff %g", s, c.name, d)
 			}
