@@ -324,6 +324,12 @@ const scoreBatch = 4
 // training seed's other uses.
 const maskStream = 0x71ad
 
+// scoringPartition is the partition of an h×w image into tiles of side k
+// that scoring uses, fixed by the seed.
+func (d *Detector) scoringPartition(h, w, k int) []uint8 {
+	return partition(h, w, k, d.cfg.Masks, rand.New(rand.NewPCG(d.cfg.Train.Seed^maskStream, uint64(k))))
+}
+
 // Maps returns, for x [B,C,Size,Size], the per-pixel anomaly maps
 // [B,1,Size,Size]: 1 − MSGMS of the merged inpainting and x, averaged over
 // the tile sides. The partitions are fixed by the seed, so scores are
@@ -333,8 +339,7 @@ func (d *Detector) Maps(x *tensor.Tensor) *tensor.Tensor {
 	acc := tensor.New(b, 1, h, w)
 	n := d.cfg.Masks
 	for _, k := range d.cfg.Ks {
-		rng := rand.New(rand.NewPCG(d.cfg.Train.Seed^maskStream, uint64(k)))
-		inputs, hidden := masked(x, partition(h, w, k, n, rng), n)
+		inputs, hidden := masked(x, d.scoringPartition(h, w, k), n)
 		var merged *nn.Var
 		nn.NoGrad(func() { merged = merge(d.net.Forward(nn.NewVar(inputs)), hidden, n) })
 		for i, v := range nn.MSGMSMap(x, merged.Value).Data {
