@@ -17,8 +17,8 @@
 #   THREADS    ONNX Runtime intra-op threads (default 2)
 #   CONFIG     extra JSON for every --config (default {})
 #   SET        data set folder (default $DATA/aws_lookout/cookies)
-# ae keeps each image's aspect ratio, which the fixed-size graph cannot:
-# its Detector.Score column scores the prepared square input instead.
+# ae and aegmm keep each image's aspect ratio, which the fixed-size graph
+# cannot: their Detector.Score column scores the prepared square input.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -45,8 +45,8 @@ for m in "${methods[@]}"; do
 	rm -rf "$d" && mkdir -p "$d"
 	bbflag=(--backbone-dir "$BB")
 	prep=()
-	[[ $m == pcarecon || $m == ae ]] && bbflag=() # no backbone: fit refuses the flag
-	[[ $m == ae ]] && prep=(VIGIL_EXPORT_SCORE_PREPARED=1)
+	case $m in pcarecon | ae | aegmm | dagmm | riad) bbflag=() ;; esac # no backbone: fit refuses the flag
+	case $m in ae | aegmm) prep=(VIGIL_EXPORT_SCORE_PREPARED=1) ;; esac
 	"$VIGIL" fit --quiet --method "$m" "${bbflag[@]}" --config "$CONFIG" --data "$SET" --out "$d/model.safetensors" >"$d/fit.log"
 	"$VIGIL" export --model "$d/model.safetensors" --backbone-dir "$BB" --out "$d/model.onnx" >"$d/export.log"
 	"$VIGIL" predict --quiet --json --model "$d/model.safetensors" --backbone-dir "$BB" --out "$d/predict" "$SET/test" >"$d/predict.jsonl"

@@ -13,9 +13,12 @@ import (
 
 	"github.com/vigil-ad/vigil/detector"
 	_ "github.com/vigil-ad/vigil/detector/ae" // the exported methods
+	_ "github.com/vigil-ad/vigil/detector/aegmm"
+	_ "github.com/vigil-ad/vigil/detector/dagmm"
 	_ "github.com/vigil-ad/vigil/detector/padim"
 	_ "github.com/vigil-ad/vigil/detector/patchcore"
 	_ "github.com/vigil-ad/vigil/detector/pcarecon"
+	_ "github.com/vigil-ad/vigil/detector/riad"
 	"github.com/vigil-ad/vigil/embedding"
 	"github.com/vigil-ad/vigil/imageio"
 	"github.com/vigil-ad/vigil/onnx"
@@ -80,7 +83,7 @@ func TestExportInputs(t *testing.T) {
 	s := g.Side()
 	// With VIGIL_EXPORT_SCORE_PREPARED set, Score sees the prepared S×S
 	// input rather than the image: for methods whose own preprocessing
-	// keeps the aspect ratio (ae), which the fixed-size graph cannot.
+	// keeps the aspect ratio (ae, aegmm), which the fixed-size graph cannot.
 	prepared := os.Getenv("VIGIL_EXPORT_SCORE_PREPARED") != ""
 	var tScore, tExec time.Duration
 	maxRel := 0.0
