@@ -5,6 +5,7 @@ import (
 
 	"github.com/vigil-ad/vigil/detector"
 	"github.com/vigil-ad/vigil/embedding"
+	"github.com/vigil-ad/vigil/nn"
 	"github.com/vigil-ad/vigil/onnx"
 )
 
@@ -14,41 +15,66 @@ var _ detector.Exporter = (*Detector)(nil)
 // for the Size×Size working image: the input converted to the model's
 // channels, mirrored (Pad, mode reflect) by Margin on every side and
 // further on the bottom and right to a multiple of the stride, as Padded
-// does; the autoencoder (arch.FCAE.ExportONNX); the squared residual
-// averaged over channels; and the crop back to the image and the Gaussian
-// smoothing as one matrix product per axis. The image score is the map's
-// maximum. Refused by name: score topk, criteria other than l2, blur,
-// native-size models (size 0), and sizes too small for the mirrored
-// margin (ONNX reflect padding must be narrower than the image).
+// does; the autoencoder (arch.FCAE.ExportONNX); the map of the loss's
+// criteria, each weighted: l2, the squared residual averaged over
+// channels, and msgms (nn.ExportMSGMSMap); and the crop back to the image
+// and the Gaussian smoothing as one matrix product per axis. The image
+// score is the map's maximum. Refused by name: score topk, the criteria
+// ssim, msssim and cwssim, blur with an l2 term, native-size models (size
+// 0), and sizes too small for the mirrored margin (ONNX reflect padding
+// must be narrower than the image).
 func (d *Detector) ExportONNX() (*onnx.Model, error) {
 	b, padded, err := d.ExportPadded("vigil-ae")
 	if err != nil {
 		return nil, err
 	}
 	cfg := d.cfg
-	if len(d.loss) != 1 || d.loss[0].name != "l2" {
-		return nil, fmt.Errorf("ae export: loss %q is not exportable (the l2 map is)", cfg.Loss)
-	}
-	if cfg.Blur != 0 {
-		return nil, fmt.Errorf("ae export: blur %g is not exportable (blur 0 is)", cfg.Blur)
-	}
 	if cfg.Score != "max" {
 		return nil, fmt.Errorf("ae export: score %q is not exportable (max is)", cfg.Score)
+	}
+	for _, t := range d.loss {
+		switch {
+		case t.name != "l2" && t.name != "msgms":
+			return nil, fmt.Errorf("ae export: loss %q: criterion %s is not exportable (l2 and msgms are)", cfg.Loss, t.name)
+		case t.name == "l2" && cfg.Blur != 0:
+			return nil, fmt.Errorf("ae export: blur %g is not exportable (blur 0 is)", cfg.Blur)
+		}
 	}
 	_, recon, err := d.net.ExportONNX(b, padded, "ae/")
 	if err != nil {
 		return nil, err
 	}
-	// Map: weight × mean over channels of (recon − x)².
-	b.Node("Sub", "ae/residual", []string{recon, padded}, []string{"ae/residual"})
-	b.Node("Mul", "ae/residual2", []string{"ae/residual", "ae/residual"}, []string{"ae/residual2"})
-	b.Node("ReduceMean", "ae/pixmap", []string{"ae/residual2"}, []string{"ae/pixmap"}, onnx.IntsAttr("axes", 1), onnx.IntAttr("keepdims", 0))
-	m := d.exportCropSmooth(b, "ae/pixmap", d.loss[0].weight, "ae/map")
+	P := d.PaddedSide()
+	var sum string
+	for i, t := range d.loss {
+		pre := fmt.Sprintf("ae/term%d_%s", i, t.name)
+		var m string // [1,1,P,P]: the criterion's channel mean
+		if t.name == "l2" {
+			b.Node("Sub", pre+"/residual", []string{recon, padded}, []string{pre + "/residual"})
+			b.Node("Mul", pre+"/residual2", []string{pre + "/residual", pre + "/residual"}, []string{pre + "/residual2"})
+			b.Node("ReduceMean", pre+"/map", []string{pre + "/residual2"}, []string{pre + "/map"}, onnx.IntsAttr("axes", 1), onnx.IntAttr("keepdims", 1))
+			m = pre + "/map"
+		} else {
+			m = nn.ExportMSGMSMap(b, padded, recon, 1, 1, cfg.Channels, P, P, pre)
+		}
+		if t.weight != 1 {
+			b.Initializer(pre+"/weight", nil, []float32{float32(t.weight)})
+			b.Node("Mul", pre+"/weighted", []string{m, pre + "/weight"}, []string{pre + "/weighted"})
+			m = pre + "/weighted"
+		}
+		if sum == "" {
+			sum = m
+		} else {
+			b.Node("Add", pre+"/sum", []string{sum, m}, []string{pre + "/sum"})
+			sum = pre + "/sum"
+		}
+	}
+	m := d.exportCropSmooth(b, sum, 1, "ae/map")
 	_, score := embedding.ExportMapOutput(b, m, cfg.Size)
 	b.Node("Identity", detector.ExportScore, []string{score}, []string{detector.ExportScore})
 	b.Output(detector.ExportScore, 1)
 	om := b.Model()
-	om.Metadata = d.ExportMetadata("the l2 reconstruction error")
+	om.Metadata = d.ExportMetadata(fmt.Sprintf("the reconstruction error (%s)", cfg.Loss))
 	return om, nil
 }
 
@@ -91,7 +117,7 @@ func (d *Detector) PaddedSide() int {
 	return (d.cfg.Size+s-1)/s*s + 2*d.Margin()
 }
 
-// exportCropSmooth writes Result's map for pix, a [1,P,P] map of the
+// exportCropSmooth writes Result's map for pix, a map (P·P values) of the
 // padded input (P = PaddedSide): the Size×Size window at (Margin,
 // Margin) as Crop takes it, Gaussian-smoothed with Smooth, times scale.
 // It returns the name of the [Size,Size] result.
