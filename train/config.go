@@ -15,6 +15,7 @@ type Config struct {
 	Patch         int     `json:"patch" help:"side of the square random crops trained on, in pixels; 0: whole images (all the same size)"`
 	StepsPerEpoch int     `json:"steps_per_epoch" help:"optimiser steps per epoch; 0: enough batches to cover the training set once (each image tiled by patch-sized crops)"`
 	LR            float64 `json:"lr" help:"base learning rate"`
+	MinLR         float64 `json:"min_lr,omitempty" help:"cosine schedule: the rate annealed to at the last step, in [0, lr]"`
 	Schedule      string  `json:"schedule" enum:"cosine,step,constant" help:"learning-rate schedule: cosine (annealed to 0 over all steps), step (times gamma every step_epochs epochs) or constant"`
 	StepEpochs    int     `json:"step_epochs" help:"step schedule: epochs between decays; 0: a third of the epochs"`
 	Gamma         float64 `json:"gamma" help:"step schedule: factor applied at each decay, in (0,1]"`
@@ -70,6 +71,8 @@ func (c Config) Validate() error {
 		return bad("steps_per_epoch", ">= 0", c.StepsPerEpoch)
 	case !(c.LR > 0) || !finite(c.LR):
 		return bad("lr", "> 0 and finite", c.LR)
+	case !(c.MinLR >= 0 && c.MinLR <= c.LR):
+		return bad("min_lr", "in [0, lr]", c.MinLR)
 	case c.Schedule != "cosine" && c.Schedule != "step" && c.Schedule != "constant":
 		return bad("schedule", `"cosine", "step" or "constant"`, fmt.Sprintf("%q", c.Schedule))
 	case c.StepEpochs < 0:

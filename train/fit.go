@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"hash/fnv"
 	"io/fs"
 	"maps"
@@ -23,6 +24,7 @@ import (
 	"github.com/vigil-ad/vigil/nn"
 	"github.com/vigil-ad/vigil/optim"
 	"github.com/vigil-ad/vigil/safetensors"
+	"github.com/vigil-ad/vigil/tensor"
 )
 
 // Task is what a detector trains.
@@ -84,6 +86,23 @@ func CheckpointPath(dir, stage string) string {
 	return filepath.Join(dir, string(b)+".ckpt")
 }
 
+// StepTask is a task whose batches are not crops of a Set: it draws its
+// own (patch triplets from a pool, crops with a frozen network's outputs
+// as targets) and is run by FitSteps. EpochEnder, Stateful and
+// Fingerprinter apply to it as to a Task.
+type StepTask interface {
+	// Module is as for Task.
+	Module() nn.Module
+	// StepLoss draws one training batch from rng and returns its scalar
+	// loss, recording the graph. Any randomness must come from rng, so
+	// that a resumed run is bit-exact.
+	StepLoss(rng *rand.Rand) *nn.Var
+	// Data lists everything the batches are drawn from (images,
+	// precomputed targets, a frozen network's weights); it is hashed into
+	// the checkpoint's fingerprint, so a resume on other data is refused.
+	Data() []*tensor.Tensor
+}
+
 // Fit trains task on trainSet (validation loss on valSet, which may be
 // nil) and leaves the best-validation (or, without validation, the last)
 // weights in the module, which it returns in evaluation mode. stage names the checkpoint file and the progress
@@ -97,7 +116,85 @@ func CheckpointPath(dir, stage string) string {
 // every epoch when sess.CheckpointDir is set. Cancelling ctx stops
 // between steps with ctx.Err(); the last epoch's checkpoint stays.
 func Fit(ctx context.Context, stage string, task Task, trainSet, valSet *Set, cfg Config, sess Session) (Report, error) {
+	var batch Batch
+	r := runner{stage: stage, task: task, cfg: cfg, sess: sess, hasVal: valSet != nil,
+		check: func() error { return checkSets(trainSet, valSet, cfg.Patch) },
+		stepsPerEpoch: func() int {
+			if cfg.StepsPerEpoch > 0 {
+				return cfg.StepsPerEpoch
+			}
+			crops := 0
+			for i := range trainSet.Len() {
+				crops += trainSet.tileCount(i, cfg.Patch)
+			}
+			return (crops + cfg.BatchSize - 1) / cfg.BatchSize
+		},
+		epoch: func(rng *rand.Rand) func() *nn.Var {
+			order := shuffler{rng: rng, n: trainSet.Len()}
+			return func() *nn.Var {
+				trainSet.Crops(rng, order.next(cfg.BatchSize), cfg.Patch, cfg.Augment, &batch)
+				return task.Loss(&batch, rng)
+			}
+		},
+		val: func() (float64, error) {
+			return valLoss(task, valSet, cfg, stageStream(stage), &batch)
+		},
+		data: func() string { return dataHash(trainSet, valSet) },
+	}
+	return r.run(ctx)
+}
+
+// FitSteps trains a StepTask as Fit trains a Task, with the same
+// optimiser, learning-rate schedule, per-epoch seeded generators,
+// checkpoints, fingerprint, resume, progress and report: each epoch takes
+// cfg.StepsPerEpoch (which must be set) steps of task.StepLoss. There is
+// no validation loss, so the module keeps the last epoch's weights and
+// Patience has no effect; BatchSize, Patch, Augment and ValFraction are
+// the task's business. The fingerprint hashes task.Data() in place of
+// the images.
+func FitSteps(ctx context.Context, stage string, task StepTask, cfg Config, sess Session) (Report, error) {
+	r := runner{stage: stage, task: task, cfg: cfg, sess: sess,
+		check: func() error {
+			if cfg.StepsPerEpoch < 1 {
+				return fmt.Errorf("train.steps_per_epoch: must be >= 1 for a task that draws its own batches, got %d", cfg.StepsPerEpoch)
+			}
+			return nil
+		},
+		stepsPerEpoch: func() int { return cfg.StepsPerEpoch },
+		epoch: func(rng *rand.Rand) func() *nn.Var {
+			return func() *nn.Var { return task.StepLoss(rng) }
+		},
+		data: func() string { return tensorHash(task.Data()) },
+	}
+	return r.run(ctx)
+}
+
+// trainee is what a runner optimises: a Task or a StepTask.
+type trainee interface{ Module() nn.Module }
+
+// runner is the training loop Fit and FitSteps share; the fields say
+// where the batches come from, the rest (optimiser, schedule, early
+// stopping, checkpoints, resume, progress, report) is common.
+type runner struct {
+	stage  string
+	task   trainee
+	cfg    Config
+	sess   Session
+	hasVal bool
+	check  func() error // after cfg.Validate, before anything is touched
+	// stepsPerEpoch is called after check.
+	stepsPerEpoch func() int
+	// epoch returns the step function of one epoch, whose randomness all
+	// comes from the epoch's generator rng; a step returns the loss of one
+	// batch with the graph recorded.
+	epoch func(rng *rand.Rand) func() *nn.Var
+	val   func() (float64, error) // the validation loss, when hasVal
+	data  func() string           // a hash of the data, for the fingerprint
+}
+
+func (r *runner) run(ctx context.Context) (Report, error) {
 	start := time.Now()
+	stage, task, cfg, sess := r.stage, r.task, r.cfg, r.sess
 	rep := Report{ValLoss: math.NaN()}
 	fail := func(format string, a ...any) (Report, error) {
 		return rep, fmt.Errorf("train %s: %s", stage, fmt.Sprintf(format, a...))
@@ -108,7 +205,7 @@ func Fit(ctx context.Context, stage string, task Task, trainSet, valSet *Set, cf
 	if err := cfg.Validate(); err != nil {
 		return fail("%v", err)
 	}
-	if err := checkSets(trainSet, valSet, cfg.Patch); err != nil {
+	if err := r.check(); err != nil {
 		return fail("%v", err)
 	}
 	m := task.Module()
@@ -123,20 +220,13 @@ func Fit(ctx context.Context, stage string, task Task, trainSet, valSet *Set, cf
 		return fail("the module has no trainable parameters")
 	}
 	opt := newOptimizer(cfg, params)
-	steps := cfg.StepsPerEpoch
-	if steps == 0 {
-		crops := 0
-		for i := range trainSet.Len() {
-			crops += trainSet.tileCount(i, cfg.Patch)
-		}
-		steps = (crops + cfg.BatchSize - 1) / cfg.BatchSize
-	}
+	steps := r.stepsPerEpoch()
 	stream := stageStream(stage)
 	st := runState{bestVal: math.Inf(1)}
 	ckPath := ""
-	var fp map[string]string // hashes every pixel: only when checkpointing
+	var fp map[string]string // hashes all the data: only when checkpointing
 	if sess.CheckpointDir != "" {
-		fp = fingerprint(stage, task, trainSet, valSet, cfg)
+		fp = fingerprint(stage, task, r.data(), cfg)
 		if err := os.MkdirAll(sess.CheckpointDir, 0o755); err != nil {
 			return fail("checkpoint directory: %v", err)
 		}
@@ -147,7 +237,7 @@ func Fit(ctx context.Context, stage string, task Task, trainSet, valSet *Set, cf
 				return fail("%v", err)
 			}
 			if found && st.finished {
-				rep = st.report(valSet != nil)
+				rep = st.report(r.hasVal)
 				rep.Stopped = "resumed-finished"
 				rep.Seconds = time.Since(start).Seconds()
 				return rep, nil
@@ -155,22 +245,20 @@ func Fit(ctx context.Context, stage string, task Task, trainSet, valSet *Set, cf
 		}
 	}
 
-	var batch Batch
 	trained := 0
 	for epoch := st.epoch + 1; epoch <= cfg.Epochs; epoch++ {
 		m.Train(true)
 		rng := rand.New(rand.NewPCG(cfg.Seed, (stream^epochStream)+uint64(epoch)*0x9e3779b97f4a7c15))
-		order := shuffler{rng: rng, n: trainSet.Len()}
+		step := r.epoch(rng)
 		var sum float64
 		for s := range steps {
 			if err := ctx.Err(); err != nil {
-				rep = st.report(valSet != nil)
+				rep = st.report(r.hasVal)
 				return rep, err
 			}
-			trainSet.Crops(rng, order.next(cfg.BatchSize), cfg.Patch, cfg.Augment, &batch)
 			opt.SetLR(learningRate(cfg, epoch, st.step, steps))
 			nn.ZeroGrad(m.Params())
-			loss := task.Loss(&batch, rng)
+			loss := step()
 			l := float64(loss.Item())
 			if math.IsNaN(l) || math.IsInf(l, 0) {
 				return fail("epoch %d step %d: training loss is %v (try a lower train.lr)", epoch, s+1, l)
@@ -187,8 +275,8 @@ func Fit(ctx context.Context, stage string, task Task, trainSet, valSet *Set, cf
 			}
 		}
 		ep := Epoch{Stage: stage, Epoch: epoch, Epochs: cfg.Epochs, Loss: sum / float64(steps), ValLoss: math.NaN(), LR: opt.LR()}
-		if valSet != nil {
-			v, err := valLoss(task, valSet, cfg, stream, &batch)
+		if r.hasVal {
+			v, err := r.val()
 			if err != nil {
 				return fail("epoch %d: %v", epoch, err)
 			}
@@ -198,7 +286,7 @@ func Fit(ctx context.Context, stage string, task Task, trainSet, valSet *Set, cf
 		st.epoch = epoch
 		stop := epoch == cfg.Epochs
 		st.stopped = "epochs"
-		if valSet == nil {
+		if !r.hasVal {
 			st.bestEpoch = epoch
 		} else if ep.ValLoss < st.bestVal {
 			st.bestVal, st.bestEpoch, st.bad = ep.ValLoss, epoch, 0
@@ -235,7 +323,7 @@ func Fit(ctx context.Context, stage string, task Task, trainSet, valSet *Set, cf
 			break
 		}
 	}
-	rep = st.report(valSet != nil)
+	rep = st.report(r.hasVal)
 	rep.Stopped = st.stopped
 	rep.Seconds = time.Since(start).Seconds()
 	if trained > 0 {
@@ -286,12 +374,12 @@ func newOptimizer(cfg Config, params []*nn.Param) optim.Optimizer {
 }
 
 // learningRate is the scheduled rate of global step (0-based) in epoch
-// (1-based): cosine anneals per step over the whole run, step decays per
-// epoch.
+// (1-based): cosine anneals per step over the whole run (to MinLR), step
+// decays per epoch.
 func learningRate(cfg Config, epoch, step, stepsPerEpoch int) float64 {
 	switch cfg.Schedule {
 	case "cosine":
-		return optim.Cosine{Base: cfg.LR, Total: cfg.Epochs * stepsPerEpoch}.LR(step)
+		return optim.Cosine{Base: cfg.LR, Min: cfg.MinLR, Total: cfg.Epochs * stepsPerEpoch}.LR(step)
 	case "step":
 		every := cfg.StepEpochs
 		if every == 0 {
@@ -381,7 +469,7 @@ type weights struct {
 	task  []safetensors.Tensor
 }
 
-func snapshot(task Task) *weights {
+func snapshot(task trainee) *weights {
 	w := &weights{state: nn.StateTensors(task.Module())} // StateTensors copies the values
 	if s, ok := task.(Stateful); ok {
 		for _, t := range s.TrainState() {
@@ -392,7 +480,7 @@ func snapshot(task Task) *weights {
 	return w
 }
 
-func (w *weights) restore(task Task) error {
+func (w *weights) restore(task trainee) error {
 	f := &safetensors.File{Tensors: map[string]safetensors.Tensor{}}
 	for _, t := range w.state {
 		f.Tensors[t.Name] = t
@@ -447,7 +535,7 @@ func (st *runState) report(hasVal bool) Report {
 // epoch).
 const ckFormat = "vigil-train/1"
 
-func (st *runState) save(path string, fp map[string]string, task Task, opt optim.Optimizer, seed uint64) error {
+func (st *runState) save(path string, fp map[string]string, task trainee, opt optim.Optimizer, seed uint64) error {
 	meta := map[string]string{"train_format": ckFormat}
 	for k, v := range fp {
 		meta[k] = v
@@ -486,7 +574,7 @@ func (st *runState) save(path string, fp map[string]string, task Task, opt optim
 // checkpoint at path, after checking it was written by the same stage,
 // config, model and data. A missing file is not an error (found false):
 // the stage starts from scratch.
-func (st *runState) load(path string, fp map[string]string, epochs int, task Task, opt optim.Optimizer) (found bool, err error) {
+func (st *runState) load(path string, fp map[string]string, epochs int, task trainee, opt optim.Optimizer) (found bool, err error) {
 	f, err := safetensors.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
@@ -583,49 +671,80 @@ func (st *runState) load(path string, fp map[string]string, epochs int, task Tas
 
 // fingerprint describes what a checkpoint must match to be resumed: the
 // stage, the training config, the model's tensor names and shapes, the
-// task's own fingerprint and a hash of the training and validation data.
-func fingerprint(stage string, task Task, trainSet, valSet *Set, cfg Config) map[string]string {
+// task's own fingerprint and data, a hash of what it trains on.
+func fingerprint(stage string, task trainee, data string, cfg Config) map[string]string {
 	c, _ := json.Marshal(cfg) // a struct of numbers, strings and bools: cannot fail
 	var model []string
 	for _, t := range nn.StateTensors(task.Module()) {
 		model = append(model, fmt.Sprintf("%s%v", t.Name, t.Shape))
 	}
-	fp := map[string]string{"stage": stage, "config": string(c), "model": strings.Join(model, ";"),
-		"data": dataHash(trainSet, valSet)}
+	fp := map[string]string{"stage": stage, "config": string(c), "model": strings.Join(model, ";"), "data": data}
 	if f, ok := task.(Fingerprinter); ok {
 		fp["task"] = f.Fingerprint()
 	}
 	return fp
 }
 
-func dataHash(sets ...*Set) string {
-	h := sha256.New()
-	var b [8]byte
-	put := func(v int) {
-		binary.LittleEndian.PutUint64(b[:], uint64(v))
-		h.Write(b[:])
+// hasher hashes sizes and float32 values in a fixed byte order.
+type hasher struct {
+	h hash.Hash
+	b [8]byte
+}
+
+func newHasher() *hasher { return &hasher{h: sha256.New()} }
+
+func (h *hasher) int(v int) {
+	binary.LittleEndian.PutUint64(h.b[:], uint64(v))
+	h.h.Write(h.b[:])
+}
+
+func (h *hasher) floats(v []float32) {
+	buf := make([]byte, 4*len(v))
+	for j, x := range v {
+		binary.LittleEndian.PutUint32(buf[4*j:], math.Float32bits(x))
 	}
+	h.h.Write(buf)
+}
+
+func (h *hasher) sum() string { return hex.EncodeToString(h.h.Sum(nil)) }
+
+func dataHash(sets ...*Set) string {
+	h := newHasher()
 	for _, s := range sets {
 		if s == nil {
-			put(-1)
+			h.int(-1)
 			continue
 		}
-		put(s.Len())
+		h.int(s.Len())
 		for i, m := range s.imgs {
-			put(m.C)
-			put(m.H)
-			put(m.W)
+			h.int(m.C)
+			h.int(m.H)
+			h.int(m.W)
 			if s.labels != nil {
-				put(s.labels[i])
+				h.int(s.labels[i])
 			}
-			buf := make([]byte, 4*len(m.Pix))
-			for j, v := range m.Pix {
-				binary.LittleEndian.PutUint32(buf[4*j:], math.Float32bits(v))
-			}
-			h.Write(buf)
+			h.floats(m.Pix)
 		}
 	}
-	return hex.EncodeToString(h.Sum(nil))
+	return h.sum()
+}
+
+// tensorHash hashes a StepTask's data: every tensor's shape and values.
+func tensorHash(ts []*tensor.Tensor) string {
+	h := newHasher()
+	h.int(len(ts))
+	for _, t := range ts {
+		if t == nil {
+			h.int(-1)
+			continue
+		}
+		h.int(len(t.Shape))
+		for _, d := range t.Shape {
+			h.int(d)
+		}
+		h.floats(t.Data)
+	}
+	return h.sum()
 }
 
 // compareFingerprint names the first thing that differs between a
@@ -656,7 +775,7 @@ func compareFingerprint(meta, fp map[string]string) error {
 		return fmt.Errorf("written with method settings %q, this run has %q", meta["task"], fp["task"])
 	}
 	if meta["data"] != fp["data"] {
-		return errors.New("written for other training or validation images")
+		return errors.New("written for other training or validation data")
 	}
 	return nil
 }

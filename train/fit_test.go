@@ -356,8 +356,8 @@ func TestResumeRefusesMismatch(t *testing.T) {
 		{"a", newRecon(1, 4), tr, va, other, "written with train.lr = 0.01, this run has 0.02", false},
 		{"a", newRecon(1, 4), tr, va, aug, "train.augment.noise = 0, this run has 0.1", false},
 		{"a", newRecon(1, 5), tr, va, cfg, "written for another model: tensor 0 is 0.weight[4 1 3 3] there, 0.weight[5 1 3 3] here", false},
-		{"a", newRecon(1, 4), otherTrain, otherVal, cfg, "other training or validation images", false},
-		{"a", newRecon(1, 4), tr, nil, cfg, "other training or validation images", false},
+		{"a", newRecon(1, 4), otherTrain, otherVal, cfg, "other training or validation data", false},
+		{"a", newRecon(1, 4), tr, nil, cfg, "other training or validation data", false},
 		{"b 2/3", newRecon(1, 4), tr, va, cfg, `written for stage "a", not "b 2/3"`, false},
 	} {
 		task := c.task.(*reconTask)

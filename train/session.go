@@ -12,6 +12,11 @@
 //	trainSet, valSet := set.Split(cfg.Train.ValFraction, cfg.Train.Seed)
 //	rep, err := train.Fit(ctx, "ae", task, trainSet, valSet, cfg.Train, d.sess)
 //
+// A method whose batches are not crops of a Set (patch triplets from a
+// pool, crops with a frozen teacher's outputs as targets) hands FitSteps a
+// StepTask instead, which draws each batch itself from the generator it
+// is given; the schedule, checkpoints, resume and progress are the same.
+//
 // Determinism: every random choice of an epoch (shuffling, crop origins,
 // augmentations, and whatever the Task draws from the rng it is given)
 // comes from a generator seeded by (Config.Seed, stage, epoch), so the
