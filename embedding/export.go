@@ -131,19 +131,39 @@ func ExportSmoothAxes(b *onnx.Builder, grid string, ry, rx []float32, h, w, s in
 		return a
 	}
 	ay, ax := axis(ry, h, scale), axis(rx, w, 1)
-	axT := make([]float32, w*s)
-	for i := 0; i < s; i++ {
-		for j := 0; j < w; j++ {
-			axT[j*s+i] = ax[i*w+j]
-		}
-	}
 	b.Initializer(prefix+"/rows", []int{s, h}, ay)
-	b.Initializer(prefix+"/cols", []int{w, s}, axT)
+	b.Initializer(prefix+"/cols", []int{w, s}, TransposeMatrix(ax, s, w))
 	b.InitializerInt64(prefix+"/hw", []int{2}, []int64{int64(h), int64(w)})
 	b.Node("Reshape", prefix+"/grid", []string{grid, prefix + "/hw"}, []string{prefix + "/grid"})
 	b.Node("MatMul", prefix+"/up_rows", []string{prefix + "/rows", prefix + "/grid"}, []string{prefix + "/sy"})
 	b.Node("MatMul", prefix+"/up_cols", []string{prefix + "/sy", prefix + "/cols"}, []string{prefix + "/syx"})
 	return prefix + "/syx"
+}
+
+// ExportAxes writes, for x [1,c,H,W], the [1,c,h,w] result of ry · X ·
+// rxᵀ on every plane X, with ry (h×H) and rx (w×W) row-major per-axis
+// matrices such as a resize or a blur: the columns by a matrix product,
+// then the rows by one on the transposed planes. It returns the output
+// name; tensor names start with pre.
+func ExportAxes(b *onnx.Builder, x string, ry, rx []float32, H, W, h, w int, pre string) string {
+	b.Initializer(pre+"/cols", []int{W, w}, TransposeMatrix(rx, w, W))
+	b.Initializer(pre+"/rows", []int{H, h}, TransposeMatrix(ry, h, H))
+	b.Node("MatMul", pre+"/x", []string{x, pre + "/cols"}, []string{pre + "/x"})
+	b.Node("Transpose", pre+"/t", []string{pre + "/x"}, []string{pre + "/t"}, onnx.IntsAttr("perm", 0, 1, 3, 2))
+	b.Node("MatMul", pre+"/y", []string{pre + "/t", pre + "/rows"}, []string{pre + "/y"})
+	b.Node("Transpose", pre, []string{pre + "/y"}, []string{pre}, onnx.IntsAttr("perm", 0, 1, 3, 2))
+	return pre
+}
+
+// TransposeMatrix returns the c×r transpose of the row-major r×c matrix m.
+func TransposeMatrix(m []float32, r, c int) []float32 {
+	t := make([]float32, len(m))
+	for i := 0; i < r; i++ {
+		for j := 0; j < c; j++ {
+			t[j*r+i] = m[i*c+j]
+		}
+	}
+	return t
 }
 
 // ExportPatchGrid writes the p×p patches of x ([1,c,h,w]) at the origins

@@ -68,28 +68,9 @@ func (d *Detector) ExportONNX() (*onnx.Model, error) {
 	return om, nil
 }
 
-// exportResize writes imageio.Resize of x ([1,c,H,W]) to h×w: the width
-// by a matrix product, then the height by one on the transposed planes.
+// exportResize writes imageio.Resize of x ([1,c,H,W]) to h×w.
 func exportResize(b *onnx.Builder, x string, H, W, h, w int, pre string) string {
-	ry, rx := imageio.ResizeMatrix(H, h), imageio.ResizeMatrix(W, w)
-	b.Initializer(pre+"/rs_cols", []int{W, w}, transpose(rx, w, W))
-	b.Initializer(pre+"/rs_rows", []int{H, h}, transpose(ry, h, H))
-	b.Node("MatMul", pre+"/rs_x", []string{x, pre + "/rs_cols"}, []string{pre + "/rs_x"})
-	b.Node("Transpose", pre+"/rs_t", []string{pre + "/rs_x"}, []string{pre + "/rs_t"}, onnx.IntsAttr("perm", 0, 1, 3, 2))
-	b.Node("MatMul", pre+"/rs_y", []string{pre + "/rs_t", pre + "/rs_rows"}, []string{pre + "/rs_y"})
-	b.Node("Transpose", pre+"/rs", []string{pre + "/rs_y"}, []string{pre + "/rs"}, onnx.IntsAttr("perm", 0, 1, 3, 2))
-	return pre + "/rs"
-}
-
-// transpose returns the c×r transpose of the r×c matrix m.
-func transpose(m []float32, r, c int) []float32 {
-	t := make([]float32, len(m))
-	for i := 0; i < r; i++ {
-		for j := 0; j < c; j++ {
-			t[j*r+i] = m[i*c+j]
-		}
-	}
-	return t
+	return embedding.ExportAxes(b, x, imageio.ResizeMatrix(H, h), imageio.ResizeMatrix(W, w), H, W, h, w, pre+"/rs")
 }
 
 // exportResidualMap writes residualMap for x ([1,c,h,w]) with PCA p and
@@ -105,7 +86,7 @@ func exportResidualMap(b *onnx.Builder, x string, p *stats.PCA, c, h, w, ps, str
 	grid := embedding.ExportPatchGrid(b, x, c, h, w, ps, ys, xs, bias, pre) // [1,D,nx,ny]
 	// Residual (x − μ) − Uᵀ U (x − μ), squared.
 	b.Initializer(pre+"/U", []int{K, D, 1, 1}, p.Components)
-	b.Initializer(pre+"/Ut", []int{D, K, 1, 1}, transpose(p.Components, K, D))
+	b.Initializer(pre+"/Ut", []int{D, K, 1, 1}, embedding.TransposeMatrix(p.Components, K, D))
 	b.Node("Conv", pre+"/code", []string{grid, pre + "/U"}, []string{pre + "/code"}, onnx.IntsAttr("kernel_shape", 1, 1))
 	b.Node("Conv", pre+"/recon", []string{pre + "/code", pre + "/Ut"}, []string{pre + "/recon"}, onnx.IntsAttr("kernel_shape", 1, 1))
 	b.Node("Sub", pre+"/res", []string{grid, pre + "/recon"}, []string{pre + "/res"})
