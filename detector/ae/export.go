@@ -5,6 +5,7 @@ import (
 
 	"github.com/vigil-ad/vigil/detector"
 	"github.com/vigil-ad/vigil/embedding"
+	"github.com/vigil-ad/vigil/imageio"
 	"github.com/vigil-ad/vigil/nn"
 	"github.com/vigil-ad/vigil/onnx"
 )
@@ -16,11 +17,12 @@ var _ detector.Exporter = (*Detector)(nil)
 // channels, mirrored (Pad, mode reflect) by Margin on every side and
 // further on the bottom and right to a multiple of the stride, as Padded
 // does; the autoencoder (arch.FCAE.ExportONNX); the map of the loss's
-// criteria, each weighted: l2, the squared residual averaged over
-// channels, and msgms (nn.ExportMSGMSMap); and the crop back to the image
+// criteria, each weighted: l2, the squared residual (blurred per plane
+// first when blur is set) averaged over channels, and msgms
+// (nn.ExportMSGMSMap); and the crop back to the image
 // and the Gaussian smoothing as one matrix product per axis. The image
 // score is the map's maximum. Refused by name: score topk, the criteria
-// ssim, msssim and cwssim, blur with an l2 term, native-size models (size
+// ssim, msssim and cwssim, native-size models (size
 // 0), and sizes too small for the mirrored margin (ONNX reflect padding
 // must be narrower than the image).
 func (d *Detector) ExportONNX() (*onnx.Model, error) {
@@ -36,8 +38,6 @@ func (d *Detector) ExportONNX() (*onnx.Model, error) {
 		switch {
 		case t.name != "l2" && t.name != "msgms":
 			return nil, fmt.Errorf("ae export: loss %q: criterion %s is not exportable (l2 and msgms are)", cfg.Loss, t.name)
-		case t.name == "l2" && cfg.Blur != 0:
-			return nil, fmt.Errorf("ae export: blur %g is not exportable (blur 0 is)", cfg.Blur)
 		}
 	}
 	_, recon, err := d.net.ExportONNX(b, padded, "ae/")
@@ -50,8 +50,19 @@ func (d *Detector) ExportONNX() (*onnx.Model, error) {
 		pre := fmt.Sprintf("ae/term%d_%s", i, t.name)
 		var m string // [1,1,P,P]: the criterion's channel mean
 		if t.name == "l2" {
-			b.Node("Sub", pre+"/residual", []string{recon, padded}, []string{pre + "/residual"})
-			b.Node("Mul", pre+"/residual2", []string{pre + "/residual", pre + "/residual"}, []string{pre + "/residual2"})
+			res := pre + "/residual"
+			b.Node("Sub", res, []string{recon, padded}, []string{res})
+			if cfg.Blur > 0 {
+				// blurredSquaredResidual: each plane's residual smoothed
+				// (GaussianSmooth as a matrix per axis) before squaring.
+				g := imageio.GaussianMatrix(P, cfg.Blur)
+				g32 := make([]float32, len(g))
+				for i, v := range g {
+					g32[i] = float32(v)
+				}
+				res = embedding.ExportAxes(b, res, g32, g32, P, P, P, P, pre+"/blur")
+			}
+			b.Node("Mul", pre+"/residual2", []string{res, res}, []string{pre + "/residual2"})
 			b.Node("ReduceMean", pre+"/map", []string{pre + "/residual2"}, []string{pre + "/map"}, onnx.IntsAttr("axes", 1), onnx.IntAttr("keepdims", 1))
 			m = pre + "/map"
 		} else {
