@@ -16,15 +16,14 @@ var _ detector.Exporter = (*Detector)(nil)
 // for the Size×Size working image: the input converted to the model's
 // channels, mirrored (Pad, mode reflect) by Margin on every side and
 // further on the bottom and right to a multiple of the stride, as Padded
-// does; the autoencoder (arch.FCAE.ExportONNX); the map of the loss's
-// criteria, each weighted: l2, the squared residual (blurred per plane
-// first when blur is set) averaged over channels, and msgms
-// (nn.ExportMSGMSMap); and the crop back to the image
-// and the Gaussian smoothing as one matrix product per axis. The image
-// score is the map's maximum. Refused by name: score topk, the criteria
-// ssim, msssim and cwssim, native-size models (size
-// 0), and sizes too small for the mirrored margin (ONNX reflect padding
-// must be narrower than the image).
+// does; the autoencoder (arch.FCAE.ExportONNX); the weighted sum of the
+// loss's criteria, each averaged over channels: l2, the squared residual
+// (blurred per plane first when blur is set), ssim (nn.ExportSSIMMap) and
+// msgms (nn.ExportMSGMSMap); and the crop back to the image and the
+// Gaussian smoothing as one matrix product per axis. The image score is
+// the map's maximum. Refused by name: score topk, the criteria msssim and
+// cwssim, native-size models (size 0), and sizes too small for the
+// mirrored margin (ONNX reflect padding must be narrower than the image).
 func (d *Detector) ExportONNX() (*onnx.Model, error) {
 	b, padded, err := d.ExportPadded("vigil-ae")
 	if err != nil {
@@ -36,8 +35,8 @@ func (d *Detector) ExportONNX() (*onnx.Model, error) {
 	}
 	for _, t := range d.loss {
 		switch {
-		case t.name != "l2" && t.name != "msgms":
-			return nil, fmt.Errorf("ae export: loss %q: criterion %s is not exportable (l2 and msgms are)", cfg.Loss, t.name)
+		case t.name != "l2" && t.name != "msgms" && t.name != "ssim":
+			return nil, fmt.Errorf("ae export: loss %q: criterion %s is not exportable (l2, ssim and msgms are)", cfg.Loss, t.name)
 		}
 	}
 	_, recon, err := d.net.ExportONNX(b, padded, "ae/")
@@ -65,6 +64,8 @@ func (d *Detector) ExportONNX() (*onnx.Model, error) {
 			b.Node("Mul", pre+"/residual2", []string{res, res}, []string{pre + "/residual2"})
 			b.Node("ReduceMean", pre+"/map", []string{pre + "/residual2"}, []string{pre + "/map"}, onnx.IntsAttr("axes", 1), onnx.IntAttr("keepdims", 1))
 			m = pre + "/map"
+		} else if t.name == "ssim" {
+			m = nn.ExportSSIMMap(b, recon, padded, cfg.Channels, P, P, pre)
 		} else {
 			m = nn.ExportMSGMSMap(b, padded, recon, 1, 1, cfg.Channels, P, P, pre)
 		}
