@@ -51,7 +51,7 @@ type Config struct {
 	TeacherData  string  `json:"teacher_data,omitempty" help:"folder of extra unlabelled images (walked recursively) the teacher trains on besides the training images; never test images"`
 	TeacherLoad  string  `json:"teacher_load,omitempty" help:"teacher file (written with teacher_save) to use instead of pre-training one; it must hold every patch size with this dim and width"`
 	TeacherSave  string  `json:"teacher_save,omitempty" help:"write the pre-trained teachers to this file, reusable with teacher_load"`
-	TeacherSteps int     `json:"teacher_steps" help:"teacher optimiser steps per receptive field"`
+	TeacherSteps int     `json:"teacher_steps" help:"teacher optimiser steps per receptive field, in 10 epochs of the training pipeline (rounded up to a multiple of 10)"`
 	TeacherBatch int     `json:"teacher_batch" help:"patch triplets per teacher step"`
 	TeacherPool  int     `json:"teacher_pool" help:"patches drawn once for teacher training (their backbone features computed once)"`
 	TeacherLR    float64 `json:"teacher_lr" help:"teacher learning rate (Adam)"`
@@ -59,7 +59,7 @@ type Config struct {
 	Margin       float64 `json:"margin" help:"triplet loss margin"`
 	Compact      float64 `json:"compact" help:"distill: weight of the compactness loss (squared correlations between descriptor dimensions)"`
 	Shift        int     `json:"shift" help:"triplet positives: largest translation in pixels (with luminance change and noise)"`
-	StudentSteps int     `json:"student_steps" help:"student optimiser steps per receptive field (the M students train together on the same crops)"`
+	StudentSteps int     `json:"student_steps" help:"student optimiser steps per receptive field (the M students train together on the same crops), in 10 epochs of the training pipeline (rounded up to a multiple of 10)"`
 	StudentBatch int     `json:"student_batch" help:"crops per student step"`
 	StudentCrop  int     `json:"student_crop" help:"side of the descriptor grid each student training crop yields"`
 	StudentLR    float64 `json:"student_lr" help:"student learning rate (Adam)"`

@@ -3,8 +3,11 @@ package students
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -195,6 +198,132 @@ func TestResumeAndProgress(t *testing.T) {
 	}
 	_ = start
 	var _ detector.Trainer = a
+}
+
+// TestInterruptedResume: a fit interrupted in the teacher stage or in
+// the students stage and resumed from its checkpoints gives the model of
+// an uninterrupted fit, bit for bit; a resume under another student_lr
+// is refused, naming it.
+func TestInterruptedResume(t *testing.T) {
+	cfg := `{"teacher":"triplet","patch_sizes":[17],` + strings.NewReplacer(`"size":64`, `"size":32`,
+		`"teacher_steps":40`, `"teacher_steps":10`, `"student_steps":80`, `"student_steps":10`).Replace(tiny) + `}`
+	var imgs []*imageio.Image
+	for i := 0; i < 6; i++ {
+		imgs = append(imgs, detectortest.Texture(uint64(i), 32, 32))
+	}
+	fit := func(cfg string, sess train.Session, ctx context.Context) (*Detector, error) {
+		d, err := New(json.RawMessage(cfg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.SetTrainSession(sess)
+		return d, d.Fit(ctx, imgs)
+	}
+	scores := func(d *Detector) []float64 {
+		rs, err := d.Score(context.Background(), imgs[:3])
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []float64
+		for _, r := range rs {
+			out = append(out, r.Score)
+		}
+		return out
+	}
+	straight, err := fit(cfg, train.Session{}, context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := scores(straight)
+	for _, stop := range []string{"teacher-p17", "students-p17"} {
+		dir := t.TempDir()
+		ctx, cancel := context.WithCancel(context.Background())
+		_, err := fit(cfg, train.Session{CheckpointDir: dir, Progress: func(e train.Epoch) {
+			if e.Stage == stop && e.Epoch == 4 {
+				cancel()
+			}
+		}}, ctx)
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("interrupted in %s: %v", stop, err)
+		}
+		other := strings.Replace(cfg, `"student_lr":0.003`, `"student_lr":0.002`, 1)
+		if stop == "students-p17" {
+			_, err := fit(other, train.Session{CheckpointDir: dir, Resume: true}, context.Background())
+			if err == nil || !strings.Contains(err.Error(), "train.lr = 0.003, this run has 0.002") || !strings.Contains(err.Error(), "train.lr is student_lr") {
+				t.Fatalf("resume under another student_lr: %v", err)
+			}
+		}
+		var trained []string
+		resumed, err := fit(cfg, train.Session{CheckpointDir: dir, Resume: true, Progress: func(e train.Epoch) {
+			trained = append(trained, fmt.Sprintf("%s/%d", e.Stage, e.Epoch))
+		}}, context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if first := fmt.Sprintf("%s/5", stop); len(trained) == 0 || trained[0] != first {
+			t.Fatalf("interrupted in %s: resumed epochs %v, want from %s", stop, trained, first)
+		}
+		if got := scores(resumed); !slices.Equal(got, want) {
+			t.Fatalf("interrupted in %s: resumed scores %v, uninterrupted %v", stop, got, want)
+		}
+	}
+}
+
+// TestRestoreConfigFromBefore: a model whose config JSON was written
+// before the students trained through train.FitSteps (this literal, with
+// every key the config then had) still restores and scores as the fitted
+// model; the config keys are unchanged.
+func TestRestoreConfigFromBefore(t *testing.T) {
+	const old = `{"backbone":"mobilenet_v2","size":32,"crop":0,"aspect":"stretch","patch_sizes":[17],"students":3,"dim":8,"width":0.06,` +
+		`"teacher":"triplet","teacher_steps":40,"teacher_batch":8,"teacher_pool":256,"teacher_lr":0.003,"distill_size":64,"margin":1,` +
+		`"compact":1,"shift":2,"student_steps":80,"student_batch":2,"student_crop":16,"student_lr":0.003,"val_fraction":0.2,"score":"ev",` +
+		`"sigma":1,"seed":4,"batch":4}`
+	d, err := New(json.RawMessage(strings.NewReplacer(`"teacher_steps":40`, `"teacher_steps":2`, `"student_steps":80`, `"student_steps":2`).Replace(old)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var imgs []*imageio.Image
+	for i := 0; i < 4; i++ {
+		imgs = append(imgs, detectortest.Texture(uint64(i), 32, 32))
+	}
+	if err := d.Fit(context.Background(), imgs); err != nil {
+		t.Fatal(err)
+	}
+	ts := map[string]safetensors.Tensor{}
+	for _, x := range d.Tensors() {
+		ts[x.Name] = x
+	}
+	r := new(Detector)
+	if err := r.Restore(json.RawMessage(old), ts); err != nil {
+		t.Fatalf("restoring a config from before: %v", err)
+	}
+	a, err := d.Score(context.Background(), imgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := r.Score(context.Background(), imgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range a {
+		if a[i].Score != b[i].Score {
+			t.Fatalf("image %d: restored %v, fitted %v", i, b[i].Score, a[i].Score)
+		}
+	}
+	keys := func(raw []byte) []string {
+		var m map[string]any
+		if err := json.Unmarshal(raw, &m); err != nil {
+			t.Fatal(err)
+		}
+		return slices.Sorted(maps.Keys(m))
+	}
+	now, err := json.Marshal(r.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := keys(now), keys([]byte(old)); !slices.Equal(got, want) {
+		t.Fatalf("config keys now %v, before %v", got, want)
+	}
 }
 
 // TestTeacherFile: teachers saved by one fit and loaded by another give

@@ -4,17 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"math"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
-	"time"
 
 	"github.com/vigil-ad/vigil/arch"
 	"github.com/vigil-ad/vigil/imageio"
 	"github.com/vigil-ad/vigil/nn"
-	"github.com/vigil-ad/vigil/optim"
 	"github.com/vigil-ad/vigil/tensor"
 	"github.com/vigil-ad/vigil/train"
 )
@@ -36,70 +31,27 @@ func crop(x *tensor.Tensor, i, y0, x0, ch, cw int, dst []float32) {
 	}
 }
 
-// loop runs steps optimiser steps of step (which returns the loss) on m
-// with Adam and a cosine schedule, in ten chunks reported as epochs to
-// the train session; with a checkpoint folder every chunk ends with an
-// atomic checkpoint from which Resume continues bit-exactly.
-func (d *Detector) loop(ctx context.Context, stage string, m nn.Module, lr float64, steps int, seed uint64, step func(rng *rand.Rand) (*nn.Var, error)) error {
-	opt := optim.NewAdam(m.Params(), lr, 0)
-	sched := optim.Cosine{Base: lr, Min: lr / 20, Total: steps}
-	pcg := rand.NewPCG(seed, 0x7ea)
-	rng := rand.New(pcg)
-	ck := &optim.Checkpoint{Seed: seed, RNG: pcg}
-	path := ""
-	if d.sess.CheckpointDir != "" {
-		path = filepath.Join(d.sess.CheckpointDir, "students-"+stage+".safetensors")
-		if d.sess.Resume {
-			err := optim.LoadCheckpoint(path, m, opt, ck)
-			if err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return fmt.Errorf("students: %s: %w", stage, err)
-			}
-		}
+// stageConfig maps a stage's settings onto the shared training pipeline
+// (train.FitSteps): Adam, a cosine schedule from lr down to lr/20, and
+// the steps in ten epochs (fewer when there are fewer than ten steps), so
+// that progress and checkpoints come every tenth of the stage; the step
+// count is rounded up to a multiple of the epochs.
+func stageConfig(steps, batch int, lr float64, seed uint64) train.Config {
+	epochs := min(10, steps)
+	return train.Config{
+		Epochs: epochs, StepsPerEpoch: (steps + epochs - 1) / epochs, BatchSize: batch,
+		LR: lr, MinLR: lr / 20, Schedule: "cosine", Gamma: 1, Optimizer: "adam", Seed: seed,
 	}
-	const chunks = 10
-	start := time.Now()
-	first := ck.Step
-	for ck.Step < steps {
-		if err := ctx.Err(); err != nil {
+}
+
+// fitStage runs one stage through train.FitSteps; keys says which
+// students keys the train.* keys of an error stand for.
+func (d *Detector) fitStage(ctx context.Context, stage string, task train.StepTask, cfg train.Config, keys string) error {
+	if _, err := train.FitSteps(ctx, stage, task, cfg, d.sess); err != nil {
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 			return err
 		}
-		end := min(steps, (ck.Epoch+1)*steps/chunks)
-		var sum float64
-		n := 0
-		for ; ck.Step < end; ck.Step++ {
-			optim.Apply(opt, sched, ck.Step)
-			opt.ZeroGrad()
-			loss, err := step(rng)
-			if err != nil {
-				return err
-			}
-			l := float64(loss.Item())
-			if math.IsNaN(l) || math.IsInf(l, 0) {
-				return fmt.Errorf("students: %s: loss is %v at step %d (lower the learning rate)", stage, l, ck.Step)
-			}
-			nn.Backward(loss)
-			opt.Step()
-			sum += l
-			n++
-		}
-		ck.Epoch++
-		if path != "" {
-			if err := os.MkdirAll(d.sess.CheckpointDir, 0o755); err != nil {
-				return err
-			}
-			if err := optim.SaveCheckpoint(path, m, opt, ck); err != nil {
-				return fmt.Errorf("students: %s: %w", stage, err)
-			}
-		}
-		if d.sess.Progress != nil {
-			el := time.Since(start)
-			var eta time.Duration
-			if done := ck.Step - first; done > 0 {
-				eta = time.Duration(float64(el) / float64(done) * float64(steps-ck.Step))
-			}
-			d.sess.Progress(train.Epoch{Stage: stage, Epoch: ck.Epoch, Epochs: chunks, Loss: sum / float64(max(n, 1)),
-				ValLoss: math.NaN(), LR: opt.LR(), Elapsed: el, ETA: eta})
-		}
+		return fmt.Errorf("students: %w (here train.lr is %s_lr, train.batch_size %s_batch, train.steps_per_epoch a tenth of %s_steps)", err, keys, keys, keys)
 	}
 	return nil
 }
@@ -157,55 +109,78 @@ func newPatchPool(rng *rand.Rand, n, images, h, w int) patchPool {
 func (d *Detector) trainTeacher(ctx context.Context, sc *scale, x *tensor.Tensor, seed uint64) error {
 	c := d.cfg
 	n, _, h, w := x.Dims4("students")
-	p, half := sc.p, (sc.p-1)/2
-	pool := newPatchPool(rand.New(rand.NewPCG(seed, 0x9001)), c.TeacherPool, n, h, w)
-	tm := &teacherModule{net: sc.teacher}
-	var targets *tensor.Tensor
+	t := &teacherTask{c: c, x: x, p: sc.p, tm: &teacherModule{net: sc.teacher},
+		pool: newPatchPool(rand.New(rand.NewPCG(seed, 0x9001)), c.TeacherPool, n, h, w)}
 	if c.Teacher == "distill" {
 		var err error
-		if targets, err = d.distillTargets(x, pool, p); err != nil {
+		if t.targets, err = d.distillTargets(x, t.pool, sc.p); err != nil {
 			return err
 		}
-		tm.dec = nn.NewLinear(c.Dim, targets.Shape[1], true, nn.NewRNG(seed^0xdec))
+		t.tm.dec = nn.NewLinear(c.Dim, t.targets.Shape[1], true, nn.NewRNG(seed^0xdec))
 	}
-	B, sz := c.TeacherBatch, 3*p*p
-	return d.loop(ctx, fmt.Sprintf("teacher-p%d", p), tm, c.TeacherLR, c.TeacherSteps, seed, func(rng *rand.Rand) (*nn.Var, error) {
-		trip := tensor.New(3*B, 3, p, p) // anchors, positives, negatives
-		idx := make([]int, B)
-		for b := range B {
-			k := rng.IntN(len(pool.img))
-			idx[b] = k
-			i, cy, cx := pool.img[k], pool.cy[k], pool.cx[k]
-			crop(x, i, cy-half, cx-half, p, p, trip.Data[b*sz:(b+1)*sz])
-			dy, dx := rng.IntN(2*c.Shift+1)-c.Shift, rng.IntN(2*c.Shift+1)-c.Shift
-			pos := trip.Data[(B+b)*sz : (B+b+1)*sz]
-			crop(x, i, cy-half+dy, cx-half+dx, p, p, pos)
-			gain, bias := float32(1+0.2*(rng.Float64()-0.5)), float32(0.4*(rng.Float64()-0.5))
-			for j, v := range pos {
-				pos[j] = v*gain + bias + float32(0.1*rng.NormFloat64())
-			}
-			ni := i
-			if n > 1 {
-				ni = (i + 1 + rng.IntN(n-1)) % n
-			}
-			crop(x, ni, rng.IntN(h)-half, rng.IntN(w)-half, p, p, trip.Data[(2*B+b)*sz:(2*B+b+1)*sz])
+	return d.fitStage(ctx, fmt.Sprintf("teacher-p%d", sc.p), t, stageConfig(c.TeacherSteps, c.TeacherBatch, c.TeacherLR, seed), "teacher")
+}
+
+// teacherTask is a teacher's pre-training: each step draws teacher_batch
+// triplets of patches around pool centres.
+type teacherTask struct {
+	c       Config
+	x       *tensor.Tensor // the images, [N,3,H,W]
+	p       int
+	tm      *teacherModule
+	pool    patchPool
+	targets *tensor.Tensor // distill: the backbone's standardised features of the pool patches [pool, D]; nil for triplet
+}
+
+func (t *teacherTask) Module() nn.Module { return t.tm }
+
+// Data is what the batches come from (the pool is drawn from the seed).
+func (t *teacherTask) Data() []*tensor.Tensor { return []*tensor.Tensor{t.x, t.targets} }
+
+// Fingerprint holds the settings that shape the batches and the loss.
+func (t *teacherTask) Fingerprint() string {
+	return fmt.Sprintf("teacher=%s teacher_pool=%d margin=%g compact=%g shift=%d", t.c.Teacher, t.c.TeacherPool, t.c.Margin, t.c.Compact, t.c.Shift)
+}
+
+func (t *teacherTask) StepLoss(rng *rand.Rand) *nn.Var {
+	c, x, p, pool := t.c, t.x, t.p, t.pool
+	n, _, h, w := x.Dims4("students")
+	half, B, sz := (p-1)/2, c.TeacherBatch, 3*p*p
+	trip := tensor.New(3*B, 3, p, p) // anchors, positives, negatives
+	idx := make([]int, B)
+	for b := range B {
+		k := rng.IntN(len(pool.img))
+		idx[b] = k
+		i, cy, cx := pool.img[k], pool.cy[k], pool.cx[k]
+		crop(x, i, cy-half, cx-half, p, p, trip.Data[b*sz:(b+1)*sz])
+		dy, dx := rng.IntN(2*c.Shift+1)-c.Shift, rng.IntN(2*c.Shift+1)-c.Shift
+		pos := trip.Data[(B+b)*sz : (B+b+1)*sz]
+		crop(x, i, cy-half+dy, cx-half+dx, p, p, pos)
+		gain, bias := float32(1+0.2*(rng.Float64()-0.5)), float32(0.4*(rng.Float64()-0.5))
+		for j, v := range pos {
+			pos[j] = v*gain + bias + float32(0.1*rng.NormFloat64())
 		}
-		desc := nn.Reshape(sc.teacher.Forward(nn.NewVar(trip)), 3*B, c.Dim)
-		a, ps, ng := rowsOf(desc, 0, B), rowsOf(desc, B, 2*B), rowsOf(desc, 2*B, 3*B)
-		loss := nn.TripletMarginLoss(a, ps, ng, float32(c.Margin))
-		if tm.dec != nil {
-			k := targets.Shape[1]
-			tgt := tensor.New(B, k)
-			for b, j := range idx {
-				copy(tgt.Data[b*k:(b+1)*k], targets.Data[j*k:(j+1)*k])
-			}
-			loss = nn.Add(loss, nn.MSELoss(tm.dec.Forward(a), nn.NewVar(tgt)))
-			if c.Compact > 0 {
-				loss = nn.Add(loss, nn.Scale(compactness(a), float32(c.Compact)))
-			}
+		ni := i
+		if n > 1 {
+			ni = (i + 1 + rng.IntN(n-1)) % n
 		}
-		return loss, nil
-	})
+		crop(x, ni, rng.IntN(h)-half, rng.IntN(w)-half, p, p, trip.Data[(2*B+b)*sz:(2*B+b+1)*sz])
+	}
+	desc := nn.Reshape(t.tm.net.Forward(nn.NewVar(trip)), 3*B, c.Dim)
+	a, ps, ng := rowsOf(desc, 0, B), rowsOf(desc, B, 2*B), rowsOf(desc, 2*B, 3*B)
+	loss := nn.TripletMarginLoss(a, ps, ng, float32(c.Margin))
+	if t.tm.dec != nil {
+		k := t.targets.Shape[1]
+		tgt := tensor.New(B, k)
+		for b, j := range idx {
+			copy(tgt.Data[b*k:(b+1)*k], t.targets.Data[j*k:(j+1)*k])
+		}
+		loss = nn.Add(loss, nn.MSELoss(t.tm.dec.Forward(a), nn.NewVar(tgt)))
+		if c.Compact > 0 {
+			loss = nn.Add(loss, nn.Scale(compactness(a), float32(c.Compact)))
+		}
+	}
+	return loss
 }
 
 // rowsOf returns rows lo..hi-1 of a matrix var, through a constant
@@ -314,37 +289,64 @@ func (d *Detector) distillTargets(x *tensor.Tensor, pool patchPool, p int) (*ten
 // a student_crop² grid (or a little more) of descriptors at once.
 func (d *Detector) trainStudents(ctx context.Context, sc *scale, x *tensor.Tensor, seed uint64) error {
 	c := d.cfg
+	_, _, h, w := x.Dims4("students")
+	t := &studentTask{sc: sc, x: x, k: min(c.StudentCrop, h, w), batch: c.StudentBatch}
+	return d.fitStage(ctx, fmt.Sprintf("students-p%d", sc.p), t, stageConfig(c.StudentSteps, c.StudentBatch, c.StudentLR, seed^0x5707), "student")
+}
+
+// studentTask trains the students of one receptive field: each step
+// draws student_batch crops, the frozen teacher's standardised dense
+// descriptors on them the targets.
+type studentTask struct {
+	sc    *scale
+	x     *tensor.Tensor // the training images, [N,3,H,W]
+	k     int            // side of a crop's descriptor grid
+	batch int
+}
+
+func (t *studentTask) Module() nn.Module { return ensemble(t.sc.students) }
+
+// Data is what the batches and their targets come from: the images, the
+// teacher's weights and its descriptor statistics.
+func (t *studentTask) Data() []*tensor.Tensor {
+	ts := []*tensor.Tensor{t.x, tensor.From(t.sc.tMean, len(t.sc.tMean)), tensor.From(t.sc.tStd, len(t.sc.tStd))}
+	for _, p := range t.sc.teacher.Params() {
+		ts = append(ts, p.Value)
+	}
+	return ts
+}
+
+// Fingerprint holds the crop size (student_crop, bounded by the images).
+func (t *studentTask) Fingerprint() string { return fmt.Sprintf("student_crop=%d", t.k) }
+
+func (t *studentTask) StepLoss(rng *rand.Rand) *nn.Var {
+	x, k, tn := t.x, t.k, t.sc.teacher
 	n, _, h, w := x.Dims4("students")
-	t := sc.teacher
-	k := min(c.StudentCrop, h, w)
-	side := t.DenseSize(k)
-	half := (t.P - 1) / 2
+	side := tn.DenseSize(k)
+	half := (tn.P - 1) / 2
 	// A crop's k×k output window starts at a uniform position in
 	// [1-k, H-1] clamped to [0, H-k], so that border locations (whose
 	// patches reach into the reflect padding) are trained on as often as
 	// interior ones.
-	at := func(rng *rand.Rand, n int) int { return min(max(rng.IntN(n+k-1)-k+1, 0), n-k) - half }
-	B, sz := c.StudentBatch, 3*side*side
-	ens := ensemble(sc.students)
-	return d.loop(ctx, fmt.Sprintf("students-p%d", t.P), ens, c.StudentLR, c.StudentSteps, seed^0x5707, func(rng *rand.Rand) (*nn.Var, error) {
-		in := tensor.New(B, 3, side, side)
-		for b := range B {
-			crop(x, rng.IntN(n), at(rng, h), at(rng, w), side, side, in.Data[b*sz:(b+1)*sz])
+	at := func(n int) int { return min(max(rng.IntN(n+k-1)-k+1, 0), n-k) - half }
+	sz := 3 * side * side
+	in := tensor.New(t.batch, 3, side, side)
+	for b := range t.batch {
+		crop(x, rng.IntN(n), at(h), at(w), side, side, in.Data[b*sz:(b+1)*sz])
+	}
+	var tgt *tensor.Tensor
+	nn.NoGrad(func() { tgt = tn.Dense(nn.NewVar(in)).Value })
+	standardise(tgt, t.sc.tMean, t.sc.tStd)
+	target := nn.NewVar(tgt)
+	xv := nn.NewVar(in)
+	var loss *nn.Var
+	for _, s := range t.sc.students {
+		l := nn.MSELoss(s.Dense(xv), target)
+		if loss == nil {
+			loss = l
+		} else {
+			loss = nn.Add(loss, l)
 		}
-		var tgt *tensor.Tensor
-		nn.NoGrad(func() { tgt = t.Dense(nn.NewVar(in)).Value })
-		standardise(tgt, sc.tMean, sc.tStd)
-		target := nn.NewVar(tgt)
-		xv := nn.NewVar(in)
-		var loss *nn.Var
-		for _, s := range ens {
-			l := nn.MSELoss(s.Dense(xv), target)
-			if loss == nil {
-				loss = l
-			} else {
-				loss = nn.Add(loss, l)
-			}
-		}
-		return loss, nil
-	})
+	}
+	return loss
 }
