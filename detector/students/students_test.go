@@ -269,21 +269,16 @@ func TestInterruptedResume(t *testing.T) {
 	}
 }
 
-// TestRestoreConfigFromBefore: a model whose config JSON was written
-// before the students trained through train.FitSteps (this literal, with
-// every key the config then had) still restores and scores as the fitted
-// model; the config keys are unchanged.
-func TestRestoreConfigFromBefore(t *testing.T) {
-	const old = `{"backbone":"mobilenet_v2","size":32,"crop":0,"aspect":"stretch","patch_sizes":[17],"students":3,"dim":8,"width":0.06,` +
-		`"teacher":"triplet","teacher_steps":40,"teacher_batch":8,"teacher_pool":256,"teacher_lr":0.003,"distill_size":64,"margin":1,` +
-		`"compact":1,"shift":2,"student_steps":80,"student_batch":2,"student_crop":16,"student_lr":0.003,"val_fraction":0.2,"score":"ev",` +
-		`"sigma":1,"seed":4,"batch":4}`
-	d, err := New(json.RawMessage(strings.NewReplacer(`"teacher_steps":40`, `"teacher_steps":2`, `"student_steps":80`, `"student_steps":2`).Replace(old)))
+// fitted fits cfg on n 32×32 textures and returns the detector, the
+// images and its tensors by name.
+func fitted(t *testing.T, cfg string, n int) (*Detector, []*imageio.Image, map[string]safetensors.Tensor) {
+	t.Helper()
+	d, err := New(json.RawMessage(cfg))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var imgs []*imageio.Image
-	for i := 0; i < 4; i++ {
+	for i := 0; i < n; i++ {
 		imgs = append(imgs, detectortest.Texture(uint64(i), 32, 32))
 	}
 	if err := d.Fit(context.Background(), imgs); err != nil {
@@ -293,6 +288,19 @@ func TestRestoreConfigFromBefore(t *testing.T) {
 	for _, x := range d.Tensors() {
 		ts[x.Name] = x
 	}
+	return d, imgs, ts
+}
+
+// TestRestoreConfigFromBefore: a model whose config JSON was written
+// before the students trained through train.FitSteps (this literal, with
+// every key the config then had) still restores and scores as the fitted
+// model; the config keys are unchanged.
+func TestRestoreConfigFromBefore(t *testing.T) {
+	const old = `{"backbone":"mobilenet_v2","size":32,"crop":0,"aspect":"stretch","patch_sizes":[17],"students":3,"dim":8,"width":0.06,` +
+		`"teacher":"triplet","teacher_steps":40,"teacher_batch":8,"teacher_pool":256,"teacher_lr":0.003,"distill_size":64,"margin":1,` +
+		`"compact":1,"shift":2,"student_steps":80,"student_batch":2,"student_crop":16,"student_lr":0.003,"val_fraction":0.2,"score":"ev",` +
+		`"sigma":1,"seed":4,"batch":4}`
+	d, imgs, ts := fitted(t, strings.NewReplacer(`"teacher_steps":40`, `"teacher_steps":2`, `"student_steps":80`, `"student_steps":2`).Replace(old), 4)
 	r := new(Detector)
 	if err := r.Restore(json.RawMessage(old), ts); err != nil {
 		t.Fatalf("restoring a config from before: %v", err)
@@ -368,21 +376,7 @@ func TestTeacherFile(t *testing.T) {
 // non-positive deviation is refused with the tensor's name.
 func TestRestoreRefusesBadTensors(t *testing.T) {
 	cfg := `{"teacher":"triplet","patch_sizes":[17],` + strings.NewReplacer(`"size":64`, `"size":32`, `"teacher_steps":40`, `"teacher_steps":2`, `"student_steps":80`, `"student_steps":2`).Replace(tiny) + `}`
-	d, err := New(json.RawMessage(cfg))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var imgs []*imageio.Image
-	for i := 0; i < 4; i++ {
-		imgs = append(imgs, detectortest.Texture(uint64(i), 32, 32))
-	}
-	if err := d.Fit(context.Background(), imgs); err != nil {
-		t.Fatal(err)
-	}
-	good := map[string]safetensors.Tensor{}
-	for _, ts := range d.Tensors() {
-		good[ts.Name] = ts
-	}
+	_, _, good := fitted(t, cfg, 4)
 	if err := new(Detector).Restore(json.RawMessage(cfg), good); err != nil {
 		t.Fatalf("restore of a good model: %v", err)
 	}
