@@ -8,7 +8,9 @@ import "github.com/vigil-ad/vigil/onnx"
 // prepared as the detector prepares it (resized, cropped; the
 // "vigil.preprocess" metadata entry says how); its outputs are "score" [1]
 // (the image score Score returns) and "map" [1,1,S,S] (the anomaly map of
-// the prepared input, before it is resized back to the image).
+// the prepared input, before it is resized back to the image). Methods
+// that score whole images only (no map in Score's results) export "score"
+// alone.
 type Exporter interface {
 	ExportONNX() (*onnx.Model, error)
 }

@@ -349,3 +349,30 @@ func TestConcurrentScore(t *testing.T) {
 		}
 	}
 }
+
+// TestExport runs the exported graph with Vigil's executor against Score:
+// the gray one-class lenet with gcn, and the colour soft-boundary deep net
+// without normalisation, whose R > 0 tests the R² term.
+func TestExport(t *testing.T) {
+	for _, c := range []struct {
+		name, cfg string
+		size      int
+		soft      bool
+	}{
+		{"lenet-gray-gcn", `{"size":12,"gray":true,"norm":"gcn","net":"lenet","pretrain":false,"train":{"epochs":3,"batch_size":4,"lr":0.003}}`, 12, false},
+		{"deep-rgb-soft", `{"size":8,"gray":false,"net":"deep","objective":"soft-boundary","warmup":1,"nu":0.2,"ae":{"epochs":1,"batch_size":4,"lr":0.003},"train":{"epochs":3,"batch_size":4,"lr":0.003}}`, 8, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			rep := detectortest.CheckExport(t, Name, c.cfg, c.size, 1e-4)
+			var r2 float32 = -1
+			for _, in := range rep.Model.Graph.Initializers {
+				if in.Name == "deepsvdd/score/r2" {
+					r2 = in.Float[0]
+				}
+			}
+			if c.soft != (r2 > 0) || r2 < 0 {
+				t.Errorf("exported R² = %g; want > 0 for soft-boundary, 0 for one-class", r2)
+			}
+		})
+	}
+}
