@@ -44,20 +44,8 @@ func (d *Detector) ExportONNX() (*onnx.Model, error) {
 	b.Node("Sub", detector.ExportScore, []string{p + "/dist2", p + "/r2"}, []string{detector.ExportScore})
 	b.Output(detector.ExportScore, 1)
 	om := b.Model()
-	om.Metadata = pixelMetadata(S, "‖φ(x) − c‖² − R², the squared distance of the network's output to the centre, minus R² (soft-boundary; R = 0 for one-class)")
+	om.Metadata = svdd.ScoreOnlyMetadata(S, "‖φ(x) − c‖² − R², the squared distance of the network's output to the centre, minus R² (soft-boundary; R = 0 for one-class)")
 	return om, nil
-}
-
-// pixelMetadata documents an exported graph whose input is the working
-// image and whose only output is the score, described by what.
-func pixelMetadata(size int, what string) []onnx.MetadataProp {
-	meta := embedding.Geometry{Size: size, Aspect: embedding.AspectStretch}.ExportMetadata()
-	for i, m := range meta {
-		if m.Key == "vigil.outputs" {
-			meta[i].Value = "score: float32 [1], the image anomaly score (higher is more anomalous): " + what + "; no map (the method scores whole images)"
-		}
-	}
-	return meta
 }
 
 // exportONNX writes Forward in evaluation mode into b for x [1,In,S,S]

@@ -204,3 +204,19 @@ func TestScoreUnfittedAndWrongChannels(t *testing.T) {
 		t.Errorf("gray image on a colour model: %v", err)
 	}
 }
+
+// TestExport runs the exported graph with Vigil's executor against Score:
+// gray pixels with gcn, and the PCA projection of colour pixels.
+func TestExport(t *testing.T) {
+	for _, c := range []struct {
+		name, cfg string
+		size      int
+	}{
+		{"pixels-gray-gcn", `{"size":10,"gray":true,"norm":"gcn","nu":0.3}`, 10},
+		{"pca-rgb", `{"features":"pca","size":8,"gray":false,"dim":5,"nu":0.2}`, 8},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			detectortest.CheckExport(t, Name, c.cfg, c.size, 1e-4)
+		})
+	}
+}
