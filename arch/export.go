@@ -46,10 +46,29 @@ func exportResNet(name string, conv1 *nn.Conv2dLayer, bn1 *nn.BatchNorm2dLayer, 
 	x := exportConvBN(b, "input", "conv1", conv1, bn1, true)
 	b.Node("MaxPool", "/maxpool/MaxPool", []string{x}, []string{"maxpool"},
 		onnx.IntsAttr("kernel_shape", 3, 3), onnx.IntsAttr("strides", 2, 2), onnx.IntsAttr("pads", 1, 1, 1, 1))
-	x = "maxpool"
+	x = exportStages(b, "maxpool", "", stages)
+	b.Node("GlobalAveragePool", "/avgpool/GlobalAveragePool", []string{x}, []string{"avgpool"})
+	b.Node("Flatten", "/Flatten", []string{"avgpool"}, []string{"flatten"}, onnx.IntAttr("axis", 1))
+	fw, fb := fc.Weight.Value, fc.Bias.Value
+	b.Initializer("fc.weight", fw.Shape, fw.Data)
+	b.Initializer("fc.bias", fb.Shape, fb.Data)
+	b.Node("Gemm", "/fc/Gemm", []string{"flatten", "fc.weight", "fc.bias"}, []string{"logits"},
+		onnx.FloatAttr("alpha", 1), onnx.FloatAttr("beta", 1), onnx.IntAttr("transB", 1))
+	b.Output("logits", -1, fw.Shape[0])
+	for i := range channels {
+		b.Output(fmt.Sprintf("layer%d", i+1), -1, channels[i], -1, -1)
+	}
+	return b.Model()
+}
+
+// exportStages emits residual stages reading x (each block's sum
+// followed by a ReLU) with torchvision-style names after prefix: block
+// "<prefix>layer<s>.<b>", each stage's last output "<prefix>layer<s>" (a
+// tap). It returns the last stage's output.
+func exportStages(b *onnx.Builder, x, prefix string, stages [][]exportBlock) string {
 	for li, stage := range stages {
 		for bi, blk := range stage {
-			pre := fmt.Sprintf("layer%d.%d", li+1, bi)
+			pre := fmt.Sprintf("%slayer%d.%d", prefix, li+1, bi)
 			y := x
 			for ci, c := range blk.convs {
 				y = exportConvBN(b, y, fmt.Sprintf("%s.conv%d", pre, ci+1), c, blk.bns[ci], ci < len(blk.convs)-1)
@@ -63,24 +82,13 @@ func exportResNet(name string, conv1 *nn.Conv2dLayer, bn1 *nn.BatchNorm2dLayer, 
 			relu := fmt.Sprintf("/%s/Relu_%d", pre, len(blk.convs)-1)
 			out := relu + "_output_0"
 			if bi == len(stage)-1 {
-				out = fmt.Sprintf("layer%d", li+1) // tap name
+				out = fmt.Sprintf("%slayer%d", prefix, li+1) // tap name
 			}
 			b.Node("Relu", relu, []string{sum + "_output_0"}, []string{out})
 			x = out
 		}
 	}
-	b.Node("GlobalAveragePool", "/avgpool/GlobalAveragePool", []string{x}, []string{"avgpool"})
-	b.Node("Flatten", "/Flatten", []string{"avgpool"}, []string{"flatten"}, onnx.IntAttr("axis", 1))
-	fw, fb := fc.Weight.Value, fc.Bias.Value
-	b.Initializer("fc.weight", fw.Shape, fw.Data)
-	b.Initializer("fc.bias", fb.Shape, fb.Data)
-	b.Node("Gemm", "/fc/Gemm", []string{"flatten", "fc.weight", "fc.bias"}, []string{"logits"},
-		onnx.FloatAttr("alpha", 1), onnx.FloatAttr("beta", 1), onnx.IntAttr("transB", 1))
-	b.Output("logits", -1, fw.Shape[0])
-	for i := range channels {
-		b.Output(fmt.Sprintf("layer%d", i+1), -1, channels[i], -1, -1)
-	}
-	return b.Model()
+	return x
 }
 
 // exportConvBN emits one Conv node with the batch norm folded in (and a
