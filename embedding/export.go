@@ -257,3 +257,15 @@ func (g Geometry) ExportMetadata() []onnx.MetadataProp {
 		{Key: "vigil.geometry", Value: fmt.Sprintf(`{"size":%d,"crop":%d,"aspect":"stretch"}`, g.Size, g.Crop)},
 	}
 }
+
+// ExportScoreMetadata is ExportMetadata for a graph whose only output is
+// the image score (methods without maps), described by what.
+func (g Geometry) ExportScoreMetadata(what string) []onnx.MetadataProp {
+	meta := g.ExportMetadata()
+	for i, m := range meta {
+		if m.Key == "vigil.outputs" {
+			meta[i].Value = "score: float32 [1], the image anomaly score (higher is more anomalous): " + what + "; no map (the method scores whole images)"
+		}
+	}
+	return meta
+}

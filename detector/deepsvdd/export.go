@@ -44,7 +44,7 @@ func (d *Detector) ExportONNX() (*onnx.Model, error) {
 	b.Node("Sub", detector.ExportScore, []string{p + "/dist2", p + "/r2"}, []string{detector.ExportScore})
 	b.Output(detector.ExportScore, 1)
 	om := b.Model()
-	om.Metadata = svdd.ScoreOnlyMetadata(S, "‖φ(x) − c‖² − R², the squared distance of the network's output to the centre, minus R² (soft-boundary; R = 0 for one-class)")
+	om.Metadata = embedding.Geometry{Size: S, Aspect: embedding.AspectStretch}.ExportScoreMetadata("‖φ(x) − c‖² − R², the squared distance of the network's output to the centre, minus R² (soft-boundary; R = 0 for one-class)")
 	return om, nil
 }
 

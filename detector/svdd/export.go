@@ -75,7 +75,7 @@ func (d *Detector) ExportONNX() (*onnx.Model, error) {
 	b.Node("Add", detector.ExportScore, []string{"svdd/sum1", "svdd/const"}, []string{detector.ExportScore})
 	b.Output(detector.ExportScore, 1)
 	om := b.Model()
-	om.Metadata = ScoreOnlyMetadata(S, "the squared kernel-space distance to the SVDD centre minus R² (positive outside the sphere)")
+	om.Metadata = embedding.Geometry{Size: S, Aspect: embedding.AspectStretch}.ExportScoreMetadata("the squared kernel-space distance to the SVDD centre minus R² (positive outside the sphere)")
 	return om, nil
 }
 
@@ -87,19 +87,6 @@ func scaledTranspose(m []float32, r, c int, s float32) []float32 {
 		t[i] *= s
 	}
 	return t
-}
-
-// ScoreOnlyMetadata documents an exported graph whose input is the
-// size×size working image and whose only output is the score, described
-// by what (svdd and deepsvdd).
-func ScoreOnlyMetadata(size int, what string) []onnx.MetadataProp {
-	meta := embedding.Geometry{Size: size, Aspect: embedding.AspectStretch}.ExportMetadata()
-	for i, m := range meta {
-		if m.Key == "vigil.outputs" {
-			meta[i].Value = "score: float32 [1], the image anomaly score (higher is more anomalous): " + what + "; no map (the method scores whole images)"
-		}
-	}
-	return meta
 }
 
 // ExportPixels writes Pixels for the exported input x, [1,3,size,size]
