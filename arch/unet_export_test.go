@@ -2,6 +2,7 @@ package arch
 
 import (
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/vigil-ad/vigil/nn"
@@ -45,6 +46,47 @@ func maxDiff(a, b *tensor.Tensor) float64 {
 	return d
 }
 
+// offDefaults sets batch-norm running statistics (variances around 1.5)
+// and every 1-D parameter (biases, batch-norm affine parameters) away from
+// their initial values, so an export's batch-norm folding is exercised.
+func offDefaults(params []*nn.Param, buffers []nn.Buffer) {
+	for i, buf := range buffers {
+		for j := range buf.T.Data {
+			v := 0.2 * float32(math.Sin(float64(3*i+j)))
+			if strings.HasSuffix(buf.Name, "var") {
+				v = 1.5 + v
+			}
+			buf.T.Data[j] = v
+		}
+	}
+	for i, p := range params {
+		if len(p.Value.Shape) == 1 {
+			for j := range p.Value.Data {
+				p.Value.Data[j] += 0.1 * float32(math.Cos(float64(5*i+j)))
+			}
+		}
+	}
+}
+
+// exportMatchesForward builds a graph with export reading input "x" (the
+// shape of x), runs it with onnx.Executor and returns the largest
+// difference of its output (declared with outDims) from forward on x in
+// evaluation mode, and forward's largest absolute value.
+func exportMatchesForward(t *testing.T, forward func(*nn.Var) *nn.Var, x *tensor.Tensor, export func(b *onnx.Builder, x string) string, outDims ...int) (diff, scale float64) {
+	t.Helper()
+	b := onnx.NewBuilder("export")
+	b.Input("x", x.Shape...)
+	y := export(b, "x")
+	b.Output(y, outDims...)
+	out := runGraph(t, b, x)
+	var want *nn.Var
+	nn.NoGrad(func() { want = forward(nn.NewVar(x)) })
+	for _, v := range want.Value.Data {
+		scale = max(scale, math.Abs(float64(v)))
+	}
+	return maxDiff(out[y], want.Value), scale
+}
+
 // The exported U-Net, run by onnx.Executor, gives Forward in evaluation
 // mode, with batch norm (running statistics and affine parameters set away
 // from their defaults, so the folding is exercised) and without.
@@ -54,32 +96,11 @@ func TestUNetExportMatchesForward(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for i, buf := range m.Buffers() {
-			for j := range buf.T.Data {
-				v := 0.2 * float32(math.Sin(float64(3*i+j)))
-				if len(buf.Name) > 3 && buf.Name[len(buf.Name)-3:] == "var" {
-					v = 1.5 + v
-				}
-				buf.T.Data[j] = v
-			}
-		}
-		for i, p := range m.Params() {
-			if len(p.Value.Shape) == 1 { // biases and batch-norm affine parameters
-				for j := range p.Value.Data {
-					p.Value.Data[j] += 0.1 * float32(math.Cos(float64(5*i+j)))
-				}
-			}
-		}
+		offDefaults(m.Params(), m.Buffers())
 		m.Train(false)
-		x := randInput(9, 2, s.In, 8, 12)
-		b := onnx.NewBuilder("unet")
-		b.Input("x", 2, s.In, 8, 12)
-		y := m.ExportONNX(b, "x", "unet/")
-		b.Output(y, 2, s.Out, 8, 12)
-		out := runGraph(t, b, x)
-		var want *nn.Var
-		nn.NoGrad(func() { want = m.Forward(nn.NewVar(x)) })
-		d := maxDiff(out[y], want.Value)
+		d, _ := exportMatchesForward(t, m.Forward, randInput(9, 2, s.In, 8, 12), func(b *onnx.Builder, x string) string {
+			return m.ExportONNX(b, x, "unet/")
+		}, 2, s.Out, 8, 12)
 		if d > 1e-5 {
 			t.Errorf("%+v: max abs diff %g", s, d)
 		}

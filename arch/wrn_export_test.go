@@ -1,11 +1,8 @@
 package arch
 
 import (
-	"math"
-	"strings"
 	"testing"
 
-	"github.com/vigil-ad/vigil/nn"
 	"github.com/vigil-ad/vigil/onnx"
 )
 
@@ -19,38 +16,13 @@ func TestWRNExportMatchesForward(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for i, buf := range m.Buffers() {
-			for j := range buf.T.Data {
-				v := 0.2 * float32(math.Sin(float64(3*i+j)))
-				if strings.HasSuffix(buf.Name, "var") {
-					v = 1.5 + v
-				}
-				buf.T.Data[j] = v
-			}
-		}
-		for i, p := range m.Params() {
-			if len(p.Value.Shape) == 1 {
-				for j := range p.Value.Data {
-					p.Value.Data[j] += 0.1 * float32(math.Cos(float64(5*i+j)))
-				}
-			}
-		}
+		offDefaults(m.Params(), m.Buffers())
 		m.Train(false)
-		x := randInput(4, 2, s.in, 8, 8)
-		b := onnx.NewBuilder("wrn")
-		b.Input("x", 2, s.in, 8, 8)
-		y := m.ExportONNX(b, "x", "wrn/")
-		b.Output(y, 2, 5)
-		out := runGraph(t, b, x)
-		var want *nn.Var
-		nn.NoGrad(func() { want = m.Forward(nn.NewVar(x)) })
-		d := maxDiff(out[y], want.Value)
+		d, scale := exportMatchesForward(t, m.Forward, randInput(4, 2, s.in, 8, 8), func(b *onnx.Builder, x string) string {
+			return m.ExportONNX(b, x, "wrn/")
+		}, 2, 5)
 		if d > 1e-5 {
 			t.Errorf("%+v: max abs diff %g", s, d)
-		}
-		var scale float64
-		for _, v := range want.Value.Data {
-			scale = max(scale, math.Abs(float64(v)))
 		}
 		t.Logf("%+v: max abs diff %.3g (logits up to %.3g)", s, d, scale)
 	}
