@@ -45,7 +45,7 @@ for m in "${methods[@]}"; do
 	rm -rf "$d" && mkdir -p "$d"
 	bbflag=(--backbone-dir "$BB")
 	prep=()
-	case $m in pcarecon | ae | aegmm | dagmm | riad) bbflag=() ;; esac # no backbone: fit refuses the flag
+	case $m in pcarecon | ae | aegmm | dagmm | riad | deepsvdd | svdd | geotrans) bbflag=() ;; esac # no backbone: fit refuses the flag
 	case $m in ae | aegmm) prep=(VIGIL_EXPORT_SCORE_PREPARED=1) ;; esac
 	"$VIGIL" fit --quiet --method "$m" "${bbflag[@]}" --config "$CONFIG" --data "$SET" --out "$d/model.safetensors" >"$d/fit.log"
 	"$VIGIL" export --model "$d/model.safetensors" --backbone-dir "$BB" --out "$d/model.onnx" >"$d/export.log"
