@@ -16,7 +16,8 @@ import (
 // Export writes the model file at modelPath as one ONNX graph at out
 // (atomically): backbone and scoring head, input "image" [1,3,S,S] RGB in
 // [0,1] after the model's resize (and crop), outputs "score" [1] and "map"
-// [1,1,S,S]. The metadata_props document the preprocessing, the outputs,
+// [1,1,S,S] ("score" only for methods without a map: deepsvdd, svdd,
+// geotrans). The metadata_props document the preprocessing, the outputs,
 // the method, the decision threshold and the Vigil version. backboneDir,
 // when not empty, is searched first for the model's backbone. Methods that
 // do not implement detector.Exporter, and tiled models, are refused.

@@ -13,7 +13,8 @@ import (
 func cmdExport(args []string, stdout io.Writer) error {
 	fs := newFlags("export", "export --model MODEL --out FILE.onnx [--backbone-dir DIR]\n\n"+
 		"Writes the model (padim, patchcore, pcarecon, ae, aegmm, dagmm, riad, students, deepsvdd, svdd, geotrans) as one ONNX graph: input \"image\" float32 [1,3,S,S],\n"+
-		"RGB in [0,1] after the model's resize (and crop); outputs \"score\" [1] and \"map\" [1,1,S,S].\n"+
+		"RGB in [0,1] after the model's resize (and crop); outputs \"score\" [1] and \"map\" [1,1,S,S]\n"+
+		"(deepsvdd, svdd and geotrans score whole images: \"score\" only).\n"+
 		"The file's metadata_props (vigil.*) say exactly how to prepare the input and read the outputs,\n"+
 		"and hold the decision threshold.", stdout)
 	model := fs.String("model", "", "model file written by 'vigil fit'")
