@@ -14,19 +14,7 @@ import (
 // onnx.Executor on input "x".
 func runGraph(t *testing.T, b *onnx.Builder, x *tensor.Tensor) map[string]*tensor.Tensor {
 	t.Helper()
-	enc, err := b.Model().Encode()
-	if err != nil {
-		t.Fatal(err)
-	}
-	om, err := onnx.Decode(enc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := onnx.NewExecutor(om, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := e.Run(map[string]*tensor.Tensor{"x": x})
+	out, err := onnx.RunEncoded(b.Model(), map[string]*tensor.Tensor{"x": x})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,19 +29,7 @@ func TestExportMSGMSMap(t *testing.T) {
 	b.Input("y", n, c, h, w)
 	out := ExportMSGMSMap(b, "x", "y", 1, n, c, h, w, "gms")
 	b.Output(out, 1, 1, h, w)
-	enc, err := b.Model().Encode()
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := onnx.Decode(enc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := onnx.NewExecutor(m, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := e.Run(map[string]*tensor.Tensor{"x": x, "y": y})
+	res, err := onnx.RunEncoded(b.Model(), map[string]*tensor.Tensor{"x": x, "y": y})
 	if err != nil {
 		t.Fatal(err)
 	}

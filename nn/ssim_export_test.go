@@ -32,19 +32,7 @@ func TestExportSSIMMap(t *testing.T) {
 	b.Input("y", 1, c, h, w)
 	out := ExportSSIMMap(b, "x", "y", c, h, w, "ssim")
 	b.Output(out, 1, 1, h, w)
-	enc, err := b.Model().Encode()
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := onnx.Decode(enc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := onnx.NewExecutor(m, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := e.Run(map[string]*tensor.Tensor{"x": x, "y": y})
+	res, err := onnx.RunEncoded(b.Model(), map[string]*tensor.Tensor{"x": x, "y": y})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,10 @@
 package onnx
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/vigil-ad/vigil/tensor"
+)
 
 // Builder assembles a Model in code, for exporting Vigil's networks:
 //
@@ -107,4 +111,23 @@ func (b *Builder) Node(op, name string, inputs, outputs []string, attrs ...Attr)
 // must not be used afterwards.
 func (b *Builder) Model() *Model {
 	return &Model{IRVersion: BuilderIRVersion, OpsetVersion: BuilderOpset, ProducerName: "vigil", Graph: b.g}
+}
+
+// RunEncoded writes m in the ONNX wire format, reads it back and runs it
+// with Vigil's executor: what a consumer of an exported file sees, so
+// exporters test the bytes rather than the in-memory graph.
+func RunEncoded(m *Model, inputs map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error) {
+	enc, err := m.Encode()
+	if err != nil {
+		return nil, fmt.Errorf("onnx: encode: %w", err)
+	}
+	dm, err := Decode(enc)
+	if err != nil {
+		return nil, fmt.Errorf("onnx: decode: %w", err)
+	}
+	e, err := NewExecutor(dm, nil)
+	if err != nil {
+		return nil, err
+	}
+	return e.Run(inputs)
 }

@@ -39,19 +39,7 @@ func TestGMMExportScore(t *testing.T) {
 		b.Input("x", nq, d)
 		out := g.ExportScore(b, "x", nq, "gmm")
 		b.Output(out, nq, 1)
-		enc, err := b.Model().Encode()
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := onnx.Decode(enc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		e, err := onnx.NewExecutor(m, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res, err := e.Run(map[string]*tensor.Tensor{"x": tensor.From(q, nq, d)})
+		res, err := onnx.RunEncoded(b.Model(), map[string]*tensor.Tensor{"x": tensor.From(q, nq, d)})
 		if err != nil {
 			t.Fatal(err)
 		}
