@@ -115,7 +115,7 @@ func CheckExport(t *testing.T, method, config string, size int, tol float64) Exp
 	if noMap {
 		t.Logf("%s export: max score relative difference %.3g (no map)", method, rep.ScoreRel)
 	} else {
-		t.Logf("%s export: max score relative difference %.3g, max map abs difference %.3g (map scale %.3g)", method, rep.ScoreRel, rep.MapAbs, rep.MapScale)
+		t.Logf("%s export: max score relative difference %.3g, max map abs difference %.3g (map scale %.3g, relative %.3g)", method, rep.ScoreRel, rep.MapAbs, rep.MapScale, rep.MapAbs/rep.MapScale)
 	}
 	return rep
 }
