@@ -257,28 +257,14 @@ func TestWorkerKilledAndRestarted(t *testing.T) {
 	ws := []*proc{startWorker(t, url, f.models), startWorker(t, url, f.models), startWorker(t, url, f.models)}
 
 	out := filepath.Join(t.TempDir(), "results.json")
-	var res *Results
-	var serr error
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		res, serr = Submit(ctx, q, SubmitOptions{Model: "tiny", Paths: []string{f.imgs}, Out: out})
-	}()
-	for countResults(t, q) < uint64(n)/4 && ctx.Err() == nil {
-		time.Sleep(20 * time.Millisecond)
-	}
+	wait := submitInBackground(ctx, t, q, f, out, uint64(n)/4)
 	if err := ws[0].cmd.Process.Kill(); err != nil { // SIGKILL: no cleanup, in-flight jobs unacked
 		t.Fatal(err)
 	}
 	ws[0].cmd.Wait()
 	t.Logf("killed worker %d after %d results", ws[0].cmd.Process.Pid, countResults(t, q))
 	startWorker(t, url, f.models)
-	wg.Wait()
-	if serr != nil {
-		dumpState(t, q)
-		t.Fatal(serr)
-	}
+	res := wait()
 	redelivered := 0
 	for _, e := range res.Entries {
 		if e.Deliveries > 1 {
@@ -341,28 +327,14 @@ func TestServerRestart(t *testing.T) {
 	startWorker(t, url, f.models)
 	startWorker(t, url, f.models)
 	out := filepath.Join(t.TempDir(), "results.json")
-	var res *Results
-	var serr error
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		res, serr = Submit(ctx, q, SubmitOptions{Model: "tiny", Paths: []string{f.imgs}, Out: out})
-	}()
-	for countResults(t, q) < uint64(n)/3 && ctx.Err() == nil {
-		time.Sleep(20 * time.Millisecond)
-	}
+	wait := submitInBackground(ctx, t, q, f, out, uint64(n)/3)
 	s.Shutdown()
 	s.WaitForShutdown()
 	time.Sleep(300 * time.Millisecond)
 	s = startServer(t, addr, dir)
 	defer s.Shutdown()
 	t.Logf("server restarted with %d results stored", countResults(t, q))
-	wg.Wait()
-	if serr != nil {
-		dumpState(t, q)
-		t.Fatal(serr)
-	}
+	res := wait()
 	checkOutcome(t, f, q, res, false)
 
 	// drop 10 entries: the re-run must find them in the results stream
@@ -462,6 +434,31 @@ func TestClientScore(t *testing.T) {
 		t.Logf("no symbolic links here (%v): the outside-the-folder check is covered by pipeline's TestModelFolder only", err)
 	} else if _, err := c.Score(ctx, "linked", b); err == nil || !strings.Contains(err.Error(), "outside the models folder") {
 		t.Errorf("model linked from outside the folder: %v", err)
+	}
+}
+
+// submitInBackground submits the fixture's images and returns once the
+// results stream holds at least atLeast results (or ctx ends), so the
+// caller can disturb the run midway; wait returns the Submit's results,
+// failing the test (after dumping the queue's state) on an error.
+func submitInBackground(ctx context.Context, t *testing.T, q *Queue, f *fixture, out string, atLeast uint64) (wait func() *Results) {
+	var res *Results
+	var serr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		res, serr = Submit(ctx, q, SubmitOptions{Model: "tiny", Paths: []string{f.imgs}, Out: out})
+	}()
+	for countResults(t, q) < atLeast && ctx.Err() == nil {
+		time.Sleep(20 * time.Millisecond)
+	}
+	return func() *Results {
+		<-done
+		if serr != nil {
+			dumpState(t, q)
+			t.Fatal(serr)
+		}
+		return res
 	}
 }
 
