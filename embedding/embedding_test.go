@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vigil-ad/vigil/backbone"
 	"github.com/vigil-ad/vigil/imageio"
 	"github.com/vigil-ad/vigil/tensor"
 )
@@ -194,5 +195,24 @@ func TestBackboneAuto(t *testing.T) {
 	}
 	if (Source{Backbone: "mobilenet_v1"}).Resolved().Backbone != "mobilenet_v1" {
 		t.Fatal("a named backbone changed")
+	}
+}
+
+// Use replaces opening the Source: the injected extractor is returned
+// even for a source that cannot be opened, and Ready reports it.
+func TestLazyUse(t *testing.T) {
+	var l Lazy
+	bad := Source{Backbone: "no_such_net"}
+	if _, err := l.Extractor(bad); err == nil {
+		t.Fatal("unknown backbone opened")
+	}
+	if l.Ready() {
+		t.Fatal("Ready after a failed open")
+	}
+	ex := backbone.NewRandom(3)
+	l.Use(ex)
+	got, err := l.Extractor(bad)
+	if err != nil || got != ex || !l.Ready() {
+		t.Fatalf("after Use: %v, %v, ready %v", got, err, l.Ready())
 	}
 }

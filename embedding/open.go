@@ -95,5 +95,10 @@ func (s Source) Check() error {
 	return err
 }
 
-// Ready reports whether the extractor is already open (or injected).
+// Ready reports whether the extractor is already open (or set by Use).
 func (l *Lazy) Ready() bool { return l.ex != nil }
+
+// Use makes ex the extractor instead of opening the Source: one loaded
+// backbone shared by several detectors, or a wrapper around it (a
+// benchmark's feature cache). ex must compute what the Source names.
+func (l *Lazy) Use(ex backbone.Extractor) { l.ex = ex }
