@@ -110,8 +110,11 @@ func (p *pooledCache) Features(x *tensor.Tensor) ([]*tensor.Tensor, error) {
 // VIGIL_KNN_FMNIST_CLASSES and VIGIL_KNN_FMNIST_SEEDS pick classes and
 // seeds (default 0-9 and 1,2,3); VIGIL_BACKBONE_DIR plays --backbone-dir.
 // With VIGIL_KNN_FMNIST_CLI=DIR (bench/fmnist.sh's knn folder), every
-// (class, seed) that folder also holds must give the same AUROC as the
-// CLI did (to 1e-9), which checks the cache and the data path.
+// (class, seed) that folder also holds must give the AUROC the CLI gave,
+// which checks the cache and the data path: to 1e-5, since a CLI run at
+// another thread count sums some features in another order (seen: 5.6e-8,
+// a few of the 9 million normal/anomalous pairs swapped), while a wrong
+// split or image moves the AUROC by about 1e-3 (the seeds' spread).
 func TestKNNFashionSeeds(t *testing.T) {
 	dir := os.Getenv("VIGIL_KNN_FMNIST")
 	if dir == "" {
@@ -135,7 +138,7 @@ func TestKNNFashionSeeds(t *testing.T) {
 	cache := &pooledCache{Extractor: ex, memo: map[[32]byte][]float32{}}
 	ctx := context.Background()
 	auc := map[[2]int]float64{}
-	checked := 0
+	checked, maxDiff := 0, 0.0
 	t0 := time.Now()
 	for _, s := range seeds {
 		for _, k := range classes {
@@ -177,16 +180,18 @@ func TestKNNFashionSeeds(t *testing.T) {
 					if err := json.Unmarshal(raw, &cli); err != nil {
 						t.Fatal(err)
 					}
-					if math.Abs(cli.ImageAUROC-a) > 1e-9 {
+					diff := math.Abs(cli.ImageAUROC - a)
+					if diff > 1e-5 {
 						t.Errorf("class %d seed %d: AUROC %.10f, vigil test gave %.10f", k, s, a, cli.ImageAUROC)
 					}
+					maxDiff = max(maxDiff, diff)
 					checked++
 				}
 			}
 		}
 	}
 	if cliDir != "" {
-		t.Logf("%d (class, seed) pairs checked against %s", checked, cliDir)
+		t.Logf("%d (class, seed) pairs checked against %s: largest AUROC difference %.2g", checked, cliDir, maxDiff)
 	}
 	// per class mean ± std over seeds, and the mean over classes per seed
 	var means []float64
