@@ -17,14 +17,15 @@ import (
 	"github.com/vigil-ad/vigil/backbone"
 	"github.com/vigil-ad/vigil/dataset"
 	"github.com/vigil-ad/vigil/detector/knn"
+	"github.com/vigil-ad/vigil/embedding"
 	"github.com/vigil-ad/vigil/imageio"
 	"github.com/vigil-ad/vigil/metrics"
 	"github.com/vigil-ad/vigil/tensor"
 )
 
 // pooledCache wraps an extractor for image-mode knn: it returns every tap
-// globally averaged (N×C×1×1, the channel means summed in the order knn
-// sums them, so knn's own pooling of a 1×1 map gives the same bits) and
+// globally averaged (N×C×1×1, by embedding.ChannelMeans as knn pools, so
+// knn's own pooling of a 1×1 map gives the same bits) and
 // remembers them per input image (keyed by the SHA-256 of its pixels), so
 // an image seen before costs no backbone pass. The Fashion-MNIST one-class
 // protocol runs the same 10,000 test images and each class's 6,000
@@ -74,14 +75,7 @@ func (p *pooledCache) Features(x *tensor.Tensor) ([]*tensor.Tensor, error) {
 		for m, i := range miss {
 			var row []float32
 			for _, t := range f {
-				c, hw := t.Shape[1], t.Shape[2]*t.Shape[3]
-				for ch := range c {
-					var sum float32
-					for _, v := range t.Data[(m*c+ch)*hw : (m*c+ch+1)*hw] {
-						sum += v
-					}
-					row = append(row, sum/float32(hw))
-				}
+				row = embedding.ChannelMeans(row, t, m)
 			}
 			p.memo[keys[i]] = row
 		}

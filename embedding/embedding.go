@@ -215,6 +215,22 @@ func Concat(maps []*tensor.Tensor, h, w int) *tensor.Tensor {
 	return out
 }
 
+// ChannelMeans appends to dst the mean over the H×W cells of each channel
+// of image i of x (N×C×H×W), in channel order: global average pooling of
+// one image, summed in float32 cell by cell (callers that cache pooled
+// features rely on this exact order to reproduce the bits).
+func ChannelMeans(dst []float32, x *tensor.Tensor, i int) []float32 {
+	c, hw := x.Shape[1], x.Shape[2]*x.Shape[3]
+	for ch := 0; ch < c; ch++ {
+		var sum float32
+		for _, v := range x.Data[(i*c+ch)*hw : (i*c+ch+1)*hw] {
+			sum += v
+		}
+		dst = append(dst, sum/float32(hw))
+	}
+	return dst
+}
+
 // Aggregate averages each feature over its k×k neighbourhood (stride 1,
 // zero padding excluded from the mean): PatchCore's locally aware features.
 func Aggregate(x *tensor.Tensor, k int) *tensor.Tensor {

@@ -61,6 +61,15 @@ func TestConcat(t *testing.T) {
 	}
 }
 
+// ChannelMeans appends image i's per-channel means in channel order.
+func TestChannelMeans(t *testing.T) {
+	x := seq(2, 2, 2, 2) // image 1: channel 0 holds 8..11, channel 1 holds 12..15
+	got := ChannelMeans([]float32{-1}, x, 1)
+	if len(got) != 3 || got[0] != -1 || got[1] != 9.5 || got[2] != 13.5 {
+		t.Fatalf("channel means %v, want [-1 9.5 13.5]", got)
+	}
+}
+
 // Aggregate averages the k×k window, excluding zero padding at borders.
 func TestAggregate(t *testing.T) {
 	x := seq(1, 1, 3, 3) // 0..8

@@ -146,20 +146,11 @@ func (d *Detector) rows(ex backbone.Extractor, f []*tensor.Tensor) (rows []float
 		for _, s := range sel {
 			tot += s.Shape[1]
 		}
-		rows = make([]float32, n*tot)
-		off := 0
-		for _, s := range sel {
-			c, hw := s.Shape[1], s.Shape[2]*s.Shape[3]
-			for i := 0; i < n; i++ {
-				for ch := 0; ch < c; ch++ {
-					var sum float32
-					for _, v := range s.Data[(i*c+ch)*hw : (i*c+ch+1)*hw] {
-						sum += v
-					}
-					rows[i*tot+off+ch] = sum / float32(hw)
-				}
+		rows = make([]float32, 0, n*tot)
+		for i := 0; i < n; i++ {
+			for _, s := range sel {
+				rows = embedding.ChannelMeans(rows, s, i)
 			}
-			off += c
 		}
 		return rows, tot, 1, 1, nil
 	}
